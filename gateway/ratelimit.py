@@ -1,0 +1,66 @@
+"""Rate limits per client address and service, on the `limits` library.
+
+`limits` is the engine under Flask-Limiter; the gateway uses it directly because the
+distributed gateway is not a Flask app and the embedded one must stay a thin WSGI layer.
+Services that need finer limits (logins, SMS) use Flask-Limiter on the same storage.
+Storage is in memory, or Redis when REDIS_URL is set so that all gateway workers share
+counts. A storage fault lets the request through and is logged: an outage of the
+limiter must not become an outage of the suite.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+
+from limits.aio.strategies import FixedWindowRateLimiter as AsyncFixedWindowRateLimiter
+from limits.storage import storage_from_string
+from limits.strategies import FixedWindowRateLimiter
+
+from .policy import GatewaySettings
+
+log = logging.getLogger("viche.gateway.ratelimit")
+
+
+def _retry_after(reset_time: float) -> int:
+    return max(1, math.ceil(reset_time - time.time()))
+
+
+class RateLimiter:
+    """Blocking limiter for the embedded gateway."""
+
+    def __init__(self, settings: GatewaySettings) -> None:
+        self.items = settings.rate_limits
+        uri = settings.redis_url or "memory://"
+        self.limiter = FixedWindowRateLimiter(storage_from_string(uri))
+
+    def check(self, service: str, client: str) -> int | None:
+        """None when allowed, else the seconds to wait."""
+        try:
+            for item in self.items:
+                if not self.limiter.hit(item, service, client):
+                    stats = self.limiter.get_window_stats(item, service, client)
+                    return _retry_after(stats.reset_time)
+        except Exception as exc:  # the limiter's storage is down: let the request pass
+            log.warning("rate limit storage failed: %s", exc)
+        return None
+
+
+class AsyncRateLimiter:
+    """The same limits for the asyncio gateway."""
+
+    def __init__(self, settings: GatewaySettings) -> None:
+        self.items = settings.rate_limits
+        uri = "async+" + (settings.redis_url or "memory://")
+        self.limiter = AsyncFixedWindowRateLimiter(storage_from_string(uri))
+
+    async def check(self, service: str, client: str) -> int | None:
+        try:
+            for item in self.items:
+                if not await self.limiter.hit(item, service, client):
+                    stats = await self.limiter.get_window_stats(item, service, client)
+                    return _retry_after(stats.reset_time)
+        except Exception as exc:
+            log.warning("rate limit storage failed: %s", exc)
+        return None

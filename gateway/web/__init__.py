@@ -1,0 +1,82 @@
+"""The web UI and the API's front matter: home page, merged OpenAPI, docs page.
+
+It uses the public APIs only, like any other client. It also answers every path no
+service claims: a problem+json 404 for API clients, an HTML page for browsers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from flask import Flask, jsonify, render_template, request
+from flask_babel import gettext
+
+from services.common.config import SUPPORTED_LOCALES, check_production_safety, service_config
+from services.common.errors import NotFound, init_errors, problem_response
+from services.common.i18n import init_i18n
+from services.common.requests import configure_logging, init_request_ids
+
+from .openapi import merged_document
+
+HERE = Path(__file__).parent
+LANGUAGE_NAMES = {
+    "uk": "Українська",
+    "en": "English",
+    "ru": "Русский",
+    "tr": "Türkçe",
+    "hu": "Magyar",
+}
+
+
+def wants_html() -> bool:
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    return (
+        best == "text/html"
+        and request.accept_mimetypes[best] > request.accept_mimetypes["application/json"]
+    )
+
+
+def create_app(config: Mapping | None = None) -> Flask:
+    """The web app, mounted at / behind the gateway."""
+    app = Flask("gateway.web", root_path=str(HERE))
+    app.config.update(service_config("web"))
+    if config:
+        app.config.update(config)
+    check_production_safety({**app.config, "SQLALCHEMY_DATABASE_URI": "n/a"})
+    configure_logging(app.config["LOG_LEVEL"])
+    app.json.ensure_ascii = False
+    init_request_ids(app)
+    init_i18n(app)
+    init_errors(app)
+
+    @app.context_processor
+    def _language():
+        return {"languages": [(code, LANGUAGE_NAMES[code]) for code in SUPPORTED_LOCALES]}
+
+    @app.get("/")
+    def home():
+        return render_template("home.html")
+
+    @app.get("/healthz")
+    def healthz():
+        return {"status": "ok", "service": "web"}
+
+    @app.get("/api/openapi.json")
+    def openapi_document():
+        response = jsonify(merged_document())
+        response.headers["Cache-Control"] = "public, max-age=60"
+        return response
+
+    @app.get("/api/docs")
+    def api_docs():
+        return render_template("docs.html", spec=merged_document())
+
+    @app.errorhandler(404)
+    def not_found(_exc):
+        problem = NotFound(gettext("There is nothing at this address."))
+        if not request.path.startswith("/api/") and wants_html():
+            return render_template("not_found.html"), 404
+        return problem_response(problem)
+
+    return app

@@ -1,0 +1,297 @@
+"""Accounts over HTTP: thin handlers over accounts.domain."""
+
+from __future__ import annotations
+
+from flask import Blueprint as PageBlueprint
+from flask import current_app, jsonify, render_template, request
+from flask_babel import gettext
+from flask_smorest import Blueprint
+
+from services.common.app import accepts, public
+from services.common.errors import Problem
+from services.common.i18n import request_locale
+from services.common.timeutil import as_utc
+from services.common.tokens import current_principal, token_required
+
+from ..models import db
+from . import domain
+from .models import User
+from .schemas import (
+    AcceptedSchema,
+    ChangeEmailSchema,
+    ChangePhoneSchema,
+    CodeSchema,
+    EmailOnlySchema,
+    LoginSchema,
+    NewPasswordSchema,
+    PasswordSchema,
+    ProfileSchema,
+    RefreshSchema,
+    RegisterSchema,
+    TokenPairSchema,
+    TokenSchema,
+)
+from .throttle import LoginThrottle
+
+accounts_blp = Blueprint("accounts", __name__, description="Accounts, sign-in and verification")
+# Pages a person opens from an email: a GET only shows, a button POSTs.
+pages_blp = PageBlueprint("account_pages", __name__)
+
+
+def settings() -> domain.Settings:
+    return domain.Settings.from_config(current_app.config)
+
+
+def throttle() -> LoginThrottle:
+    extensions = current_app.extensions
+    if "viche.login_throttle" not in extensions:
+        extensions["viche.login_throttle"] = LoginThrottle(current_app.config.get("REDIS_URL"))
+    return extensions["viche.login_throttle"]
+
+
+def accepted(detail: str) -> tuple[dict, int]:
+    return {"detail": detail}, 202
+
+
+def token_pair(pair: domain.TokenPair) -> dict:
+    return {
+        "access_token": pair.access_token,
+        "refresh_token": pair.refresh_token,
+        "token_type": "Bearer",
+        "expires_in": pair.expires_in,
+    }
+
+
+def current_user() -> User:
+    principal = current_principal()
+    user = db.session.get(User, int(principal.user_id))
+    if user is None or user.deleted_at is not None:
+        raise Problem(gettext("This account no longer exists."), slug="unauthorized", status=401)
+    return user
+
+
+@accounts_blp.route("/register", methods=["POST"])
+@accounts_blp.arguments(RegisterSchema)
+@accounts_blp.response(202, AcceptedSchema)
+@public("anyone may open an account")
+def register(data):
+    """Open an account; a confirmation link goes to the address."""
+    domain.register(
+        db.session,
+        settings(),
+        name=data["name"],
+        email=data["email"],
+        password=data["password"],
+        phone=data["phone"],
+        locale=data.get("locale") or request_locale(),
+    )
+    return accepted(gettext("Check your mailbox: we sent a link to confirm the address."))
+
+
+@accounts_blp.route("/email/confirm", methods=["POST"])
+@accounts_blp.arguments(TokenSchema)
+@accounts_blp.response(200, ProfileSchema)
+@public("the link in the email is the credential")
+def confirm_email(data):
+    """Confirm an address with the token from the emailed link."""
+    return profile(domain.confirm_email(db.session, settings(), data["token"]))
+
+
+@accounts_blp.route("/email/resend", methods=["POST"])
+@accounts_blp.arguments(EmailOnlySchema)
+@accounts_blp.response(202, AcceptedSchema)
+@public("answers the same for every address")
+def resend_confirmation(data):
+    """Send the confirmation link again (at most once a minute)."""
+    domain.resend_confirmation(db.session, settings(), data["email"])
+    return accepted(gettext("If the address waits for confirmation, a new link is on its way."))
+
+
+@accounts_blp.route("/login", methods=["POST"])
+@accounts_blp.arguments(LoginSchema)
+@accounts_blp.response(200, TokenPairSchema)
+@public("signing in is how one gets a token")
+def login(data):
+    """Sign in: a 15-minute access token and a refresh token."""
+    client = request.remote_addr or "unknown"
+    wait = throttle().retry_after(data["email"], client)
+    if wait is not None:
+        raise Problem(
+            gettext("Too many failed sign-ins. Try again later."),
+            slug="rate-limited",
+            headers={"Retry-After": str(wait)},
+        )
+    try:
+        return token_pair(
+            domain.login(db.session, settings(), email=data["email"], password=data["password"])
+        )
+    except domain.InvalidCredentials:
+        throttle().failed(data["email"], client)
+        raise
+
+
+@accounts_blp.route("/token/refresh", methods=["POST"])
+@accounts_blp.arguments(RefreshSchema)
+@accounts_blp.response(200, TokenPairSchema)
+@public("the refresh token is the credential")
+def refresh(data):
+    """Exchange a refresh token for a new pair; each refresh token works once."""
+    return token_pair(domain.refresh(db.session, settings(), data["refresh_token"]))
+
+
+@accounts_blp.route("/logout", methods=["POST"])
+@accounts_blp.arguments(RefreshSchema)
+@accounts_blp.response(204)
+@public("the refresh token is the credential")
+def logout(data):
+    """End the session the refresh token belongs to."""
+    domain.logout(db.session, data["refresh_token"])
+
+
+@accounts_blp.route("/me")
+@accounts_blp.response(200, ProfileSchema)
+@token_required
+def me():
+    """The signed-in person's account."""
+    return profile(current_user())
+
+
+def profile(user: User) -> dict:
+    return {
+        "id": user.id,
+        "name": user.name,
+        "email": user.email,
+        "email_verified": user.email_verified_at is not None,
+        "phone": user.phone,
+        "phone_verified": user.phone_verified_at is not None,
+        "pending_email": user.pending_email,
+        "pending_phone": user.pending_phone,
+        "locale": user.locale,
+        "created_at": as_utc(user.created_at),
+    }
+
+
+@accounts_blp.route("/me/email", methods=["POST"])
+@accounts_blp.arguments(ChangeEmailSchema)
+@accounts_blp.response(202, AcceptedSchema)
+@token_required
+def change_email(data):
+    """Change the address: it counts once confirmed from the new mailbox."""
+    domain.change_email(db.session, settings(), current_user(), data["email"], data["password"])
+    return accepted(gettext("Check the new mailbox: the change counts once you confirm it."))
+
+
+@accounts_blp.route("/me/phone", methods=["POST"])
+@accounts_blp.arguments(ChangePhoneSchema)
+@accounts_blp.response(200, ProfileSchema)
+@token_required
+def change_phone(data):
+    """Change the number; verify it with a code before it counts."""
+    user = current_user()
+    domain.change_phone(db.session, user, data["phone"], data["password"])
+    return profile(user)
+
+
+@accounts_blp.route("/me/export")
+@token_required
+def export_my_data():
+    """Everything auth holds about you, as JSON."""
+    response = jsonify(domain.export_data(db.session, current_user()))
+    response.headers["Content-Disposition"] = 'attachment; filename="viche-account.json"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@accounts_blp.route("/me", methods=["DELETE"])
+@accounts_blp.arguments(PasswordSchema)
+@accounts_blp.response(204)
+@token_required
+def delete_my_account(data):
+    """Delete the account: name, address, number and password are erased."""
+    domain.delete_account(db.session, current_user(), data["password"])
+
+
+@accounts_blp.route("/phone/code", methods=["POST"])
+@accounts_blp.response(202, AcceptedSchema)
+@token_required
+def send_phone_code():
+    """Text a 6-digit code to the account's phone."""
+    domain.start_phone_verification(
+        db.session, settings(), current_user(), request.remote_addr or "unknown"
+    )
+    return accepted(gettext("We sent a code by SMS. It is valid for 10 minutes."))
+
+
+@accounts_blp.route("/phone/verify", methods=["POST"])
+@accounts_blp.arguments(CodeSchema)
+@accounts_blp.response(200, ProfileSchema)
+@token_required
+def verify_phone(data):
+    """Verify the phone with the code; refresh the token to carry the new claim."""
+    user = current_user()
+    domain.verify_phone(db.session, settings(), user, data["code"])
+    return profile(user)
+
+
+@accounts_blp.route("/password/forgot", methods=["POST"])
+@accounts_blp.arguments(EmailOnlySchema)
+@accounts_blp.response(202, AcceptedSchema)
+@public("answers the same for every address")
+def forgot_password(data):
+    """Email a link to set a new password, if the address has an account."""
+    domain.request_password_reset(db.session, settings(), data["email"])
+    return accepted(
+        gettext("If the address has an account, a link to set a new password is on its way.")
+    )
+
+
+@accounts_blp.route("/password/reset", methods=["POST"])
+@accounts_blp.arguments(NewPasswordSchema)
+@accounts_blp.response(204)
+@public("the link in the email is the credential")
+def reset_password(data):
+    """Set a new password with the emailed link's token; all sessions end."""
+    domain.reset_password(db.session, settings(), data["token"], data["password"])
+
+
+# Pages opened from emails. A mail scanner that fetches the link changes nothing.
+
+
+@pages_blp.get("/email/confirm")
+def confirm_email_page():
+    return render_template("accounts/confirm_email.html", token=request.args.get("token", ""))
+
+
+@pages_blp.post("/email/confirm/form")
+@accepts("application/x-www-form-urlencoded", "multipart/form-data")
+@public("the link in the email is the credential")
+def confirm_email_form():
+    try:
+        domain.confirm_email(db.session, settings(), request.form.get("token", ""))
+    except domain.InvalidLink as problem:
+        return render_template("accounts/done.html", ok=False, message=problem.detail), 400
+    return render_template(
+        "accounts/done.html", ok=True, message=gettext("Your email address is confirmed.")
+    )
+
+
+@pages_blp.get("/password/reset")
+def reset_password_page():
+    return render_template("accounts/reset_password.html", token=request.args.get("token", ""))
+
+
+@pages_blp.post("/password/reset/form")
+@accepts("application/x-www-form-urlencoded", "multipart/form-data")
+@public("the link in the email is the credential")
+def reset_password_form():
+    token = request.form.get("token", "")
+    try:
+        domain.reset_password(db.session, settings(), token, request.form.get("password", ""))
+    except domain.InvalidLink as problem:
+        return render_template("accounts/done.html", ok=False, message=problem.detail), 400
+    except domain.WeakPassword as problem:
+        message = " ".join(problem.errors.get("password", [])) or problem.detail
+        return render_template("accounts/reset_password.html", token=token, error=message), 422
+    return render_template(
+        "accounts/done.html", ok=True, message=gettext("Your new password is set. Sign in with it.")
+    )

@@ -1,0 +1,644 @@
+"""What residents do with their accounts, free of HTTP.
+
+Each function takes plain values and a session, commits what it changed (with the
+outbox message it causes, in the same transaction) and raises a Problem when it cannot.
+Nothing here tells an outsider whether an address has an account.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from flask_babel import gettext
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from services.common.errors import N_, Problem
+from services.common.timeutil import as_utc, utcnow
+
+from ..councils.domain import is_platform_admin, roles_for_user
+from ..hashing import keyed_hash, secret_digest
+from ..keys import issue_access_token
+from ..messaging import enqueue_email, enqueue_sms
+from ..messaging.models import OutboxMessage
+from .models import PhoneVerification, RefreshToken, User
+from .passwords import hash_password, needs_rehash, password_problem, verify_password
+
+REFRESH_TTL = timedelta(days=30)
+CONFIRM_LINK_TTL = timedelta(days=3)
+RESET_LINK_TTL = timedelta(hours=1)
+RESEND_COOLDOWN = timedelta(seconds=60)
+CODE_TTL = timedelta(minutes=10)
+CODE_MAX_FAILURES = 5
+CODE_LOCK = timedelta(minutes=30)
+# Daily SMS caps: nobody may use us to send SMS in bulk (SMS pumping).
+SMS_PER_PHONE_PER_DAY = 5
+SMS_PER_ACCOUNT_PER_DAY = 5
+SMS_PER_CLIENT_PER_DAY = 20
+
+
+class InvalidLink(Problem):
+    slug, status, title = "invalid-link", 400, N_("The link is not valid")
+
+
+class InvalidCredentials(Problem):
+    slug, status, title = "invalid-credentials", 401, N_("Sign-in failed")
+
+
+class InvalidRefreshToken(Problem):
+    slug, status, title = "invalid-refresh-token", 401, N_("The session has ended")
+
+
+class TooSoon(Problem):
+    slug, status = "rate-limited", 429
+
+
+class WeakPassword(Problem):
+    slug = "validation-failed"
+
+
+class VerificationLocked(Problem):
+    slug, status, title = "verification-locked", 429, N_("Verification is locked")
+
+
+class WrongCode(Problem):
+    slug, status, title = "wrong-code", 400, N_("The code is wrong")
+
+
+class CodeExpired(Problem):
+    slug, status, title = "code-expired", 400, N_("The code has expired")
+
+
+class PhoneState(Problem):
+    slug, status, title = "phone-state", 409, N_("The phone cannot be verified now")
+
+
+class PhoneTaken(Problem):
+    slug, status, title = "phone-taken", 409, N_("The phone number is taken")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the domain needs of the app's config."""
+
+    secret_key: str
+    hash_key: str
+    issuer: str
+    audience: str
+    public_url: str
+
+    @classmethod
+    def from_config(cls, config) -> Settings:
+        return cls(
+            config["SECRET_KEY"],
+            config["HASH_KEY"],
+            config["JWT_ISSUER"],
+            config["JWT_AUDIENCE"],
+            config["PUBLIC_URL"],
+        )
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+
+
+def _serializer(settings: Settings, purpose: str) -> URLSafeTimedSerializer:
+    # One salt per purpose: a confirmation token is worthless as a reset token.
+    return URLSafeTimedSerializer(settings.secret_key, salt=f"viche.auth.{purpose}")
+
+
+def _load_link(settings: Settings, purpose: str, token: str, max_age: timedelta) -> dict:
+    try:
+        data = _serializer(settings, purpose).loads(token, max_age=int(max_age.total_seconds()))
+    except SignatureExpired as exc:
+        raise InvalidLink(gettext("This link has expired. Ask for a new one.")) from exc
+    except BadSignature as exc:
+        raise InvalidLink(gettext("This link is not valid.")) from exc
+    if not isinstance(data, dict):
+        raise InvalidLink(gettext("This link is not valid."))
+    return data
+
+
+def _password_fingerprint(user: User) -> str:
+    """Changes whenever the password does: a reset link works once."""
+    return secret_digest(user.password_hash or "")[:16]
+
+
+def _check_password(password: str, email: str, name: str) -> None:
+    reason = password_problem(password, email=email, name=name)
+    if reason is None:
+        return
+    message = {
+        "too-short": gettext("Use at least 10 characters."),
+        "too-long": gettext("Use at most 256 characters."),
+        "too-common": gettext("This password is too easy to guess. Choose another."),
+    }[reason]
+    raise WeakPassword(gettext("The password is not accepted."), errors={"password": [message]})
+
+
+def active_user_by_email(session: Session, email: str) -> User | None:
+    return session.scalar(select(User).where(User.email == email, User.deleted_at.is_(None)))
+
+
+def confirmation_link(settings: Settings, user: User, address: str | None = None) -> str:
+    token = _serializer(settings, "confirm-email").dumps(
+        {"u": user.id, "e": address or user.email, "n": user.link_nonce}
+    )
+    return f"{settings.public_url}/api/auth/email/confirm?token={token}"
+
+
+def register(
+    session: Session,
+    settings: Settings,
+    *,
+    name: str,
+    email: str,
+    password: str,
+    phone: str,
+    locale: str,
+) -> None:
+    """Create an account and send the confirmation link; for a known address, a notice.
+
+    Both paths do the same work (one argon2 hash, one email), so neither the answer nor
+    its timing tells who is registered.
+    """
+    _check_password(password, email, name)
+    password_hash = hash_password(password)
+    existing = active_user_by_email(session, email)
+    if existing is not None:
+        enqueue_email(
+            session,
+            to=email,
+            template="already_registered",
+            locale=existing.locale,
+            context={
+                "name": existing.name,
+                "login_url": f"{settings.public_url}/",
+                "reset_url": f"{settings.public_url}/",
+            },
+            user_id=existing.id,
+        )
+        session.commit()
+        return
+    user = User(
+        name=name,
+        email=email,
+        phone=phone,
+        password_hash=password_hash,
+        locale=locale,
+        email_hash=keyed_hash(settings.hash_key, "email", email),
+        link_nonce=0,
+    )
+    session.add(user)
+    try:
+        session.flush()
+    except IntegrityError:  # registered a moment ago by a concurrent request
+        session.rollback()
+        return register(
+            session, settings, name=name, email=email, password=password, phone=phone, locale=locale
+        )
+    enqueue_email(
+        session,
+        to=email,
+        template="confirm_email",
+        locale=locale,
+        context={"name": name, "link": confirmation_link(settings, user)},
+        user_id=user.id,
+    )
+    session.commit()
+
+
+def confirm_email(session: Session, settings: Settings, token: str) -> User:
+    """Mark the address in the link as confirmed; the link works once."""
+    data = _load_link(settings, "confirm-email", token, CONFIRM_LINK_TTL)
+    user = session.get(User, data.get("u"))
+    address = data.get("e")
+    if (
+        user is None
+        or user.deleted_at is not None
+        or address not in (user.email, user.pending_email)
+        or user.link_nonce != data.get("n")
+    ):
+        raise InvalidLink(gettext("This link has been used already or is no longer valid."))
+    if address == user.pending_email:  # a change of address, confirmed from the new one
+        user.email, user.pending_email = address, None
+        user.email_hash = keyed_hash(settings.hash_key, "email", address)
+    user.email_verified_at = utcnow()
+    user.link_nonce += 1
+    try:
+        session.commit()
+    except IntegrityError as exc:  # the address was registered meanwhile by someone else
+        session.rollback()
+        raise InvalidLink(
+            gettext("This link has been used already or is no longer valid.")
+        ) from exc
+    return user
+
+
+def _recently_sent(session: Session, user_id: int, template: str, within: timedelta) -> bool:
+    since = utcnow() - within
+    return bool(
+        session.scalar(
+            select(func.count(OutboxMessage.id)).where(
+                OutboxMessage.user_id == user_id,
+                OutboxMessage.template == template,
+                OutboxMessage.created_at > since,
+            )
+        )
+    )
+
+
+def resend_confirmation(session: Session, settings: Settings, email: str) -> None:
+    """Send the link again to an unconfirmed address, at most once a minute; silent else."""
+    user = active_user_by_email(session, email)
+    if user is None or user.email_verified_at is not None:
+        return
+    if _recently_sent(session, user.id, "confirm_email", RESEND_COOLDOWN):
+        return
+    enqueue_email(
+        session,
+        to=user.email,
+        template="confirm_email",
+        locale=user.locale,
+        context={"name": user.name, "link": confirmation_link(settings, user)},
+        user_id=user.id,
+    )
+    session.commit()
+
+
+def claims_for(session: Session, user: User) -> dict:
+    """The access token's claims: what other services may know about this person."""
+    return {
+        "email_verified": user.email_verified_at is not None,
+        "phone_verified": user.phone_verified_at is not None,
+        "roles": roles_for_user(session, user.id),
+        "platform_admin": is_platform_admin(session, user.id),
+        "phone_hash": user.phone_hash if user.phone_verified_at else None,
+        "name": user.name or "",
+        "locale": user.locale,
+    }
+
+
+def _issue(session: Session, settings: Settings, user: User, family: str | None) -> TokenPair:
+    refresh = secrets.token_urlsafe(32)
+    session.add(
+        RefreshToken(
+            user_id=user.id,
+            family=family or secrets.token_hex(16),
+            token_hash=secret_digest(refresh),
+            expires_at=utcnow() + REFRESH_TTL,
+        )
+    )
+    access = issue_access_token(
+        session,
+        secret=settings.secret_key,
+        issuer=settings.issuer,
+        audience=settings.audience,
+        subject=str(user.id),
+        claims=claims_for(session, user),
+    )
+    session.commit()
+    return TokenPair(access, refresh, 15 * 60)
+
+
+def login(session: Session, settings: Settings, *, email: str, password: str) -> TokenPair:
+    """Tokens for a correct address and password; one answer for every wrong pair."""
+    user = active_user_by_email(session, email)
+    if not verify_password(user.password_hash if user else None, password):
+        raise InvalidCredentials(gettext("The email address or the password is wrong."))
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    return _issue(session, settings, user, family=None)
+
+
+def refresh(session: Session, settings: Settings, token: str) -> TokenPair:
+    """Rotate a refresh token. Presenting a used one revokes its whole family."""
+    row = session.scalar(
+        select(RefreshToken).where(RefreshToken.token_hash == secret_digest(token))
+    )
+    now = utcnow()
+    invalid = InvalidRefreshToken(gettext("Log in again."))
+    if row is None or row.revoked_at is not None or as_utc(row.expires_at) < now:
+        raise invalid
+    # The conditional update makes rotation exclusive: of two uses, one wins and the
+    # other is a reuse, even when they arrive together.
+    claimed = session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.id == row.id, RefreshToken.used_at.is_(None))
+        .values(used_at=now)
+    ).rowcount
+    if claimed != 1:
+        revoke_family(session, row.family)
+        session.commit()
+        raise invalid
+    user = session.get(User, row.user_id)
+    if user is None or user.deleted_at is not None:
+        session.commit()
+        raise invalid
+    return _issue(session, settings, user, family=row.family)
+
+
+def revoke_family(session: Session, family: str) -> None:
+    session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.family == family, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+
+
+def logout(session: Session, token: str) -> None:
+    """Revoke the session this refresh token belongs to (silently for unknown tokens)."""
+    row = session.scalar(
+        select(RefreshToken).where(RefreshToken.token_hash == secret_digest(token))
+    )
+    if row is not None:
+        revoke_family(session, row.family)
+        session.commit()
+
+
+def revoke_all_sessions(session: Session, user_id: int) -> None:
+    session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+
+
+def request_password_reset(session: Session, settings: Settings, email: str) -> None:
+    """Email a reset link if the address has an account; the caller answers 202 either way."""
+    user = active_user_by_email(session, email)
+    if user is None or _recently_sent(session, user.id, "reset_password", RESEND_COOLDOWN):
+        return
+    token = _serializer(settings, "reset-password").dumps(
+        {"u": user.id, "p": _password_fingerprint(user)}
+    )
+    enqueue_email(
+        session,
+        to=user.email,
+        template="reset_password",
+        locale=user.locale,
+        context={
+            "name": user.name,
+            "link": f"{settings.public_url}/api/auth/password/reset?token={token}",
+        },
+        user_id=user.id,
+    )
+    session.commit()
+
+
+def reset_password(session: Session, settings: Settings, token: str, password: str) -> None:
+    """Set a new password from a reset link (once); every session is signed out."""
+    data = _load_link(settings, "reset-password", token, RESET_LINK_TTL)
+    user = session.get(User, data.get("u"))
+    if user is None or user.deleted_at is not None or data.get("p") != _password_fingerprint(user):
+        raise InvalidLink(gettext("This link has been used already or is no longer valid."))
+    _check_password(password, user.email or "", user.name or "")
+    user.password_hash = hash_password(password)
+    user.link_nonce += 1
+    revoke_all_sessions(session, user.id)
+    session.commit()
+
+
+# Phone verification
+
+
+def _code_hash(settings: Settings, verification_salt: str, code: str) -> str:
+    return (
+        verification_salt
+        + "$"
+        + keyed_hash(settings.hash_key, "sms-code", f"{verification_salt}:{code}")
+    )
+
+
+def _failures_in_lock_window(session: Session, user_id: int) -> int:
+    since = utcnow() - CODE_LOCK
+    return session.scalar(
+        select(func.coalesce(func.sum(PhoneVerification.failed_attempts), 0)).where(
+            PhoneVerification.user_id == user_id, PhoneVerification.last_failed_at > since
+        )
+    )
+
+
+def _locked() -> Problem:
+    return VerificationLocked(
+        gettext("Too many wrong codes. Try again in 30 minutes."), headers={"Retry-After": "1800"}
+    )
+
+
+def phone_to_verify(user: User) -> str | None:
+    """A new number waiting to replace the verified one, or the unverified number."""
+    if user.pending_phone:
+        return user.pending_phone
+    return user.phone if user.phone_verified_at is None else None
+
+
+def start_phone_verification(session: Session, settings: Settings, user: User, client: str) -> None:
+    """Send a 6-digit code to the account's phone, within cooldowns and daily caps."""
+    target = phone_to_verify(user)
+    if target is None:
+        raise PhoneState(gettext("There is no phone number waiting for verification."))
+    if _failures_in_lock_window(session, user.id) >= CODE_MAX_FAILURES:
+        raise _locked()
+    now = utcnow()
+    day = now - timedelta(days=1)
+
+    def sent_since(since, *conditions) -> int:
+        return session.scalar(
+            select(func.count(PhoneVerification.id)).where(
+                PhoneVerification.created_at > since, *conditions
+            )
+        )
+
+    if sent_since(now - RESEND_COOLDOWN, PhoneVerification.user_id == user.id):
+        raise TooSoon(
+            gettext("A code was sent less than a minute ago. Wait a little."),
+            headers={"Retry-After": "60"},
+        )
+    if (
+        sent_since(day, PhoneVerification.phone == target) >= SMS_PER_PHONE_PER_DAY
+        or sent_since(day, PhoneVerification.user_id == user.id) >= SMS_PER_ACCOUNT_PER_DAY
+        or sent_since(day, PhoneVerification.client == client) >= SMS_PER_CLIENT_PER_DAY
+    ):
+        raise TooSoon(
+            gettext("Too many codes were sent today. Try again tomorrow."),
+            headers={"Retry-After": "86400"},
+        )
+    code = f"{secrets.randbelow(10**6):06d}"
+    salt = secrets.token_hex(8)
+    session.add(
+        PhoneVerification(
+            user_id=user.id,
+            phone=target,
+            client=client[:64],
+            code_hash=_code_hash(settings, salt, code),
+            expires_at=now + CODE_TTL,
+            failed_attempts=0,
+            created_at=now,
+        )
+    )
+    enqueue_sms(
+        session,
+        to=target,
+        template="phone_code",
+        locale=user.locale,
+        context={"code": code},
+        user_id=user.id,
+    )
+    session.commit()
+
+
+def verify_phone(session: Session, settings: Settings, user: User, code: str) -> None:
+    """Check the code; five wrong ones lock verification for half an hour."""
+    if _failures_in_lock_window(session, user.id) >= CODE_MAX_FAILURES:
+        raise _locked()
+    now = utcnow()
+    verification = session.scalar(
+        select(PhoneVerification)
+        .where(
+            PhoneVerification.user_id == user.id,
+            PhoneVerification.used_at.is_(None),
+            PhoneVerification.phone == phone_to_verify(user),
+        )
+        .order_by(PhoneVerification.created_at.desc())
+        .limit(1)
+    )
+    if verification is None or as_utc(verification.expires_at) < now:
+        raise CodeExpired(gettext("The code has expired. Ask for a new one."))
+    salt = verification.code_hash.split("$", 1)[0]
+    if not hmac.compare_digest(verification.code_hash, _code_hash(settings, salt, code)):
+        verification.failed_attempts += 1
+        verification.last_failed_at = now
+        session.commit()
+        if _failures_in_lock_window(session, user.id) >= CODE_MAX_FAILURES:
+            raise _locked()
+        raise WrongCode(
+            gettext("The code is wrong."), errors={"code": [gettext("The code is wrong.")]}
+        )
+    verification.used_at = now
+    user.phone, user.pending_phone = verification.phone, None
+    user.phone_verified_at = now
+    user.phone_hash = keyed_hash(settings.hash_key, "phone", verification.phone)
+    try:
+        session.commit()
+    except IntegrityError as exc:
+        session.rollback()
+        raise PhoneTaken(gettext("This phone number already verifies another account.")) from exc
+
+
+# Changing the address or the number, and the person's own data
+
+
+def _require_password(user: User, password: str) -> None:
+    if not verify_password(user.password_hash, password):
+        raise InvalidCredentials(gettext("The password is wrong."))
+
+
+def change_email(
+    session: Session, settings: Settings, user: User, new_email: str, password: str
+) -> None:
+    """Send a confirmation link to the new address; the old one counts until it is used.
+
+    An address that belongs to another account gets nothing, and the answer is the same.
+    """
+    _require_password(user, password)
+    if new_email == user.email or active_user_by_email(session, new_email) is not None:
+        return
+    user.pending_email = new_email
+    user.link_nonce += 1  # links sent earlier stop working
+    enqueue_email(
+        session,
+        to=new_email,
+        template="confirm_email",
+        locale=user.locale,
+        context={"name": user.name, "link": confirmation_link(settings, user, new_email)},
+        user_id=user.id,
+    )
+    session.commit()
+
+
+def change_phone(session: Session, user: User, new_phone: str, password: str) -> None:
+    """Set a number to verify; the verified one stays until the new one is verified."""
+    _require_password(user, password)
+    if new_phone == user.phone and user.phone_verified_at is not None:
+        return
+    if user.phone_verified_at is None:
+        user.phone, user.pending_phone = new_phone, None
+    else:
+        user.pending_phone = new_phone
+    session.commit()
+
+
+def export_data(session: Session, user: User) -> dict:
+    """Everything auth holds about this person, as they may take it away."""
+    sessions = session.scalars(select(RefreshToken).where(RefreshToken.user_id == user.id)).all()
+    codes = session.scalars(
+        select(PhoneVerification).where(PhoneVerification.user_id == user.id)
+    ).all()
+    messages = session.scalars(
+        select(OutboxMessage).where(OutboxMessage.user_id == user.id).order_by(OutboxMessage.id)
+    ).all()
+    return {
+        "account": {
+            "id": user.id,
+            "name": user.name,
+            "email": user.email,
+            "email_verified_at": user.email_verified_at,
+            "phone": user.phone,
+            "phone_verified_at": user.phone_verified_at,
+            "pending_email": user.pending_email,
+            "pending_phone": user.pending_phone,
+            "locale": user.locale,
+            "created_at": user.created_at,
+        },
+        "sessions": [
+            {
+                "started_at": t.created_at,
+                "used_at": t.used_at,
+                "revoked_at": t.revoked_at,
+                "expires_at": t.expires_at,
+            }
+            for t in sessions
+        ],
+        "phone_verifications": [
+            {"phone": v.phone, "sent_at": v.created_at, "verified_at": v.used_at} for v in codes
+        ],
+        "messages": [
+            {
+                "channel": m.channel,
+                "to": m.recipient,
+                "subject": m.subject,
+                "template": m.template,
+                "created_at": m.created_at,
+                "status": m.status,
+            }
+            for m in messages
+        ],
+    }
+
+
+def delete_account(session: Session, user: User, password: str) -> None:
+    """Erase the person; keep only the keyed hashes that stop a second vote or signature."""
+    _require_password(user, password)
+    revoke_all_sessions(session, user.id)
+    session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.user_id == user.id)
+        .values(
+            recipient="[erased]", subject=None, text_body="[erased]", html_body=None, redacted=True
+        )
+    )
+    session.query(PhoneVerification).filter(PhoneVerification.user_id == user.id).delete()
+    user.erased_phone_hash = user.phone_hash
+    user.name = user.email = user.phone = user.password_hash = None
+    user.pending_email = user.pending_phone = user.phone_hash = None
+    user.deleted_at = utcnow()
+    user.link_nonce += 1
+    session.commit()

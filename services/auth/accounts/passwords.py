@@ -1,0 +1,55 @@
+"""Passwords: argon2id hashes, a minimum length, and no password everyone else uses."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
+MIN_LENGTH = 10
+MAX_LENGTH = 256  # argon2 takes any length; a bound keeps a request from costing seconds
+
+_hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
+# Verified against when the account does not exist, so that a wrong address takes as
+# long as a wrong password and the timing tells nothing.
+_DUMMY_HASH = _hasher.hash("not a real password, only for equal timing")
+
+
+@cache
+def common_passwords() -> frozenset[str]:
+    """The 30,000 most frequent passwords (zxcvbn's list) and local ones it lacks."""
+    text = (Path(__file__).parent / "common-passwords.txt").read_text(encoding="utf-8")
+    local = {line.strip() for line in text.splitlines() if line.strip() and line[0] != "#"}
+    return frozenset(p.lower() for p in (*FREQUENCY_LISTS["passwords"], *local))
+
+
+def password_problem(password: str, *, email: str = "", name: str = "") -> str | None:
+    """Why this password is refused (an untranslated message id), or None."""
+    if len(password) < MIN_LENGTH:
+        return "too-short"
+    if len(password) > MAX_LENGTH:
+        return "too-long"
+    lowered = password.lower()
+    personal = {email.lower(), email.split("@")[0].lower(), name.lower()} - {""}
+    if lowered in common_passwords() or lowered in personal or len(set(lowered)) < 4:
+        return "too-common"
+    return None
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(stored_hash: str | None, password: str) -> bool:
+    """True when `password` matches; always spends one argon2 verification."""
+    try:
+        return _hasher.verify(stored_hash or _DUMMY_HASH, password) and stored_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(stored_hash: str) -> bool:
+    return _hasher.check_needs_rehash(stored_hash)

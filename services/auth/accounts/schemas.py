@@ -1,0 +1,116 @@
+"""The accounts API's contract: what comes in, normalised, and what goes out."""
+
+from __future__ import annotations
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+from flask_babel import lazy_gettext as _l
+from marshmallow import Schema, ValidationError, fields, validate
+
+from services.common.config import SUPPORTED_LOCALES
+
+
+class EmailAddress(fields.String):
+    """An email address, checked and normalised (lowercase) so one person has one key."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        raw = super()._deserialize(value, attr, data, **kwargs)
+        if len(raw) > 320:
+            raise ValidationError(str(_l("The email address is too long.")))
+        try:
+            return validate_email(raw, check_deliverability=False).normalized.lower()
+        except EmailNotValidError as exc:
+            raise ValidationError(str(_l("This is not a valid email address."))) from exc
+
+
+class PhoneNumber(fields.String):
+    """A mobile number in E.164; national numbers are read as Ukrainian."""
+
+    DEFAULT_REGION = "UA"
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        raw = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            number = phonenumbers.parse(raw, self.DEFAULT_REGION)
+        except phonenumbers.NumberParseException as exc:
+            raise ValidationError(str(_l("This is not a valid phone number."))) from exc
+        kind = phonenumbers.number_type(number)
+        mobile = (
+            phonenumbers.PhoneNumberType.MOBILE,
+            phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+        )
+        if not phonenumbers.is_valid_number(number) or kind not in mobile:
+            raise ValidationError(str(_l("Give a mobile number that can receive SMS.")))
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+class RegisterSchema(Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    email = EmailAddress(required=True)
+    password = fields.String(required=True, load_only=True)
+    phone = PhoneNumber(required=True)
+    locale = fields.String(validate=validate.OneOf(SUPPORTED_LOCALES))
+
+
+class EmailOnlySchema(Schema):
+    email = EmailAddress(required=True)
+
+
+class TokenSchema(Schema):
+    token = fields.String(required=True, validate=validate.Length(max=2000))
+
+
+class LoginSchema(Schema):
+    email = EmailAddress(required=True)
+    password = fields.String(required=True, load_only=True, validate=validate.Length(max=1000))
+
+
+class RefreshSchema(Schema):
+    refresh_token = fields.String(required=True, validate=validate.Length(max=200))
+
+
+class TokenPairSchema(Schema):
+    access_token = fields.String(required=True)
+    refresh_token = fields.String(required=True)
+    token_type = fields.String(required=True, metadata={"example": "Bearer"})
+    expires_in = fields.Integer(required=True, metadata={"description": "seconds"})
+
+
+class CodeSchema(Schema):
+    code = fields.String(required=True, validate=validate.Regexp(r"^\d{6}$"))
+
+
+class NewPasswordSchema(Schema):
+    token = fields.String(required=True, validate=validate.Length(max=2000))
+    password = fields.String(required=True, load_only=True)
+
+
+class AcceptedSchema(Schema):
+    detail = fields.String(required=True)
+
+
+class ProfileSchema(Schema):
+    id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    email = fields.String(required=True)
+    email_verified = fields.Boolean(required=True)
+    phone = fields.String(allow_none=True)
+    phone_verified = fields.Boolean(required=True)
+    pending_email = fields.String(allow_none=True)
+    pending_phone = fields.String(allow_none=True)
+    locale = fields.String(required=True)
+    created_at = fields.DateTime(required=True)
+
+
+class ChangeEmailSchema(Schema):
+    email = EmailAddress(required=True)
+    password = fields.String(required=True, load_only=True, validate=validate.Length(max=1000))
+
+
+class ChangePhoneSchema(Schema):
+    phone = PhoneNumber(required=True)
+    password = fields.String(required=True, load_only=True, validate=validate.Length(max=1000))
+
+
+class PasswordSchema(Schema):
+    password = fields.String(required=True, load_only=True, validate=validate.Length(max=1000))

@@ -1,0 +1,94 @@
+"""`viche auth ...`: operator commands for the auth service."""
+
+from __future__ import annotations
+
+import click
+
+from .keys import rotate_signing_key
+from .models import db
+
+
+@click.group("auth")
+def auth_cli() -> None:
+    """Accounts, councils and signing keys."""
+
+
+@auth_cli.command("rotate-keys")
+def rotate_keys() -> None:
+    """Start signing with a new key; the old one stays published for an hour."""
+    from gateway.cli import service_app_context
+
+    with service_app_context("auth") as app:
+        key = rotate_signing_key(db.session, app.config["SECRET_KEY"])
+        click.echo(f"now signing with key {key.kid}")
+
+
+def _user_id(session, who: str) -> int:
+    """An account by id or by email address."""
+    from sqlalchemy import select
+
+    from .accounts.models import User
+
+    if who.isdigit():
+        return int(who)
+    user_id = session.scalar(select(User.id).where(User.email == who.lower()))
+    if user_id is None:
+        raise click.ClickException(f"no account with the address {who}")
+    return user_id
+
+
+@auth_cli.command("create-council")
+@click.argument("slug")
+@click.argument("name")
+@click.option("--language", default="uk", show_default=True, help="default language")
+def create_council(slug: str, name: str, language: str) -> None:
+    """Add a council."""
+    from gateway.cli import service_app_context
+    from services.common.errors import Problem
+
+    from .councils.domain import create_council as create
+
+    with service_app_context("auth"):
+        try:
+            council = create(db.session, slug=slug, name=name, default_language=language)
+        except Problem as problem:
+            raise click.ClickException(f"{problem.detail} {problem.errors or ''}") from problem
+        click.echo(f"council {council.slug} created")
+
+
+@auth_cli.command("grant-role")
+@click.argument("council")
+@click.argument("who")
+@click.argument("role", type=click.Choice(["moderator", "admin"]))
+def grant_role(council: str, who: str, role: str) -> None:
+    """Give an account (id or email) a role in a council."""
+    from gateway.cli import service_app_context
+    from services.common.errors import Problem
+
+    from .councils.domain import grant_role as grant
+
+    with service_app_context("auth"):
+        try:
+            grant(
+                db.session,
+                actor_id=None,
+                slug=council,
+                user_id=_user_id(db.session, who),
+                role=role,
+            )
+        except Problem as problem:
+            raise click.ClickException(problem.detail or problem.title) from problem
+        click.echo(f"{who} is {role} of {council}")
+
+
+@auth_cli.command("grant-platform-admin")
+@click.argument("who")
+def grant_platform_admin(who: str) -> None:
+    """Make an account (id or email) a platform admin."""
+    from gateway.cli import service_app_context
+
+    from .councils.domain import grant_platform_admin as grant
+
+    with service_app_context("auth"):
+        grant(db.session, _user_id(db.session, who))
+        click.echo(f"{who} is a platform admin")

@@ -1,0 +1,177 @@
+"""Councils and roles, free of HTTP.
+
+Who may change roles is decided from the database, not from the caller's access token:
+a token lives up to 15 minutes, and an admin whose role was revoked a minute ago must
+not grant roles with the token they still hold.
+"""
+
+from __future__ import annotations
+
+import re
+
+from flask_babel import gettext
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from services.common.config import SUPPORTED_LOCALES
+from services.common.errors import N_, Conflict, Forbidden, NotFound, Problem
+
+from ..accounts.models import User
+from .models import ROLES, Council, CouncilRole, PlatformAdmin, RoleChange
+
+SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+
+
+class InvalidCouncil(Problem):
+    slug, status, title = "invalid-council", 422, N_("The council is not valid")
+
+
+def roles_for_user(session: Session, user_id: int) -> dict[str, list[str]]:
+    """{council slug: [roles]} for the access token."""
+    rows = session.execute(
+        select(Council.slug, CouncilRole.role)
+        .join(CouncilRole, CouncilRole.council_id == Council.id)
+        .where(CouncilRole.user_id == user_id)
+        .order_by(Council.slug, CouncilRole.role)
+    ).all()
+    roles: dict[str, list[str]] = {}
+    for slug, role in rows:
+        roles.setdefault(slug, []).append(role)
+    return roles
+
+
+def is_platform_admin(session: Session, user_id: int) -> bool:
+    return session.get(PlatformAdmin, user_id) is not None
+
+
+def council_by_slug(session: Session, slug: str) -> Council:
+    council = session.scalar(select(Council).where(Council.slug == slug))
+    if council is None:
+        raise NotFound(gettext("There is no council with this address."))
+    return council
+
+
+def create_council(session: Session, *, slug: str, name: str, default_language: str) -> Council:
+    """A new council; slugs are lowercase letters, digits and hyphens."""
+    errors = {}
+    if not SLUG.match(slug):
+        errors["slug"] = [gettext("Use lowercase letters, digits and hyphens.")]
+    if not name.strip() or len(name) > 200:
+        errors["name"] = [gettext("Give a name of at most 200 characters.")]
+    if default_language not in SUPPORTED_LOCALES:
+        errors["default_language"] = [gettext("Choose one of the supported languages.")]
+    if errors:
+        raise InvalidCouncil(gettext("The council is not valid."), errors=errors)
+    council = Council(slug=slug, name=name.strip(), default_language=default_language)
+    session.add(council)
+    try:
+        session.commit()
+    except IntegrityError as exc:
+        session.rollback()
+        raise Conflict(gettext("A council with this address exists already.")) from exc
+    return council
+
+
+def may_administer(session: Session, actor_id: int, council: Council) -> bool:
+    """Council admins administer their own council; platform admins every council."""
+    if is_platform_admin(session, actor_id):
+        return True
+    return (
+        session.scalar(
+            select(CouncilRole.id).where(
+                CouncilRole.council_id == council.id,
+                CouncilRole.user_id == actor_id,
+                CouncilRole.role == "admin",
+            )
+        )
+        is not None
+    )
+
+
+def _require_admin(session: Session, actor_id: int | None, council: Council) -> None:
+    if actor_id is not None and not may_administer(session, actor_id, council):
+        raise Forbidden(gettext("Only this council's admins may change its roles."))
+
+
+def _check_role(role: str) -> None:
+    if role not in ROLES:
+        raise NotFound(gettext("There is no such role."))
+
+
+def grant_role(
+    session: Session, *, actor_id: int | None, slug: str, user_id: int, role: str
+) -> None:
+    """Give `user_id` a role in the council (`actor_id` None: the operator's CLI)."""
+    _check_role(role)
+    council = council_by_slug(session, slug)
+    _require_admin(session, actor_id, council)
+    user = session.get(User, user_id)
+    if user is None or user.deleted_at is not None:
+        raise NotFound(gettext("There is no such account."))
+    exists = session.scalar(
+        select(CouncilRole.id).where(
+            CouncilRole.council_id == council.id,
+            CouncilRole.user_id == user_id,
+            CouncilRole.role == role,
+        )
+    )
+    if exists is not None:
+        return
+    session.add(CouncilRole(council_id=council.id, user_id=user_id, role=role, granted_by=actor_id))
+    session.add(
+        RoleChange(
+            council_id=council.id, user_id=user_id, role=role, action="grant", by_user_id=actor_id
+        )
+    )
+    try:
+        session.commit()
+    except IntegrityError:  # granted by a concurrent request: the result is the same
+        session.rollback()
+
+
+def revoke_role(
+    session: Session, *, actor_id: int | None, slug: str, user_id: int, role: str
+) -> None:
+    """Take a role away; revoking one that is not held changes nothing."""
+    _check_role(role)
+    council = council_by_slug(session, slug)
+    _require_admin(session, actor_id, council)
+    held = session.scalar(
+        select(CouncilRole).where(
+            CouncilRole.council_id == council.id,
+            CouncilRole.user_id == user_id,
+            CouncilRole.role == role,
+        )
+    )
+    if held is None:
+        return
+    session.delete(held)
+    session.add(
+        RoleChange(
+            council_id=council.id, user_id=user_id, role=role, action="revoke", by_user_id=actor_id
+        )
+    )
+    session.commit()
+
+
+def council_roles(session: Session, *, actor_id: int, slug: str) -> list[dict]:
+    """Who holds which role in the council (for its admins)."""
+    council = council_by_slug(session, slug)
+    _require_admin(session, actor_id, council)
+    rows = session.execute(
+        select(CouncilRole, User.name)
+        .join(User, User.id == CouncilRole.user_id)
+        .where(CouncilRole.council_id == council.id)
+        .order_by(CouncilRole.role, CouncilRole.user_id)
+    ).all()
+    return [
+        {"user_id": row.user_id, "name": name, "role": row.role, "granted_at": row.granted_at}
+        for row, name in rows
+    ]
+
+
+def grant_platform_admin(session: Session, user_id: int) -> None:
+    if session.get(PlatformAdmin, user_id) is None:
+        session.add(PlatformAdmin(user_id=user_id))
+        session.commit()

@@ -1,0 +1,23 @@
+"""Keyed hashes: how auth says "the same person" without saying who.
+
+A hash keyed with the deployment's HASH_KEY cannot be reversed or recomputed by anyone
+without the key, so it can travel in tokens and proofs (one signature per phone, one
+vote per address) and outlive a deleted account.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+
+
+def keyed_hash(key: str, purpose: str, value: str) -> str:
+    """base64url HMAC-SHA256 of `value`, separated by `purpose` (phone, email...)."""
+    digest = hmac.new(key.encode(), f"{purpose}\x00{value}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def secret_digest(secret: str) -> str:
+    """SHA-256 of a high-entropy secret (refresh tokens): enough to store, useless to read."""
+    return hashlib.sha256(secret.encode()).hexdigest()

@@ -1,0 +1,118 @@
+"""The service API (X-Viche-Internal-Token) and the page a verification link opens."""
+
+from __future__ import annotations
+
+from flask import Blueprint as PageBlueprint
+from flask import current_app, g, redirect, render_template, request
+from flask_babel import gettext
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+
+from services.common.app import accepts, public
+from services.common.client import service_required
+from services.common.config import SUPPORTED_LOCALES
+
+from ..accounts.domain import InvalidLink, Settings
+from ..accounts.schemas import EmailAddress
+from ..models import db
+from . import domain
+
+internal_blp = Blueprint(
+    "internal", __name__, url_prefix="/internal", description="For Viche's own services only"
+)
+verify_pages_blp = PageBlueprint("verify_pages", __name__)
+
+
+def settings() -> Settings:
+    return Settings.from_config(current_app.config)
+
+
+class VerificationRequestSchema(Schema):
+    email = EmailAddress(required=True)
+    purpose = fields.String(required=True, validate=validate.Regexp(r"^[a-z0-9:._-]{1,100}$"))
+    subject = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    locale = fields.String(load_default="uk", validate=validate.OneOf(SUPPORTED_LOCALES))
+    return_url = fields.String(load_default=None, validate=validate.Length(max=500))
+    context = fields.Dict(
+        keys=fields.String(),
+        values=fields.String(validate=validate.Length(max=500)),
+        load_default=dict,
+        validate=validate.Length(max=10),
+    )
+
+
+class VerificationSchema(Schema):
+    id = fields.String(required=True)
+    expires_at = fields.DateTime(required=True)
+
+
+class NotificationSchema(Schema):
+    user_ids = fields.List(
+        fields.Integer(), required=True, validate=validate.Length(min=1, max=10000)
+    )
+    template = fields.String(required=True)
+    context = fields.Dict(
+        keys=fields.String(),
+        values=fields.String(validate=validate.Length(max=2000)),
+        load_default=dict,
+        validate=validate.Length(max=20),
+    )
+
+
+class NotifiedSchema(Schema):
+    queued = fields.Integer(required=True)
+
+
+@internal_blp.route("/email-verifications", methods=["POST"])
+@internal_blp.arguments(VerificationRequestSchema)
+@internal_blp.response(202, VerificationSchema)
+@service_required
+def request_email_verification(data):
+    """Email a confirmation link for the caller's purpose; the proof goes to return_url."""
+    verification = domain.request_verification(
+        db.session, settings(), caller=g.calling_service, **data
+    )
+    return {"id": verification.id, "expires_at": verification.expires_at}
+
+
+@internal_blp.route("/email-verifications/<verification_id>/cancel", methods=["POST"])
+@internal_blp.response(204)
+@service_required
+def cancel_email_verification(verification_id: str):
+    """Withdraw a pending verification."""
+    domain.cancel(db.session, caller=g.calling_service, verification_id=verification_id)
+
+
+@internal_blp.route("/notifications", methods=["POST"])
+@internal_blp.arguments(NotificationSchema)
+@internal_blp.response(202, NotifiedSchema)
+@service_required
+def notify_users(data):
+    """Email users (those with a confirmed address) a message from an allowed template."""
+    return {"queued": domain.notify(db.session, settings(), **data)}
+
+
+@verify_pages_blp.get("/verify")
+def verification_page():
+    token = request.args.get("token", "")
+    try:
+        verification = domain.pending_verification(db.session, settings(), token)
+    except InvalidLink as problem:
+        return render_template("accounts/done.html", ok=False, message=problem.detail), 400
+    return render_template(
+        "accounts/verify_for_service.html", token=token, context=verification.context
+    )
+
+
+@verify_pages_blp.post("/verify/form")
+@accepts("application/x-www-form-urlencoded", "multipart/form-data")
+@public("the link in the email is the credential")
+def verification_form():
+    try:
+        verification, proof = domain.confirm(db.session, settings(), request.form.get("token", ""))
+    except InvalidLink as problem:
+        return render_template("accounts/done.html", ok=False, message=problem.detail), 400
+    target = domain.return_address(verification, proof)
+    if target:
+        return redirect(target, code=303)
+    return render_template("accounts/done.html", ok=True, message=gettext("Confirmed. Thank you!"))

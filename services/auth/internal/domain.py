@@ -1,0 +1,209 @@
+"""Verifying an address for another service, without the address leaving auth.
+
+The flow for an email-confirmed poll vote:
+1. polls calls POST /internal/email-verifications with the address, a purpose
+   ("poll-vote:7"), its own subject (the pending vote's id) and a return URL on our site;
+2. auth emails a link; its GET shows what is being confirmed and a button;
+3. the POST confirms (once), and auth redirects the browser to the return URL with a
+   short-lived proof: a JWT signed by auth, audience the calling service, carrying the
+   purpose, the subject and a keyed hash of the address — never the address;
+4. the caller verifies the proof with auth's JWKS (services.common.tokens.
+   verify_service_token) and acts on it. One vote per address rests on that hash.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from urllib.parse import urlencode
+
+from flask_babel import gettext
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from services.common.errors import N_, NotFound, Problem
+from services.common.timeutil import as_utc, utcnow
+
+from ..accounts.domain import InvalidLink, Settings
+from ..accounts.models import User
+from ..hashing import keyed_hash
+from ..keys import issue_access_token
+from ..messaging import enqueue_email
+from .models import EmailVerification
+
+VERIFICATION_TTL = timedelta(days=1)
+PROOF_TTL = timedelta(minutes=10)
+PER_ADDRESS_PER_HOUR = 5
+# Templates other services may have auth send to their users.
+NOTIFICATION_TEMPLATES = frozenset({"petition_response"})
+
+
+class TooManyRequests(Problem):
+    slug, status = "rate-limited", 429
+
+
+class InvalidRequest(Problem):
+    slug, status, title = "invalid-request", 422, N_("The request is not valid")
+
+
+def _serializer(settings: Settings) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(settings.secret_key, salt="viche.auth.verify-for-service")
+
+
+def request_verification(
+    session: Session,
+    settings: Settings,
+    *,
+    caller: str,
+    email: str,
+    purpose: str,
+    subject: str,
+    locale: str,
+    return_url: str | None,
+    context: dict,
+) -> EmailVerification:
+    """Queue the email with the link; at most a few per address an hour."""
+    if return_url and not return_url.startswith(settings.public_url + "/"):
+        raise InvalidRequest(
+            gettext("The return address must be on this site."),
+            errors={"return_url": [gettext("Not on this site.")]},
+        )
+    email_hash = keyed_hash(settings.hash_key, "email", email)
+    recent = session.scalar(
+        select(func.count(EmailVerification.id)).where(
+            EmailVerification.email_hash == email_hash,
+            EmailVerification.created_at > utcnow() - timedelta(hours=1),
+        )
+    )
+    if recent >= PER_ADDRESS_PER_HOUR:
+        raise TooManyRequests(
+            gettext("Too many confirmations were sent to this address. Try again later."),
+            headers={"Retry-After": "3600"},
+        )
+    verification = EmailVerification(
+        id=secrets.token_hex(16),
+        caller=caller,
+        purpose=purpose,
+        subject=subject,
+        email=email,
+        email_hash=email_hash,
+        locale=locale,
+        return_url=return_url,
+        context=context,
+        status="pending",
+        created_at=utcnow(),
+        expires_at=utcnow() + VERIFICATION_TTL,
+    )
+    session.add(verification)
+    token = _serializer(settings).dumps({"v": verification.id})
+    enqueue_email(
+        session,
+        to=email,
+        template="confirm_for_service",
+        locale=locale,
+        context={
+            **context,
+            "purpose": purpose,
+            "link": f"{settings.public_url}/api/auth/verify?token={token}",
+        },
+    )
+    session.commit()
+    return verification
+
+
+def pending_verification(session: Session, settings: Settings, token: str) -> EmailVerification:
+    """The verification a link names, while it can still be confirmed."""
+    try:
+        data = _serializer(settings).loads(token, max_age=int(VERIFICATION_TTL.total_seconds()))
+    except SignatureExpired as exc:
+        raise InvalidLink(gettext("This link has expired. Ask for a new one.")) from exc
+    except BadSignature as exc:
+        raise InvalidLink(gettext("This link is not valid.")) from exc
+    verification = session.get(EmailVerification, data.get("v") if isinstance(data, dict) else None)
+    if (
+        verification is None
+        or verification.status != "pending"
+        or as_utc(verification.expires_at) < utcnow()
+    ):
+        raise InvalidLink(gettext("This link has been used already or is no longer valid."))
+    return verification
+
+
+def confirm(session: Session, settings: Settings, token: str) -> tuple[EmailVerification, str]:
+    """Confirm once; the proof for the caller, and the address is forgotten."""
+    verification = pending_verification(session, settings, token)
+    settled = session.execute(
+        update(EmailVerification)
+        .where(EmailVerification.id == verification.id, EmailVerification.status == "pending")
+        .values(status="confirmed", settled_at=utcnow(), email=None)
+    ).rowcount
+    if settled != 1:  # confirmed a moment ago by a second click
+        session.rollback()
+        raise InvalidLink(gettext("This link has been used already or is no longer valid."))
+    proof = issue_access_token(
+        session,
+        secret=settings.secret_key,
+        issuer=settings.issuer,
+        audience=verification.caller,
+        subject=verification.subject,
+        claims={
+            "typ": "email-proof",
+            "purpose": verification.purpose,
+            "email_hash": verification.email_hash,
+        },
+        ttl=PROOF_TTL,
+    )
+    session.commit()
+    session.refresh(verification)
+    return verification, proof
+
+
+def return_address(verification: EmailVerification, proof: str) -> str | None:
+    if not verification.return_url:
+        return None
+    separator = "&" if "?" in verification.return_url else "?"
+    return verification.return_url + separator + urlencode({"proof": proof})
+
+
+def cancel(session: Session, *, caller: str, verification_id: str) -> None:
+    """The caller withdraws its request (the voter pressed Cancel)."""
+    cancelled = session.execute(
+        update(EmailVerification)
+        .where(
+            EmailVerification.id == verification_id,
+            EmailVerification.caller == caller,
+            EmailVerification.status == "pending",
+        )
+        .values(status="cancelled", settled_at=utcnow(), email=None)
+    ).rowcount
+    if cancelled != 1:
+        raise NotFound(gettext("There is no pending verification with this id."))
+    session.commit()
+
+
+def notify(
+    session: Session, settings: Settings, *, user_ids: list[int], template: str, context: dict
+) -> int:
+    """Email each user who still has a confirmed address, in their language."""
+    if template not in NOTIFICATION_TEMPLATES:
+        raise InvalidRequest(
+            gettext("There is no such message."),
+            errors={"template": [gettext("Unknown template.")]},
+        )
+    users = session.scalars(
+        select(User).where(
+            User.id.in_(user_ids), User.deleted_at.is_(None), User.email_verified_at.is_not(None)
+        )
+    ).all()
+    for user in users:
+        enqueue_email(
+            session,
+            to=user.email,
+            template=template,
+            locale=user.locale,
+            context={**context, "name": user.name},
+            user_id=user.id,
+        )
+    session.commit()
+    return len(users)

@@ -1,0 +1,33 @@
+"""Addresses other services asked auth to verify, for a purpose of theirs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, DateTime, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from services.common.timeutil import utcnow
+
+from ..models import db
+
+
+class EmailVerification(db.Model):
+    """One request like "confirm that this person votes in poll 7 from this address"."""
+
+    __tablename__ = "email_verifications"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    caller: Mapped[str] = mapped_column(String(32), nullable=False)
+    purpose: Mapped[str] = mapped_column(String(100), nullable=False)
+    subject: Mapped[str] = mapped_column(String(100), nullable=False)
+    # The address is needed to send the link; it is erased once the request is settled.
+    email: Mapped[str | None] = mapped_column(String(320))
+    email_hash: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    locale: Mapped[str] = mapped_column(String(8), nullable=False)
+    return_url: Mapped[str | None] = mapped_column(String(500))
+    context: Mapped[dict] = mapped_column(JSON, nullable=False, default=dict)
+    status: Mapped[str] = mapped_column(String(10), nullable=False, default="pending")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    settled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,124 @@
+"""Signing keys and access tokens: the only place that signs anything users carry.
+
+Keys are Ed25519 (JWT `alg: EdDSA`). The private key is stored encrypted with the
+deployment's secret key; `jwks` publishes the public halves of every key that may still
+have tokens in flight, so a rotation never invalidates a token mid-life.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+from datetime import timedelta
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from services.common.timeutil import as_utc, utcnow
+
+from .models import SigningKey
+
+ACCESS_TOKEN_TTL = timedelta(minutes=15)
+# A retired key is published this long after rotation: longer than any access token lives.
+ROTATION_OVERLAP = timedelta(hours=1)
+
+_private_cache: dict[str, Ed25519PrivateKey] = {}
+_cache_lock = threading.Lock()
+
+
+def _public_jwk(kid: str, private: Ed25519PrivateKey) -> dict:
+    jwk = json.loads(jwt.algorithms.OKPAlgorithm.to_jwk(private.public_key()))
+    jwk.update({"kid": kid, "alg": "EdDSA", "use": "sig"})
+    return jwk
+
+
+def create_signing_key(session: Session, secret: str) -> SigningKey:
+    """Make a new key pair and store it; it becomes the signing key."""
+    private = Ed25519PrivateKey.generate()
+    kid = secrets.token_urlsafe(12)
+    pem = private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(secret.encode()),
+    )
+    key = SigningKey(kid=kid, private_pem=pem, public_jwk=json.dumps(_public_jwk(kid, private)))
+    session.add(key)
+    session.flush()
+    return key
+
+
+def active_signing_key(session: Session, secret: str) -> SigningKey:
+    """The newest unretired key, made on first use."""
+    key = session.scalars(
+        select(SigningKey)
+        .where(SigningKey.retired_at.is_(None))
+        .order_by(SigningKey.created_at.desc())
+        .limit(1)
+    ).first()
+    if key is None:
+        key = create_signing_key(session, secret)
+        session.commit()
+    return key
+
+
+def rotate_signing_key(session: Session, secret: str) -> SigningKey:
+    """Retire the current keys (still published for the overlap) and start a new one."""
+    now = utcnow()
+    for old in session.scalars(select(SigningKey).where(SigningKey.retired_at.is_(None))):
+        old.retired_at = now
+        old.expires_at = now + ROTATION_OVERLAP
+    key = create_signing_key(session, secret)
+    session.commit()
+    return key
+
+
+def jwks(session: Session) -> dict:
+    """The JSON Web Key Set: every key whose tokens may still be in flight."""
+    now = utcnow()
+    keys = session.scalars(select(SigningKey).order_by(SigningKey.created_at.desc())).all()
+    published = [
+        json.loads(key.public_jwk)
+        for key in keys
+        if key.expires_at is None or as_utc(key.expires_at) > now
+    ]
+    return {"keys": published}
+
+
+def _private_key(key: SigningKey, secret: str) -> Ed25519PrivateKey:
+    with _cache_lock:
+        cached = _private_cache.get(key.kid)
+        if cached is None:
+            cached = serialization.load_pem_private_key(key.private_pem, secret.encode())
+            _private_cache[key.kid] = cached  # type: ignore[assignment]
+    return cached  # type: ignore[return-value]
+
+
+def issue_access_token(
+    session: Session,
+    *,
+    secret: str,
+    issuer: str,
+    audience: str,
+    subject: str,
+    claims: dict | None = None,
+    ttl: timedelta = ACCESS_TOKEN_TTL,
+) -> str:
+    """A signed, short-lived access token for `subject` with the extra `claims`."""
+    key = active_signing_key(session, secret)
+    now = utcnow()
+    payload = {
+        **(claims or {}),
+        "iss": issuer,
+        "aud": audience,
+        "sub": subject,
+        "iat": int(now.timestamp()),
+        "exp": int((now + ttl).timestamp()),
+        "jti": secrets.token_urlsafe(12),
+    }
+    return jwt.encode(
+        payload, _private_key(key, secret), algorithm="EdDSA", headers={"kid": key.kid}
+    )

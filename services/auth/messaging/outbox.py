@@ -1,0 +1,216 @@
+"""Writing messages to the outbox, and delivering them from it.
+
+`enqueue_email` and `enqueue_sms` render the message now, in the recipient's language,
+and add the row to the caller's session without committing: the message exists exactly
+when the change that caused it does. `deliver_due` hands due messages to the providers,
+each in its own transaction, with retries and backoff; `sweep` returns messages whose
+worker died mid-delivery.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from datetime import timedelta
+
+from flask import current_app, render_template
+from flask_babel import force_locale
+from jinja2 import TemplateNotFound
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from services.common.timeutil import utcnow
+
+from .models import DeliveryAttempt, OutboxMessage
+from .providers import (
+    PermanentDeliveryError,
+    RetryableDeliveryError,
+    email_provider,
+    sms_provider,
+)
+
+log = logging.getLogger("viche.messages")
+
+TEMPLATES = "messages"
+BACKOFF_BASE = timedelta(seconds=10)
+BACKOFF_MAX = timedelta(hours=1)
+STUCK_AFTER = timedelta(minutes=5)
+SMS_RETENTION = timedelta(hours=1)
+REDACTED = "[redacted after delivery]"
+
+
+def _render(name: str, locale: str, context: dict) -> str:
+    with force_locale(locale):
+        return render_template(f"{TEMPLATES}/{name}", locale=locale, **context).strip()
+
+
+def _render_optional(name: str, locale: str, context: dict) -> str | None:
+    try:
+        return _render(name, locale, context)
+    except TemplateNotFound:
+        return None
+
+
+def enqueue_email(
+    session: Session,
+    *,
+    to: str,
+    template: str,
+    locale: str,
+    context: dict,
+    user_id: int | None = None,
+) -> OutboxMessage:
+    """Queue an email from templates/messages/<template>.{subject.txt,txt,html}."""
+    message = OutboxMessage(
+        channel="email",
+        recipient=to,
+        template=template,
+        locale=locale,
+        subject=_render(f"{template}.subject.txt", locale, context),
+        text_body=_render(f"{template}.txt", locale, context),
+        html_body=_render_optional(f"{template}.html", locale, context),
+        user_id=user_id,
+        status="created",
+        attempts=0,
+        next_attempt_at=utcnow(),
+        created_at=utcnow(),
+        redacted=False,
+    )
+    session.add(message)
+    return message
+
+
+def enqueue_sms(
+    session: Session,
+    *,
+    to: str,
+    template: str,
+    locale: str,
+    context: dict,
+    user_id: int | None = None,
+) -> OutboxMessage:
+    """Queue an SMS from templates/messages/<template>.sms.txt."""
+    message = OutboxMessage(
+        channel="sms",
+        recipient=to,
+        template=template,
+        locale=locale,
+        text_body=_render(f"{template}.sms.txt", locale, context),
+        user_id=user_id,
+        status="created",
+        attempts=0,
+        next_attempt_at=utcnow(),
+        created_at=utcnow(),
+        redacted=False,
+    )
+    session.add(message)
+    return message
+
+
+def claim_due(session: Session, limit: int = 50) -> list[int]:
+    """Mark up to `limit` due messages as sending and return their ids.
+
+    The conditional UPDATE is what makes a claim exclusive, on every database; on
+    PostgreSQL, SKIP LOCKED also keeps concurrent workers from queueing behind each other.
+    """
+    now = utcnow()
+    candidates = session.scalars(
+        select(OutboxMessage.id)
+        .where(OutboxMessage.status == "created", OutboxMessage.next_attempt_at <= now)
+        .order_by(OutboxMessage.next_attempt_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    claimed = []
+    for message_id in candidates:
+        result = session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == message_id, OutboxMessage.status == "created")
+            .values(status="sending", claimed_at=now)
+        )
+        if result.rowcount == 1:
+            claimed.append(message_id)
+    session.commit()
+    return claimed
+
+
+def backoff(attempts: int) -> timedelta:
+    """Exponential, capped, with jitter so that retries of one outage do not arrive together."""
+    delay = min(BACKOFF_BASE * (2 ** max(attempts - 1, 0)), BACKOFF_MAX)
+    return delay * random.uniform(0.5, 1.5)
+
+
+def deliver(session: Session, message_id: int, config) -> str:
+    """Hand one claimed message to its provider; record the attempt; return the outcome."""
+    message = session.get(OutboxMessage, message_id)
+    provider = email_provider(config) if message.channel == "email" else sms_provider(config)
+    message.attempts += 1
+    error = None
+    try:
+        provider.send(message)
+    except PermanentDeliveryError as exc:
+        outcome, error = "failed", str(exc)
+    except RetryableDeliveryError as exc:
+        outcome, error = "retry", str(exc)
+    except Exception as exc:  # a bug or an unforeseen provider error: retry, and say so
+        log.exception("unexpected delivery error for message %s", message_id)
+        outcome, error = "retry", f"{type(exc).__name__}: {exc}"
+    else:
+        outcome = "sent"
+    if outcome == "retry" and message.attempts >= config["DELIVERY_MAX_ATTEMPTS"]:
+        outcome = "failed"
+    now = utcnow()
+    if outcome == "sent":
+        message.status, message.sent_at, message.last_error = "sent", now, None
+    elif outcome == "failed":
+        message.status, message.last_error = "failed", (error or "")[:500]
+        log.warning("message %s failed for good: %s", message_id, error)
+    else:
+        message.status, message.last_error = "created", (error or "")[:500]
+        message.next_attempt_at = now + backoff(message.attempts)
+    session.add(
+        DeliveryAttempt(
+            message_id=message.id, at=now, outcome=outcome, error=(error or None) and error[:500]
+        )
+    )
+    session.commit()
+    return outcome
+
+
+def deliver_due(session: Session, config, limit: int = 50) -> dict[str, int]:
+    """Claim and deliver what is due now; counts per outcome."""
+    outcomes = {"sent": 0, "retry": 0, "failed": 0}
+    for message_id in claim_due(session, limit):
+        outcomes[deliver(session, message_id, config)] += 1
+    return outcomes
+
+
+def sweep(session: Session, config) -> int:
+    """Return stuck `sending` rows to the queue; redact delivered SMS bodies (they hold codes).
+
+    In development the dev outbox needs the codes readable, so nothing is redacted there.
+    """
+    now = utcnow()
+    returned = session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.status == "sending", OutboxMessage.claimed_at < now - STUCK_AFTER)
+        .values(status="created", next_attempt_at=now)
+    ).rowcount
+    if not dev_outbox_enabled(config):
+        session.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.channel == "sms",
+                OutboxMessage.status == "sent",
+                OutboxMessage.redacted.is_(False),
+                OutboxMessage.sent_at < now - SMS_RETENTION,
+            )
+            .values(text_body=REDACTED, redacted=True)
+        )
+    session.commit()
+    return returned
+
+
+def dev_outbox_enabled(config=None) -> bool:
+    config = config or current_app.config
+    return config["VICHE_ENV"] != "production" and config["DEV_OUTBOX"]

@@ -1,0 +1,152 @@
+"""Where messages leave: email and SMS providers behind one small interface each.
+
+A provider's `send` either returns or raises. `RetryableDeliveryError` means "try again
+later" (the server is down, busy, or said 4xx); `PermanentDeliveryError` means "this
+message will never go" (the address or number was refused). The worker treats the two
+differently; every other exception is treated as retryable, since a bug fixed tomorrow
+should not have cost a resident their confirmation email.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import ssl
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from typing import Protocol
+
+import urllib3
+
+log = logging.getLogger("viche.messages")
+
+
+class RetryableDeliveryError(Exception):
+    """The provider could not take the message now; it may later."""
+
+
+class PermanentDeliveryError(Exception):
+    """The provider refused the message for good."""
+
+
+class Sendable(Protocol):
+    recipient: str
+    subject: str | None
+    text_body: str
+    html_body: str | None
+
+
+class EmailProvider(Protocol):
+    def send(self, message: Sendable) -> None: ...
+
+
+class SmsProvider(Protocol):
+    def send(self, message: Sendable) -> None: ...
+
+
+class ConsoleEmail:
+    """Development: the message goes to the log (and the dev outbox page shows it)."""
+
+    def send(self, message: Sendable) -> None:
+        log.info("email to %s: %s\n%s", message.recipient, message.subject, message.text_body)
+
+
+class ConsoleSms:
+    def send(self, message: Sendable) -> None:
+        log.info("sms to %s: %s", message.recipient, message.text_body)
+
+
+class SmtpEmail:
+    """Email over SMTP: plain, STARTTLS or implicit TLS, with optional login."""
+
+    def __init__(self, config) -> None:
+        self.host = config["SMTP_HOST"]
+        self.port = config["SMTP_PORT"]
+        self.username = config["SMTP_USERNAME"]
+        self.password = config["SMTP_PASSWORD"]
+        self.tls = config["SMTP_TLS"]
+        self.timeout = config["SMTP_TIMEOUT"]
+        self.sender = config["MAIL_FROM"]
+
+    def build(self, message: Sendable) -> EmailMessage:
+        email = EmailMessage()
+        email["From"] = self.sender
+        email["To"] = message.recipient
+        email["Subject"] = message.subject or ""
+        email["Date"] = formatdate(localtime=False)
+        email["Message-ID"] = make_msgid(domain=self.sender.rpartition("@")[2].strip("> ") or None)
+        email.set_content(message.text_body)
+        if message.html_body:
+            email.add_alternative(message.html_body, subtype="html")
+        return email
+
+    def send(self, message: Sendable) -> None:
+        email = self.build(message)
+        try:
+            if self.tls == "ssl":
+                client = smtplib.SMTP_SSL(
+                    self.host,
+                    self.port,
+                    timeout=self.timeout,
+                    context=ssl.create_default_context(),
+                )
+            else:
+                client = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            with client:
+                if self.tls == "starttls":
+                    client.starttls(context=ssl.create_default_context())
+                if self.username:
+                    client.login(self.username, self.password or "")
+                client.send_message(email)
+        except smtplib.SMTPRecipientsRefused as exc:
+            codes = [code for code, _ in exc.recipients.values()]
+            if all(500 <= code < 600 for code in codes):
+                raise PermanentDeliveryError(f"recipient refused: {codes}") from exc
+            raise RetryableDeliveryError(f"recipient deferred: {codes}") from exc
+        except smtplib.SMTPResponseException as exc:
+            if 500 <= exc.smtp_code < 600 and exc.smtp_code != 530:
+                raise PermanentDeliveryError(f"{exc.smtp_code} {exc.smtp_error!r}") from exc
+            raise RetryableDeliveryError(f"{exc.smtp_code} {exc.smtp_error!r}") from exc
+        except (OSError, smtplib.SMTPException) as exc:
+            raise RetryableDeliveryError(str(exc) or type(exc).__name__) from exc
+
+
+class KannelSms:
+    """SMS through Kannel's HTTP `sendsms` interface (smsbox)."""
+
+    def __init__(self, config) -> None:
+        self.url = config["KANNEL_URL"]
+        self.username = config["KANNEL_USERNAME"]
+        self.password = config["KANNEL_PASSWORD"]
+        self.sender = config["SMS_FROM"]
+        self.http = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(5, 10))
+
+    def send(self, message: Sendable) -> None:
+        fields = {
+            "username": self.username,
+            "password": self.password,
+            "from": self.sender,
+            "to": message.recipient,
+            # UCS-2 (coding 2) so Cyrillic arrives intact; Kannel converts from UTF-8.
+            "text": message.text_body,
+            "charset": "UTF-8",
+            "coding": "2",
+        }
+        try:
+            response = self.http.request("GET", self.url, fields=fields)
+        except urllib3.exceptions.HTTPError as exc:
+            raise RetryableDeliveryError(f"kannel unreachable: {exc}") from exc
+        body = response.data.decode("utf-8", "replace")[:200]
+        if response.status in (200, 202):
+            return
+        if response.status in (400, 403):  # bad number or refused by Kannel's rules
+            raise PermanentDeliveryError(f"kannel {response.status}: {body}")
+        raise RetryableDeliveryError(f"kannel {response.status}: {body}")
+
+
+def email_provider(config) -> EmailProvider:
+    return SmtpEmail(config) if config["EMAIL_BACKEND"] == "smtp" else ConsoleEmail()
+
+
+def sms_provider(config) -> SmsProvider:
+    return KannelSms(config) if config["SMS_BACKEND"] == "kannel" else ConsoleSms()

@@ -1,0 +1,74 @@
+"""The delivery loop: a daemon thread in embedded mode, `viche worker` in distributed mode."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+
+from flask import Flask
+
+from ..models import db
+from .outbox import deliver_due, sweep
+
+log = logging.getLogger("viche.messages")
+
+POLL_SECONDS = 1.0
+SWEEP_EVERY = 30  # polls
+
+
+class DeliveryWorker:
+    """Delivers the outbox of one auth app until stopped."""
+
+    def __init__(self, app: Flask, poll_seconds: float = POLL_SECONDS) -> None:
+        self.app = app
+        self.poll_seconds = poll_seconds
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run_once(self, sweep_too: bool = False) -> dict[str, int]:
+        """One pass: (optionally) sweep, then deliver what is due."""
+        with self.app.app_context():
+            try:
+                if sweep_too:
+                    sweep(db.session, self.app.config)
+                return deliver_due(db.session, self.app.config)
+            finally:
+                db.session.remove()
+
+    def notify(self) -> None:
+        """Something was queued: do not wait for the next poll."""
+        self._wake.set()
+
+    def run_forever(self) -> None:
+        passes = 0
+        while not self._stop.is_set():
+            try:
+                outcomes = self.run_once(sweep_too=passes % SWEEP_EVERY == 0)
+            except Exception:  # the database is away: keep trying, never die
+                log.exception("delivery pass failed")
+                outcomes = {}
+            passes += 1
+            if not any(outcomes.values()):
+                self._wake.wait(self.poll_seconds)
+                self._wake.clear()
+
+    def start(self) -> DeliveryWorker:
+        self._thread = threading.Thread(target=self.run_forever, name="outbox", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+
+def serve(app: Flask) -> None:
+    """Run the loop in the foreground until interrupted (the `viche worker` command)."""
+    log.info("delivering the outbox")
+    # A message interrupted mid-delivery stays `sending`; the sweep requeues it.
+    with contextlib.suppress(KeyboardInterrupt):
+        DeliveryWorker(app).run_forever()

@@ -1,0 +1,31 @@
+"""Auth's own settings: how its messages leave (the kit's config holds the shared ones)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from services.common.config import env, env_int
+
+
+def auth_settings(environ: Mapping[str, str] | None = None) -> dict:
+    """Mail, SMS and dev-outbox settings from the environment; console backends by default."""
+    vars_ = environ if environ is not None else os.environ
+    return {
+        "EMAIL_BACKEND": env("VICHE_EMAIL_BACKEND", "console", vars_),
+        "SMTP_HOST": env("VICHE_SMTP_HOST", "127.0.0.1", vars_),
+        "SMTP_PORT": env_int("VICHE_SMTP_PORT", 25, vars_),
+        "SMTP_USERNAME": env("VICHE_SMTP_USERNAME", None, vars_),
+        "SMTP_PASSWORD": env("VICHE_SMTP_PASSWORD", None, vars_),
+        "SMTP_TLS": env("VICHE_SMTP_TLS", "none", vars_),  # none | starttls | ssl
+        "SMTP_TIMEOUT": float(env("VICHE_SMTP_TIMEOUT", "10", vars_)),
+        "MAIL_FROM": env("VICHE_MAIL_FROM", "Viche <no-reply@viche.local>", vars_),
+        "SMS_BACKEND": env("VICHE_SMS_BACKEND", "console", vars_),
+        "KANNEL_URL": env("VICHE_KANNEL_URL", "http://127.0.0.1:13013/cgi-bin/sendsms", vars_),
+        "KANNEL_USERNAME": env("VICHE_KANNEL_USERNAME", "viche", vars_),
+        "KANNEL_PASSWORD": env("VICHE_KANNEL_PASSWORD", "", vars_),
+        "SMS_FROM": env("VICHE_SMS_FROM", "Viche", vars_),
+        # The dev outbox shows every message, codes included: never in production.
+        "DEV_OUTBOX": env("VICHE_DEV_OUTBOX", "1", vars_) == "1",
+        "DELIVERY_MAX_ATTEMPTS": env_int("VICHE_DELIVERY_MAX_ATTEMPTS", 8, vars_),
+    }

@@ -1,0 +1,101 @@
+"""HTTP caching for public reads: ETag, Cache-Control and 304, and a short memo.
+
+A crowd watching a count asks the same question many times a second. A short max-age
+lets an HTTP cache in front answer most of them; stale-while-revalidate keeps it
+answering while it refreshes; the ETag turns the rest into 304s without a body. Where
+no cache stands in front, `memo_seconds` keeps each process's last answer for a moment,
+so a read costs a dictionary lookup instead of queries: the counts it shows are folded
+in once a second anyway. A write committed in a process forgets that process's memo at
+once, so nobody reads their own change stale there; other processes catch up within
+`memo_seconds`, well inside the `max-age` any HTTP cache may serve anyway.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from functools import wraps
+
+from flask import Response, make_response, request
+from sqlalchemy import event
+
+MEMO_ENTRIES = 2048
+_generation = [0]  # bumped by every committed write; memo keys carry it
+
+
+def forget_public_reads() -> None:
+    """Make every memoised answer in this process unreachable."""
+    _generation[0] += 1
+
+
+def forget_public_reads_after_writes(db) -> None:
+    """Forget the memo whenever a session of `db` commits something it flushed."""
+
+    @event.listens_for(db.session, "after_flush")
+    def wrote(session, _flush_context):
+        session.info["viche.wrote"] = True
+
+    @event.listens_for(db.session, "after_commit")
+    def committed(session):
+        if session.info.pop("viche.wrote", False):
+            forget_public_reads()
+
+
+class _Memo:
+    """A small LRU of finished public responses, per process."""
+
+    def __init__(self) -> None:
+        self.entries: OrderedDict[tuple, tuple[float, bytes, list]] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key: tuple, max_age: float) -> Response | None:
+        with self.lock:
+            entry = self.entries.get(key)
+            if entry is None or time.monotonic() - entry[0] > max_age:
+                return None
+            self.entries.move_to_end(key)
+        return Response(entry[1], status=200, headers=entry[2])
+
+    def put(self, key: tuple, response: Response) -> None:
+        with self.lock:
+            self.entries[key] = (time.monotonic(), response.get_data(), list(response.headers))
+            while len(self.entries) > MEMO_ENTRIES:
+                self.entries.popitem(last=False)
+
+
+def cached_public_read(
+    max_age: int = 5, stale_while_revalidate: int = 30, memo_seconds: float = 0.0
+) -> Callable:
+    """Give a GET view's response an ETag and a public Cache-Control; answer 304 on a match."""
+    memo = _Memo()
+
+    def decorate(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            signed_in = "Authorization" in request.headers
+            key = (_generation[0], request.full_path, request.headers.get("Accept-Language"))
+            if memo_seconds and not signed_in:
+                remembered = memo.get(key, memo_seconds)
+                if remembered is not None:
+                    return remembered.make_conditional(request)
+            response = make_response(view(*args, **kwargs))
+            if response.status_code != 200:
+                return response
+            if signed_in:
+                # An answer to a signed-in caller may hold what only they may see.
+                response.cache_control.no_store = True
+                response.cache_control.private = True
+                return response
+            response.cache_control.public = True
+            response.cache_control.max_age = max_age
+            response.cache_control.stale_while_revalidate = stale_while_revalidate
+            response.add_etag()  # a strong ETag over the body: equal bodies, equal tags
+            if memo_seconds:
+                memo.put(key, response)
+            return response.make_conditional(request)
+
+        return wrapper
+
+    return decorate

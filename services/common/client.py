@@ -1,0 +1,151 @@
+"""Service-to-service HTTP: the one way a service talks to another.
+
+In embedded mode the peer app lives in this process and is called through WSGI; in
+distributed mode the call goes over a pooled HTTP connection with timeouts. Callers see
+the same `ServiceResponse` either way, and a peer that is down becomes a 503 problem.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json as jsonlib
+from dataclasses import dataclass
+from typing import Any
+
+import urllib3
+from flask import current_app, g, has_request_context
+from werkzeug.test import EnvironBuilder, run_wsgi_app
+
+from .errors import Problem
+from .requests import REQUEST_ID_HEADER
+
+PEERS_KEY = "viche.peers"
+INTERNAL_TOKEN_HEADER = "X-Viche-Internal-Token"
+CALLER_HEADER = "X-Viche-Service"
+
+_pool = urllib3.PoolManager(num_pools=8, maxsize=16, retries=False)
+
+
+class ServiceUnavailable(Problem):
+    slug = "service-unavailable"
+
+
+@dataclass(frozen=True)
+class ServiceResponse:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return jsonlib.loads(self.body) if self.body else None
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+
+@dataclass(frozen=True)
+class Peer:
+    """A service app reachable in-process, mounted at its public prefix."""
+
+    app: Any
+    prefix: str
+
+
+def register_peers(apps: dict[str, Any], prefixes: dict[str, str]) -> None:
+    """Embedded mode: let every app reach every other one in-process."""
+    peers = {name: Peer(app, prefixes.get(name, "")) for name, app in apps.items()}
+    for app in apps.values():
+        if hasattr(app, "extensions"):
+            app.extensions[PEERS_KEY] = peers
+
+
+def call_service(
+    service: str,
+    method: str,
+    path: str,
+    *,
+    json: Any = None,
+    headers: dict[str, str] | None = None,
+    internal: bool = False,
+    timeout: float | None = None,
+) -> ServiceResponse:
+    """Call another service's API at `path` (relative to the service's root)."""
+    config = current_app.config
+    sent = dict(headers or {})
+    if has_request_context() and g.get("request_id"):
+        sent.setdefault(REQUEST_ID_HEADER, g.request_id)
+    if internal:
+        sent[INTERNAL_TOKEN_HEADER] = config["INTERNAL_TOKEN"]
+        sent[CALLER_HEADER] = config["SERVICE_NAME"]
+    body = None
+    if json is not None:
+        body = jsonlib.dumps(json).encode()
+        sent["Content-Type"] = "application/json"
+
+    peer = current_app.extensions.get(PEERS_KEY, {}).get(service)
+    if peer is not None:
+        return _call_in_process(peer, method, path, body, sent)
+    base = config["SERVICE_URLS"].get(service)
+    if not base:
+        raise ServiceUnavailable(f"No address is configured for the {service} service.")
+    seconds = timeout or config["SERVICE_TIMEOUT_SECONDS"]
+    try:
+        response = _pool.request(
+            method,
+            base.rstrip("/") + path,
+            body=body,
+            headers=sent,
+            timeout=urllib3.Timeout(connect=min(2.0, seconds), read=seconds),
+        )
+    except urllib3.exceptions.HTTPError as exc:
+        current_app.logger.warning("call to %s failed: %s", service, exc)
+        raise ServiceUnavailable(f"The {service} service did not answer.") from exc
+    return ServiceResponse(response.status, dict(response.headers), response.data)
+
+
+def _call_in_process(
+    peer: Peer, method: str, path: str, body: bytes | None, headers: dict[str, str]
+) -> ServiceResponse:
+    builder = EnvironBuilder(
+        path=path,
+        base_url="http://internal" + peer.prefix,
+        method=method,
+        data=body,
+        headers=headers,
+    )
+    try:
+        environ = builder.get_environ()
+    finally:
+        builder.close()
+    app_iter, status, response_headers = run_wsgi_app(peer.app, environ, buffered=True)
+    try:
+        data = b"".join(app_iter)
+    finally:
+        if hasattr(app_iter, "close"):
+            app_iter.close()
+    return ServiceResponse(int(status.split(" ", 1)[0]), dict(response_headers), data)
+
+
+def service_required(view):
+    """Only other services may call this endpoint: they prove it with the internal token.
+
+    The gateway drops X-Viche-* headers from outside, and the token is compared in
+    constant time; the caller's name lands on `g.calling_service`.
+    """
+    from functools import wraps
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        from flask import request
+        from flask_babel import gettext
+
+        offered = request.headers.get(INTERNAL_TOKEN_HEADER, "")
+        expected = current_app.config["INTERNAL_TOKEN"]
+        if not offered or not hmac.compare_digest(offered.encode(), expected.encode()):
+            raise Problem(gettext("Only Viche's own services may call this."), slug="forbidden")
+        g.calling_service = request.headers.get(CALLER_HEADER, "")[:32] or "unknown"
+        return view(*args, **kwargs)
+
+    wrapper.requires_service = True  # type: ignore[attr-defined]
+    return wrapper

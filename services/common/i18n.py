@@ -1,0 +1,69 @@
+"""Languages: one gettext catalogue for the whole suite, chosen per request.
+
+Flask apps use Flask-Babel; the asynchronous gateway, which has no Flask request, asks
+`translations_for(locale)` directly. Both negotiate the same way.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+from babel import Locale
+from babel.support import NullTranslations, Translations
+from flask import Flask, current_app, g, has_request_context, request
+from flask_babel import Babel
+
+from .config import SUPPORTED_LOCALES
+
+TRANSLATIONS_DIR = Path(__file__).parent / "translations"
+
+
+def negotiate_locale(
+    query_lang: str | None, accept_language: str | None, default: str = "en"
+) -> str:
+    """`?lang=` wins, then the best Accept-Language match, then the default."""
+    if query_lang in SUPPORTED_LOCALES:
+        return query_lang  # type: ignore[return-value]
+    if accept_language:
+        offers = []
+        for part in accept_language.split(","):
+            tag, _, params = part.strip().partition(";")
+            quality = 1.0
+            if params.strip().startswith("q="):
+                try:
+                    quality = float(params.strip()[2:])
+                except ValueError:
+                    quality = 0.0
+            offers.append((quality, tag.strip().lower()))
+        for _quality, tag in sorted(offers, key=lambda o: -o[0]):
+            primary = tag.split("-")[0]
+            if _quality > 0 and primary in SUPPORTED_LOCALES:
+                return primary
+    return default if default in SUPPORTED_LOCALES else "en"
+
+
+def request_locale() -> str:
+    """The locale of the current Flask request (cached on `g`)."""
+    if not has_request_context():
+        return current_app.config.get("DEFAULT_LOCALE", "en")
+    if "locale" not in g:
+        g.locale = negotiate_locale(
+            request.args.get("lang"),
+            request.headers.get("Accept-Language"),
+            current_app.config.get("DEFAULT_LOCALE", "en"),
+        )
+    return g.locale
+
+
+def init_i18n(app: Flask) -> None:
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(TRANSLATIONS_DIR))
+    Babel(app, locale_selector=request_locale)
+    # Every page says which language it is in (<html lang="{{ locale }}">).
+    app.context_processor(lambda: {"locale": request_locale()})
+
+
+@cache
+def translations_for(locale: str) -> NullTranslations:
+    """A gettext catalogue outside Flask (the asynchronous gateway, workers)."""
+    return Translations.load(str(TRANSLATIONS_DIR), [Locale.parse(locale)])

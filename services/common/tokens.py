@@ -1,0 +1,228 @@
+"""Access-token verification against auth's published JWKS.
+
+Only auth holds a signing key. Every other service fetches the public keys (through
+`call_service`, so embedded and distributed mode alike), caches them, and checks each
+token locally: EdDSA only, issuer, audience, expiry. Claims land on `g.claims`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import wraps
+
+import jwt
+from flask import Flask, current_app, g, request
+from flask_babel import gettext
+
+from .client import ServiceUnavailable, call_service
+from .errors import Problem, Unauthorized
+
+ALGORITHMS = ["EdDSA"]
+JWKS_PATH = "/.well-known/jwks.json"
+TOKEN_VERIFIER_KEY = "viche.token_verifier"
+
+
+class InvalidToken(Problem):
+    slug = "invalid-token"
+
+
+class TokenVerifier:
+    """Verifies access tokens with a cached JWKS from `fetch_jwks`."""
+
+    def __init__(
+        self,
+        fetch_jwks: Callable[[], dict],
+        *,
+        issuer: str,
+        audience: str,
+        cache_seconds: float = 300,
+        min_refetch_seconds: float = 1.0,
+        leeway: float = 30,
+    ) -> None:
+        self._fetch_jwks = fetch_jwks
+        self.issuer = issuer
+        self.audience = audience
+        self.cache_seconds = cache_seconds
+        # An unknown key id (a rotation) triggers a refetch, but not more often than this,
+        # so that a flood of forged tokens cannot become a flood of JWKS requests.
+        self.min_refetch_seconds = min_refetch_seconds
+        self.fetches = 0
+        self.leeway = leeway
+        self._keys: dict[str, jwt.PyJWK] = {}
+        self._fetched_at = float("-inf")
+        self._lock = threading.Lock()
+
+    def _refresh(self) -> None:
+        jwks = self._fetch_jwks()
+        keys = {}
+        for jwk in jwt.PyJWKSet.from_dict(jwks).keys:
+            if jwk.key_id and jwk.algorithm_name in ALGORITHMS:
+                keys[jwk.key_id] = jwk
+        self._keys = keys
+        self._fetched_at = time.monotonic()
+        self.fetches += 1
+
+    def _key_for(self, kid: str) -> jwt.PyJWK | None:
+        age = time.monotonic() - self._fetched_at
+        if kid in self._keys and age < self.cache_seconds:
+            return self._keys[kid]
+        with self._lock:
+            age = time.monotonic() - self._fetched_at
+            stale = age >= self.cache_seconds
+            unknown = kid not in self._keys and age >= self.min_refetch_seconds
+            if stale or unknown:
+                self._refresh()
+        return self._keys.get(kid)
+
+    def verify(self, token: str, audience: str | None = None) -> dict:
+        """Claims of a valid token; `InvalidToken` for anything else.
+
+        `audience` checks a token meant for one service (auth's email proofs) instead of
+        the suite's access-token audience.
+        """
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise InvalidToken(gettext("The access token is malformed.")) from exc
+        if header.get("alg") not in ALGORITHMS or not isinstance(header.get("kid"), str):
+            raise InvalidToken(gettext("The access token is signed in a way we do not accept."))
+        key = self._key_for(header["kid"])
+        if key is None:
+            raise InvalidToken(gettext("The access token was signed by an unknown key."))
+        try:
+            return jwt.decode(
+                token,
+                key=key.key,
+                algorithms=ALGORITHMS,
+                audience=audience or self.audience,
+                issuer=self.issuer,
+                leeway=self.leeway,
+                options={"require": ["exp", "iat", "sub", "aud", "iss"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise InvalidToken(gettext("The access token has expired.")) from exc
+        except jwt.PyJWTError as exc:
+            raise InvalidToken(gettext("The access token is not valid.")) from exc
+
+
+def fetch_jwks_from_auth() -> dict:
+    response = call_service("auth", "GET", JWKS_PATH)
+    if not response.ok:
+        raise ServiceUnavailable(gettext("The signing keys could not be fetched."))
+    return response.json()
+
+
+def init_tokens(app: Flask, fetch_jwks: Callable[[], dict] | None = None) -> None:
+    """Give the app a verifier; auth passes its own key store, the others fetch from auth."""
+    app.extensions[TOKEN_VERIFIER_KEY] = TokenVerifier(
+        fetch_jwks or fetch_jwks_from_auth,
+        issuer=app.config["JWT_ISSUER"],
+        audience=app.config["JWT_AUDIENCE"],
+        cache_seconds=app.config["JWKS_CACHE_SECONDS"],
+        min_refetch_seconds=app.config["JWKS_MIN_REFETCH_SECONDS"],
+    )
+
+
+def bearer_token() -> str | None:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def current_claims(required: bool = True) -> dict | None:
+    """The verified claims of this request's access token (None when optional and absent)."""
+    if "claims" in g:
+        return g.claims
+    token = bearer_token()
+    if token is None:
+        if not required:
+            return None
+        raise Unauthorized(
+            gettext("Log in and send the access token as a Bearer token."),
+            headers={"WWW-Authenticate": 'Bearer realm="viche"'},
+        )
+    try:
+        g.claims = current_app.extensions[TOKEN_VERIFIER_KEY].verify(token)
+    except InvalidToken as exc:
+        exc.headers.setdefault("WWW-Authenticate", 'Bearer realm="viche", error="invalid_token"')
+        raise
+    return g.claims
+
+
+def token_required(view):
+    """Reject the request unless it carries a valid access token."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        current_claims(required=True)
+        return view(*args, **kwargs)
+
+    wrapper.requires_token = True  # type: ignore[attr-defined]
+    return wrapper
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling, as the access token says. Built from claims, never from a database."""
+
+    user_id: str
+    email_verified: bool = False
+    phone_verified: bool = False
+    # council slug -> roles there ("moderator", "admin"); empty for a plain resident.
+    roles: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    platform_admin: bool = False
+    # Keyed hash of the verified phone: one person, one signature, across accounts.
+    phone_hash: str | None = None
+    name: str = ""
+    locale: str | None = None
+
+    @classmethod
+    def from_claims(cls, claims: Mapping) -> Principal:
+        raw_roles = claims.get("roles") or {}
+        roles = (
+            {
+                str(council): tuple(str(r) for r in council_roles)
+                for council, council_roles in raw_roles.items()
+                if isinstance(council_roles, list)
+            }
+            if isinstance(raw_roles, Mapping)
+            else {}
+        )
+        return cls(
+            user_id=str(claims["sub"]),
+            email_verified=claims.get("email_verified") is True,
+            phone_verified=claims.get("phone_verified") is True,
+            roles=roles,
+            platform_admin=claims.get("platform_admin") is True,
+            phone_hash=claims.get("phone_hash")
+            if isinstance(claims.get("phone_hash"), str)
+            else None,
+            name=str(claims.get("name") or ""),
+            locale=claims.get("locale") if isinstance(claims.get("locale"), str) else None,
+        )
+
+    def has_role(self, council: str, *roles: str) -> bool:
+        """True when the caller holds one of `roles` in `council` (any role if none named)."""
+        held = self.roles.get(council, ())
+        return bool(held) if not roles else any(role in held for role in roles)
+
+
+def current_principal(required: bool = True) -> Principal | None:
+    """The caller of this request, from a verified access token."""
+    claims = current_claims(required=required)
+    return None if claims is None else Principal.from_claims(claims)
+
+
+def verify_service_token(token: str, typ: str) -> dict:
+    """Claims of a token auth issued to this service (`aud` is this service's name) for
+    the purpose `typ`, e.g. "email-proof"; InvalidToken otherwise."""
+    claims = current_app.extensions[TOKEN_VERIFIER_KEY].verify(
+        token, audience=current_app.config["SERVICE_NAME"]
+    )
+    if claims.get("typ") != typ:
+        raise InvalidToken(gettext("This token is not meant for this."))
+    return claims

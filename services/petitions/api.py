@@ -1,0 +1,334 @@
+"""Petitions over HTTP: thin handlers over lifecycle, signing and counts."""
+
+from __future__ import annotations
+
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+from sqlalchemy import or_, select
+
+from services.common.caching import cached_public_read
+from services.common.timeutil import as_utc
+from services.common.tokens import current_principal, token_required
+
+from . import lifecycle, signing
+from .councils import ensure_council
+from .counts import signature_count
+from .errors import NotAllowed
+from .models import DECISIONS, Petition, Response, Signature, Transition, db
+from .policy import policy_for, update_policy
+
+petitions_blp = Blueprint("petitions", __name__, description="Petitions and signatures")
+
+TITLE = validate.Length(min=5, max=200)
+TEXT = validate.Length(min=20, max=10000)
+
+
+class NewPetitionSchema(Schema):
+    council = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    title = fields.String(required=True, validate=TITLE)
+    text = fields.String(required=True, validate=TEXT)
+
+
+class EditPetitionSchema(Schema):
+    title = fields.String(validate=TITLE)
+    text = fields.String(validate=TEXT)
+
+
+class PetitionSchema(Schema):
+    id = fields.Integer()
+    council = fields.String()
+    title = fields.String()
+    text = fields.String()
+    author_name = fields.String()
+    state = fields.String()
+    hidden = fields.Boolean()
+    signatures = fields.Integer()
+    threshold = fields.Integer(allow_none=True)
+    created_at = fields.DateTime()
+    opened_at = fields.DateTime(allow_none=True)
+    deadline_at = fields.DateTime(allow_none=True)
+    succeeded_at = fields.DateTime(allow_none=True)
+    rejection_reason = fields.String(allow_none=True)
+    rejection_explanation = fields.String(allow_none=True)
+    response = fields.Dict(allow_none=True)
+    overdue = fields.Boolean()
+
+
+class PetitionListSchema(Schema):
+    petitions = fields.List(fields.Nested(PetitionSchema))
+    next_after = fields.Integer(allow_none=True, metadata={"description": "keyset cursor"})
+
+
+class ListQuerySchema(Schema):
+    council = fields.String()
+    state = fields.String(
+        validate=validate.OneOf(["open", "successful", "answered", "closed", "rejected"])
+    )
+    q = fields.String(validate=validate.Length(max=100))
+    after = fields.Integer(metadata={"description": "the next_after of the previous page"})
+    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+
+
+class RejectSchema(Schema):
+    reason = fields.String(required=True)
+    explanation = fields.String(required=True, validate=validate.Length(min=5, max=5000))
+
+
+class TakeDownSchema(Schema):
+    reason = fields.String(required=True, validate=validate.Length(min=5, max=2000))
+
+
+class ResponseSchema(Schema):
+    text = fields.String(required=True, validate=validate.Length(min=5, max=20000))
+    decision = fields.String(required=True, validate=validate.OneOf(DECISIONS))
+
+
+class SignSchema(Schema):
+    notify = fields.Boolean(load_default=False)
+
+
+class ReceiptSchema(Schema):
+    receipt = fields.String(required=True)
+    petition_id = fields.Integer(required=True)
+
+
+class TimelineSchema(Schema):
+    timeline = fields.List(fields.Dict())
+
+
+class PolicySchema(Schema):
+    threshold = fields.Integer(validate=validate.Range(min=1, max=10_000_000))
+    collection_days = fields.Integer(validate=validate.Range(min=1, max=365))
+    signer_verification = fields.String(validate=validate.OneOf(["email", "email+phone"]))
+    author_verification = fields.String(validate=validate.OneOf(["email", "email+phone"]))
+    moderation_days = fields.Integer(validate=validate.Range(min=1, max=60))
+    response_days = fields.Integer(validate=validate.Range(min=1, max=120))
+    signer_names_public = fields.Boolean()
+    on_failure = fields.String(validate=validate.OneOf(["closed", "appeal"]))
+    rejection_reasons = fields.List(
+        fields.String(validate=validate.Length(min=1, max=32)),
+        validate=validate.Length(min=1, max=30),
+    )
+
+
+def present(petition: Petition) -> dict:
+    response = db.session.get(Response, petition.id)
+    return {
+        **{
+            key: getattr(petition, key)
+            for key in (
+                "id",
+                "council",
+                "title",
+                "text",
+                "author_name",
+                "state",
+                "hidden",
+                "threshold",
+                "rejection_reason",
+                "rejection_explanation",
+            )
+        },
+        **{
+            key: (as_utc(value) if (value := getattr(petition, key)) else None)
+            for key in ("created_at", "opened_at", "deadline_at", "succeeded_at")
+        },
+        "signatures": signature_count(db.session, petition.id),
+        "response": {
+            "text": response.text,
+            "decision": response.decision,
+            "published_at": as_utc(response.published_at).isoformat(),
+        }
+        if response
+        else None,
+        "overdue": lifecycle.overdue(petition),
+    }
+
+
+@petitions_blp.route("/petitions", methods=["POST"])
+@petitions_blp.arguments(NewPetitionSchema)
+@petitions_blp.response(201, PetitionSchema)
+@token_required
+def file_petition(data):
+    """File a draft petition to a council."""
+    ensure_council(data["council"])
+    return present(lifecycle.file_petition(db.session, current_principal(), **data))
+
+
+@petitions_blp.route("/petitions/<int:petition_id>", methods=["PATCH"])
+@petitions_blp.arguments(EditPetitionSchema)
+@petitions_blp.response(200, PetitionSchema)
+@token_required
+def edit_petition(data, petition_id: int):
+    """Edit a draft (its author)."""
+    return present(lifecycle.edit_draft(db.session, current_principal(), petition_id, data))
+
+
+@petitions_blp.route("/petitions/<int:petition_id>/submit", methods=["POST"])
+@petitions_blp.response(200, PetitionSchema)
+@token_required
+def submit(petition_id: int):
+    """Send a draft to moderation (its author)."""
+    return present(lifecycle.submit(db.session, current_principal(), petition_id))
+
+
+@petitions_blp.route("/petitions/<int:petition_id>/approve", methods=["POST"])
+@petitions_blp.response(200, PetitionSchema)
+@token_required
+def approve(petition_id: int):
+    """Publish a petition for signatures (the council's moderators)."""
+    return present(lifecycle.approve(db.session, current_principal(), petition_id))
+
+
+@petitions_blp.route("/petitions/<int:petition_id>/reject", methods=["POST"])
+@petitions_blp.arguments(RejectSchema)
+@petitions_blp.response(200, PetitionSchema)
+@token_required
+def reject(data, petition_id: int):
+    """Reject with a reason from the council's catalogue (the council's moderators)."""
+    return present(lifecycle.reject(db.session, current_principal(), petition_id, **data))
+
+
+@petitions_blp.route("/petitions/<int:petition_id>/take-down", methods=["POST"])
+@petitions_blp.arguments(TakeDownSchema)
+@petitions_blp.response(200, PetitionSchema)
+@token_required
+def take_down(data, petition_id: int):
+    """Hide a published petition, saying why (the council's moderators)."""
+    return present(
+        lifecycle.take_down(db.session, current_principal(), petition_id, data["reason"])
+    )
+
+
+@petitions_blp.route("/petitions/<int:petition_id>/response", methods=["POST"])
+@petitions_blp.arguments(ResponseSchema)
+@petitions_blp.response(200, PetitionSchema)
+@token_required
+def respond(data, petition_id: int):
+    """Publish the council's official answer (the council's moderators)."""
+    lifecycle.respond(db.session, current_principal(), petition_id, **data)
+    return present(lifecycle.get_petition(db.session, petition_id, current_principal()))
+
+
+@petitions_blp.route("/petitions/<int:petition_id>/signatures", methods=["POST"])
+@petitions_blp.arguments(SignSchema)
+@petitions_blp.response(201, ReceiptSchema)
+@token_required
+def sign(data, petition_id: int):
+    """Sign an open petition; the answer holds a receipt id."""
+    receipt = signing.sign(db.session, current_principal(), petition_id, notify=data["notify"])
+    return {"receipt": receipt, "petition_id": petition_id}
+
+
+@petitions_blp.route("/petitions/<int:petition_id>")
+@cached_public_read(max_age=5, stale_while_revalidate=30, memo_seconds=1.0)
+@petitions_blp.response(200, PetitionSchema)
+def get_petition(petition_id: int):
+    """A petition with its count; drafts and hidden ones only for their author and moderators."""
+    viewer = current_principal(required=False)
+    return present(lifecycle.get_petition(db.session, petition_id, viewer))
+
+
+@petitions_blp.route("/petitions")
+@cached_public_read(max_age=5, stale_while_revalidate=30, memo_seconds=1.0)
+@petitions_blp.arguments(ListQuerySchema, location="query")
+@petitions_blp.response(200, PetitionListSchema)
+def list_petitions(query):
+    """Published petitions, newest first, with filters; pages by `after`."""
+    statement = select(Petition).where(
+        Petition.hidden.is_(False),
+        Petition.state.in_(("open", "successful", "answered", "closed", "rejected")),
+    )
+    if query.get("council"):
+        statement = statement.where(Petition.council == query["council"])
+    if query.get("state"):
+        statement = statement.where(Petition.state == query["state"])
+    if query.get("q"):
+        pattern = "%" + query["q"].replace("%", r"\%").replace("_", r"\_") + "%"
+        statement = statement.where(
+            or_(
+                Petition.title.ilike(pattern, escape="\\"),
+                Petition.text.ilike(pattern, escape="\\"),
+            )
+        )
+    if query.get("after"):
+        statement = statement.where(Petition.id < query["after"])
+    rows = db.session.scalars(
+        statement.order_by(Petition.id.desc()).limit(query["limit"] + 1)
+    ).all()
+    page = rows[: query["limit"]]
+    return {
+        "petitions": [present(p) for p in page],
+        "next_after": page[-1].id if len(rows) > query["limit"] else None,
+    }
+
+
+@petitions_blp.route("/petitions/<int:petition_id>/timeline")
+@cached_public_read(max_age=5, stale_while_revalidate=30)
+@petitions_blp.response(200, TimelineSchema)
+def timeline(petition_id: int):
+    """Every transition: who (by role), when and why."""
+    lifecycle.get_petition(db.session, petition_id)
+    rows = db.session.scalars(
+        select(Transition).where(Transition.petition_id == petition_id).order_by(Transition.id)
+    ).all()
+    return {
+        "timeline": [
+            {
+                "from": t.from_state,
+                "to": t.to_state,
+                "reason": t.reason,
+                "at": as_utc(t.at).isoformat(),
+            }
+            for t in rows
+        ]
+    }
+
+
+@petitions_blp.route("/petitions/<int:petition_id>/signers")
+@cached_public_read(max_age=30, stale_while_revalidate=120)
+def signers(petition_id: int):
+    """Signer names, where the council publishes them (names only, never contacts)."""
+    petition = lifecycle.get_petition(db.session, petition_id)
+    if not policy_for(db.session, petition.council).signer_names_public:
+        raise NotAllowed()
+    names = db.session.scalars(
+        select(Signature.signer_name)
+        .where(Signature.petition_id == petition_id)
+        .order_by(Signature.id)
+        .limit(5000)
+    ).all()
+    return {"signers": list(names)}
+
+
+@petitions_blp.route("/councils/<council>/moderation")
+@petitions_blp.response(200, PetitionListSchema)
+@token_required
+def moderation_queue(council: str):
+    """Petitions awaiting moderation, oldest first, with deadline flags."""
+    if not lifecycle.is_moderator(current_principal(), council):
+        raise NotAllowed()
+    rows = db.session.scalars(
+        select(Petition)
+        .where(Petition.council == council, Petition.state == "moderation")
+        .order_by(Petition.id)
+        .limit(200)
+    ).all()
+    return {"petitions": [present(p) for p in rows], "next_after": None}
+
+
+@petitions_blp.route("/councils/<council>/policy")
+@petitions_blp.response(200, PolicySchema)
+def get_policy(council: str):
+    """The council's petition rules."""
+    return policy_for(db.session, council)
+
+
+@petitions_blp.route("/councils/<council>/policy", methods=["PUT"])
+@petitions_blp.arguments(PolicySchema)
+@petitions_blp.response(200, PolicySchema)
+@token_required
+def put_policy(data, council: str):
+    """Change the council's petition rules (its admins)."""
+    ensure_council(council)
+    return update_policy(db.session, current_principal(), council, data)

@@ -1,0 +1,107 @@
+"""Counts that never block signing: folded in batches, reconciled against the rows.
+
+`fold_new_signatures` adds the signatures appended since the last fold to each
+petition's count in one grouped query, and moves petitions past their threshold. Rows
+younger than SETTLE are left for the next fold: on PostgreSQL a signature with a lower
+id can commit after one with a higher id, and a watermark past it would skip it.
+`reconcile_counts` recounts from the rows, the ground truth, for any drift.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from services.common.timeutil import utcnow
+
+from .lifecycle import mark_successful
+from .models import FoldWatermark, Petition, PetitionCount, Signature
+
+SETTLE = timedelta(milliseconds=300)
+WATERMARK = "signatures"
+
+
+def _add(session: Session, petition_id: int, delta: int) -> None:
+    updated = session.execute(
+        update(PetitionCount)
+        .where(PetitionCount.petition_id == petition_id)
+        .values(signatures=PetitionCount.signatures + delta, updated_at=utcnow())
+    ).rowcount
+    if not updated:
+        session.add(PetitionCount(petition_id=petition_id, signatures=delta, updated_at=utcnow()))
+
+
+def fold_new_signatures(session: Session) -> int:
+    """Fold settled new signatures into the counts; the number folded."""
+    mark = session.get(FoldWatermark, WATERMARK, with_for_update=True)
+    if mark is None:
+        mark = FoldWatermark(name=WATERMARK, last_id=0)
+        session.add(mark)
+    upto = session.scalar(
+        select(func.max(Signature.id)).where(
+            Signature.id > mark.last_id, Signature.created_at <= utcnow() - SETTLE
+        )
+    )
+    if upto is None:
+        session.commit()
+        return 0
+    per_petition = session.execute(
+        select(Signature.petition_id, func.count(Signature.id))
+        .where(Signature.id > mark.last_id, Signature.id <= upto)
+        .group_by(Signature.petition_id)
+    ).all()
+    for petition_id, added in per_petition:
+        _add(session, petition_id, added)
+    mark.last_id = upto
+    session.flush()
+    _promote(session, [petition_id for petition_id, _ in per_petition])
+    session.commit()
+    return sum(added for _, added in per_petition)
+
+
+def _promote(session: Session, petition_ids: list[int]) -> None:
+    """Open petitions whose count reached the threshold become successful."""
+    reached = session.scalars(
+        select(Petition)
+        .join(PetitionCount, PetitionCount.petition_id == Petition.id)
+        .where(
+            Petition.id.in_(petition_ids),
+            Petition.state == "open",
+            PetitionCount.signatures >= Petition.threshold,
+        )
+    ).all()
+    for petition in reached:
+        mark_successful(session, petition, utcnow())
+
+
+def reconcile_counts(session: Session, petition_ids: list[int] | None = None) -> int:
+    """Set counts to what the rows say; the number of petitions corrected."""
+    query = select(Signature.petition_id, func.count(Signature.id)).group_by(Signature.petition_id)
+    if petition_ids is not None:
+        query = query.where(Signature.petition_id.in_(petition_ids))
+    actual = dict(session.execute(query).all())
+    stored = dict(
+        session.execute(select(PetitionCount.petition_id, PetitionCount.signatures)).all()
+    )
+    corrected = 0
+    for petition_id in set(actual) | ({*stored} if petition_ids is None else set(petition_ids)):
+        truth = actual.get(petition_id, 0)
+        if stored.get(petition_id) != truth:
+            _add(session, petition_id, truth - stored.get(petition_id, 0))
+            corrected += 1
+    session.flush()
+    _promote(session, list(actual))
+    session.commit()
+    return corrected
+
+
+def signature_count(session: Session, petition_id: int) -> int:
+    """The folded count (at most a fold behind)."""
+    return (
+        session.scalar(
+            select(PetitionCount.signatures).where(PetitionCount.petition_id == petition_id)
+        )
+        or 0
+    )

@@ -1,0 +1,263 @@
+"""A petition's life, one function per transition.
+
+Each checks the state and the actor, records who, when and why in the timeline, and
+commits. A refusal is a Problem: 409 for the wrong state, 403 for the wrong actor.
+
+    draft -> moderation -> open -> successful -> answered
+                       \\-> rejected   \\-> closed (period over, threshold missed)
+    any published state -> hidden (taken down), by a moderator with a reason
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from flask_babel import gettext
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from services.common.errors import NotFound, ValidationFailed
+from services.common.timeutil import as_utc, utcnow
+from services.common.tokens import Principal
+
+from .errors import NotAllowed, VerificationNeeded, WrongState
+from .models import DECISIONS, PendingNotification, Petition, Response, Transition
+from .policy import policy_for
+
+PUBLISHED = ("open", "successful", "answered", "closed")
+
+
+def add_working_days(start: datetime, days: int) -> datetime:
+    """`days` working days (Monday to Friday) after `start`."""
+    moment = start
+    while days > 0:
+        moment += timedelta(days=1)
+        if moment.weekday() < 5:
+            days -= 1
+    return moment
+
+
+def _record(
+    session: Session,
+    petition: Petition,
+    to_state: str,
+    actor: Principal | None,
+    reason: str | None = None,
+) -> None:
+    session.add(
+        Transition(
+            petition_id=petition.id,
+            from_state=petition.state,
+            to_state=to_state,
+            actor_id=actor.user_id if actor else None,
+            reason=reason,
+            at=utcnow(),
+        )
+    )
+    petition.state = to_state
+
+
+def is_moderator(actor: Principal, council: str) -> bool:
+    return actor.platform_admin or actor.has_role(council, "moderator", "admin")
+
+
+def get_petition(session: Session, petition_id: int, viewer: Principal | None = None) -> Petition:
+    """A petition as `viewer` may see it: drafts and hidden ones only to their people."""
+    petition = session.get(Petition, petition_id)
+    if petition is None:
+        raise NotFound(gettext("There is no such petition."))
+    visible = petition.state in (*PUBLISHED, "rejected") and not petition.hidden
+    if not visible and not (
+        viewer and (viewer.user_id == petition.author_id or is_moderator(viewer, petition.council))
+    ):
+        raise NotFound(gettext("There is no such petition."))
+    return petition
+
+
+def _require_verified(actor: Principal, level: str) -> None:
+    if not actor.email_verified:
+        raise VerificationNeeded(gettext("Confirm your email address first."))
+    if level == "email+phone" and not (actor.phone_verified and actor.phone_hash):
+        raise VerificationNeeded(gettext("Verify your phone number first."))
+
+
+def file_petition(
+    session: Session, actor: Principal, *, council: str, title: str, text: str
+) -> Petition:
+    """A new draft by `actor`."""
+    _require_verified(actor, policy_for(session, council).author_verification)
+    petition = Petition(
+        council=council,
+        author_id=actor.user_id,
+        author_name=actor.name,
+        title=title,
+        text=text,
+        state="draft",
+        hidden=False,
+        created_at=utcnow(),
+    )
+    session.add(petition)
+    session.flush()
+    session.add(
+        Transition(
+            petition_id=petition.id,
+            from_state=None,
+            to_state="draft",
+            actor_id=actor.user_id,
+            at=utcnow(),
+        )
+    )
+    session.commit()
+    return petition
+
+
+def edit_draft(session: Session, actor: Principal, petition_id: int, changes: dict) -> Petition:
+    petition = get_petition(session, petition_id, actor)
+    if petition.author_id != actor.user_id:
+        raise NotAllowed(gettext("Only the author may edit a petition."))
+    if petition.state != "draft":
+        raise WrongState(gettext("Only a draft can be edited."))
+    for key in ("title", "text"):
+        if key in changes:
+            setattr(petition, key, changes[key])
+    session.commit()
+    return petition
+
+
+def submit(session: Session, actor: Principal, petition_id: int) -> Petition:
+    """Send a draft to the council's moderators."""
+    petition = get_petition(session, petition_id, actor)
+    if petition.author_id != actor.user_id:
+        raise NotAllowed(gettext("Only the author may submit a petition."))
+    if petition.state != "draft":
+        raise WrongState(gettext("Only a draft can be submitted."))
+    now = utcnow()
+    petition.submitted_at = now
+    petition.moderation_due_at = add_working_days(
+        now, policy_for(session, petition.council).moderation_days
+    )
+    _record(session, petition, "moderation", actor)
+    session.commit()
+    return petition
+
+
+def _moderated(session: Session, actor: Principal, petition_id: int) -> Petition:
+    petition = get_petition(session, petition_id, actor)
+    if not is_moderator(actor, petition.council):
+        raise NotAllowed()
+    return petition
+
+
+def approve(session: Session, actor: Principal, petition_id: int) -> Petition:
+    """Publish: signatures are collected from now until the deadline."""
+    petition = _moderated(session, actor, petition_id)
+    if petition.state != "moderation":
+        raise WrongState(gettext("Only a petition awaiting moderation can be approved."))
+    policy = policy_for(session, petition.council)
+    now = utcnow()
+    petition.opened_at = now
+    petition.deadline_at = now + timedelta(days=policy.collection_days)
+    petition.threshold = policy.threshold
+    _record(session, petition, "open", actor)
+    session.commit()
+    return petition
+
+
+def reject(
+    session: Session, actor: Principal, petition_id: int, reason: str, explanation: str
+) -> Petition:
+    """Refuse with a reason from the council's catalogue and an explanation."""
+    petition = _moderated(session, actor, petition_id)
+    if petition.state != "moderation":
+        raise WrongState(gettext("Only a petition awaiting moderation can be rejected."))
+    if reason not in policy_for(session, petition.council).rejection_reasons:
+        raise ValidationFailed(
+            gettext("Choose a reason from the council's list."),
+            errors={"reason": [gettext("Not in the council's list.")]},
+        )
+    petition.rejection_reason, petition.rejection_explanation = reason, explanation
+    _record(session, petition, "rejected", actor, f"{reason}: {explanation}")
+    session.commit()
+    return petition
+
+
+def take_down(session: Session, actor: Principal, petition_id: int, reason: str) -> Petition:
+    """Hide a published petition; the timeline keeps why."""
+    petition = _moderated(session, actor, petition_id)
+    if petition.state not in PUBLISHED or petition.hidden:
+        raise WrongState(gettext("Only a published petition can be taken down."))
+    petition.hidden = True
+    session.add(
+        Transition(
+            petition_id=petition.id,
+            from_state=petition.state,
+            to_state="hidden",
+            actor_id=actor.user_id,
+            reason=reason,
+            at=utcnow(),
+        )
+    )
+    session.commit()
+    return petition
+
+
+def mark_successful(session: Session, petition: Petition, at: datetime) -> None:
+    """The threshold is reached (called by the count aggregator)."""
+    petition.succeeded_at = at
+    petition.response_due_at = add_working_days(
+        at, policy_for(session, petition.council).response_days
+    )
+    _record(session, petition, "successful", None)
+
+
+def close_expired(session: Session, now: datetime | None = None) -> int:
+    """Close open petitions whose period ended below the threshold (the scheduler)."""
+    now = now or utcnow()
+    expired = session.scalars(
+        select(Petition).where(Petition.state == "open", Petition.deadline_at < now)
+    ).all()
+    for petition in expired:
+        petition.closed_at = now
+        on_failure = policy_for(session, petition.council).on_failure
+        _record(
+            session,
+            petition,
+            "closed",
+            None,
+            "forwarded as an ordinary appeal" if on_failure == "appeal" else None,
+        )
+    session.commit()
+    return len(expired)
+
+
+def respond(
+    session: Session, actor: Principal, petition_id: int, text: str, decision: str
+) -> Response:
+    """Publish the council's official answer to a successful petition."""
+    petition = _moderated(session, actor, petition_id)
+    if petition.state != "successful":
+        raise WrongState(gettext("Only a successful petition can be answered."))
+    if decision not in DECISIONS:
+        raise ValidationFailed(
+            gettext("Choose a decision."), errors={"decision": [gettext("Not a known decision.")]}
+        )
+    response = Response(
+        petition_id=petition.id,
+        text=text,
+        decision=decision,
+        published_by=actor.user_id,
+        published_at=utcnow(),
+    )
+    session.add(response)
+    session.add(PendingNotification(petition_id=petition.id, attempts=0, created_at=utcnow()))
+    _record(session, petition, "answered", actor)
+    session.commit()
+    return response
+
+
+def overdue(petition: Petition, now: datetime | None = None) -> bool:
+    """Moderation or the response is late."""
+    now = now or utcnow()
+    due = {"moderation": petition.moderation_due_at, "successful": petition.response_due_at}
+    deadline = due.get(petition.state)
+    return deadline is not None and as_utc(deadline) < now

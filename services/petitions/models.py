@@ -1,0 +1,168 @@
+"""Petitions' tables: council policy, petitions, signatures, counts, timeline, responses.
+
+A signature is one appended row; uniqueness per person is the database's job, and no
+signing transaction touches a shared counter (counts are folded in by `counts.py`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from services.common.db import new_database
+from services.common.timeutil import utcnow
+
+db = new_database()
+
+STATES = ("draft", "moderation", "open", "rejected", "successful", "answered", "closed")
+REJECTION_REASONS = (
+    "duplicate",
+    "outside-competence",
+    "unlawful-content",
+    "unclear-request",
+    "personal-data",
+    "offensive",
+)
+DECISIONS = ("supported", "partly-supported", "not-supported")
+
+
+class CouncilPolicy(db.Model):
+    """One council's rules for petitions, set by its admins."""
+
+    __tablename__ = "council_policies"
+
+    council: Mapped[str] = mapped_column(String(64), primary_key=True)
+    threshold: Mapped[int] = mapped_column(Integer, nullable=False, default=250)
+    collection_days: Mapped[int] = mapped_column(Integer, nullable=False, default=90)
+    # "email" or "email+phone" (the seed's sign-up requires SMS confirmation).
+    signer_verification: Mapped[str] = mapped_column(String(16), default="email+phone")
+    author_verification: Mapped[str] = mapped_column(String(16), default="email+phone")
+    moderation_days: Mapped[int] = mapped_column(Integer, nullable=False, default=2)
+    response_days: Mapped[int] = mapped_column(Integer, nullable=False, default=10)
+    signer_names_public: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    on_failure: Mapped[str] = mapped_column(String(16), default="closed")  # closed | appeal
+    rejection_reasons: Mapped[list] = mapped_column(
+        JSON, nullable=False, default=lambda: list(REJECTION_REASONS)
+    )
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_by: Mapped[str | None] = mapped_column(String(32))
+
+
+class Petition(db.Model):
+    __tablename__ = "petitions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    council: Mapped[str] = mapped_column(String(64), nullable=False)
+    author_id: Mapped[str] = mapped_column(String(32), nullable=False, index=True)
+    author_name: Mapped[str] = mapped_column(String(200), nullable=False)
+    title: Mapped[str] = mapped_column(String(200), nullable=False)
+    text: Mapped[str] = mapped_column(Text, nullable=False)
+    state: Mapped[str] = mapped_column(String(16), nullable=False, default="draft")
+    hidden: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    threshold: Mapped[int | None] = mapped_column(Integer)  # fixed when it opens
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    moderation_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    opened_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    deadline_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    succeeded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    response_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    rejection_reason: Mapped[str | None] = mapped_column(String(32))
+    rejection_explanation: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("ix_petitions_council_state", "council", "state", "id"),
+        Index("ix_petitions_state_deadline", "state", "deadline_at"),
+    )
+
+
+class Signature(db.Model):
+    """One person's signature: appended once, never updated by signing."""
+
+    __tablename__ = "signatures"
+    __table_args__ = (
+        UniqueConstraint("petition_id", "user_id"),
+        # NULL phone hashes (email-only councils) do not collide with each other.
+        UniqueConstraint("petition_id", "phone_hash"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    petition_id: Mapped[int] = mapped_column(ForeignKey("petitions.id"), nullable=False)
+    user_id: Mapped[str] = mapped_column(String(32), nullable=False)
+    phone_hash: Mapped[str | None] = mapped_column(String(64))
+    signer_name: Mapped[str] = mapped_column(String(200), nullable=False)
+    receipt: Mapped[str] = mapped_column(String(32), nullable=False, unique=True)
+    notify: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class PetitionCount(db.Model):
+    """The folded count of a petition: written by the aggregator only."""
+
+    __tablename__ = "petition_counts"
+
+    petition_id: Mapped[int] = mapped_column(ForeignKey("petitions.id"), primary_key=True)
+    signatures: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class FoldWatermark(db.Model):
+    """The last signature id the aggregator has counted (one row)."""
+
+    __tablename__ = "fold_watermarks"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    last_id: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+
+
+class Transition(db.Model):
+    """Who moved a petition from which state to which, when and why: its timeline."""
+
+    __tablename__ = "transitions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    petition_id: Mapped[int] = mapped_column(ForeignKey("petitions.id"), nullable=False, index=True)
+    from_state: Mapped[str | None] = mapped_column(String(16))
+    to_state: Mapped[str] = mapped_column(String(16), nullable=False)
+    actor_id: Mapped[str | None] = mapped_column(String(32))  # None: the scheduler
+    reason: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Response(db.Model):
+    """The council's official answer."""
+
+    __tablename__ = "responses"
+
+    petition_id: Mapped[int] = mapped_column(ForeignKey("petitions.id"), primary_key=True)
+    text: Mapped[str] = mapped_column(Text, nullable=False)
+    decision: Mapped[str] = mapped_column(String(20), nullable=False)
+    published_by: Mapped[str] = mapped_column(String(32), nullable=False)
+    published_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class PendingNotification(db.Model):
+    """ "Tell the signers": written with the response, handed to auth by a job, so a
+    notification survives auth being down when the council answers."""
+
+    __tablename__ = "pending_notifications"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    petition_id: Mapped[int] = mapped_column(ForeignKey("petitions.id"), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(300))

@@ -1,0 +1,198 @@
+"""Register, confirm, sign in, refresh, sign out, recover a password."""
+
+from __future__ import annotations
+
+import jwt
+
+from tests.auth.helpers import (
+    PASSWORD,
+    bearer,
+    confirmed_resident,
+    link_token,
+    login,
+    messages,
+    register,
+)
+
+
+def test_register_confirm_and_sign_in(client, auth_app):
+    response = register(client)
+    assert response.status_code == 202
+    [mail] = messages(auth_app, "olena@example.org")
+    assert mail.template == "confirm_email" and mail.locale == "uk"
+    assert mail.subject == "Підтвердьте свою адресу електронної пошти"
+    token = link_token(mail.text_body)
+
+    # The link's GET shows a button and changes nothing: a mail scanner confirms nothing.
+    page = client.get(f"/api/auth/email/confirm?token={token}")
+    assert page.status_code == 200 and "<form" in page.get_data(as_text=True)
+    before = login(client)
+    assert before.status_code == 200
+    claims = jwt.decode(before.json["access_token"], options={"verify_signature": False})
+    assert claims["email_verified"] is False
+
+    confirmed = client.post("/api/auth/email/confirm/form", data={"token": token})
+    assert confirmed.status_code == 200
+    pair = login(client).json
+    claims = jwt.decode(pair["access_token"], options={"verify_signature": False})
+    assert claims["email_verified"] is True and claims["phone_verified"] is False
+    assert claims["name"] == "Олена Коваль" and claims["locale"] == "uk"
+    me = client.get("/api/auth/me", headers=bearer(pair))
+    assert me.status_code == 200
+    assert me.json["email"] == "olena@example.org" and me.json["phone"] == "+380501234567"
+
+
+def test_a_confirmation_link_works_once(client, auth_app):
+    register(client)
+    token = link_token(messages(auth_app, "olena@example.org")[0].text_body)
+    assert client.post("/api/auth/email/confirm", json={"token": token}).status_code == 200
+    again = client.post("/api/auth/email/confirm", json={"token": token})
+    assert again.status_code == 400 and again.json["type"].endswith(":invalid-link")
+
+
+def test_forged_and_cross_purpose_links_are_refused(client, auth_app):
+    register(client)
+    token = link_token(messages(auth_app, "olena@example.org")[0].text_body)
+    tampered = token[:-3] + ("AAA" if not token.endswith("AAA") else "BBB")
+    for bad in (tampered, "nonsense", ""):
+        response = client.post("/api/auth/email/confirm", json={"token": bad})
+        assert response.status_code in (400, 422)
+    # A confirmation token is not a reset token.
+    response = client.post(
+        "/api/auth/password/reset", json={"token": token, "password": "another fine passphrase"}
+    )
+    assert response.status_code == 400 and response.json["type"].endswith(":invalid-link")
+
+
+def test_registering_a_known_address_looks_the_same(client, auth_app):
+    first = register(client)
+    second = register(client, name="Someone Else", password="a different passphrase here")
+    assert first.status_code == second.status_code == 202
+    assert first.json == second.json
+    templates = [m.template for m in messages(auth_app, "olena@example.org")]
+    assert templates == ["confirm_email", "already_registered"]
+
+
+def test_sign_in_failures_look_the_same(client, auth_app):
+    register(client)
+    wrong_password = login(client, password="not the password at all")
+    unknown = login(client, email="nobody@example.org")
+    assert wrong_password.status_code == unknown.status_code == 401
+    assert wrong_password.json["detail"] == unknown.json["detail"]
+    assert wrong_password.json["type"] == unknown.json["type"]
+
+
+def test_failed_sign_ins_are_throttled_per_account(client, auth_app):
+    register(client, "target@example.org")
+    for _ in range(10):
+        assert login(client, "target@example.org", "guess guess guess").status_code == 401
+    blocked = login(client, "target@example.org", PASSWORD)  # even the right one, for now
+    assert blocked.status_code == 429 and int(blocked.headers["Retry-After"]) > 0
+
+
+def test_refresh_rotates_and_a_reused_token_revokes_the_family(client, auth_app):
+    pair = confirmed_resident(client, auth_app)
+    rotated = client.post("/api/auth/token/refresh", json={"refresh_token": pair["refresh_token"]})
+    assert rotated.status_code == 200
+    assert rotated.json["refresh_token"] != pair["refresh_token"]
+    # The old one again: a thief and the owner both hold it. The whole family dies.
+    reused = client.post("/api/auth/token/refresh", json={"refresh_token": pair["refresh_token"]})
+    assert reused.status_code == 401
+    newest = client.post(
+        "/api/auth/token/refresh", json={"refresh_token": rotated.json["refresh_token"]}
+    )
+    assert newest.status_code == 401
+
+
+def test_logout_revokes(client, auth_app):
+    pair = confirmed_resident(client, auth_app)
+    assert (
+        client.post("/api/auth/logout", json={"refresh_token": pair["refresh_token"]}).status_code
+        == 204
+    )
+    refused = client.post("/api/auth/token/refresh", json={"refresh_token": pair["refresh_token"]})
+    assert refused.status_code == 401
+
+
+def test_password_recovery(client, auth_app):
+    old = confirmed_resident(client, auth_app)
+    assert (
+        client.post("/api/auth/password/forgot", json={"email": "olena@example.org"}).status_code
+        == 202
+    )
+    unknown = client.post("/api/auth/password/forgot", json={"email": "nobody@example.org"})
+    assert unknown.status_code == 202
+    assert messages(auth_app, "nobody@example.org") == []
+    token = link_token(messages(auth_app, "olena@example.org", "reset_password")[0].text_body)
+    assert client.get(f"/api/auth/password/reset?token={token}").status_code == 200
+    weak = client.post("/api/auth/password/reset", json={"token": token, "password": "password1"})
+    assert weak.status_code == 422 and "password" in weak.json["errors"]
+    new_password = "a brand new passphrase"
+    assert (
+        client.post(
+            "/api/auth/password/reset", json={"token": token, "password": new_password}
+        ).status_code
+        == 204
+    )
+    # Once only; every old session ends; only the new password works.
+    assert (
+        client.post(
+            "/api/auth/password/reset", json={"token": token, "password": "x" * 12}
+        ).status_code
+        == 400
+    )
+    assert (
+        client.post(
+            "/api/auth/token/refresh", json={"refresh_token": old["refresh_token"]}
+        ).status_code
+        == 401
+    )
+    assert login(client).status_code == 401
+    assert login(client, password=new_password).status_code == 200
+
+
+def test_bad_input_is_a_problem_and_changes_nothing(client, auth_app):
+    cases = [
+        {"name": "A", "email": "not-an-email", "password": PASSWORD, "phone": "0501234567"},
+        {"name": "A", "email": "a@example.org", "password": PASSWORD, "phone": "12"},
+        {"name": "A", "email": "a@example.org", "password": "short", "phone": "0501234567"},
+        {"name": "A", "email": "a@example.org", "password": "qwerty123456", "phone": "0501234567"},
+        {"name": "", "email": "a@example.org", "password": PASSWORD, "phone": "0501234567"},
+        {"email": "a@example.org"},
+    ]
+    for body in cases:
+        response = client.post("/api/auth/register", json=body)
+        assert response.status_code == 422, body
+        assert response.json["type"] == "urn:viche:problem:validation-failed"
+        assert response.json["errors"]
+    assert messages(auth_app, "a@example.org") == []
+
+
+def test_the_api_speaks_the_residents_language(client):
+    response = client.post(
+        "/api/auth/register", json={"email": "x"}, headers={"Accept-Language": "uk"}
+    )
+    assert response.json["title"] == "Запит містить некоректні поля"
+
+
+def test_forged_access_tokens_are_refused_by_auth_itself(client, auth_app):
+    from tests.support.tokens import forged_tokens
+
+    confirmed_resident(client, auth_app)
+    for variant, token in forged_tokens(auth_app).items():
+        response = client.get("/api/auth/me", headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 401, variant
+
+
+def test_key_rotation_from_the_cli_keeps_sessions_alive(client, auth_app):
+    from click.testing import CliRunner
+
+    from gateway.cli import main as viche
+
+    pair = confirmed_resident(client, auth_app)
+    result = CliRunner().invoke(viche, ["auth", "rotate-keys"])
+    assert result.exit_code == 0 and "now signing with key" in result.output
+    assert client.get("/api/auth/me", headers=bearer(pair)).status_code == 200
+    fresh = client.post("/api/auth/token/refresh", json={"refresh_token": pair["refresh_token"]})
+    assert client.get("/api/auth/me", headers=bearer(fresh.json)).status_code == 200
+    assert len(client.get("/api/auth/.well-known/jwks.json").json["keys"]) == 2

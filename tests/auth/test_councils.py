@@ -1,0 +1,157 @@
+"""Councils and roles: admins act in their own council only."""
+
+from __future__ import annotations
+
+import jwt
+import pytest
+from click.testing import CliRunner
+
+from gateway.cli import main as viche
+from services.auth.councils.models import RoleChange
+from services.auth.models import db
+from tests.auth.helpers import bearer, confirmed_resident, login
+
+
+@pytest.fixture
+def councils(auth_app):
+    runner = CliRunner()
+    for slug, name in (("kyiv", "Київська громада"), ("oliivka", "Оліївська громада")):
+        result = runner.invoke(viche, ["auth", "create-council", slug, name, "--language", "uk"])
+        assert result.exit_code == 0, result.output
+    return ("kyiv", "oliivka")
+
+
+def user_id(pair) -> int:
+    return int(jwt.decode(pair["access_token"], options={"verify_signature": False})["sub"])
+
+
+def claims(client, email) -> dict:
+    return jwt.decode(
+        login(client, email).json["access_token"], options={"verify_signature": False}
+    )
+
+
+def test_councils_are_public(client, councils):
+    listed = client.get("/api/auth/councils")
+    assert listed.status_code == 200 and "ETag" in listed.headers
+    assert [c["slug"] for c in listed.json["councils"]] == ["kyiv", "oliivka"]
+    assert client.get("/api/auth/councils/kyiv").json["name"] == "Київська громада"
+    missing = client.get("/api/auth/councils/atlantis")
+    assert missing.status_code == 404 and missing.mimetype == "application/problem+json"
+
+
+def test_the_cli_refuses_a_bad_or_duplicate_council(councils):
+    runner = CliRunner()
+    assert runner.invoke(viche, ["auth", "create-council", "Bad Slug!", "x"]).exit_code != 0
+    assert runner.invoke(viche, ["auth", "create-council", "kyiv", "Again"]).exit_code != 0
+
+
+def test_an_admin_grants_roles_in_their_council_and_tokens_carry_them(client, auth_app, councils):
+    admin = confirmed_resident(client, auth_app, "admin@kyiv.example")
+    resident = confirmed_resident(client, auth_app, "resident@example.org")
+    result = CliRunner().invoke(
+        viche, ["auth", "grant-role", "kyiv", "admin@kyiv.example", "admin"]
+    )
+    assert result.exit_code == 0, result.output
+    admin = login(client, "admin@kyiv.example").json
+    granted = client.put(
+        f"/api/auth/councils/kyiv/roles/{user_id(resident)}/moderator", headers=bearer(admin)
+    )
+    assert granted.status_code == 204
+    assert claims(client, "resident@example.org")["roles"] == {"kyiv": ["moderator"]}
+    roles = client.get("/api/auth/councils/kyiv/roles", headers=bearer(admin)).json["roles"]
+    assert {(r["user_id"], r["role"]) for r in roles} == {
+        (user_id(admin), "admin"),
+        (user_id(resident), "moderator"),
+    }
+    assert (
+        client.delete(
+            f"/api/auth/councils/kyiv/roles/{user_id(resident)}/moderator", headers=bearer(admin)
+        ).status_code
+        == 204
+    )
+    assert claims(client, "resident@example.org")["roles"] == {}
+    with auth_app.app_context():
+        actions = [c.action for c in db.session.query(RoleChange).order_by(RoleChange.id)]
+    assert actions == ["grant", "grant", "revoke"]
+
+
+def test_an_admin_of_one_council_has_no_power_in_another(client, auth_app, councils):
+    admin = confirmed_resident(client, auth_app, "admin@kyiv.example")
+    victim = confirmed_resident(client, auth_app, "someone@example.org")
+    CliRunner().invoke(viche, ["auth", "grant-role", "kyiv", "admin@kyiv.example", "admin"])
+    admin = login(client, "admin@kyiv.example").json
+    for method in (client.put, client.delete):
+        response = method(
+            f"/api/auth/councils/oliivka/roles/{user_id(victim)}/admin", headers=bearer(admin)
+        )
+        assert response.status_code == 403
+        assert response.json["type"] == "urn:viche:problem:forbidden"
+    assert client.get("/api/auth/councils/oliivka/roles", headers=bearer(admin)).status_code == 403
+    assert claims(client, "someone@example.org")["roles"] == {}
+
+
+def test_moderators_and_residents_cannot_grant(client, auth_app, councils):
+    moderator = confirmed_resident(client, auth_app, "mod@kyiv.example")
+    resident = confirmed_resident(client, auth_app, "resident@example.org")
+    CliRunner().invoke(viche, ["auth", "grant-role", "kyiv", "mod@kyiv.example", "moderator"])
+    moderator = login(client, "mod@kyiv.example").json
+    for actor in (moderator, resident):
+        response = client.put(
+            f"/api/auth/councils/kyiv/roles/{user_id(resident)}/admin", headers=bearer(actor)
+        )
+        assert response.status_code == 403
+    assert client.put(f"/api/auth/councils/kyiv/roles/{user_id(resident)}/admin").status_code == 401
+
+
+def test_a_revoked_admin_is_refused_at_once_despite_a_live_token(client, auth_app, councils):
+    admin = confirmed_resident(client, auth_app, "admin@kyiv.example")
+    other = confirmed_resident(client, auth_app, "other@example.org")
+    CliRunner().invoke(viche, ["auth", "grant-role", "kyiv", "admin@kyiv.example", "admin"])
+    admin = login(client, "admin@kyiv.example").json  # a token that says "admin of kyiv"
+    with auth_app.app_context():
+        from services.auth.councils.domain import revoke_role
+
+        revoke_role(db.session, actor_id=None, slug="kyiv", user_id=user_id(admin), role="admin")
+    response = client.put(
+        f"/api/auth/councils/kyiv/roles/{user_id(other)}/moderator", headers=bearer(admin)
+    )
+    assert response.status_code == 403
+
+
+def test_only_platform_admins_add_councils(client, auth_app, councils):
+    resident = confirmed_resident(client, auth_app, "resident@example.org")
+    body = {"slug": "lviv", "name": "Львівська громада", "default_language": "uk"}
+    assert client.post("/api/auth/councils", json=body, headers=bearer(resident)).status_code == 403
+    result = CliRunner().invoke(viche, ["auth", "grant-platform-admin", "resident@example.org"])
+    assert result.exit_code == 0, result.output
+    platform = login(client, "resident@example.org").json
+    assert (
+        jwt.decode(platform["access_token"], options={"verify_signature": False})["platform_admin"]
+        is True
+    )
+    assert client.post("/api/auth/councils", json=body, headers=bearer(platform)).status_code == 201
+    duplicate = client.post("/api/auth/councils", json=body, headers=bearer(platform))
+    assert duplicate.status_code == 409
+    bad = client.post(
+        "/api/auth/councils", json={**body, "slug": "Not OK"}, headers=bearer(platform)
+    )
+    assert bad.status_code == 422 and "slug" in bad.json["errors"]
+
+
+def test_unknown_roles_and_accounts_are_404(client, auth_app, councils):
+    admin = confirmed_resident(client, auth_app, "admin@kyiv.example")
+    CliRunner().invoke(viche, ["auth", "grant-role", "kyiv", "admin@kyiv.example", "admin"])
+    admin = login(client, "admin@kyiv.example").json
+    assert (
+        client.put(
+            f"/api/auth/councils/kyiv/roles/{user_id(admin)}/king", headers=bearer(admin)
+        ).status_code
+        == 404
+    )
+    assert (
+        client.put(
+            "/api/auth/councils/kyiv/roles/999999/moderator", headers=bearer(admin)
+        ).status_code
+        == 404
+    )

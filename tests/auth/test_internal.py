@@ -1,0 +1,164 @@
+"""The service API: verify an address for another service, notify users."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+import jwt
+import pytest
+
+from services.common.client import call_service
+from services.common.tokens import InvalidToken, verify_service_token
+from tests.auth.helpers import confirmed_resident, link_token, messages
+
+PUBLIC = "http://127.0.0.1:8000"
+
+
+def internal_headers(auth_app, caller="polls") -> dict:
+    return {"X-Viche-Internal-Token": auth_app.config["INTERNAL_TOKEN"], "X-Viche-Service": caller}
+
+
+def ask(auth_app, email="voter@example.org", **overrides):
+    body = {
+        "email": email,
+        "purpose": "poll-vote:7",
+        "subject": "vote-abc",
+        "locale": "uk",
+        "return_url": f"{PUBLIC}/polls/7/confirmed",
+        "context": {"question": "Звідки Ви отримуєте інформацію?", "choice": "Сайт громади"},
+        **overrides,
+    }
+    return auth_app.test_client().post(
+        "/internal/email-verifications", json=body, headers=internal_headers(auth_app)
+    )
+
+
+def test_a_service_gets_a_proof_without_the_address(auth_app, client, polls_app):
+    assert ask(auth_app).status_code == 202
+    [mail] = messages(auth_app, "voter@example.org")
+    assert mail.subject == "Підтвердьте свій голос"
+    assert "Звідки Ви отримуєте інформацію?" in mail.text_body
+    token = link_token(mail.text_body)
+
+    page = client.get(f"/api/auth/verify?token={token}")  # a scanner's GET confirms nothing
+    assert page.status_code == 200 and "Сайт громади" in page.get_data(as_text=True)
+    confirmed = client.post("/api/auth/verify/form", data={"token": token})
+    assert confirmed.status_code == 303
+    target = confirmed.headers["Location"]
+    assert target.startswith(f"{PUBLIC}/polls/7/confirmed?proof=")
+    proof = parse_qs(urlsplit(target).query)["proof"][0]
+    assert (
+        "voter@example.org" not in jwt.decode(proof, options={"verify_signature": False}).values()
+    )
+
+    with polls_app.test_request_context("/"):  # the caller checks it with auth's JWKS
+        claims = verify_service_token(proof, "email-proof")
+    assert claims["purpose"] == "poll-vote:7" and claims["sub"] == "vote-abc"
+    assert len(claims["email_hash"]) == 43
+
+    again = client.post("/api/auth/verify/form", data={"token": token})
+    assert again.status_code == 400  # once only
+
+
+def test_a_proof_is_for_its_audience_only(auth_app, client, petitions_app):
+    ask(auth_app)
+    token = link_token(messages(auth_app, "voter@example.org")[0].text_body)
+    location = client.post("/api/auth/verify/form", data={"token": token}).headers["Location"]
+    proof = parse_qs(urlsplit(location).query)["proof"][0]
+    with petitions_app.test_request_context("/"), pytest.raises(InvalidToken):
+        verify_service_token(proof, "email-proof")
+
+
+def test_an_access_token_is_not_a_proof(auth_app, polls_app):
+    from tests.support.tokens import make_token
+
+    with polls_app.test_request_context("/"), pytest.raises(InvalidToken):
+        verify_service_token(make_token(auth_app, "1"), "email-proof")
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"X-Viche-Internal-Token": "guess", "X-Viche-Service": "polls"},
+        {"X-Viche-Internal-Token": "", "X-Viche-Service": "polls"},
+    ],
+)
+def test_without_the_internal_token_nothing_happens(auth_app, headers):
+    response = auth_app.test_client().post(
+        "/internal/email-verifications",
+        json={"email": "v@example.org", "purpose": "poll-vote:1", "subject": "s"},
+        headers=headers,
+    )
+    assert response.status_code == 403
+    assert response.json["type"] == "urn:viche:problem:forbidden"
+    assert messages(auth_app, "v@example.org") == []
+
+
+def test_the_gateway_never_lets_an_outsider_through(auth_app, client):
+    response = client.post(
+        "/api/auth/internal/email-verifications",
+        json={"email": "v@example.org", "purpose": "poll-vote:1", "subject": "s"},
+        headers=internal_headers(auth_app),
+    )  # even with the right token
+    assert response.status_code == 403
+    assert messages(auth_app, "v@example.org") == []
+
+
+def test_return_urls_stay_on_our_site(auth_app):
+    response = ask(auth_app, return_url="https://evil.example/steal")
+    assert response.status_code == 422 and "return_url" in response.json["errors"]
+
+
+def test_an_address_cannot_be_flooded(auth_app):
+    statuses = [ask(auth_app, subject=f"v{n}").status_code for n in range(6)]
+    assert statuses == [202] * 5 + [429]
+
+
+def test_cancel(auth_app, client):
+    verification_id = ask(auth_app).json["id"]
+    service = auth_app.test_client()
+    assert (
+        service.post(
+            f"/internal/email-verifications/{verification_id}/cancel",
+            headers=internal_headers(auth_app, "petitions"),
+        ).status_code
+        == 404
+    )
+    assert (
+        service.post(
+            f"/internal/email-verifications/{verification_id}/cancel",
+            headers=internal_headers(auth_app),
+        ).status_code
+        == 204
+    )
+    token = link_token(messages(auth_app, "voter@example.org")[0].text_body)
+    assert client.post("/api/auth/verify/form", data={"token": token}).status_code == 400
+
+
+def test_notifications_reach_confirmed_users_in_their_language(auth_app, client, petitions_app):
+    pair = confirmed_resident(client, auth_app)
+    user_id = int(jwt.decode(pair["access_token"], options={"verify_signature": False})["sub"])
+    with petitions_app.test_request_context("/"):
+        response = call_service(
+            "auth",
+            "POST",
+            "/internal/notifications",
+            internal=True,
+            json={
+                "user_ids": [user_id, 999],
+                "template": "petition_response",
+                "context": {"title": "Більше ліхтарів", "url": f"{PUBLIC}/petitions/3"},
+            },
+        )
+        refused = call_service(
+            "auth",
+            "POST",
+            "/internal/notifications",
+            internal=True,
+            json={"user_ids": [user_id], "template": "confirm_email", "context": {}},
+        )
+    assert response.status == 202 and response.json() == {"queued": 1}
+    assert refused.status == 422
+    [notice] = messages(auth_app, "olena@example.org", "petition_response")
+    assert "Більше ліхтарів" in notice.text_body and notice.locale == "uk"

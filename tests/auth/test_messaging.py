@@ -1,0 +1,214 @@
+"""Auth's outbox: written with the change, delivered with retries, through real servers."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from services.auth import create_app
+from services.auth.messaging import enqueue_email, enqueue_sms
+from services.auth.messaging.models import DeliveryAttempt, OutboxMessage
+from services.auth.messaging.outbox import claim_due, deliver_due, sweep
+from services.auth.models import db
+from services.common.timeutil import utcnow
+from tests.conftest import TEST_DB
+from tests.support.smtp import SmtpServer, links_in, text_of
+
+CONTEXT = {"name": "Олена", "link": "http://127.0.0.1:8000/confirm?t=abc"}
+
+
+def queue_hello(auth_app, to="olena@example.org", locale="uk", channel="email"):
+    with auth_app.test_request_context("/"):
+        enqueue = enqueue_email if channel == "email" else enqueue_sms
+        message = enqueue(db.session, to=to, template="hello", locale=locale, context=CONTEXT)
+        db.session.commit()
+        return message.id
+
+
+def deliver(auth_app, **overrides):
+    with auth_app.app_context():
+        try:
+            return deliver_due(db.session, {**auth_app.config, **overrides})
+        finally:
+            db.session.remove()
+
+
+def message(auth_app, message_id) -> OutboxMessage:
+    with auth_app.app_context():
+        found = db.session.get(OutboxMessage, message_id)
+        db.session.expunge(found)
+        return found
+
+
+def make_due(auth_app, message_id):
+    with auth_app.app_context():
+        db.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == message_id)
+            .values(next_attempt_at=utcnow() - timedelta(seconds=1))
+        )
+        db.session.commit()
+
+
+def test_a_rolled_back_change_leaves_no_message(auth_app):
+    with auth_app.test_request_context("/"):
+        enqueue_email(
+            db.session, to="a@example.org", template="hello", locale="en", context=CONTEXT
+        )
+        db.session.rollback()
+        assert db.session.scalar(select(func.count(OutboxMessage.id))) == 0
+
+
+def test_email_arrives_at_a_real_smtp_server(auth_app, smtp_server):
+    message_id = queue_hello(auth_app)
+    assert deliver(auth_app, **smtp_server.config) == {"sent": 1, "retry": 0, "failed": 0}
+    received = smtp_server.inbox.wait_for("olena@example.org")
+    assert received["Subject"] == "Вітання від Віче"
+    assert received.get_content_type() == "multipart/alternative"
+    assert "Вітаємо, Олена!" in text_of(received)
+    assert links_in(received) == [CONTEXT["link"]]
+    html = received.get_body(preferencelist=("html",)).get_content()
+    assert f'href="{CONTEXT["link"]}"' in html
+    assert received["Message-ID"] and received["Date"]
+    sent = message(auth_app, message_id)
+    assert sent.status == "sent" and sent.attempts == 1 and sent.sent_at
+
+
+def test_a_server_that_is_down_delays_mail_and_loses_none(auth_app):
+    server = SmtpServer()  # its port, but not listening yet
+    message_id = queue_hello(auth_app)
+    assert deliver(auth_app, **server.config) == {"sent": 0, "retry": 1, "failed": 0}
+    waiting = message(auth_app, message_id)
+    assert waiting.status == "created" and waiting.attempts == 1
+    assert waiting.next_attempt_at.replace(tzinfo=None) > utcnow().replace(tzinfo=None)
+    assert deliver(auth_app, **server.config) == {"sent": 0, "retry": 0, "failed": 0}  # not due
+    server.start()
+    try:
+        make_due(auth_app, message_id)
+        assert deliver(auth_app, **server.config)["sent"] == 1
+        server.inbox.wait_for("olena@example.org")
+    finally:
+        server.stop()
+    with auth_app.app_context():
+        outcomes = db.session.scalars(
+            select(DeliveryAttempt.outcome)
+            .where(DeliveryAttempt.message_id == message_id)
+            .order_by(DeliveryAttempt.id)
+        ).all()
+    assert outcomes == ["retry", "sent"]
+
+
+def test_a_refused_recipient_fails_without_retry(auth_app, smtp_server):
+    smtp_server.inbox.refuse_with = "550 5.1.1 No such user"
+    message_id = queue_hello(auth_app, to="nobody@example.org")
+    assert deliver(auth_app, **smtp_server.config) == {"sent": 0, "retry": 0, "failed": 1}
+    failed = message(auth_app, message_id)
+    assert failed.status == "failed" and "550" in failed.last_error
+
+
+def test_attempts_run_out(auth_app):
+    server = SmtpServer()
+    message_id = queue_hello(auth_app)
+    for _ in range(3):
+        make_due(auth_app, message_id)
+        deliver(auth_app, DELIVERY_MAX_ATTEMPTS=3, **server.config)
+    assert message(auth_app, message_id).status == "failed"
+
+
+def test_a_message_stuck_in_sending_is_swept_back(auth_app):
+    message_id = queue_hello(auth_app)
+    with auth_app.app_context():
+        assert claim_due(db.session) == [message_id]
+        assert claim_due(db.session) == []  # claimed: nobody else takes it
+        db.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == message_id)
+            .values(claimed_at=utcnow() - timedelta(minutes=10))
+        )
+        db.session.commit()
+        assert sweep(db.session, auth_app.config) == 1
+        assert claim_due(db.session) == [message_id]
+
+
+@pytest.mark.skipif(TEST_DB != "postgres", reason="concurrent claims need a server database")
+def test_concurrent_workers_never_take_the_same_message(auth_app):
+    with auth_app.test_request_context("/"):
+        for n in range(60):
+            enqueue_email(
+                db.session, to=f"r{n}@example.org", template="hello", locale="en", context=CONTEXT
+            )
+        db.session.commit()
+        engine = db.engine
+    claims: list[list[int]] = []
+    start = threading.Barrier(4)
+
+    def worker():
+        with Session(engine) as session:
+            start.wait()
+            mine = []
+            while batch := claim_due(session, limit=5):
+                mine += batch
+            claims.append(mine)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    every = [message_id for mine in claims for message_id in mine]
+    assert len(every) == 60 and len(set(every)) == 60
+
+
+def test_sms_through_a_real_kannel_keeps_cyrillic(auth_app, kannel):
+    message_id = queue_hello(auth_app, to="+380501234567", channel="sms")
+    assert deliver(auth_app, **kannel.config) == {"sent": 1, "retry": 0, "failed": 0}
+    text = kannel.wait_for_sms("+380501234567")
+    assert text.startswith("Вітаємо, Олена!")
+    assert message(auth_app, message_id).status == "sent"
+
+
+def test_delivered_sms_bodies_are_redacted_outside_development(auth_app):
+    message_id = queue_hello(auth_app, to="+380501234567", channel="sms")
+    deliver(auth_app)  # the console backend
+    with auth_app.app_context():
+        db.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == message_id)
+            .values(sent_at=utcnow() - timedelta(hours=2))
+        )
+        db.session.commit()
+        sweep(db.session, {**auth_app.config, "DEV_OUTBOX": True})
+        assert "Олена" in db.session.get(OutboxMessage, message_id).text_body
+        sweep(db.session, {**auth_app.config, "DEV_OUTBOX": False})
+        db.session.expire_all()
+        assert "Олена" not in db.session.get(OutboxMessage, message_id).text_body
+
+
+def test_the_dev_outbox_shows_messages(auth_app, client):
+    message_id = queue_hello(auth_app)
+    page = client.get("/api/auth/dev/outbox")
+    assert page.status_code == 200
+    assert "olena@example.org" in page.get_data(as_text=True)
+    detail = client.get(f"/api/auth/dev/outbox/{message_id}").get_data(as_text=True)
+    assert CONTEXT["link"] in detail
+    assert 'sandbox="' in detail  # the HTML part cannot run scripts
+
+
+def test_the_dev_outbox_does_not_exist_in_production():
+    strong = "p" * 40
+    app = create_app(
+        {
+            "VICHE_ENV": "production",
+            "SECRET_KEY": strong,
+            "INTERNAL_TOKEN": strong + "i",
+            "HASH_KEY": strong + "h",
+            "SQLALCHEMY_DATABASE_URI": "postgresql+psycopg://unused/none",
+        }
+    )
+    response = app.test_client().get("/dev/outbox")
+    assert response.status_code == 404
+    assert response.mimetype == "application/problem+json"

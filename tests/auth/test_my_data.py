@@ -1,0 +1,143 @@
+"""A resident changes their address or number, takes their data, deletes the account."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import jwt
+
+from services.auth.accounts.models import User
+from services.auth.messaging.models import OutboxMessage
+from services.auth.models import db
+from tests.auth.helpers import (
+    PASSWORD,
+    PHONE,
+    age_codes,
+    bearer,
+    confirmed_resident,
+    link_token,
+    login,
+    messages,
+    sms_code,
+)
+
+
+def verify_phone(client, auth_app, pair, phone=PHONE):
+    assert client.post("/api/auth/phone/code", headers=bearer(pair)).status_code == 202
+    code = sms_code(auth_app, phone)
+    response = client.post("/api/auth/phone/verify", json={"code": code}, headers=bearer(pair))
+    assert response.status_code == 200, response.json
+
+
+def test_a_new_address_counts_only_once_confirmed(client, auth_app):
+    pair = confirmed_resident(client, auth_app)
+    wrong = client.post(
+        "/api/auth/me/email",
+        json={"email": "new@example.org", "password": "no"},
+        headers=bearer(pair),
+    )
+    assert wrong.status_code == 401
+    response = client.post(
+        "/api/auth/me/email",
+        json={"email": "new@example.org", "password": PASSWORD},
+        headers=bearer(pair),
+    )
+    assert response.status_code == 202
+    me = client.get("/api/auth/me", headers=bearer(pair)).json
+    assert me["email"] == "olena@example.org" and me["pending_email"] == "new@example.org"
+    token = link_token(messages(auth_app, "new@example.org", "confirm_email")[0].text_body)
+    assert client.post("/api/auth/email/confirm", json={"token": token}).status_code == 200
+    assert login(client, "new@example.org").status_code == 200
+    assert login(client, "olena@example.org").status_code == 401
+
+
+def test_an_address_of_another_account_is_not_revealed(client, auth_app):
+    confirmed_resident(client, auth_app, "other@example.org")
+    pair = confirmed_resident(client, auth_app)
+    response = client.post(
+        "/api/auth/me/email",
+        json={"email": "other@example.org", "password": PASSWORD},
+        headers=bearer(pair),
+    )
+    assert response.status_code == 202
+    assert [m.template for m in messages(auth_app, "other@example.org")] == ["confirm_email"]
+
+
+def test_a_new_number_replaces_the_old_once_verified(client, auth_app):
+    pair = confirmed_resident(client, auth_app)
+    verify_phone(client, auth_app, pair)
+    new = "+380671112233"
+    response = client.post(
+        "/api/auth/me/phone",
+        json={"phone": "067 111 22 33", "password": PASSWORD},
+        headers=bearer(pair),
+    )
+    assert response.status_code == 200
+    assert response.json["phone"] == PHONE and response.json["pending_phone"] == new
+    assert response.json["phone_verified"] is True  # the old number still counts
+    age_codes(auth_app, timedelta(minutes=2))  # past the one-minute resend cooldown
+    verify_phone(client, auth_app, pair, new)
+    me = client.get("/api/auth/me", headers=bearer(pair)).json
+    assert me["phone"] == new and me["pending_phone"] is None and me["phone_verified"]
+
+
+def test_export_holds_everything_about_me(client, auth_app):
+    pair = confirmed_resident(client, auth_app)
+    response = client.get("/api/auth/me/export", headers=bearer(pair))
+    assert response.status_code == 200
+    assert "attachment" in response.headers["Content-Disposition"]
+    data = response.json
+    assert data["account"]["email"] == "olena@example.org"
+    assert data["account"]["phone"] == PHONE
+    assert len(data["sessions"]) == 1
+    assert [m["template"] for m in data["messages"]] == ["confirm_email"]
+
+
+def test_deleting_the_account_erases_the_person_and_keeps_the_hashes(client, auth_app):
+    pair = confirmed_resident(client, auth_app)
+    verify_phone(client, auth_app, pair)
+    phone_hash = jwt.decode(
+        client.post("/api/auth/token/refresh", json={"refresh_token": pair["refresh_token"]}).json[
+            "access_token"
+        ],
+        options={"verify_signature": False},
+    )["phone_hash"]
+    pair = login(client).json
+    assert (
+        client.delete(
+            "/api/auth/me", json={"password": "wrong one"}, headers=bearer(pair)
+        ).status_code
+        == 401
+    )
+    assert (
+        client.delete("/api/auth/me", json={"password": PASSWORD}, headers=bearer(pair)).status_code
+        == 204
+    )
+    with auth_app.app_context():
+        user = db.session.query(User).one()
+        assert (user.name, user.email, user.phone, user.password_hash) == (None,) * 4
+        assert user.email_hash and user.erased_phone_hash == phone_hash
+        assert user.deleted_at is not None
+        bodies = " ".join(m.text_body for m in db.session.query(OutboxMessage))
+        assert "Олена" not in bodies and "olena@example.org" not in bodies
+    assert login(client).status_code == 401
+    assert client.get("/api/auth/me", headers=bearer(pair)).status_code == 401
+    assert (
+        client.post(
+            "/api/auth/token/refresh", json={"refresh_token": pair["refresh_token"]}
+        ).status_code
+        == 401
+    )
+    # The address is free for a new account.
+    assert (
+        client.post(
+            "/api/auth/register",
+            json={
+                "name": "Олена",
+                "email": "olena@example.org",
+                "password": PASSWORD,
+                "phone": PHONE,
+            },
+        ).status_code
+        == 202
+    )

@@ -1,0 +1,107 @@
+"""Phone verification by SMS code: one number, one account, and no SMS pumping."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import jwt
+
+from services.auth.accounts.models import PhoneVerification
+from services.auth.models import db
+from tests.auth.helpers import PHONE, age_codes, bearer, confirmed_resident, messages, sms_code
+
+
+def refreshed_claims(client, pair) -> dict:
+    response = client.post("/api/auth/token/refresh", json={"refresh_token": pair["refresh_token"]})
+    return jwt.decode(response.json["access_token"], options={"verify_signature": False})
+
+
+def test_the_code_verifies_the_phone(client, auth_app):
+    pair = confirmed_resident(client, auth_app)
+    assert client.post("/api/auth/phone/code", headers=bearer(pair)).status_code == 202
+    [sms] = messages(auth_app, PHONE, "phone_code")
+    assert sms.channel == "sms" and "Код Віче" in sms.text_body
+    with auth_app.app_context():  # stored hashed: the code is nowhere in the table
+        stored = db.session.query(PhoneVerification).one()
+        assert sms_code(auth_app) not in stored.code_hash
+    response = client.post(
+        "/api/auth/phone/verify", json={"code": sms_code(auth_app)}, headers=bearer(pair)
+    )
+    assert response.status_code == 200 and response.json["phone_verified"] is True
+    claims = refreshed_claims(client, pair)
+    assert claims["phone_verified"] is True and len(claims["phone_hash"]) == 43
+    again = client.post("/api/auth/phone/code", headers=bearer(pair))
+    assert again.status_code == 409
+
+
+def test_five_wrong_codes_lock_verification(client, auth_app):
+    pair = confirmed_resident(client, auth_app)
+    client.post("/api/auth/phone/code", headers=bearer(pair))
+    right = sms_code(auth_app)
+    wrong = f"{(int(right) + 1) % 10**6:06d}"
+    statuses = [
+        client.post(
+            "/api/auth/phone/verify", json={"code": wrong}, headers=bearer(pair)
+        ).status_code
+        for _ in range(5)
+    ]
+    assert statuses == [400, 400, 400, 400, 429]
+    # Locked: even the right code, and a fresh code does not unlock it.
+    locked = client.post("/api/auth/phone/verify", json={"code": right}, headers=bearer(pair))
+    assert locked.status_code == 429 and locked.json["type"].endswith(":verification-locked")
+    age_codes(auth_app, timedelta(minutes=2))
+    assert client.post("/api/auth/phone/code", headers=bearer(pair)).status_code == 429
+
+
+def test_an_expired_code_is_refused(client, auth_app):
+    pair = confirmed_resident(client, auth_app)
+    client.post("/api/auth/phone/code", headers=bearer(pair))
+    age_codes(auth_app, timedelta(minutes=11))
+    response = client.post(
+        "/api/auth/phone/verify", json={"code": sms_code(auth_app)}, headers=bearer(pair)
+    )
+    assert response.status_code == 400 and response.json["type"].endswith(":code-expired")
+
+
+def test_resend_cooldown_and_daily_caps_stop_sms_pumping(client, auth_app):
+    pair = confirmed_resident(client, auth_app)
+    assert client.post("/api/auth/phone/code", headers=bearer(pair)).status_code == 202
+    too_soon = client.post("/api/auth/phone/code", headers=bearer(pair))
+    assert too_soon.status_code == 429 and too_soon.headers["Retry-After"] == "60"
+    for _ in range(4):
+        age_codes(auth_app, timedelta(minutes=2))
+        assert client.post("/api/auth/phone/code", headers=bearer(pair)).status_code == 202
+    age_codes(auth_app, timedelta(minutes=2))
+    capped = client.post("/api/auth/phone/code", headers=bearer(pair))
+    assert capped.status_code == 429 and capped.headers["Retry-After"] == "86400"
+    assert len(messages(auth_app, PHONE, "phone_code")) == 5
+
+
+def test_one_number_verifies_one_account(client, auth_app):
+    first = confirmed_resident(client, auth_app, "first@example.org")
+    second = confirmed_resident(client, auth_app, "second@example.org")
+    client.post("/api/auth/phone/code", headers=bearer(first))
+    assert (
+        client.post(
+            "/api/auth/phone/verify", json={"code": sms_code(auth_app)}, headers=bearer(first)
+        ).status_code
+        == 200
+    )
+    client.post("/api/auth/phone/code", headers=bearer(second))
+    taken = client.post(
+        "/api/auth/phone/verify", json={"code": sms_code(auth_app)}, headers=bearer(second)
+    )
+    assert taken.status_code == 409 and taken.json["type"].endswith(":phone-taken")
+    assert refreshed_claims(client, second)["phone_verified"] is False
+
+
+def test_phone_endpoints_need_a_token(client):
+    assert client.post("/api/auth/phone/code").status_code == 401
+    assert client.post("/api/auth/phone/verify", json={"code": "123456"}).status_code == 401
+
+
+def test_code_format_is_validated(client, auth_app):
+    pair = confirmed_resident(client, auth_app)
+    for code in ("12345", "abcdef", "1234567", ""):
+        response = client.post("/api/auth/phone/verify", json={"code": code}, headers=bearer(pair))
+        assert response.status_code == 422

@@ -1,0 +1,345 @@
+"""The distributed gateway, proven with real processes.
+
+The real topology (every service and the web app under gunicorn, the asyncio gateway in
+front) starts once for the module. A second gateway process, "the lab", stands in front
+of upstreams the test controls: an echo server that shows what arrived, a slow path, a
+server that answers garbage, and a port where nothing listens.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from gateway.distributed import Cluster, ProcessSpec, gunicorn_argv, process_specs
+from tests.conftest import SERVICES, database_url_for, recreate_database
+
+pytestmark = pytest.mark.distributed
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def request(port, method, path, body=None, headers=None):
+    """One HTTP request over a fresh connection; (status, headers, body bytes)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request(method, path, body=body, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, response.headers, response.read()
+    finally:
+        connection.close()
+
+
+def assert_problem(status, headers, body, expected_status, slug):
+    assert status == expected_status, body
+    assert headers["Content-Type"].startswith("application/problem+json")
+    problem = json.loads(body)
+    assert problem["type"] == f"urn:viche:problem:{slug}"
+    assert problem["status"] == expected_status
+    assert problem["request_id"] == headers["X-Request-ID"]
+    return problem
+
+
+class Echo(BaseHTTPRequestHandler):
+    """Shows what the gateway forwarded; /slow waits, /hop answers with hop headers."""
+
+    protocol_version = "HTTP/1.1"
+
+    def handle(self):
+        # The gateway gives up on a slow answer in the 504 test: a broken pipe is expected.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            super().handle()
+
+    def _answer(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        if self.path.startswith("/slow"):
+            time.sleep(3)
+        payload = json.dumps(
+            {
+                "method": self.command,
+                "path": self.path,
+                "headers": {k.lower(): v for k, v in self.headers.items()},
+                "body": body.decode("utf-8", "replace"),
+            }
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        if self.path.startswith("/hop"):
+            self.send_header("Connection", "keep-alive, X-Secret-Hop")
+            self.send_header("X-Secret-Hop", "for the next hop only")
+            self.send_header("Keep-Alive", "timeout=5")
+            self.send_header("Set-Cookie", "a=1")
+            self.send_header("Set-Cookie", "b=2")
+        self.end_headers()
+        self.wfile.write(payload)
+
+    do_GET = do_POST = do_PUT = do_DELETE = _answer
+
+    def log_message(self, *_args):
+        pass
+
+
+def serve_garbage(listener: socket.socket) -> None:
+    """Accept connections and answer something that is not HTTP."""
+    while True:
+        try:
+            connection, _ = listener.accept()
+        except OSError:
+            return
+        with connection:
+            connection.recv(65536)
+            connection.sendall(b"this is not http at all\r\n\r\n")
+
+
+@pytest.fixture(scope="module")
+def topology(tmp_path_factory):
+    """The real distributed mode on free ports."""
+    from gateway.cli import migrate_all
+
+    urls = {f"{s.upper()}_DATABASE_URL": database_url_for(s, "dist") for s in SERVICES}
+    for url in urls.values():
+        recreate_database(url)
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in urls.items():
+            patch.setenv(name, value)
+        migrate_all()
+    ports = {name: free_port() for name in ("auth", "polls", "petitions", "web", "gateway")}
+    env = {**urls, "VICHE_RATE_LIMIT": "100000/minute", "LOG_LEVEL": "WARNING"}
+    cluster = Cluster(process_specs(ports, workers=1), env, tmp_path_factory.mktemp("logs"))
+    cluster.start()
+    yield cluster
+    cluster.stop()
+
+
+def start_gateway(tmp_path_factory, name: str, env: dict[str, str]) -> Cluster:
+    port = free_port()
+    spec = ProcessSpec(
+        name,
+        port,
+        gunicorn_argv(
+            "gateway.proxy:create_proxy_app()",
+            port,
+            workers=1,
+            worker_class="gateway.proxy.GatewayWorker",
+        ),
+    )
+    cluster = Cluster([spec], {"LOG_LEVEL": "WARNING", **env}, tmp_path_factory.mktemp(name))
+    cluster.start()
+    return cluster
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """A gateway in front of upstreams the test controls."""
+    echo = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    threading.Thread(target=echo.serve_forever, daemon=True).start()
+    garbage = socket.socket()
+    garbage.bind(("127.0.0.1", 0))
+    garbage.listen()
+    threading.Thread(target=serve_garbage, args=(garbage,), daemon=True).start()
+    echo_url = f"http://127.0.0.1:{echo.server_address[1]}"
+    cluster = start_gateway(
+        tmp_path_factory,
+        "lab",
+        {
+            "POLLS_URL": echo_url,
+            "WEB_URL": echo_url,
+            "PETITIONS_URL": f"http://127.0.0.1:{garbage.getsockname()[1]}",
+            "AUTH_URL": f"http://127.0.0.1:{free_port()}",  # nothing listens there
+            "VICHE_UPSTREAM_TIMEOUT": "1",
+            "VICHE_MAX_BODY_BYTES": "1000",
+            "VICHE_RATE_LIMIT": "100000/minute",
+            "VICHE_CORS_ORIGINS": "https://council.example",
+        },
+    )
+    yield cluster.specs["lab"].port
+    cluster.stop()
+    echo.shutdown()
+    echo.server_close()
+    garbage.close()
+
+
+def echoed(lab_port, method="GET", path="/api/polls/echo", body=None, headers=None):
+    status, response_headers, payload = request(lab_port, method, path, body, headers)
+    assert status == 200, payload
+    return json.loads(payload), response_headers
+
+
+# The real services behind the real gateway
+
+
+def test_every_service_answers_through_the_gateway(topology):
+    port = topology.specs["gateway"].port
+    for service in SERVICES:
+        status, _, body = request(port, "GET", f"/api/{service}/healthz")
+        assert status == 200 and json.loads(body)["service"] == service
+        status, _, body = request(port, "GET", f"/api/{service}/readyz")
+        assert status == 200, body
+
+
+def test_the_merged_openapi_document_lists_all_services(topology):
+    status, _, body = request(topology.specs["gateway"].port, "GET", "/api/openapi.json")
+    assert status == 200
+    paths = json.loads(body)["paths"]
+    for service in SERVICES:
+        assert f"/api/{service}/healthz" in paths
+
+
+def test_an_unknown_path_is_a_problem_404(topology):
+    port = topology.specs["gateway"].port
+    for path in ("/api/nowhere", "/api/polls/nowhere"):
+        problem = assert_problem(*request(port, "GET", path), 404, "not-found")
+        assert problem["instance"] == path
+
+
+def test_a_service_that_is_down_is_503_and_comes_back(topology):
+    port = topology.specs["gateway"].port
+    topology.stop(["petitions"])
+    try:
+        assert_problem(*request(port, "GET", "/api/petitions/healthz"), 503, "service-unavailable")
+        assert request(port, "GET", "/api/polls/healthz")[0] == 200  # the others carry on
+    finally:
+        topology.start(["petitions"])
+    assert request(port, "GET", "/api/petitions/healthz")[0] == 200
+
+
+def test_request_ids_travel_end_to_end(topology):
+    port = topology.specs["gateway"].port
+    _, headers, _ = request(port, "GET", "/api/auth/healthz", headers={"X-Request-ID": "trace-1"})
+    assert headers["X-Request-ID"] == "trace-1"
+    _, headers, _ = request(port, "GET", "/api/auth/healthz", headers={"X-Request-ID": "no spaces"})
+    assert headers["X-Request-ID"] != "no spaces" and len(headers["X-Request-ID"]) == 32
+
+
+# The lab: what crosses the gateway, and how it fails
+
+
+def test_method_path_query_and_body_are_relayed(lab):
+    seen, _ = echoed(
+        lab,
+        "POST",
+        "/api/polls/a%2Fb/c%20d?x=1&y=%C3%BC",
+        b'{"k": "v"}',
+        {"Content-Type": "application/json"},
+    )
+    assert seen["method"] == "POST"
+    assert seen["path"] == "/a%2Fb/c%20d?x=1&y=%C3%BC"  # still encoded as the client sent it
+    assert seen["body"] == '{"k": "v"}'
+    assert seen["headers"]["content-type"] == "application/json"
+
+
+def test_forwarding_headers_reach_the_service(lab):
+    seen, _ = echoed(lab, headers={"X-Forwarded-For": "6.6.6.6", "X-Forwarded-Prefix": "/evil"})
+    headers = seen["headers"]
+    # No proxies are trusted in front of this gateway: a client's claims are replaced.
+    assert headers["x-forwarded-for"] == "127.0.0.1"
+    assert headers["x-forwarded-proto"] == "http"
+    assert headers["x-forwarded-host"] == f"127.0.0.1:{lab}"
+    assert headers["x-forwarded-prefix"] == "/api/polls"
+
+
+def test_hop_by_hop_headers_stop_at_the_gateway(lab):
+    seen, response_headers = echoed(
+        lab,
+        path="/api/polls/hop",
+        headers={
+            "Connection": "keep-alive, X-Client-Hop",
+            "X-Client-Hop": "only for the gateway",
+            "Keep-Alive": "timeout=5",
+            "TE": "trailers",
+            "Proxy-Authorization": "Basic c2VjcmV0",
+            "X-Viche-Internal-Token": "guess",
+        },
+    )
+    for name in (
+        "x-client-hop",
+        "keep-alive",
+        "te",
+        "proxy-authorization",
+        "x-viche-internal-token",
+    ):
+        assert name not in seen["headers"], name
+    assert "X-Secret-Hop" not in response_headers
+    assert "Keep-Alive" not in response_headers
+    assert response_headers.get_all("Set-Cookie") == ["a=1", "b=2"]  # repeated headers survive
+
+
+def test_request_id_is_passed_to_the_upstream(lab):
+    seen, headers = echoed(lab, headers={"X-Request-ID": "trace-9"})
+    assert seen["headers"]["x-request-id"] == "trace-9" == headers["X-Request-ID"]
+    seen, headers = echoed(lab)
+    assert seen["headers"]["x-request-id"] == headers["X-Request-ID"]
+
+
+def test_upstream_down_is_503(lab):
+    assert_problem(*request(lab, "GET", "/api/auth/healthz"), 503, "service-unavailable")
+
+
+def test_upstream_too_slow_is_504(lab):
+    started = time.monotonic()
+    assert_problem(*request(lab, "GET", "/api/polls/slow"), 504, "gateway-timeout")
+    assert time.monotonic() - started < 2.5
+    assert request(lab, "GET", "/api/polls/fast")[0] == 200  # the pool recovers
+
+
+def test_upstream_garbage_is_502(lab):
+    assert_problem(*request(lab, "GET", "/api/petitions/x"), 502, "bad-gateway")
+
+
+def test_oversized_bodies_are_413(lab):
+    assert_problem(*request(lab, "POST", "/api/polls/x", b"x" * 1001), 413, "payload-too-large")
+    connection = http.client.HTTPConnection("127.0.0.1", lab, timeout=10)
+    try:  # chunked: no Content-Length to judge by
+        connection.request(
+            "POST", "/api/polls/x", body=iter([b"x" * 600, b"y" * 600]), encode_chunked=True
+        )
+        response = connection.getresponse()
+        assert_problem(response.status, response.headers, response.read(), 413, "payload-too-large")
+    finally:
+        connection.close()
+    assert request(lab, "POST", "/api/polls/x", b"x" * 1000)[0] == 200
+
+
+def test_cors(lab):
+    origin = {"Origin": "https://council.example"}
+    _, headers = echoed(lab, headers=origin)
+    assert headers["Access-Control-Allow-Origin"] == "https://council.example"
+    preflight = {"Access-Control-Request-Method": "POST"}
+    status, headers, _ = request(lab, "OPTIONS", "/api/polls/x", headers={**origin, **preflight})
+    assert status == 204 and "POST" in headers["Access-Control-Allow-Methods"]
+    refused = request(
+        lab, "OPTIONS", "/api/polls/x", headers={"Origin": "https://evil.example", **preflight}
+    )
+    assert_problem(*refused, 403, "forbidden")
+
+
+def test_rate_limit_is_429_with_retry_after(tmp_path_factory, lab):
+    echo_url = f"http://127.0.0.1:{lab}"  # the lab gateway itself is a fine upstream here
+    limited = start_gateway(
+        tmp_path_factory, "limited", {"POLLS_URL": echo_url, "VICHE_RATE_LIMIT": "5/minute"}
+    )
+    port = limited.specs["limited"].port
+    try:
+        statuses = [request(port, "GET", "/api/polls/echo")[0] for _ in range(5)]
+        assert statuses == [200] * 5
+        status, headers, body = request(
+            port, "GET", "/api/polls/echo", headers={"Accept-Language": "uk"}
+        )
+        problem = assert_problem(status, headers, body, 429, "rate-limited")
+        assert problem["title"] == "Забагато запитів"
+        assert 1 <= int(headers["Retry-After"]) <= 60
+    finally:
+        limited.stop()

@@ -1,0 +1,107 @@
+"""Public reads carry ETag and Cache-Control and answer 304 to a matching tag."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from services.common.caching import cached_public_read
+
+
+def app_with_counter():
+    app = Flask("probe")
+    state = {"count": 1}
+
+    @app.get("/count")
+    @cached_public_read(max_age=5, stale_while_revalidate=30)
+    def count():
+        return {"count": state["count"]}
+
+    @app.get("/missing")
+    @cached_public_read()
+    def missing():
+        return {"error": "no"}, 404
+
+    return app, state
+
+
+def test_etag_and_cache_control_then_304():
+    app, state = app_with_counter()
+    client = app.test_client()
+    first = client.get("/count")
+    assert first.status_code == 200
+    etag = first.headers["ETag"]
+    cache_control = first.headers["Cache-Control"]
+    assert "public" in cache_control and "max-age=5" in cache_control
+    assert "stale-while-revalidate=30" in cache_control
+    again = client.get("/count", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.data == b""
+    state["count"] = 2
+    changed = client.get("/count", headers={"If-None-Match": etag})
+    assert changed.status_code == 200 and changed.headers["ETag"] != etag
+
+
+def test_errors_are_not_cached():
+    app, _ = app_with_counter()
+    response = app.test_client().get("/missing")
+    assert response.status_code == 404
+    assert "ETag" not in response.headers and "Cache-Control" not in response.headers
+
+
+def test_answers_to_signed_in_callers_are_never_shared():
+    app, _ = app_with_counter()
+    response = app.test_client().get("/count", headers={"Authorization": "Bearer x"})
+    assert response.status_code == 200
+    assert "no-store" in response.headers["Cache-Control"]
+    assert "private" in response.headers["Cache-Control"] and "ETag" not in response.headers
+
+
+def test_a_memo_answers_repeated_reads_for_a_moment():
+    app = Flask("memo")
+    calls = {"n": 0}
+
+    @app.get("/hot")
+    @cached_public_read(memo_seconds=60)
+    def hot():
+        calls["n"] += 1
+        return {"n": calls["n"]}
+
+    client = app.test_client()
+    first = client.get("/hot")
+    second = client.get("/hot")
+    assert first.json == second.json == {"n": 1} and calls["n"] == 1
+    assert second.headers["ETag"] == first.headers["ETag"]
+    assert client.get("/hot", headers={"If-None-Match": first.headers["ETag"]}).status_code == 304
+    # Signed-in callers always get a fresh, private answer.
+    assert client.get("/hot", headers={"Authorization": "Bearer x"}).json == {"n": 2}
+
+
+def test_a_committed_write_forgets_the_memo():
+    from flask_sqlalchemy import SQLAlchemy
+
+    from services.common.caching import forget_public_reads_after_writes
+
+    app = Flask("memo-db")
+    app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite://"
+    db = SQLAlchemy(app)
+
+    class Row(db.Model):
+        id = db.Column(db.Integer, primary_key=True)
+
+    forget_public_reads_after_writes(db)
+
+    @app.get("/rows")
+    @cached_public_read(memo_seconds=60)
+    def rows():
+        return {"rows": db.session.query(Row).count()}
+
+    with app.app_context():
+        db.create_all()
+        client = app.test_client()
+        assert client.get("/rows").json == {"rows": 0}
+        with db.engine.begin() as connection:  # behind the session's back: not seen
+            connection.execute(Row.__table__.insert())
+        db.session.commit()  # a commit that wrote nothing keeps the memo
+        assert client.get("/rows").json == {"rows": 0}
+        db.session.add(Row())
+        db.session.commit()
+        assert client.get("/rows").json == {"rows": 2}

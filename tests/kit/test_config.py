@@ -1,0 +1,66 @@
+"""Configuration: safe defaults for a laptop, a refusal for an unsafe production."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.common.config import (
+    ConfigError,
+    check_production_safety,
+    database_url,
+    normalise_database_url,
+    service_config,
+)
+from services.polls import create_app
+
+STRONG = "x" * 40
+
+
+def production(**overrides):
+    return {
+        "VICHE_ENV": "production",
+        "VICHE_SECRET_KEY": STRONG,
+        "VICHE_INTERNAL_TOKEN": STRONG + "i",
+        "VICHE_HASH_KEY": STRONG + "h",
+        "POLLS_DATABASE_URL": "postgresql://db/viche_polls",
+        **overrides,
+    }
+
+
+def test_embedded_defaults_need_nothing(tmp_path):
+    config = service_config("auth", {"VICHE_VAR_DIR": str(tmp_path)})
+    assert config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'auth.db'}"
+    assert config["VICHE_ENV"] == "development"
+    check_production_safety(config)  # development: no complaint
+
+
+def test_a_strong_production_config_starts():
+    check_production_safety(service_config("polls", production()))
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"VICHE_SECRET_KEY": ""},
+        {"VICHE_SECRET_KEY": "short"},
+        {"VICHE_INTERNAL_TOKEN": ""},
+        {"VICHE_HASH_KEY": ""},
+        {"POLLS_DATABASE_URL": ""},  # falls back to SQLite
+    ],
+)
+def test_production_refuses_weak_or_default_settings(overrides):
+    with pytest.raises(ConfigError):
+        check_production_safety(service_config("polls", production(**overrides)))
+
+
+def test_the_app_factory_itself_refuses(monkeypatch):
+    monkeypatch.setenv("VICHE_ENV", "production")
+    with pytest.raises(ConfigError, match="VICHE_SECRET_KEY"):
+        create_app()
+
+
+def test_plain_postgres_urls_use_psycopg():
+    assert normalise_database_url("postgres://u@h/d") == "postgresql+psycopg://u@h/d"
+    assert database_url("auth", {"AUTH_DATABASE_URL": "postgresql://h/a"}).startswith(
+        "postgresql+psycopg://"
+    )

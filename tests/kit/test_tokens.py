@@ -1,0 +1,120 @@
+"""Access tokens are verified locally against auth's JWKS, and nothing else passes."""
+
+from __future__ import annotations
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from flask_smorest import Blueprint
+
+from services.auth.keys import rotate_signing_key
+from services.auth.models import db as auth_db
+from services.common.app import create_service_app
+from services.common.client import register_peers
+from services.common.tokens import TOKEN_VERIFIER_KEY, current_principal, token_required
+from services.polls import MIGRATIONS
+from services.polls.models import db as polls_db
+from tests.support.tokens import bearer, forged_tokens, make_token
+
+
+@pytest.fixture
+def guarded_app(gateway):
+    """A polls-like app with one endpoint that needs a token; it fetches keys from auth."""
+    blp = Blueprint("guarded", __name__)
+
+    @blp.route("/me")
+    @token_required
+    def me():
+        principal = current_principal()
+        return {"user": principal.user_id, "moderates": principal.has_role("kyiv", "moderator")}
+
+    app = create_service_app(
+        "polls",
+        db=polls_db,
+        blueprints=[blp],
+        config={"JWKS_MIN_REFETCH_SECONDS": 0},
+        migrations=MIGRATIONS,
+        title="guarded",
+        description="guarded",
+    )
+    register_peers({"auth": gateway.apps["auth"], "polls": app}, {"auth": "/api/auth"})
+    return app
+
+
+@pytest.fixture
+def guarded(guarded_app):
+    return guarded_app.test_client()
+
+
+def test_a_token_from_auth_is_accepted(guarded, auth_app):
+    token = make_token(auth_app, "42", roles={"kyiv": ["moderator"]})
+    response = guarded.get("/me", headers=bearer(token))
+    assert response.status_code == 200
+    assert response.json == {"user": "42", "moderates": True}
+
+
+def test_no_token_is_401_with_challenge(guarded):
+    response = guarded.get("/me")
+    assert response.status_code == 401
+    assert response.json["type"] == "urn:viche:problem:unauthorized"
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        "alg none",
+        "HS256 with the public key",
+        "tampered claims",
+        "another key, same kid",
+        "unknown kid",
+        "expired",
+        "wrong audience",
+        "garbage",
+    ],
+)
+def test_forged_tokens_are_refused(guarded, auth_app, variant):
+    token = forged_tokens(auth_app)[variant]
+    response = guarded.get("/me", headers=bearer(token))
+    assert response.status_code == 401, variant
+    assert response.json["type"] == "urn:viche:problem:invalid-token"
+    assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
+
+
+def test_a_token_with_the_wrong_audience_from_the_real_key_is_refused(guarded, auth_app):
+    with auth_app.app_context():
+        from services.auth.keys import issue_access_token
+
+        token = issue_access_token(
+            auth_db.session,
+            secret=auth_app.config["SECRET_KEY"],
+            issuer=auth_app.config["JWT_ISSUER"],
+            audience="another-audience",
+            subject="42",
+        )
+    assert guarded.get("/me", headers=bearer(token)).status_code == 401
+
+
+def test_tokens_stay_valid_across_a_key_rotation(guarded, auth_app):
+    before = make_token(auth_app, "7")
+    assert guarded.get("/me", headers=bearer(before)).status_code == 200
+    with auth_app.app_context():
+        rotate_signing_key(auth_db.session, auth_app.config["SECRET_KEY"])
+    after = make_token(auth_app, "8")
+    assert jwt.get_unverified_header(after)["kid"] != jwt.get_unverified_header(before)["kid"]
+    # The old key is still published for the overlap, and the new kid is fetched on sight.
+    assert guarded.get("/me", headers=bearer(before)).status_code == 200
+    assert guarded.get("/me", headers=bearer(after)).status_code == 200
+
+
+def test_a_flood_of_unknown_key_ids_fetches_the_keys_once(guarded_app, auth_app):
+    verifier = guarded_app.extensions[TOKEN_VERIFIER_KEY]
+    verifier.min_refetch_seconds = 60
+    client = guarded_app.test_client()
+    assert client.get("/me", headers=bearer(make_token(auth_app, "1"))).status_code == 200
+    fetched = verifier.fetches
+    stranger = Ed25519PrivateKey.generate()
+    for n in range(20):
+        forged = jwt.encode({"sub": "1"}, stranger, algorithm="EdDSA", headers={"kid": f"k{n}"})
+        assert client.get("/me", headers=bearer(forged)).status_code == 401
+    assert verifier.fetches == fetched

@@ -1,0 +1,219 @@
+"""Every transition, its refusal from the wrong state, and who may make it."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.common.timeutil import utcnow
+from services.petitions.counts import fold_new_signatures
+from services.petitions.lifecycle import add_working_days, close_expired
+from services.petitions.models import Petition, db
+from tests.petitions.conftest import TEXT, open_petition
+
+API = "/api/petitions"
+
+
+def file(client, people, council="kyiv", **claims):
+    return client.post(
+        f"{API}/petitions",
+        json={"council": council, "title": "Більше лавок", "text": TEXT},
+        headers=people.resident(100, **claims),
+    )
+
+
+def test_a_petition_from_draft_to_answer(client, people, councils, petitions_app):
+    created = file(client, people)
+    assert created.status_code == 201 and created.json["state"] == "draft"
+    petition_id = created.json["id"]
+    author = people.resident(100)
+    # A draft is the author's: nobody else sees it.
+    assert client.get(f"{API}/petitions/{petition_id}").status_code == 404
+    assert (
+        client.patch(
+            f"{API}/petitions/{petition_id}", json={"title": "Більше лавок у парку"}, headers=author
+        ).json["title"]
+        == "Більше лавок у парку"
+    )
+    assert (
+        client.post(f"{API}/petitions/{petition_id}/submit", headers=author).json["state"]
+        == "moderation"
+    )
+    queue = client.get(f"{API}/councils/kyiv/moderation", headers=people.moderator()).json
+    assert [p["id"] for p in queue["petitions"]] == [petition_id]
+    client.put(f"{API}/councils/kyiv/policy", json={"threshold": 2}, headers=people.admin())
+    opened = client.post(f"{API}/petitions/{petition_id}/approve", headers=people.moderator())
+    assert opened.json["state"] == "open" and opened.json["threshold"] == 2
+    for n in (1, 2):
+        signed = client.post(
+            f"{API}/petitions/{petition_id}/signatures", json={}, headers=people.resident(n)
+        )
+        assert signed.status_code == 201 and len(signed.json["receipt"]) == 24
+    with petitions_app.app_context(), _settled():
+        assert fold_new_signatures(db.session) == 2
+    public = client.get(f"{API}/petitions/{petition_id}").json
+    assert public["state"] == "successful" and public["signatures"] == 2
+    answered = client.post(
+        f"{API}/petitions/{petition_id}/response",
+        json={"text": "Рада погоджується: лавки встановлять до травня.", "decision": "supported"},
+        headers=people.moderator(),
+    )
+    assert answered.status_code == 200 and answered.json["state"] == "answered"
+    assert answered.json["response"]["decision"] == "supported"
+    steps = [
+        (t["from"], t["to"])
+        for t in client.get(f"{API}/petitions/{petition_id}/timeline").json["timeline"]
+    ]
+    assert steps == [
+        (None, "draft"),
+        ("draft", "moderation"),
+        ("moderation", "open"),
+        ("open", "successful"),
+        ("successful", "answered"),
+    ]
+
+
+class _settled:
+    """Let signatures age past the aggregator's settling time."""
+
+    def __enter__(self):
+        from services.petitions import counts
+
+        self.saved, counts.SETTLE = counts.SETTLE, counts.SETTLE * 0
+        return self
+
+    def __exit__(self, *_):
+        from services.petitions import counts
+
+        counts.SETTLE = self.saved
+
+
+def test_rejection_needs_a_catalogue_reason(client, people, councils):
+    petition_id = file(client, people).json["id"]
+    client.post(f"{API}/petitions/{petition_id}/submit", headers=people.resident(100))
+    bad = client.post(
+        f"{API}/petitions/{petition_id}/reject",
+        json={"reason": "dislike", "explanation": "Ми проти."},
+        headers=people.moderator(),
+    )
+    assert bad.status_code == 422 and "reason" in bad.json["errors"]
+    rejected = client.post(
+        f"{API}/petitions/{petition_id}/reject",
+        json={"reason": "outside-competence", "explanation": "Це питання обласної ради."},
+        headers=people.moderator(),
+    )
+    assert rejected.json["state"] == "rejected"
+    assert client.get(f"{API}/petitions/{petition_id}").json["rejection_reason"] == (
+        "outside-competence"
+    )
+
+
+@pytest.mark.parametrize(
+    ("action", "body"),
+    [
+        ("approve", None),
+        ("reject", {"reason": "duplicate", "explanation": "Така петиція вже є."}),
+        ("response", {"text": "Відповідь ради.", "decision": "supported"}),
+    ],
+)
+def test_moderation_from_the_wrong_state_is_409(client, people, councils, action, body):
+    petition_id = open_petition(client, people)
+    response = client.post(
+        f"{API}/petitions/{petition_id}/{action}", json=body, headers=people.moderator()
+    )
+    assert response.status_code == 409 and response.json["type"].endswith(":wrong-state")
+
+
+def test_submitting_or_editing_twice_is_409(client, people, councils):
+    petition_id = open_petition(client, people)
+    author = people.resident(100)
+    assert client.post(f"{API}/petitions/{petition_id}/submit", headers=author).status_code == 409
+    assert (
+        client.patch(
+            f"{API}/petitions/{petition_id}", json={"title": "Нова назва петиції"}, headers=author
+        ).status_code
+        == 409
+    )
+
+
+def test_a_moderator_of_one_council_moves_nothing_in_another(client, people, councils):
+    petition_id = file(client, people, council="oliivka").json["id"]
+    client.post(f"{API}/petitions/{petition_id}/submit", headers=people.resident(100))
+    stranger = people.moderator("kyiv")
+    assert client.get(f"{API}/councils/oliivka/moderation", headers=stranger).status_code == 403
+    for action, body in (
+        ("approve", None),
+        ("reject", {"reason": "duplicate", "explanation": "Дублікат петиції."}),
+    ):
+        response = client.post(
+            f"{API}/petitions/{petition_id}/{action}", json=body, headers=stranger
+        )
+        assert response.status_code in (403, 404)
+    # Nothing moved: its own moderator still finds it waiting.
+    queue = client.get(f"{API}/councils/oliivka/moderation", headers=people.moderator("oliivka"))
+    assert [p["state"] for p in queue.json["petitions"]] == ["moderation"]
+    assert (
+        client.put(
+            f"{API}/councils/oliivka/policy", json={"threshold": 1}, headers=people.admin("kyiv")
+        ).status_code
+        == 403
+    )
+
+
+def test_only_the_author_edits_and_submits(client, people, councils):
+    petition_id = file(client, people).json["id"]
+    other = people.resident(5)
+    assert (
+        client.patch(
+            f"{API}/petitions/{petition_id}", json={"title": "Чужа назва тут"}, headers=other
+        ).status_code
+        == 404
+    )
+    assert client.post(f"{API}/petitions/{petition_id}/submit", headers=other).status_code == 404
+
+
+def test_unverified_authors_and_unknown_councils_are_refused(client, people, councils):
+    assert file(client, people, phone_verified=False).status_code == 403
+    assert file(client, people, council="atlantis").status_code == 422
+
+
+def test_take_down_hides_and_records_why(client, people, councils):
+    petition_id = open_petition(client, people)
+    assert (
+        client.post(
+            f"{API}/petitions/{petition_id}/take-down",
+            json={"reason": "Заклики до насильства в тексті."},
+            headers=people.moderator(),
+        ).status_code
+        == 200
+    )
+    assert client.get(f"{API}/petitions/{petition_id}").status_code == 404
+    again = client.post(
+        f"{API}/petitions/{petition_id}/take-down",
+        json={"reason": "Ще раз приховати."},
+        headers=people.moderator(),
+    )
+    assert again.status_code == 409
+
+
+def test_expired_petitions_close_by_themselves(client, people, councils, petitions_app):
+    petition_id = open_petition(client, people)
+    with petitions_app.app_context():
+        petition = db.session.get(Petition, petition_id)
+        petition.deadline_at = utcnow().replace(year=2020)
+        db.session.commit()
+        assert close_expired(db.session) == 1
+    assert client.get(f"{API}/petitions/{petition_id}").json["state"] == "closed"
+    assert (
+        client.post(
+            f"{API}/petitions/{petition_id}/signatures", json={}, headers=people.resident(1)
+        ).status_code
+        == 409
+    )
+
+
+def test_working_days_skip_weekends():
+    from datetime import datetime
+
+    friday = datetime(2026, 11, 20, 12)
+    assert add_working_days(friday, 1).weekday() == 0  # Monday
+    assert add_working_days(friday, 2).day == 24

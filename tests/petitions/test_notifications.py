@@ -1,0 +1,92 @@
+"""When the council answers, the author and the signers who asked get an email."""
+
+from __future__ import annotations
+
+from services.auth.accounts.models import User
+from services.auth.messaging.models import OutboxMessage
+from services.auth.models import db as auth_db
+from services.common.timeutil import utcnow
+from services.petitions.counts import fold_new_signatures
+from services.petitions.models import PendingNotification
+from services.petitions.models import db as petitions_db
+from services.petitions.notifications import hand_over
+from tests.petitions.conftest import open_petition
+from tests.petitions.test_lifecycle import _settled
+from tests.support.tokens import bearer, make_token
+
+API = "/api/petitions"
+
+
+def account(auth_app, email: str) -> str:
+    with auth_app.app_context():
+        user = User(
+            name=email.split("@")[0],
+            email=email,
+            locale="uk",
+            link_nonce=0,
+            email_verified_at=utcnow(),
+        )
+        auth_db.session.add(user)
+        auth_db.session.commit()
+        return str(user.id)
+
+
+def test_signers_who_asked_hear_the_answer(client, people, councils, auth_app, petitions_app):
+    petition_id = open_petition(client, people, threshold=2)
+    wants, silent = account(auth_app, "wants@example.org"), account(auth_app, "quiet@example.org")
+    for user_id, notify in ((wants, True), (silent, False)):
+        token = make_token(auth_app, user_id, phone_hash=f"p{user_id}", name="Signer")
+        assert (
+            client.post(
+                f"{API}/petitions/{petition_id}/signatures",
+                json={"notify": notify},
+                headers=bearer(token),
+            ).status_code
+            == 201
+        )
+    with petitions_app.app_context(), _settled():
+        fold_new_signatures(petitions_db.session)
+    client.post(
+        f"{API}/petitions/{petition_id}/response",
+        json={"text": "Рада підтримує петицію.", "decision": "supported"},
+        headers=people.moderator(),
+    )
+    with petitions_app.test_request_context("/"):
+        assert hand_over(petitions_db.session) == 1
+        assert hand_over(petitions_db.session) == 0  # once
+    with auth_app.app_context():
+        sent_to = {
+            m.recipient
+            for m in auth_db.session.query(OutboxMessage)
+            if m.template == "petition_response"
+        }
+    assert sent_to == {"wants@example.org"}
+
+
+def test_a_notification_waits_while_auth_is_down(client, people, councils, auth_app, petitions_app):
+    petition_id = open_petition(client, people, threshold=1)
+    signer = make_token(auth_app, "41", phone_hash="p41", name="Signer")
+    signed = client.post(
+        f"{API}/petitions/{petition_id}/signatures", json={"notify": True}, headers=bearer(signer)
+    )
+    assert signed.status_code == 201
+    with petitions_app.app_context(), _settled():
+        fold_new_signatures(petitions_db.session)
+    client.post(
+        f"{API}/petitions/{petition_id}/response",
+        json={"text": "Рада підтримує петицію.", "decision": "supported"},
+        headers=people.moderator(),
+    )
+    peers = petitions_app.extensions["viche.peers"]
+    saved = peers.pop("auth")
+    try:
+        with petitions_app.test_request_context("/"):
+            petitions_app.config["SERVICE_URLS"] = {"auth": "http://127.0.0.1:9"}
+            assert hand_over(petitions_db.session) == 0
+    finally:
+        peers["auth"] = saved
+        petitions_app.config["SERVICE_URLS"] = {}
+    with petitions_app.test_request_context("/"):
+        pending = petitions_db.session.query(PendingNotification).one()
+        assert pending.sent_at is None and pending.attempts == 1 and pending.last_error
+        assert hand_over(petitions_db.session) == 1

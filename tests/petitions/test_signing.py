@@ -1,0 +1,133 @@
+"""One person, one signature; counts exact; reads cacheable."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy.orm import Session
+
+from services.common.tokens import Principal
+from services.petitions.counts import fold_new_signatures, reconcile_counts, signature_count
+from services.petitions.models import db
+from services.petitions.signing import sign
+from tests.conftest import TEST_DB
+from tests.petitions.conftest import open_petition
+from tests.petitions.test_lifecycle import _settled
+
+API = "/api/petitions"
+
+
+def test_twice_is_409_per_account_and_per_phone(client, people, councils):
+    petition_id = open_petition(client, people)
+    url = f"{API}/petitions/{petition_id}/signatures"
+    assert client.post(url, json={}, headers=people.resident(1)).status_code == 201
+    again = client.post(url, json={}, headers=people.resident(1))
+    assert again.status_code == 409 and again.json["type"].endswith(":already-signed")
+    # Another account with the same verified phone: the same person.
+    same_phone = people.resident(2, phone_hash="phone-1")
+    assert client.post(url, json={}, headers=same_phone).status_code == 409
+
+
+def test_signing_needs_the_councils_verification(client, people, councils):
+    petition_id = open_petition(client, people)
+    url = f"{API}/petitions/{petition_id}/signatures"
+    assert (
+        client.post(url, json={}, headers=people.resident(1, phone_verified=False)).status_code
+        == 403
+    )
+    assert (
+        client.post(url, json={}, headers=people.resident(2, email_verified=False)).status_code
+        == 403
+    )
+    assert client.post(url, json={}).status_code == 401
+    client.put(
+        f"{API}/councils/kyiv/policy", json={"signer_verification": "email"}, headers=people.admin()
+    )
+    assert (
+        client.post(
+            url, json={}, headers=people.resident(3, phone_verified=False, phone_hash=None)
+        ).status_code
+        == 201
+    )
+
+
+def test_public_reads_carry_etags_and_answer_304(client, people, councils):
+    petition_id = open_petition(client, people)
+    first = client.get(f"{API}/petitions/{petition_id}")
+    assert "max-age=5" in first.headers["Cache-Control"]
+    cached = client.get(
+        f"{API}/petitions/{petition_id}", headers={"If-None-Match": first.headers["ETag"]}
+    )
+    assert cached.status_code == 304
+    listed = client.get(f"{API}/petitions?council=kyiv&state=open")
+    assert [p["id"] for p in listed.json["petitions"]] == [petition_id]
+    assert client.get(
+        f"{API}/petitions", headers={"If-None-Match": listed.headers["ETag"]}
+    ).status_code in (200, 304)
+
+
+def test_signer_names_only_where_public(client, people, councils):
+    petition_id = open_petition(client, people)
+    client.post(f"{API}/petitions/{petition_id}/signatures", json={}, headers=people.resident(7))
+    assert client.get(f"{API}/petitions/{petition_id}/signers").json == {"signers": ["Resident 7"]}
+    client.put(
+        f"{API}/councils/kyiv/policy", json={"signer_names_public": False}, headers=people.admin()
+    )
+    assert client.get(f"{API}/petitions/{petition_id}/signers").status_code == 403
+
+
+def test_reconciliation_repairs_a_drifted_count(client, people, councils, petitions_app):
+    petition_id = open_petition(client, people)
+    for n in range(3):
+        client.post(
+            f"{API}/petitions/{petition_id}/signatures", json={}, headers=people.resident(n)
+        )
+    with petitions_app.app_context(), _settled():
+        fold_new_signatures(db.session)
+        from services.petitions.counts import _add
+
+        _add(db.session, petition_id, 40)  # drift
+        db.session.commit()
+        assert signature_count(db.session, petition_id) == 43
+        assert reconcile_counts(db.session) == 1
+        assert signature_count(db.session, petition_id) == 3
+
+
+@pytest.mark.skipif(TEST_DB != "postgres", reason="concurrent signing needs a server database")
+def test_many_threads_sign_and_the_count_is_exact(client, people, councils, petitions_app):
+    petition_id = open_petition(client, people, threshold=1000)
+    with petitions_app.app_context():
+        engine = db.engine
+    start = threading.Barrier(8)
+    receipts: list[str] = []
+    duplicates = []
+
+    def signer(worker: int):
+        start.wait()
+        for n in range(25):
+            person = Principal(
+                user_id=f"t{worker}-{n}",
+                email_verified=True,
+                phone_verified=True,
+                phone_hash=f"h{worker}-{n}",
+                name="Thread",
+            )
+            with petitions_app.test_request_context("/"), Session(engine) as session:
+                receipts.append(sign(session, person, petition_id))
+                try:  # the same person again must fail, whatever the timing
+                    sign(session, person, petition_id)
+                except Exception as exc:
+                    duplicates.append(type(exc).__name__)
+
+    threads = [threading.Thread(target=signer, args=(w,)) for w in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(receipts) == 200 and len(set(receipts)) == 200
+    assert duplicates == ["AlreadySigned"] * 200
+    with petitions_app.app_context(), _settled():
+        fold_new_signatures(db.session)
+        assert signature_count(db.session, petition_id) == 200
+        assert reconcile_counts(db.session) == 0

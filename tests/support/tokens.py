@@ -1,0 +1,64 @@
+"""Access tokens for tests, signed by auth's real key store."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import timedelta
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from services.auth.keys import issue_access_token
+from services.auth.models import db as auth_db
+
+
+def make_token(auth_app, subject: str = "1", *, ttl: timedelta | None = None, **claims) -> str:
+    """A token as auth would issue it; `claims` are the ones a later issue adds."""
+    defaults = {"email_verified": True, "phone_verified": True, "roles": {}, "name": "Test"}
+    with auth_app.app_context():
+        extra = {"ttl": ttl} if ttl is not None else {}
+        return issue_access_token(
+            auth_db.session,
+            secret=auth_app.config["SECRET_KEY"],
+            issuer=auth_app.config["JWT_ISSUER"],
+            audience=auth_app.config["JWT_AUDIENCE"],
+            subject=subject,
+            claims={**defaults, **claims},
+            **extra,
+        )
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _b64(data: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+def forged_tokens(auth_app) -> dict[str, str]:
+    """What an attacker would send instead of a real token, by name."""
+    good = make_token(auth_app, "42")
+    header, payload, signature = good.split(".")
+    claims = jwt.decode(good, options={"verify_signature": False})
+    kid = jwt.get_unverified_header(good)["kid"]
+    jwks = auth_app.test_client().get("/.well-known/jwks.json").json
+    public_x = jwks["keys"][0]["x"]
+    stranger = Ed25519PrivateKey.generate()
+    return {
+        "alg none": _b64({"alg": "none", "kid": kid}) + "." + payload + ".",
+        "HS256 with the public key": jwt.encode(
+            claims, public_x, algorithm="HS256", headers={"kid": kid}
+        ),
+        "tampered claims": header + "." + _b64({**claims, "sub": "1"}) + "." + signature,
+        "another key, same kid": jwt.encode(
+            claims, stranger, algorithm="EdDSA", headers={"kid": kid}
+        ),
+        "unknown kid": jwt.encode(claims, stranger, algorithm="EdDSA", headers={"kid": "nope"}),
+        "expired": make_token(auth_app, "42", ttl=timedelta(minutes=-5)),
+        "wrong audience": jwt.encode(
+            {**claims, "aud": "elsewhere"}, stranger, algorithm="EdDSA", headers={"kid": kid}
+        ),
+        "garbage": "not.a.token",
+    }
