@@ -3,6 +3,7 @@
 viche run        embedded mode: one process, SQLite under var/, the gateway on :8000
 viche up         distributed mode on loopback: one gunicorn per service, PostgreSQL
 viche migrate    apply every service's migrations to its database
+viche revision   write a service's next migration from its models (for developers)
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 import click
 
 from services.common.config import SERVICES, env_int, var_dir
-from services.common.db import ensure_database, upgrade_database
+from services.common.db import ensure_database, new_revision, upgrade_database
 
 
 def service_app(name: str):
@@ -63,6 +64,16 @@ def migrate(services: tuple[str, ...]) -> None:
     """Apply migrations (all services unless named)."""
     migrate_all(services or SERVICES)
     click.echo("migrations applied: " + ", ".join(services or SERVICES))
+
+
+@main.command()
+@click.argument("service", type=click.Choice(SERVICES))
+@click.argument("message")
+def revision(service: str, message: str) -> None:
+    """Write SERVICE's next migration from its models (applies the earlier ones first)."""
+    migrate_all((service,))
+    with service_app_context(service) as app:
+        click.echo(new_revision(app, message))
 
 
 @main.command()

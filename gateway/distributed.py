@@ -25,7 +25,7 @@ HOST = "127.0.0.1"
 # gunicorn app specs: factories called once per worker.
 APP_SPECS = {
     "auth": "services.auth:create_app()",
-    "polls": "services.polls:create_app()",
+    "polls": "services.polls:create_app(background=True)",
     "petitions": "services.petitions:create_app(background=True)",
     "web": "gateway.web:create_app()",
 }

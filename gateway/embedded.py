@@ -143,7 +143,7 @@ def create_embedded_app(
 
     apps = {
         "auth": auth.create_app(config),
-        "polls": polls.create_app(config),
+        "polls": polls.create_app(config, background=background),
         "petitions": petitions.create_app(config, background=background),
         "web": create_web_app(config),
     }

@@ -2,7 +2,8 @@
 
 `limits` is the engine under Flask-Limiter; the gateway uses it directly because the
 distributed gateway is not a Flask app and the embedded one must stay a thin WSGI layer.
-Services that need finer limits (logins, SMS) use Flask-Limiter on the same storage.
+Services limit what only they can name (failed sign-ins per account, say) with
+services.common.throttle on the same storage.
 Storage is in memory, or Redis when REDIS_URL is set so that all gateway workers share
 counts. A storage fault lets the request through and is logged: an outage of the
 limiter must not become an outage of the suite.

@@ -103,15 +103,16 @@ def embedded():
 def gateway(embedded):
     """The embedded gateway, with every service's tables emptied after the test."""
     from services.common.caching import forget_public_reads
+    from services.common.throttle import all_throttles
 
     yield embedded
     for service in SERVICES:
         empty_tables(embedded.apps[service])
     forget_public_reads()
-    # Failed sign-ins counted in one test must not lock out the next one.
-    login_throttle = embedded.apps["auth"].extensions.get("viche.login_throttle")
-    if login_throttle is not None:
-        login_throttle.forget_all()
+    # Attempts counted in one test (failed sign-ins, votes) must not limit the next one.
+    for service in SERVICES:
+        for throttle in all_throttles(embedded.apps[service]):
+            throttle.forget_all()
 
 
 @pytest.fixture

@@ -76,6 +76,17 @@ def _check_body_type() -> None:
         )
 
 
+def _security_headers(response):
+    """No page may be framed unless it says by whom (the poll widget does); no sniffing."""
+    headers = response.headers
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "same-origin")
+    if "Content-Security-Policy" not in headers:
+        headers["Content-Security-Policy"] = "frame-ancestors 'none'"
+        headers.setdefault("X-Frame-Options", "DENY")
+    return response
+
+
 def create_service_app(
     name: str,
     *,
@@ -120,6 +131,7 @@ def create_service_app(
     init_errors(app)
     init_tokens(app, fetch_jwks)
     app.before_request(_check_body_type)
+    app.after_request(_security_headers)
     app.extensions["viche.api"] = api
     app.extensions[MIGRATIONS_KEY] = (db, migrations)
 

@@ -76,6 +76,22 @@ def upgrade_database(app: Flask) -> None:
         command.upgrade(config, "head")
 
 
+def new_revision(app: Flask, message: str) -> str:
+    """Write the next migration of the service from the difference between its models and
+    its database at head (Alembic autogenerate); the new file's path. Read it before use."""
+    db, migrations_dir = app.extensions[MIGRATIONS_KEY]
+    config = alembic_config(migrations_dir)
+    versions = sorted(
+        p.name for p in (migrations_dir / "versions").glob("[0-9][0-9][0-9][0-9]_*.py")
+    )
+    number = f"{int(versions[-1][:4]) + 1:04d}" if versions else "0001"
+    with app.app_context(), db.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        config.attributes["target_metadata"] = db.metadata
+        script = command.revision(config, message=message, autogenerate=True, rev_id=number)
+    return script.path
+
+
 def run_migrations_online(context) -> None:
     """Body of every service's migrations/env.py: run on the connection the caller gave."""
     connection = context.config.attributes["connection"]

@@ -8,20 +8,29 @@ from pathlib import Path
 from flask import Flask
 
 from services.common.app import create_service_app
+from services.common.caching import forget_public_reads_after_writes
 
+from .api import polls_blp
 from .models import db
+from .widget import widget_blp
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def create_app(config: Mapping | None = None) -> Flask:
-    """The polls service app."""
-    return create_service_app(
+def create_app(config: Mapping | None = None, *, background: bool = False) -> Flask:
+    """The polls service app; with `background`, its periodic jobs run in this process."""
+    app = create_service_app(
         "polls",
         db=db,
-        blueprints=[],
+        blueprints=[polls_blp, widget_blp],
         config=config,
         migrations=MIGRATIONS,
         title="Viche polls",
         description="Community polls, email-confirmed votes, results and the embeddable widget.",
     )
+    forget_public_reads_after_writes(db)
+    if background:
+        from .jobs import start_jobs
+
+        app.extensions["viche.jobs"] = start_jobs(app)
+    return app

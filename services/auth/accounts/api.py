@@ -43,10 +43,7 @@ def settings() -> domain.Settings:
 
 
 def throttle() -> LoginThrottle:
-    extensions = current_app.extensions
-    if "viche.login_throttle" not in extensions:
-        extensions["viche.login_throttle"] = LoginThrottle(current_app.config.get("REDIS_URL"))
-    return extensions["viche.login_throttle"]
+    return LoginThrottle()
 
 
 def accepted(detail: str) -> tuple[dict, int]:

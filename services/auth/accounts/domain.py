@@ -19,10 +19,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.common.errors import N_, Problem
+from services.common.hashing import keyed_hash, secret_digest
 from services.common.timeutil import as_utc, utcnow
 
 from ..councils.domain import is_platform_admin, roles_for_user
-from ..hashing import keyed_hash, secret_digest
 from ..keys import issue_access_token
 from ..messaging import enqueue_email, enqueue_sms
 from ..messaging.models import OutboxMessage

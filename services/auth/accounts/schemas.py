@@ -3,24 +3,11 @@
 from __future__ import annotations
 
 import phonenumbers
-from email_validator import EmailNotValidError, validate_email
 from flask_babel import lazy_gettext as _l
 from marshmallow import Schema, ValidationError, fields, validate
 
 from services.common.config import SUPPORTED_LOCALES
-
-
-class EmailAddress(fields.String):
-    """An email address, checked and normalised (lowercase) so one person has one key."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        raw = super()._deserialize(value, attr, data, **kwargs)
-        if len(raw) > 320:
-            raise ValidationError(str(_l("The email address is too long.")))
-        try:
-            return validate_email(raw, check_deliverability=False).normalized.lower()
-        except EmailNotValidError as exc:
-            raise ValidationError(str(_l("This is not a valid email address."))) from exc
+from services.common.fields import EmailAddress
 
 
 class PhoneNumber(fields.String):

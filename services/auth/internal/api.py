@@ -11,9 +11,9 @@ from marshmallow import Schema, fields, validate
 from services.common.app import accepts, public
 from services.common.client import service_required
 from services.common.config import SUPPORTED_LOCALES
+from services.common.fields import EmailAddress
 
 from ..accounts.domain import InvalidLink, Settings
-from ..accounts.schemas import EmailAddress
 from ..models import db
 from . import domain
 

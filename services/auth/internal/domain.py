@@ -23,11 +23,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from services.common.errors import N_, NotFound, Problem
+from services.common.hashing import keyed_hash
 from services.common.timeutil import as_utc, utcnow
 
 from ..accounts.domain import InvalidLink, Settings
 from ..accounts.models import User
-from ..hashing import keyed_hash
 from ..keys import issue_access_token
 from ..messaging import enqueue_email
 from .models import EmailVerification

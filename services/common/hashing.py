@@ -1,4 +1,4 @@
-"""Keyed hashes: how auth says "the same person" without saying who.
+"""Keyed hashes: how the services say "the same person" without saying who.
 
 A hash keyed with the deployment's HASH_KEY cannot be reversed or recomputed by anyone
 without the key, so it can travel in tokens and proofs (one signature per phone, one

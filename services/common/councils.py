@@ -1,0 +1,32 @@
+"""Which councils exist is auth's knowledge; other services ask it and remember briefly."""
+
+from __future__ import annotations
+
+import time
+
+from flask_babel import gettext
+
+from .client import call_service
+from .errors import N_, Problem
+
+KNOWN_FOR_SECONDS = 300.0
+_known: dict[str, float] = {}
+
+
+class UnknownCouncil(Problem):
+    slug, status, title = "unknown-council", 422, N_("Unknown council")
+
+
+def ensure_council(slug: str) -> None:
+    """Refuse a council auth does not know (422); known ones are cached for minutes."""
+    if time.monotonic() - _known.get(slug, float("-inf")) < KNOWN_FOR_SECONDS:
+        return
+    response = call_service("auth", "GET", f"/councils/{slug}")
+    if response.status == 404:
+        raise UnknownCouncil(
+            gettext("There is no council with this address."),
+            errors={"council": [gettext("Unknown council.")]},
+        )
+    if not response.ok:
+        raise UnknownCouncil(gettext("The list of councils could not be checked."), status=503)
+    _known[slug] = time.monotonic()

@@ -1,0 +1,47 @@
+"""Counting appended rows in batches, behind a watermark.
+
+Hot writes (a signature, a vote) only append rows; an aggregator folds the rows appended
+since the last fold into stored counts. Rows younger than `settle` wait for the next
+fold: on PostgreSQL a row with a lower id can commit after one with a higher id, and a
+watermark moved past it would skip it for good.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import Integer, String, func, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from .timeutil import utcnow
+
+SETTLE = timedelta(milliseconds=300)
+
+
+class WatermarkColumns:
+    """Columns of a service's `fold_watermarks` table: one row per folded stream."""
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    last_id: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+
+
+def claim_settled(session: Session, watermark_model: type, name: str, id_column, created_column):
+    """Lock the stream's watermark; (watermark, lowest id exclusive, highest id inclusive)
+    of the settled rows not yet folded, or None when there are none (then commit, to
+    release the lock).
+
+    The caller folds the rows in that range, sets `watermark.last_id` to the highest id
+    and commits; the row lock keeps two folds in two processes from counting twice.
+    """
+    mark = session.get(watermark_model, name, with_for_update=True)
+    if mark is None:
+        mark = watermark_model(name=name, last_id=0)
+        session.add(mark)
+    upto = session.scalar(
+        select(func.max(id_column)).where(
+            id_column > mark.last_id, created_column <= utcnow() - SETTLE
+        )
+    )
+    if upto is None:
+        return None
+    return mark, mark.last_id, upto

@@ -1,0 +1,49 @@
+"""Per-council settings: a row per council that changed something, defaults otherwise.
+
+Polls and petitions each keep their own policy table (a model with a `council` primary
+key, `updated_at` and `updated_by`); these functions read and change any of them.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from .errors import Forbidden
+from .timeutil import utcnow
+from .tokens import Principal
+
+
+def policy_for(session: Session, model: type, council: str):
+    """The council's policy; the column defaults until its admins change something."""
+    return session.get(model, council) or model(council=council, **column_defaults(model))
+
+
+def column_defaults(model: type) -> dict:
+    """A model's column defaults, which SQLAlchemy otherwise applies only on insert."""
+    defaults = {}
+    for column in model.__table__.columns:
+        if column.default is not None and not column.primary_key:
+            value = column.default.arg
+            defaults[column.key] = value(None) if callable(value) else value
+    return defaults
+
+
+def update_policy(
+    session: Session,
+    model: type,
+    actor: Principal,
+    council: str,
+    changes: dict,
+    refusal: Exception | None = None,
+):
+    """Change the council's settings: its admins, or platform admins."""
+    if not (actor.platform_admin or actor.has_role(council, "admin")):
+        raise refusal or Forbidden()
+    policy = policy_for(session, model, council)
+    for key, value in changes.items():
+        setattr(policy, key, value)
+    policy.updated_at = utcnow()
+    policy.updated_by = actor.user_id
+    session.add(policy)
+    session.commit()
+    return policy

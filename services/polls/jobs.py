@@ -1,0 +1,22 @@
+"""What moves by itself: tallies folded, the clock's transitions, expiry, final counts."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from services.common.background import PeriodicTask
+
+from .lifecycle import advance_by_clock
+from .models import db
+from .tallies import fold_entries, reconcile_closed
+from .voting import expire_pending
+
+
+def start_jobs(app: Flask) -> list[PeriodicTask]:
+    """Start the polls service's periodic jobs in this process."""
+    return [
+        PeriodicTask(app, "fold-tallies", 0.5, lambda: fold_entries(db.session)).start(),
+        PeriodicTask(app, "poll-clock", 5, lambda: advance_by_clock(db.session)).start(),
+        PeriodicTask(app, "reconcile-polls", 5, lambda: reconcile_closed(db.session)).start(),
+        PeriodicTask(app, "expire-votes", 300, lambda: expire_pending(db.session)).start(),
+    ]

@@ -1,0 +1,173 @@
+"""A poll's life: draft → scheduled → open → closed → archived, moved by people and the clock.
+
+"scheduled" turns "open" at `opens_at` and "open" turns "closed" at `closes_at` without
+waiting for anyone: `effective_state` reads the clock, so a vote a second after closing
+is refused even before the job (`advance_by_clock`) writes the change down.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask_babel import gettext
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from services.common.councils import ensure_council
+from services.common.errors import NotFound
+from services.common.timeutil import as_utc, utcnow
+from services.common.tokens import Principal
+
+from .errors import InvalidPoll, NotAllowed, WrongState
+from .models import Option, Poll
+
+MIN_OPTIONS, MAX_OPTIONS = 2, 30
+PUBLISHED = ("scheduled", "open", "closed", "archived")
+
+
+def can_manage(actor: Principal | None, council: str) -> bool:
+    """Moderators and admins of the council, and platform admins, run its polls."""
+    return actor is not None and (
+        actor.platform_admin or actor.has_role(council, "moderator", "admin")
+    )
+
+
+def effective_state(poll: Poll, now: datetime | None = None) -> str:
+    now = now or utcnow()
+    state = poll.state
+    if state == "scheduled" and poll.opens_at is not None and as_utc(poll.opens_at) <= now:
+        state = "open"
+    if state == "open" and poll.closes_at is not None and as_utc(poll.closes_at) <= now:
+        state = "closed"
+    return state
+
+
+def get_poll(session: Session, poll_id: int, viewer: Principal | None = None) -> Poll:
+    """A poll anyone may see; a draft only for those who run its council's polls."""
+    poll = session.get(Poll, poll_id)
+    if poll is None or (poll.state == "draft" and not can_manage(viewer, poll.council)):
+        raise NotFound(gettext("There is no such poll."))
+    return poll
+
+
+def managed_poll(session: Session, actor: Principal, poll_id: int) -> Poll:
+    poll = get_poll(session, poll_id, actor)
+    if not can_manage(actor, poll.council):
+        raise NotAllowed()
+    return poll
+
+
+def _check_options(labels: list[str]) -> list[str]:
+    cleaned = [label.strip() for label in labels]
+    if not MIN_OPTIONS <= len(cleaned) <= MAX_OPTIONS:
+        raise InvalidPoll(
+            errors={"options": [gettext("Give from 2 to 30 options.")]},
+        )
+    if any(not label for label in cleaned) or len({c.casefold() for c in cleaned}) != len(cleaned):
+        raise InvalidPoll(errors={"options": [gettext("Each option needs its own text.")]})
+    return cleaned
+
+
+def _check_settings(poll: Poll) -> None:
+    errors = {}
+    if not 1 <= poll.max_choices <= len(poll.options):
+        errors["max_choices"] = [gettext("At most as many choices as there are options.")]
+    if poll.opens_at and poll.closes_at and as_utc(poll.closes_at) <= as_utc(poll.opens_at):
+        errors["closes_at"] = [gettext("A poll closes after it opens.")]
+    if errors:
+        raise InvalidPoll(errors=errors)
+
+
+def create_poll(session: Session, actor: Principal, data: dict) -> Poll:
+    """A new draft poll for the council the actor runs polls in."""
+    ensure_council(data["council"])
+    if not can_manage(actor, data["council"]):
+        raise NotAllowed()
+    labels = _check_options(data.pop("options"))
+    poll = Poll(**data, state="draft", created_by=actor.user_id, created_at=utcnow())
+    poll.options = [Option(position=i, label=label) for i, label in enumerate(labels)]
+    _check_settings(poll)
+    session.add(poll)
+    session.commit()
+    return poll
+
+
+def edit_draft(session: Session, actor: Principal, poll_id: int, changes: dict) -> Poll:
+    poll = managed_poll(session, actor, poll_id)
+    if poll.state != "draft":
+        raise WrongState(gettext("Only a draft can be changed."))
+    if "options" in changes:
+        labels = _check_options(changes.pop("options"))
+        poll.options = [Option(position=i, label=label) for i, label in enumerate(labels)]
+    for key, value in changes.items():
+        setattr(poll, key, value)
+    _check_settings(poll)
+    session.commit()
+    return poll
+
+
+def delete_draft(session: Session, actor: Principal, poll_id: int) -> None:
+    poll = managed_poll(session, actor, poll_id)
+    if poll.state != "draft":
+        raise WrongState(gettext("Only a draft can be deleted; close a published poll."))
+    session.delete(poll)
+    session.commit()
+
+
+def publish(session: Session, actor: Principal, poll_id: int) -> Poll:
+    """Draft → open now, or scheduled until `opens_at`."""
+    poll = managed_poll(session, actor, poll_id)
+    if poll.state != "draft":
+        raise WrongState(gettext("This poll is published already."))
+    now = utcnow()
+    if poll.closes_at is not None and as_utc(poll.closes_at) <= now:
+        raise InvalidPoll(errors={"closes_at": [gettext("The closing time has passed.")]})
+    if poll.opens_at is not None and as_utc(poll.opens_at) > now:
+        poll.state = "scheduled"
+    else:
+        poll.state, poll.opens_at = "open", now
+    session.commit()
+    return poll
+
+
+def close(session: Session, actor: Principal, poll_id: int) -> Poll:
+    poll = managed_poll(session, actor, poll_id)
+    if effective_state(poll) not in ("scheduled", "open"):
+        raise WrongState(gettext("Only a scheduled or open poll can be closed."))
+    now = utcnow()
+    poll.state, poll.closed_at = "closed", now
+    if poll.closes_at is None or as_utc(poll.closes_at) > now:
+        poll.closes_at = now
+    session.commit()
+    return poll
+
+
+def archive(session: Session, actor: Principal, poll_id: int) -> Poll:
+    poll = managed_poll(session, actor, poll_id)
+    if effective_state(poll) != "closed":
+        raise WrongState(gettext("Only a closed poll can be archived."))
+    poll.state = "archived"
+    session.commit()
+    return poll
+
+
+def advance_by_clock(session: Session, now: datetime | None = None) -> int:
+    """Write down what the clock decided: scheduled polls opened, open ones closed."""
+    now = now or utcnow()
+    due = session.scalars(
+        select(Poll)
+        .where(
+            or_(
+                (Poll.state == "scheduled") & (Poll.opens_at <= now),
+                (Poll.state == "open") & (Poll.closes_at <= now),
+            )
+        )
+        .with_for_update(skip_locked=True)
+    ).all()
+    for poll in due:
+        state = effective_state(poll, now)
+        if state == "closed" and poll.closed_at is None:
+            poll.closed_at = as_utc(poll.closes_at)
+        poll.state = state
+    session.commit()
+    return len(due)

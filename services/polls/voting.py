@@ -1,0 +1,353 @@
+"""Voting: one ballot per person and poll, guarded by the database's unique constraints.
+
+By account: a signed-in resident's vote counts at once (`vote_with_account`).
+By email (the seed's "confirm your vote via E-Mail to avoid falsification"): the vote
+waits as a PendingVote while auth emails a link (`request_email_vote`); the link's page
+POSTs to auth, which sends the browser back with a proof carrying a keyed hash of the
+address, never the address; `confirm_email_vote` counts the vote once for that hash.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from datetime import timedelta
+
+from disposable_email_domains import blocklist as DISPOSABLE_DOMAINS
+from flask import current_app
+from flask_babel import gettext
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from services.common.client import ServiceUnavailable, call_service
+from services.common.errors import NotFound
+from services.common.hashing import keyed_hash
+from services.common.policies import policy_for
+from services.common.throttle import app_throttle
+from services.common.timeutil import as_utc, utcnow
+from services.common.tokens import Principal, verify_service_token
+
+from .errors import (
+    AlreadyVoted,
+    DisposableEmail,
+    InvalidChoice,
+    LinkExpired,
+    LinkUsed,
+    TooManyVotes,
+    VerificationNeeded,
+    WrongMethod,
+    WrongState,
+)
+from .lifecycle import effective_state, get_poll
+from .models import Ballot, CouncilPolicy, PendingVote, Poll
+from .tallies import entries_for
+
+PENDING_TTL = timedelta(days=1)
+VOTE_LIMITS = {
+    "email-vote-client": "30/hour",  # vote requests from one client address
+    "email-vote-address": "5/hour",  # confirmation emails to one address (auth caps too)
+}
+CONFIRM_PATH = "/api/polls/votes/confirm"
+
+
+def check_choices(poll: Poll, choices: list[int]) -> list[int]:
+    """The chosen option ids, checked against the poll: known, distinct, not too many."""
+    known = {option.id for option in poll.options}
+    if not choices:
+        raise InvalidChoice(errors={"choices": [gettext("Choose an answer.")]})
+    if len(set(choices)) != len(choices) or not set(choices) <= known:
+        raise InvalidChoice(errors={"choices": [gettext("This answer is not in the poll.")]})
+    if len(choices) > poll.max_choices:
+        raise InvalidChoice(
+            errors={
+                "choices": [gettext("Choose at most %(count)d answers.", count=poll.max_choices)]
+            }
+        )
+    return sorted(choices)
+
+
+def require_open(poll: Poll) -> None:
+    state = effective_state(poll)
+    if state == "scheduled":
+        raise WrongState(gettext("This poll has not opened yet."))
+    if state != "open":
+        raise WrongState(gettext("This poll is not open for voting."))
+
+
+def _new_receipt() -> str:
+    return secrets.token_hex(12)
+
+
+def _cast(
+    session: Session,
+    poll: Poll,
+    *,
+    method: str,
+    choices: list[int],
+    voter_hash: str | None,
+    user_id: str | None,
+    settle: Callable[[str], None] | None = None,
+) -> str:
+    """Insert the ballot and its tally entries, or change an existing ballot where the
+    poll allows it; the receipt. `settle(receipt)` runs in the same transaction, just
+    before it commits. Commits."""
+    receipt = _new_receipt()
+    session.add(
+        Ballot(
+            poll_id=poll.id,
+            voter_hash=voter_hash,
+            user_id=user_id,
+            method=method,
+            choices=choices,
+            receipt=receipt,
+            created_at=utcnow(),
+        )
+    )
+    session.add_all(entries_for(poll.id, choices, voter=1))
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+    else:
+        if settle:
+            settle(receipt)
+        session.commit()
+        return receipt
+    if not poll.allow_change:
+        raise AlreadyVoted(gettext("You have voted in this poll already."))
+    return _change(
+        session, poll, choices=choices, voter_hash=voter_hash, user_id=user_id, settle=settle
+    )
+
+
+def _change(
+    session: Session,
+    poll: Poll,
+    *,
+    choices: list[int],
+    voter_hash: str | None,
+    user_id: str | None,
+    settle: Callable[[str], None] | None,
+) -> str:
+    """The last vote counts: swap the ballot's choices, with compensating entries."""
+    ballot = session.scalar(
+        select(Ballot).where(
+            Ballot.poll_id == poll.id,
+            (Ballot.user_id == user_id) if user_id else (Ballot.voter_hash == voter_hash),
+        )
+    )
+    if ballot is None:  # the other unique key matched: same phone, another account
+        raise AlreadyVoted(gettext("Someone with this phone number has voted already."))
+    old = list(ballot.choices)
+    changed = session.execute(
+        update(Ballot)
+        .where(Ballot.id == ballot.id, Ballot.version == ballot.version)
+        .values(choices=choices, version=ballot.version + 1, changed_at=utcnow())
+    ).rowcount
+    if changed != 1:  # another change of the same ballot won the race
+        session.rollback()
+        raise AlreadyVoted(gettext("Your vote was changed a moment ago. Reload and try again."))
+    added = [o for o in choices if o not in old]
+    removed = [o for o in old if o not in choices]
+    session.add_all(entries_for(poll.id, added, removed))
+    if settle:
+        settle(ballot.receipt)
+    session.commit()
+    return ballot.receipt
+
+
+def vote_with_account(session: Session, actor: Principal, poll_id: int, choices: list) -> str:
+    """A signed-in resident votes; counted at once. The receipt."""
+    poll = get_poll(session, poll_id, actor)
+    require_open(poll)
+    if poll.method == "email":
+        raise WrongMethod(gettext("This poll takes votes confirmed by email."))
+    if not actor.email_verified:
+        raise VerificationNeeded(gettext("Confirm your email address before voting."))
+    phone_hash = None
+    if poll.method == "account+phone":
+        if not (actor.phone_verified and actor.phone_hash):
+            raise VerificationNeeded(gettext("Verify your phone number before voting."))
+        phone_hash = actor.phone_hash
+    return _cast(
+        session,
+        poll,
+        method=poll.method,
+        choices=check_choices(poll, choices),
+        voter_hash=phone_hash,
+        user_id=actor.user_id,
+    )
+
+
+def _throttle(email: str, client: str) -> None:
+    throttle = app_throttle(current_app, "email-votes", VOTE_LIMITS)
+    address = keyed_hash(current_app.config["HASH_KEY"], "email", email)
+    for name, key in (("email-vote-client", client), ("email-vote-address", address)):
+        wait = throttle.hit(name, key)
+        if wait:
+            raise TooManyVotes(
+                gettext("Too many votes were asked for. Try again later."),
+                headers={"Retry-After": str(wait)},
+            )
+
+
+def request_email_vote(
+    session: Session, poll_id: int, *, email: str, choices: list, locale: str, client: str
+) -> PendingVote:
+    """Keep the vote pending and have auth email the confirmation link."""
+    poll = get_poll(session, poll_id)
+    require_open(poll)
+    if poll.method != "email":
+        raise WrongMethod(gettext("Sign in to vote in this poll."))
+    choices = check_choices(poll, choices)
+    policy = policy_for(session, CouncilPolicy, poll.council)
+    if policy.block_disposable_email and email.rsplit("@", 1)[-1] in DISPOSABLE_DOMAINS:
+        raise DisposableEmail(
+            errors={"email": [gettext("Use a permanent address, not a disposable one.")]}
+        )
+    _throttle(email, client)
+
+    pending = PendingVote(
+        id=secrets.token_urlsafe(32),
+        poll_id=poll.id,
+        choices=choices,
+        status="pending",
+        created_at=utcnow(),
+        expires_at=utcnow() + PENDING_TTL,
+    )
+    session.add(pending)
+    session.commit()  # kept before the email exists, so no link can point at nothing
+    labels = {option.id: option.label for option in poll.options}
+    try:
+        answer = call_service(
+            "auth",
+            "POST",
+            "/internal/email-verifications",
+            internal=True,
+            json={
+                "email": email,
+                "purpose": f"poll-vote:{poll.id}",
+                "subject": pending.id,
+                "locale": locale,
+                "return_url": current_app.config["PUBLIC_URL"] + CONFIRM_PATH,
+                "context": {
+                    "question": poll.question[:500],
+                    "choice": "; ".join(labels[c] for c in choices)[:500],
+                },
+            },
+        )
+    except ServiceUnavailable:
+        answer = None
+    if answer is None or not answer.ok:
+        pending.status, pending.settled_at = "failed", utcnow()
+        session.commit()
+        if answer is not None and answer.status == 429:
+            raise TooManyVotes(
+                answer.json.get("detail"),
+                headers={"Retry-After": answer.headers.get("Retry-After", "3600")},
+            )
+        raise ServiceUnavailable(gettext("The confirmation email could not be sent. Try again."))
+    pending.verification_id = answer.json["id"]
+    session.commit()
+    return pending
+
+
+def confirm_email_vote(session: Session, proof: str) -> tuple[Poll, str]:
+    """Count the pending vote the proof names, once; the poll and the receipt."""
+    claims = verify_service_token(proof, "email-proof")
+    pending = session.get(PendingVote, str(claims.get("sub")))
+    purpose = str(claims.get("purpose", ""))
+    if pending is None or purpose != f"poll-vote:{pending.poll_id}":
+        raise NotFound(gettext("There is no such vote."))
+    poll = session.get(Poll, pending.poll_id)
+    if pending.status == "confirmed":
+        raise LinkUsed(gettext("This vote was confirmed already."), receipt=pending.receipt)
+    if pending.status != "pending":
+        raise LinkUsed(gettext("This vote can no longer be confirmed. Vote again."))
+    if as_utc(pending.expires_at) < utcnow():
+        raise LinkExpired(gettext("This vote has expired. Vote again."))
+    require_open(poll)
+
+    def settle(receipt: str) -> None:
+        # Of two tabs confirming at once, one counts: the status moves only once.
+        settled = session.execute(
+            update(PendingVote)
+            .where(PendingVote.id == pending.id, PendingVote.status == "pending")
+            .values(status="confirmed", settled_at=utcnow(), receipt=receipt)
+        ).rowcount
+        if settled != 1:
+            session.rollback()
+            raise LinkUsed(gettext("This vote was confirmed already."))
+
+    try:
+        receipt = _cast(
+            session,
+            poll,
+            method="email",
+            choices=list(pending.choices),
+            voter_hash=str(claims["email_hash"]),
+            user_id=None,
+            settle=settle,
+        )
+    except AlreadyVoted as refused:
+        session.execute(
+            update(PendingVote)
+            .where(PendingVote.id == pending.id, PendingVote.status == "pending")
+            .values(status="refused", settled_at=utcnow())
+        )
+        session.commit()
+        raise AlreadyVoted(
+            gettext("A vote with this email address was counted already.")
+        ) from refused
+    return poll, receipt
+
+
+def cancel_pending(session: Session, pending_id: str) -> None:
+    """The voter withdraws a vote they have not confirmed; the link stops working."""
+    cancelled = session.execute(
+        update(PendingVote)
+        .where(PendingVote.id == pending_id, PendingVote.status == "pending")
+        .values(status="cancelled", settled_at=utcnow())
+    ).rowcount
+    if cancelled != 1:
+        session.rollback()
+        raise NotFound(gettext("There is no pending vote to cancel."))
+    verification_id = session.scalar(
+        select(PendingVote.verification_id).where(PendingVote.id == pending_id)
+    )
+    session.commit()
+    if verification_id:
+        try:  # the link would be refused here anyway; this only tidies auth's side
+            call_service(
+                "auth",
+                "POST",
+                f"/internal/email-verifications/{verification_id}/cancel",
+                internal=True,
+            )
+        except ServiceUnavailable:
+            current_app.logger.warning("could not cancel verification %s", verification_id)
+
+
+def expire_pending(session: Session) -> int:
+    """Pending votes older than a day expire; the number expired."""
+    expired = session.execute(
+        update(PendingVote)
+        .where(PendingVote.status == "pending", PendingVote.expires_at < utcnow())
+        .values(status="expired", settled_at=utcnow())
+    ).rowcount
+    session.commit()
+    return expired
+
+
+def voted(session: Session, poll: Poll, actor: Principal | None, receipt: str | None) -> bool:
+    """Whether the caller (by account, or by a receipt they hold) has a ballot in the poll."""
+    clauses = []
+    if actor is not None:
+        clauses.append(Ballot.user_id == actor.user_id)
+    if receipt:
+        clauses.append(Ballot.receipt == receipt)
+    for clause in clauses:
+        if session.scalar(select(Ballot.id).where(Ballot.poll_id == poll.id, clause)):
+            return True
+    return False

@@ -1,0 +1,166 @@
+"""The poll widget a council embeds in its website, and the pages around an email vote.
+
+Plain HTML forms, no script and no cookies: the widget works in any iframe, and an
+email vote needs nothing from the browser but the form. Only these pages may be framed,
+and only by the origins the council lists (Content-Security-Policy frame-ancestors).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Blueprint, Response, make_response, render_template, request
+from flask_babel import force_locale
+
+from services.common.app import accepts, public
+from services.common.config import SUPPORTED_LOCALES
+from services.common.errors import Problem
+from services.common.fields import EmailAddress
+from services.common.policies import policy_for
+from services.common.tokens import InvalidToken, verify_service_token
+
+from . import lifecycle, tallies, voting
+from .models import CouncilPolicy, PendingVote, Poll, db
+
+widget_blp = Blueprint("widget", __name__)
+EMBED_SCRIPT = (Path(__file__).parent / "static" / "widget.js").read_text()
+
+
+def _language(poll: Poll | None) -> str:
+    asked = request.args.get("lang") or request.form.get("lang")
+    if asked in SUPPORTED_LOCALES:
+        return asked
+    return poll.language if poll is not None else "uk"
+
+
+def _frameable_by(poll: Poll) -> str:
+    origins = policy_for(db.session, CouncilPolicy, poll.council).widget_origins
+    return " ".join(["'self'", *origins])
+
+
+def _page(template: str, poll: Poll | None, status: int = 200, **context) -> Response:
+    """Render in the poll's language, framable by the council's sites only."""
+    language = _language(poll)
+    with force_locale(language):
+        body = render_template(template, poll=poll, lang=language, **context)
+    response = make_response(body, status)
+    ancestors = _frameable_by(poll) if poll is not None else "'none'"
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+        f"base-uri 'none'; frame-ancestors {ancestors}"
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _results_for(poll: Poll, receipt: str | None = None) -> dict | None:
+    state = lifecycle.effective_state(poll)
+    visible = poll.results_visibility == "always" or state in ("closed", "archived")
+    if not visible and poll.results_visibility == "after_vote" and receipt:
+        visible = voting.voted(db.session, poll, None, receipt)
+    return tallies.results(db.session, poll, state) if visible else None
+
+
+@widget_blp.get("/widget/<int:poll_id>")
+def widget(poll_id: int):
+    poll = lifecycle.get_poll(db.session, poll_id)
+    return _page(
+        "polls/widget.html",
+        poll,
+        state=lifecycle.effective_state(poll),
+        results=_results_for(poll),
+        errors={},
+        form={},
+    )
+
+
+@widget_blp.post("/widget/<int:poll_id>")
+@accepts("application/x-www-form-urlencoded", "multipart/form-data")
+@public("anyone may vote by email; the vote counts only once the address confirms it")
+def widget_vote(poll_id: int):
+    poll = lifecycle.get_poll(db.session, poll_id)
+    form = {"email": request.form.get("email", ""), "choices": request.form.getlist("choice")}
+    errors: dict[str, list[str]] = {}
+    try:
+        choices = [int(c) for c in form["choices"]]
+    except ValueError:
+        choices = [-1]
+    try:
+        email = EmailAddress().deserialize(form["email"][:400])
+    except Exception as invalid:  # marshmallow.ValidationError: shown next to the field
+        errors["email"] = list(getattr(invalid, "messages", [str(invalid)]))
+    if not errors:
+        try:
+            with force_locale(_language(poll)):
+                pending = voting.request_email_vote(
+                    db.session,
+                    poll.id,
+                    email=email,
+                    choices=choices,
+                    locale=_language(poll),
+                    client=request.remote_addr or "unknown",
+                )
+            return _page("polls/pending.html", poll, pending=pending)
+        except Problem as problem:
+            errors = problem.errors or {"form": [problem.detail or problem.title]}
+            status = problem.status
+    else:
+        status = 422
+    return _page(
+        "polls/widget.html",
+        poll,
+        status=status,
+        state=lifecycle.effective_state(poll),
+        results=_results_for(poll),
+        errors=errors,
+        form=form,
+    )
+
+
+@widget_blp.post("/widget/pending/<pending_id>/cancel")
+@accepts("application/x-www-form-urlencoded", "multipart/form-data")
+@public("the pending vote's secret id is the credential")
+def widget_cancel(pending_id: str):
+    poll = db.session.get(Poll, request.form.get("poll", type=int) or 0)
+    try:
+        voting.cancel_pending(db.session, pending_id[:64])
+    except Problem as problem:
+        return _page("polls/message.html", poll, status=problem.status, ok=False, problem=problem)
+    return _page("polls/message.html", poll, ok=True, cancelled=True)
+
+
+@widget_blp.get("/votes/confirm")
+def confirmed():
+    """Where auth sends the browser after the voter pressed Confirm in the email's page."""
+    proof = request.args.get("proof", "")[:4000]
+    try:
+        poll, receipt = voting.confirm_email_vote(db.session, proof)
+    except InvalidToken as problem:
+        return _page("polls/message.html", None, status=400, ok=False, problem=problem)
+    except Problem as problem:
+        poll = _poll_of_problem(proof)
+        return _page("polls/message.html", poll, status=problem.status, ok=False, problem=problem)
+    return _page(
+        "polls/message.html", poll, ok=True, receipt=receipt, results=_results_for(poll, receipt)
+    )
+
+
+def _poll_of_problem(proof: str) -> Poll | None:
+    """The poll a (valid) proof was about, to show the refusal in its language."""
+    try:
+        claims = verify_service_token(proof, "email-proof")
+    except Problem:
+        return None
+    pending = db.session.get(PendingVote, str(claims.get("sub")))
+    return db.session.get(Poll, pending.poll_id) if pending else None
+
+
+@widget_blp.get("/widget.js")
+def embed_script():
+    """Turns <script src=".../widget.js" data-poll="7"> into the poll's iframe."""
+    response = make_response(EMBED_SCRIPT)
+    response.mimetype = "text/javascript"
+    response.cache_control.public = True
+    response.cache_control.max_age = 3600
+    response.headers["Cross-Origin-Resource-Policy"] = "cross-origin"
+    return response

@@ -1,0 +1,103 @@
+"""Polls tests: councils in auth, people with tokens, and a poll ready to vote in."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import update
+
+from services.auth.messaging.outbox import deliver_due
+from services.auth.models import db as auth_db
+from services.common.timeutil import utcnow
+from services.polls.models import Poll
+from services.polls.models import db as polls_db
+from services.polls.tallies import fold_entries
+from tests.auth.helpers import link_token, messages
+from tests.support.people import People, create_councils
+
+QUESTION = "Звідки ви дізнаєтеся про події в громаді?"
+OPTIONS = ["Сайт громади", "Facebook", "Telegram", "Оголошення на дошці"]
+
+
+@pytest.fixture
+def councils(auth_app):
+    return create_councils(auth_app)
+
+
+@pytest.fixture
+def people(auth_app):
+    return People(auth_app)
+
+
+def new_poll(client, people, council="kyiv", publish=True, **settings) -> dict:
+    """A poll created by the council's moderator (and published unless told otherwise)."""
+    moderator = people.moderator(council)
+    created = client.post(
+        "/api/polls/polls",
+        json={"council": council, "question": QUESTION, "options": OPTIONS, **settings},
+        headers=moderator,
+    )
+    assert created.status_code == 201, created.json
+    if publish:
+        published = client.post(f"/api/polls/polls/{created.json['id']}/publish", headers=moderator)
+        assert published.status_code == 200, published.json
+        return published.json
+    return created.json
+
+
+def option_ids(poll: dict) -> list[int]:
+    return [option["id"] for option in poll["options"]]
+
+
+def fold(polls_app) -> int:
+    """Fold every entry now, as the aggregator would once they settled."""
+    with polls_app.app_context():
+        polls_db.session.execute(
+            update(polls_db.Model.metadata.tables["tally_entries"]).values(
+                created_at=utcnow() - timedelta(seconds=5)
+            )
+        )
+        polls_db.session.commit()
+        try:
+            return fold_entries(polls_db.session)
+        finally:
+            polls_db.session.remove()
+
+
+def shift_poll(polls_app, poll_id: int, **times) -> None:
+    """Move a poll's stored times (opens_at, closes_at, closed_at) as if time passed."""
+    with polls_app.app_context():
+        polls_db.session.execute(update(Poll).where(Poll.id == poll_id).values(**times))
+        polls_db.session.commit()
+        polls_db.session.remove()
+
+
+def request_email_vote(client, poll_id: int, choices: list[int], email="voter@example.org", **kw):
+    return client.post(
+        f"/api/polls/polls/{poll_id}/email-votes",
+        json={"email": email, "choices": choices, **kw},
+    )
+
+
+def confirmation_token(auth_app, email="voter@example.org") -> str:
+    """The token in the newest confirmation email auth queued for `email`."""
+    return link_token(messages(auth_app, email, "confirm_for_service")[-1].text_body)
+
+
+def confirm_in_browser(client, token: str):
+    """What the voter's browser does: open the link, press Confirm, follow the redirect."""
+    page = client.get(f"/api/auth/verify?token={token}")
+    assert page.status_code == 200, page.get_data(as_text=True)
+    pressed = client.post("/api/auth/verify/form", data={"token": token})
+    assert pressed.status_code == 303, pressed.get_data(as_text=True)
+    location = pressed.headers["Location"]
+    return client.get("/" + location.split("://", 1)[1].split("/", 1)[1])
+
+
+def deliver(auth_app, overrides: dict | None = None) -> int:
+    with auth_app.app_context():
+        try:
+            return deliver_due(auth_db.session, {**auth_app.config, **(overrides or {})})
+        finally:
+            auth_db.session.remove()
