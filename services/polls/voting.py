@@ -244,11 +244,11 @@ def request_email_vote(
         session.commit()
         if answer is not None and answer.status == 429:
             raise TooManyVotes(
-                answer.json.get("detail"),
+                answer.json().get("detail"),
                 headers={"Retry-After": answer.headers.get("Retry-After", "3600")},
             )
         raise ServiceUnavailable(gettext("The confirmation email could not be sent. Try again."))
-    pending.verification_id = answer.json["id"]
+    pending.verification_id = answer.json()["id"]
     session.commit()
     return pending
 

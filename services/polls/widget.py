@@ -133,20 +133,23 @@ def widget_cancel(pending_id: str):
 def confirmed():
     """Where auth sends the browser after the voter pressed Confirm in the email's page."""
     proof = request.args.get("proof", "")[:4000]
-    try:
-        poll, receipt = voting.confirm_email_vote(db.session, proof)
-    except InvalidToken as problem:
-        return _page("polls/message.html", None, status=400, ok=False, problem=problem)
-    except Problem as problem:
-        poll = _poll_of_problem(proof)
-        return _page("polls/message.html", poll, status=problem.status, ok=False, problem=problem)
+    poll = _poll_named_by(proof)  # to answer in the poll's language, whatever happens
+    with force_locale(_language(poll)):
+        try:
+            poll, receipt = voting.confirm_email_vote(db.session, proof)
+        except InvalidToken as problem:
+            return _page("polls/message.html", None, status=400, ok=False, problem=problem)
+        except Problem as problem:
+            return _page(
+                "polls/message.html", poll, status=problem.status, ok=False, problem=problem
+            )
     return _page(
         "polls/message.html", poll, ok=True, receipt=receipt, results=_results_for(poll, receipt)
     )
 
 
-def _poll_of_problem(proof: str) -> Poll | None:
-    """The poll a (valid) proof was about, to show the refusal in its language."""
+def _poll_named_by(proof: str) -> Poll | None:
+    """The poll a valid proof is about; None for anything else."""
     try:
         claims = verify_service_token(proof, "email-proof")
     except Problem:

@@ -1,0 +1,205 @@
+"""Votes confirmed by email: pending until the link's POST, counted once per address."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import update
+
+from services.common.timeutil import utcnow
+from services.polls.models import PendingVote
+from services.polls.models import db as polls_db
+from services.polls.voting import expire_pending
+from tests.auth.helpers import messages
+from tests.polls.conftest import (
+    confirm_in_browser,
+    confirmation_token,
+    new_poll,
+    option_ids,
+    request_email_vote,
+)
+
+pytestmark = pytest.mark.usefixtures("councils")
+
+
+def voters(client, poll_id) -> int:
+    return client.get(f"/api/polls/polls/{poll_id}/results").json["voters"]
+
+
+def test_the_seed_flow_vote_confirm_thank_you(client, people, auth_app):
+    poll = new_poll(client, people)
+    choice = option_ids(poll)[2]
+    asked = request_email_vote(client, poll["id"], [choice], locale="uk")
+    assert asked.status_code == 202 and len(asked.json["pending_id"]) >= 40
+    assert voters(client, poll["id"]) == 0  # pending counts nowhere
+
+    [email] = messages(auth_app, "voter@example.org", "confirm_for_service")
+    assert email.recipient == "voter@example.org" and email.locale == "uk"
+    token = confirmation_token(auth_app)
+
+    # A mail scanner fetching the link confirms nothing.
+    page = client.get(f"/api/auth/verify?token={token}")
+    assert page.status_code == 200
+    assert poll["question"] in page.get_data(as_text=True)
+    assert "Telegram" in page.get_data(as_text=True)
+    assert voters(client, poll["id"]) == 0
+
+    thanks = confirm_in_browser(client, token)
+    assert thanks.status_code == 200
+    body = thanks.get_data(as_text=True)
+    assert "Дякуємо! Ваш голос враховано." in body  # the seed's "Thank you! Your vote was counted"
+    assert voters(client, poll["id"]) == 1
+    counted = client.get(f"/api/polls/polls/{poll['id']}/results").json["options"]
+    assert {o["id"]: o["votes"] for o in counted}[choice] == 1
+
+    # The same link again: already used, nothing changes.
+    assert client.post("/api/auth/verify/form", data={"token": token}).status_code == 400
+    assert voters(client, poll["id"]) == 1
+
+
+def test_a_second_vote_from_the_same_address_is_refused(client, people, auth_app):
+    poll = new_poll(client, people)
+    first, second = option_ids(poll)[:2]
+    assert request_email_vote(client, poll["id"], [first]).status_code == 202
+    assert confirm_in_browser(client, confirmation_token(auth_app)).status_code == 200
+    # The same person, the address written differently.
+    assert (
+        request_email_vote(client, poll["id"], [second], email="Voter@Example.org").status_code
+        == 202
+    )
+    refused = confirm_in_browser(client, confirmation_token(auth_app))
+    assert refused.status_code == 409
+    assert "вже" in refused.get_data(as_text=True)  # "…was counted already", in Ukrainian
+    assert voters(client, poll["id"]) == 1
+
+
+def test_a_changed_vote_by_email_where_allowed(client, people, auth_app):
+    poll = new_poll(client, people, allow_change=True)
+    first, second = option_ids(poll)[:2]
+    request_email_vote(client, poll["id"], [first])
+    confirm_in_browser(client, confirmation_token(auth_app))
+    request_email_vote(client, poll["id"], [second])
+    assert confirm_in_browser(client, confirmation_token(auth_app)).status_code == 200
+    data = client.get(f"/api/polls/polls/{poll['id']}/results").json
+    assert data["voters"] == 1
+    assert {o["id"]: o["votes"] for o in data["options"]}[second] == 1
+    assert {o["id"]: o["votes"] for o in data["options"]}[first] == 0
+
+
+def test_the_proof_cannot_be_replayed_or_forged(client, people, auth_app):
+    poll = new_poll(client, people)
+    request_email_vote(client, poll["id"], option_ids(poll)[:1])
+    token = confirmation_token(auth_app)
+    client.get(f"/api/auth/verify?token={token}")
+    pressed = client.post("/api/auth/verify/form", data={"token": token})
+    landing = "/" + pressed.headers["Location"].split("://", 1)[1].split("/", 1)[1]
+    assert client.get(landing).status_code == 200
+    replay = client.get(landing)
+    assert replay.status_code == 409
+    assert voters(client, poll["id"]) == 1
+    for bad in ("", "nonsense", landing.split("proof=")[1][:-5] + "AAAAA"):
+        assert client.get(f"/api/polls/votes/confirm?proof={bad}").status_code == 400
+    assert voters(client, poll["id"]) == 1
+
+
+def test_cancelling_a_pending_vote_kills_its_link(client, people, auth_app):
+    poll = new_poll(client, people)
+    pending = request_email_vote(client, poll["id"], option_ids(poll)[:1]).json["pending_id"]
+    token = confirmation_token(auth_app)
+    assert client.post(f"/api/polls/pending-votes/{pending}/cancel").status_code == 204
+    assert client.post(f"/api/polls/pending-votes/{pending}/cancel").status_code == 404
+    assert client.post("/api/polls/pending-votes/guessed-id/cancel").status_code == 404
+    # auth was told: the link's page no longer offers a button.
+    assert client.get(f"/api/auth/verify?token={token}").status_code == 400
+    assert voters(client, poll["id"]) == 0
+
+
+def test_an_expired_pending_vote_is_not_counted(client, people, auth_app, polls_app):
+    poll = new_poll(client, people)
+    request_email_vote(client, poll["id"], option_ids(poll)[:1])
+    token = confirmation_token(auth_app)
+    with polls_app.app_context():
+        polls_db.session.execute(
+            update(PendingVote).values(expires_at=utcnow() - timedelta(minutes=1))
+        )
+        polls_db.session.commit()
+        polls_db.session.remove()
+    assert confirm_in_browser(client, token).status_code == 410
+    with polls_app.app_context():
+        assert expire_pending(polls_db.session) == 1
+        polls_db.session.remove()
+    assert voters(client, poll["id"]) == 0
+
+
+def test_a_poll_closed_before_confirmation_counts_nothing(client, people, auth_app):
+    poll = new_poll(client, people)
+    request_email_vote(client, poll["id"], option_ids(poll)[:1])
+    client.post(f"/api/polls/polls/{poll['id']}/close", headers=people.moderator())
+    assert confirm_in_browser(client, confirmation_token(auth_app)).status_code == 409
+    assert voters(client, poll["id"]) == 0
+
+
+@pytest.mark.parametrize(
+    "body, status, field",
+    [
+        ({"email": "not-an-address", "choices": None}, 422, "email"),
+        ({"email": "x@mailinator.com", "choices": None}, 422, "email"),
+        ({"email": "voter@example.org", "choices": [987654]}, 422, "choices"),
+        ({"email": "voter@example.org", "choices": []}, 422, "choices"),
+        ({"email": "voter@example.org"}, 422, "choices"),
+    ],
+)
+def test_bad_email_votes_change_nothing(client, people, auth_app, body, status, field):
+    poll = new_poll(client, people)
+    if body.get("choices", "") is None:
+        body["choices"] = option_ids(poll)[:1]
+    response = client.post(f"/api/polls/polls/{poll['id']}/email-votes", json=body)
+    assert response.status_code == status and field in response.json["errors"], response.json
+    assert messages(auth_app, body["email"]) == []
+
+
+def test_disposable_addresses_pass_where_the_council_allows_them(client, people, auth_app):
+    poll = new_poll(client, people)
+    allowed = client.put(
+        "/api/polls/councils/kyiv/policy",
+        json={"block_disposable_email": False},
+        headers=people.admin("kyiv"),
+    )
+    assert allowed.status_code == 200
+    assert (
+        request_email_vote(
+            client, poll["id"], option_ids(poll)[:1], email="x@mailinator.com"
+        ).status_code
+        == 202
+    )
+
+
+def test_email_polls_only_by_email_and_account_polls_not_by_email(client, people):
+    poll = new_poll(client, people, method="account")
+    refused = request_email_vote(client, poll["id"], option_ids(poll)[:1])
+    assert refused.status_code == 409 and refused.json["type"].endswith(":wrong-voting-method")
+
+
+def test_vote_requests_are_limited_per_address(client, people, auth_app):
+    poll = new_poll(client, people)
+    choice = option_ids(poll)[:1]
+    for _ in range(5):
+        assert request_email_vote(client, poll["id"], choice).status_code == 202
+    limited = request_email_vote(client, poll["id"], choice, email="VOTER@example.org")
+    assert limited.status_code == 429 and int(limited.headers["Retry-After"]) > 0
+    assert len(messages(auth_app, "voter@example.org", "confirm_for_service")) == 5
+    # Someone else is not held back by it.
+    assert (
+        request_email_vote(client, poll["id"], choice, email="other@example.org").status_code == 202
+    )
+
+
+def test_vote_requests_are_limited_per_client(client, people):
+    poll = new_poll(client, people)
+    choice = option_ids(poll)[:1]
+    answers = [
+        request_email_vote(client, poll["id"], choice, email=f"v{n}@example.org").status_code
+        for n in range(31)
+    ]
+    assert answers[:30] == [202] * 30 and answers[30] == 429
