@@ -15,6 +15,7 @@ from services.polls.models import db as polls_db
 from services.polls.tallies import fold_entries
 from tests.auth.helpers import link_token, messages
 from tests.support.people import People, create_councils
+from tests.support.smtp import smtp_server  # noqa: F401 - a fixture
 
 QUESTION = "Звідки ви дізнаєтеся про події в громаді?"
 OPTIONS = ["Сайт громади", "Facebook", "Telegram", "Оголошення на дошці"]
@@ -95,7 +96,7 @@ def confirm_in_browser(client, token: str):
     return client.get("/" + location.split("://", 1)[1].split("/", 1)[1])
 
 
-def deliver(auth_app, overrides: dict | None = None) -> int:
+def deliver(auth_app, overrides: dict | None = None) -> dict:
     with auth_app.app_context():
         try:
             return deliver_due(auth_db.session, {**auth_app.config, **(overrides or {})})

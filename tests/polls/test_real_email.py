@@ -1,0 +1,33 @@
+"""The seed's email-confirmed vote through a real SMTP server: MIME in, link out, counted."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.polls.conftest import deliver, new_poll, option_ids, request_email_vote
+from tests.support.smtp import links_in, text_of
+
+pytestmark = pytest.mark.usefixtures("councils")
+
+
+def test_a_vote_confirmed_from_a_real_email(client, people, auth_app, smtp_server):
+    poll = new_poll(client, people)
+    choice = option_ids(poll)[1]
+    assert request_email_vote(client, poll["id"], [choice], locale="uk").status_code == 202
+    assert deliver(auth_app, smtp_server.config)["sent"] == 1
+    email = smtp_server.inbox.wait_for("voter@example.org")
+    assert "Facebook" in text_of(email)  # the voter sees what they are confirming
+    [link] = links_in(email)
+    path = "/" + link.split("://", 1)[1].split("/", 1)[1]
+    page = client.get(path)
+    assert page.status_code == 200 and "Facebook" in page.get_data(as_text=True)
+    token = path.split("token=", 1)[1]
+    pressed = client.post("/api/auth/verify/form", data={"token": token})
+    assert pressed.status_code == 303
+    landing = "/" + pressed.headers["Location"].split("://", 1)[1].split("/", 1)[1]
+    thanks = client.get(landing)
+    assert thanks.status_code == 200
+    assert "Дякуємо! Ваш голос враховано." in thanks.get_data(as_text=True)
+    results = client.get(f"/api/polls/polls/{poll['id']}/results").json
+    assert results["voters"] == 1
+    assert {o["id"]: o["votes"] for o in results["options"]}[choice] == 1
