@@ -132,7 +132,8 @@ def up(workers: int, sqlite: bool) -> None:
     signal.signal(signal.SIGINT, _stop)
     cluster.start()
     for name, spec in cluster.specs.items():
-        click.echo(f"{name:10} http://127.0.0.1:{spec.port}/", err=True)
+        where = f"http://127.0.0.1:{spec.port}/" if spec.port else "(no HTTP)"
+        click.echo(f"{name:12} {where}", err=True)
     click.echo(
         f"Viche (distributed) on {cluster.url('gateway')}/  logs in {Path(cluster.log_dir)}",
         err=True,

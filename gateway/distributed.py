@@ -34,7 +34,7 @@ APP_SPECS = {
 @dataclass
 class ProcessSpec:
     name: str
-    port: int
+    port: int | None  # None: a worker that serves no HTTP (the outbox delivery)
     argv: list[str]
     env: dict[str, str] = field(default_factory=dict)
 
@@ -97,6 +97,9 @@ def process_specs(
         host=host,
     )
     specs.append(ProcessSpec("gateway", ports["gateway"], gateway_argv, dict(upstream_urls)))
+    # Email and SMS leave through auth's outbox, delivered by its own process.
+    worker_argv = [sys.executable, "-m", "gateway.cli", "worker"]
+    specs.append(ProcessSpec("auth-worker", None, worker_argv, dict(upstream_urls)))
     return specs
 
 
@@ -161,7 +164,8 @@ class Cluster:
                 )
         deadline = time.monotonic() + timeout
         for name in names or list(self.specs):
-            wait_until_healthy(self.url(name) + "/healthz", deadline, self.processes[name])
+            if self.specs[name].port is not None:
+                wait_until_healthy(self.url(name) + "/healthz", deadline, self.processes[name])
 
     def stop(self, names: list[str] | None = None) -> None:
         for name in names or list(self.processes):

@@ -44,10 +44,6 @@ from .models import Ballot, CouncilPolicy, PendingVote, Poll
 from .tallies import entries_for
 
 PENDING_TTL = timedelta(days=1)
-VOTE_LIMITS = {
-    "email-vote-client": "30/hour",  # vote requests from one client address
-    "email-vote-address": "5/hour",  # confirmation emails to one address (auth caps too)
-}
 CONFIRM_PATH = "/api/polls/votes/confirm"
 
 
@@ -181,7 +177,15 @@ def vote_with_account(session: Session, actor: Principal, poll_id: int, choices:
 
 
 def _throttle(email: str, client: str) -> None:
-    throttle = app_throttle(current_app, "email-votes", VOTE_LIMITS)
+    config = current_app.config
+    throttle = app_throttle(
+        current_app,
+        "email-votes",
+        {
+            "email-vote-client": config["EMAIL_VOTE_LIMIT_PER_CLIENT"],
+            "email-vote-address": config["EMAIL_VOTE_LIMIT_PER_ADDRESS"],
+        },
+    )
     address = keyed_hash(current_app.config["HASH_KEY"], "email", email)
     for name, key in (("email-vote-client", client), ("email-vote-address", address)):
         wait = throttle.hit(name, key)
