@@ -16,10 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,25 +25,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[0] = str(REPO)
 
+from bench.kit import free_port, rps, without_errors  # noqa: E402
+from bench.kit import wrk as wrk_run  # noqa: E402
 from gateway.distributed import Cluster, ProcessSpec, gunicorn_argv, postgres_urls  # noqa: E402
 
 EMAIL, PASSWORD = "bench@example.org", "a long benchmark passphrase"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wrk(url: str, seconds: int, connections: int, script: Path | None = None) -> float:
-    argv = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", url]
-    if script:
-        argv[1:1] = ["-s", str(script)]
-    output = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
-    if "Non-2xx" in output:
-        raise RuntimeError(f"{url} answered errors:\n{output}")
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
 
 
 def prepare(work: Path) -> tuple[str, float, float]:
@@ -87,6 +70,10 @@ def prepare(work: Path) -> tuple[str, float, float]:
             verifier.verify(token)
         verify_per_s = rounds / (time.perf_counter() - started)
     return token, hash_ms, verify_per_s
+
+
+def wrk(url: str, seconds: int, connections: int, script: Path | None = None) -> float:
+    return rps(without_errors(wrk_run(url, seconds, connections, script), url))
 
 
 def main() -> None:

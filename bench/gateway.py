@@ -17,11 +17,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -29,27 +26,15 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[0] = str(REPO)  # not bench/, whose gateway.py would shadow the package
 
+from bench.kit import free_port, rps, without_errors  # noqa: E402
+from bench.kit import wrk as wrk_run  # noqa: E402
 from gateway.distributed import Cluster, gunicorn_argv, process_specs  # noqa: E402
 
 WORKERS = 2
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def wrk(url: str, seconds: int, connections: int) -> float:
-    output = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", url],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    if "Non-2xx" in output:
-        raise RuntimeError(f"{url} answered errors during the run:\n{output}")
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    return rps(without_errors(wrk_run(url, seconds, connections), url))
 
 
 def main() -> None:

@@ -15,10 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,84 +26,14 @@ import urllib3
 REPO = Path(__file__).resolve().parents[1]
 sys.path[0] = str(REPO)
 
+from bench.kit import TOKEN_POST_LUA, accepted, free_port, rps, write_tokens, wrk  # noqa: E402
 from gateway.distributed import Cluster, postgres_urls, process_specs  # noqa: E402
-
-SIGN_LUA = """
-local tokens = {}
-local threads = {}
-local counter = 0
-
-function setup(thread)
-  counter = counter + 1
-  thread:set("id", counter)
-  table.insert(threads, thread)
-end
-
-function init(args)
-  local index = 0
-  for line in io.lines(args[1]) do
-    index = index + 1
-    if index % tonumber(args[2]) == id - 1 then table.insert(tokens, line) end
-  end
-  position = 0
-  created = 0
-  refused = 0
-end
-
-function request()
-  position = position + 1
-  local token = tokens[(position - 1) % #tokens + 1]
-  return wrk.format("POST", nil, {["Authorization"] = "Bearer " .. token,
-                                  ["Content-Type"] = "application/json"}, "{}")
-end
-
-function response(status, headers, body)
-  if status == 201 then created = created + 1 else refused = refused + 1 end
-end
-
-function done(summary, latency, requests)
-  local total_created, total_refused = 0, 0
-  for _, thread in ipairs(threads) do
-    total_created = total_created + thread:get("created")
-    total_refused = total_refused + thread:get("refused")
-  end
-  io.write(string.format("CREATED %d REFUSED %d\\n", total_created, total_refused))
-end
-"""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wrk(
-    url: str,
-    seconds: int,
-    connections: int,
-    script: Path | None = None,
-    script_args: tuple[str, ...] = (),
-) -> str:
-    threads = str(min(connections, 4))
-    argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s"]
-    if script:
-        argv += ["-s", str(script)]
-    argv.append(url)
-    if script_args:
-        argv += ["--", *script_args]
-    return subprocess.run(argv, capture_output=True, text=True, check=True).stdout
-
-
-def rps(output: str) -> float:
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
 
 
 def prepare(people: int, tokens_file: Path) -> tuple[int, int]:
     """Council, policy, two open petitions, and `people` verified residents' tokens."""
     from gateway.cli import migrate_all, service_app_context
     from services.auth.councils.domain import create_council
-    from services.auth.keys import issue_access_token
     from services.auth.models import db as auth_db
     from services.common.tokens import Principal
     from services.petitions import lifecycle
@@ -116,20 +43,7 @@ def prepare(people: int, tokens_file: Path) -> tuple[int, int]:
     migrate_all()
     with service_app_context("auth") as auth:
         create_council(auth_db.session, slug="bench", name="Bench", default_language="uk")
-        claims = {"email_verified": True, "phone_verified": True, "roles": {}, "name": "Signer"}
-        with tokens_file.open("w") as out:
-            for n in range(people):
-                out.write(
-                    issue_access_token(
-                        auth_db.session,
-                        secret=auth.config["SECRET_KEY"],
-                        issuer=auth.config["JWT_ISSUER"],
-                        audience=auth.config["JWT_AUDIENCE"],
-                        subject=f"b{n}",
-                        claims={**claims, "phone_hash": f"bench-phone-{n}"},
-                    )
-                    + "\n"
-                )
+        write_tokens(auth, tokens_file, people, "b")
     with service_app_context("petitions"):
         petitions_db.session.add(
             CouncilPolicy(council="bench", threshold=10_000_000, collection_days=30)
@@ -199,7 +113,7 @@ def main() -> None:
     os.environ.update(env)
     tokens = work / "tokens.txt"
     script = work / "sign.lua"
-    script.write_text(SIGN_LUA)
+    script.write_text(TOKEN_POST_LUA)
     print("preparing people and petitions…", file=sys.stderr)
     first, second = prepare(args.people, tokens)
 
@@ -217,9 +131,9 @@ def main() -> None:
                 args.seconds,
                 clients,
                 script,
-                (str(tokens), str(min(clients, 4))),
+                (str(tokens), str(min(clients, 2))),
             )
-            created = int(re.search(r"CREATED (\d+)", output).group(1))
+            created = accepted(output)
             results[clients] = (rps(output), created)
         started = time.monotonic()
         rows, distinct, counted = rows_and_counts(second)

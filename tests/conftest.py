@@ -104,11 +104,13 @@ def gateway(embedded):
     """The embedded gateway, with every service's tables emptied after the test."""
     from services.common.caching import forget_public_reads
     from services.common.throttle import all_throttles
+    from services.polls.lifecycle import forget_published_polls
 
     yield embedded
     for service in SERVICES:
         empty_tables(embedded.apps[service])
     forget_public_reads()
+    forget_published_polls()
     # Attempts counted in one test (failed sign-ins, votes) must not limit the next one.
     for service in SERVICES:
         for throttle in all_throttles(embedded.apps[service]):

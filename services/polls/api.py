@@ -236,7 +236,7 @@ def list_polls(query):
 
 
 @polls_blp.route("/polls/<int:poll_id>")
-@cached_public_read(max_age=5, stale_while_revalidate=30)
+@cached_public_read(max_age=5, stale_while_revalidate=30, memo_seconds=1.0)
 @polls_blp.response(200, PollSchema)
 def get_poll(poll_id: int):
     """A poll with its options; a draft only for the council's moderators."""
@@ -320,7 +320,7 @@ def cancel_pending_vote(pending_id: str):
 
 
 @polls_blp.route("/polls/<int:poll_id>/results")
-@cached_public_read(max_age=5, stale_while_revalidate=30)
+@cached_public_read(max_age=5, stale_while_revalidate=30, memo_seconds=1.0)
 @polls_blp.arguments(ResultsQuerySchema, location="query")
 @polls_blp.response(200, ResultsSchema)
 def results(query, poll_id: int):

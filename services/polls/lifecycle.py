@@ -7,6 +7,8 @@ is refused even before the job (`advance_by_clock`) writes the change down.
 
 from __future__ import annotations
 
+import threading
+from dataclasses import dataclass
 from datetime import datetime
 
 from flask_babel import gettext
@@ -48,6 +50,56 @@ def get_poll(session: Session, poll_id: int, viewer: Principal | None = None) ->
     if poll is None or (poll.state == "draft" and not can_manage(viewer, poll.council)):
         raise NotFound(gettext("There is no such poll."))
     return poll
+
+
+@dataclass(frozen=True)
+class PublishedPoll:
+    """What voting needs of a published poll. None of it changes once a poll is published
+    (only drafts are edited), so each process keeps it; the state is not kept here: the
+    vote's INSERT checks it in the database (voting._cast)."""
+
+    id: int
+    council: str
+    method: str
+    max_choices: int
+    allow_change: bool
+    option_ids: frozenset[int]
+
+
+_published: dict[int, PublishedPoll] = {}
+_published_lock = threading.Lock()
+PUBLISHED_KEPT = 10_000
+
+
+def published_poll(session: Session, poll_id: int) -> PublishedPoll | None:
+    """The voting facts of a published poll (from memory after the first read); None
+    for a draft or a poll that does not exist."""
+    known = _published.get(poll_id)
+    if known is not None:
+        return known
+    poll = session.get(Poll, poll_id)
+    if poll is None or poll.state == "draft":
+        return None
+    facts = PublishedPoll(
+        id=poll.id,
+        council=poll.council,
+        method=poll.method,
+        max_choices=poll.max_choices,
+        allow_change=poll.allow_change,
+        option_ids=frozenset(option.id for option in poll.options),
+    )
+    with _published_lock:
+        if len(_published) >= PUBLISHED_KEPT:
+            _published.clear()
+        _published[poll_id] = facts
+    return facts
+
+
+def forget_published_polls() -> None:
+    """Drop what this process knows of published polls (tests empty the tables, and
+    ids come again)."""
+    with _published_lock:
+        _published.clear()
 
 
 def managed_poll(session: Session, actor: Principal, poll_id: int) -> Poll:

@@ -16,7 +16,7 @@ from datetime import timedelta
 from disposable_email_domains import blocklist as DISPOSABLE_DOMAINS
 from flask import current_app
 from flask_babel import gettext
-from sqlalchemy import select, update
+from sqlalchemy import exists, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -39,17 +39,21 @@ from .errors import (
     WrongMethod,
     WrongState,
 )
-from .lifecycle import effective_state, get_poll
-from .models import Ballot, CouncilPolicy, PendingVote, Poll
+from .lifecycle import PublishedPoll, effective_state, get_poll, published_poll
+from .models import Ballot, CouncilPolicy, PendingVote, Poll, TallyEntry
 from .tallies import entries_for
 
 PENDING_TTL = timedelta(days=1)
 CONFIRM_PATH = "/api/polls/votes/confirm"
 
 
-def check_choices(poll: Poll, choices: list[int]) -> list[int]:
+def check_choices(poll: Poll | PublishedPoll, choices: list[int]) -> list[int]:
     """The chosen option ids, checked against the poll: known, distinct, not too many."""
-    known = {option.id for option in poll.options}
+    known = (
+        poll.option_ids
+        if isinstance(poll, PublishedPoll)
+        else {option.id for option in poll.options}
+    )
     if not choices:
         raise InvalidChoice(errors={"choices": [gettext("Choose an answer.")]})
     if len(set(choices)) != len(choices) or not set(choices) <= known:
@@ -75,9 +79,20 @@ def _new_receipt() -> str:
     return secrets.token_hex(12)
 
 
+def _open_now(poll_id: int):
+    """The poll is open at this moment, by what the database holds."""
+    now = utcnow()
+    return exists().where(
+        Poll.id == poll_id,
+        Poll.state.in_(("scheduled", "open")),
+        or_(Poll.opens_at.is_(None), Poll.opens_at <= now),
+        or_(Poll.closes_at.is_(None), Poll.closes_at > now),
+    )
+
+
 def _cast(
     session: Session,
-    poll: Poll,
+    poll: Poll | PublishedPoll,
     *,
     method: str,
     choices: list[int],
@@ -89,23 +104,35 @@ def _cast(
     poll allows it; the receipt. `settle(receipt)` runs in the same transaction, just
     before it commits. Commits."""
     receipt = _new_receipt()
-    session.add(
-        Ballot(
-            poll_id=poll.id,
-            voter_hash=voter_hash,
-            user_id=user_id,
-            method=method,
-            choices=choices,
-            receipt=receipt,
-            created_at=utcnow(),
-        )
-    )
-    session.add_all(entries_for(poll.id, choices, voter=1))
+    # The database says whether the poll is open now: a poll closed a moment ago in
+    # another process takes no more votes, whatever this process remembers of it.
+    if not session.scalar(select(_open_now(poll.id))):
+        session.rollback()
+        require_open(session.get(Poll, poll.id))  # says why: not yet, or no longer
+        raise WrongState(gettext("This poll is not open for voting."))
     try:
-        session.flush()
+        session.execute(
+            insert(Ballot.__table__).values(
+                poll_id=poll.id,
+                voter_hash=voter_hash,
+                user_id=user_id,
+                method=method,
+                choices=choices,
+                receipt=receipt,
+                version=1,
+                created_at=utcnow(),
+            )
+        )
     except IntegrityError:
         session.rollback()
     else:
+        session.execute(
+            insert(TallyEntry.__table__),
+            [
+                {"poll_id": e.poll_id, "option_id": e.option_id, "delta": e.delta}
+                for e in entries_for(poll.id, choices, voter=1)
+            ],
+        )
         if settle:
             settle(receipt)
         session.commit()
@@ -119,7 +146,7 @@ def _cast(
 
 def _change(
     session: Session,
-    poll: Poll,
+    poll: Poll | PublishedPoll,
     *,
     choices: list[int],
     voter_hash: str | None,
@@ -155,8 +182,10 @@ def _change(
 
 def vote_with_account(session: Session, actor: Principal, poll_id: int, choices: list) -> str:
     """A signed-in resident votes; counted at once. The receipt."""
-    poll = get_poll(session, poll_id, actor)
-    require_open(poll)
+    poll = published_poll(session, poll_id)
+    if poll is None:  # a draft: unseen (404) but by its council's people (409)
+        get_poll(session, poll_id, actor)
+        raise WrongState(gettext("This poll is not open for voting."))
     if poll.method == "email":
         raise WrongMethod(gettext("This poll takes votes confirmed by email."))
     if not actor.email_verified:

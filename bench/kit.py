@@ -1,0 +1,113 @@
+"""What every benchmark here shares: free ports, wrk runs, and tokens made up front."""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+from pathlib import Path
+
+# Each request a different person: POST `body` with the next token from a file, split
+# between wrk's threads. Counts 201/202 answers as accepted, the rest as refused.
+TOKEN_POST_LUA = """
+local tokens = {}
+local threads = {}
+local counter = 0
+
+function setup(thread)
+  counter = counter + 1
+  thread:set("id", counter)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  local index = 0
+  for line in io.lines(args[1]) do
+    index = index + 1
+    if index % tonumber(args[2]) == id - 1 then table.insert(tokens, line) end
+  end
+  body = args[3] or "{}"
+  position = 0
+  accepted = 0
+  refused = 0
+end
+
+function request()
+  position = position + 1
+  local token = tokens[(position - 1) % #tokens + 1]
+  return wrk.format("POST", nil, {["Authorization"] = "Bearer " .. token,
+                                  ["Content-Type"] = "application/json"}, body)
+end
+
+function response(status, headers, body)
+  if status == 201 or status == 202 then accepted = accepted + 1 else refused = refused + 1 end
+end
+
+function done(summary, latency, requests)
+  local total_accepted, total_refused = 0, 0
+  for _, thread in ipairs(threads) do
+    total_accepted = total_accepted + thread:get("accepted")
+    total_refused = total_refused + thread:get("refused")
+  end
+  io.write(string.format("ACCEPTED %d REFUSED %d\\n", total_accepted, total_refused))
+end
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wrk(
+    url: str,
+    seconds: int,
+    connections: int,
+    script: Path | None = None,
+    script_args: tuple[str, ...] = (),
+    threads: int | None = None,
+) -> str:
+    """wrk's report of a run against `url`."""
+    threads = threads or min(connections, 2)
+    argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s"]
+    if script:
+        argv += ["-s", str(script)]
+    argv.append(url)
+    if script_args:
+        argv += ["--", *script_args]
+    return subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+
+
+def rps(output: str) -> float:
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+
+
+def accepted(output: str) -> int:
+    return int(re.search(r"ACCEPTED (\d+)", output).group(1))
+
+
+def without_errors(output: str, what: str) -> str:
+    if "Non-2xx" in output:
+        raise RuntimeError(f"{what} answered errors during the run:\n{output}")
+    return output
+
+
+def write_tokens(auth_app, path: Path, people: int, prefix: str, **claims) -> None:
+    """`people` access tokens, one per line, as auth issues them (claims per person:
+    a distinct phone hash each)."""
+    from services.auth.keys import issue_access_token
+    from services.auth.models import db as auth_db
+
+    base = {"email_verified": True, "phone_verified": True, "roles": {}, "name": "Bench"}
+    with path.open("w") as out:
+        for n in range(people):
+            token = issue_access_token(
+                auth_db.session,
+                secret=auth_app.config["SECRET_KEY"],
+                issuer=auth_app.config["JWT_ISSUER"],
+                audience=auth_app.config["JWT_AUDIENCE"],
+                subject=f"{prefix}{n}",
+                claims={**base, "phone_hash": f"{prefix}-phone-{n}", **claims},
+            )
+            out.write(token + "\n")

@@ -1,0 +1,276 @@
+"""Voting under load, in distributed mode on PostgreSQL, against the health baseline.
+
+    .venv/bin/python bench/polls.py [--seconds 10] [--people 30000] [--flow-clients 16]
+
+Starts every service under gunicorn behind the gateway, auth's outbox worker sending
+through a real SMTP server (aiosmtpd, in this process), creates verified people and
+their tokens up front, and measures in one run through the gateway: the health endpoint
+(ping), `account` votes at 64 clients (each request a different person), the whole
+`email` flow (request the vote → the email leaves through the outbox and arrives by
+SMTP → the voter presses Confirm on auth's page → polls counts the vote) at the rate it
+sustains, and reading results. Afterwards every acknowledged vote must be a ballot.
+The last line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import email
+import email.policy
+import json
+import os
+import queue
+import re
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import urllib3
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[0] = str(REPO)
+
+from bench.kit import (  # noqa: E402
+    TOKEN_POST_LUA,
+    accepted,
+    free_port,
+    rps,
+    without_errors,
+    write_tokens,
+    wrk,
+)
+from gateway.distributed import Cluster, postgres_urls, process_specs  # noqa: E402
+
+TOKEN_IN_LINK = re.compile(r"/api/auth/verify\?token=([A-Za-z0-9_.\-]+)")
+
+
+class ConfirmationInbox:
+    """aiosmtpd handler: every confirmation link that arrives goes into a queue."""
+
+    def __init__(self) -> None:
+        self.tokens: queue.Queue[str] = queue.Queue()
+        self.received = 0
+
+    async def handle_DATA(self, server, session, envelope):
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        text = message.get_body(preferencelist=("plain",)).get_content()
+        found = TOKEN_IN_LINK.search(text)
+        if found:
+            self.received += 1
+            self.tokens.put(found.group(1))
+        return "250 OK"
+
+
+def prepare(people: int, tokens_file: Path) -> tuple[int, int, int, int]:
+    """A council, an account poll, an email poll, and `people` verified residents."""
+    from gateway.cli import migrate_all, service_app_context
+    from services.auth.councils.domain import create_council
+    from services.auth.models import db as auth_db
+    from services.common.timeutil import utcnow
+    from services.polls.models import CouncilPolicy, Option, Poll
+    from services.polls.models import db as polls_db
+
+    migrate_all()
+    with service_app_context("auth") as auth:
+        create_council(auth_db.session, slug="bench", name="Bench", default_language="uk")
+        write_tokens(auth, tokens_file, people, "v")
+    with service_app_context("polls"):
+        polls_db.session.add(CouncilPolicy(council="bench", widget_origins=[]))
+        polls = []
+        for method in ("account", "email"):
+            poll = Poll(
+                council="bench",
+                question=f"Where do you hear about the community's events? ({method})",
+                method=method,
+                state="open",
+                opens_at=utcnow(),
+                created_by="bench",
+            )
+            poll.options = [
+                Option(position=i, label=label)
+                for i, label in enumerate(["Website", "Facebook", "Telegram", "Notice board"])
+            ]
+            polls_db.session.add(poll)
+            polls.append(poll)
+        polls_db.session.commit()
+        return polls[0].id, polls[0].options[2].id, polls[1].id, polls[1].options[2].id
+
+
+def ballots(poll_id: int) -> int:
+    from sqlalchemy import func, select
+
+    from gateway.cli import service_app_context
+    from services.polls.models import Ballot
+    from services.polls.models import db as polls_db
+
+    with service_app_context("polls"):
+        return polls_db.session.scalar(
+            select(func.count(Ballot.id)).where(Ballot.poll_id == poll_id)
+        )
+
+
+def email_flow(base: str, poll_id: int, choice: int, inbox, seconds: float, clients: int) -> dict:
+    """Request email votes for `seconds` with `clients` voters, confirm every link that
+    arrives; the confirmed rate over the whole flow and what was acknowledged."""
+    http = urllib3.PoolManager(maxsize=clients * 2, retries=False)
+    stop_requests = threading.Event()
+    counters = {"requested": 0, "confirmed": 0, "refused": 0, "errors": 0}
+    lock = threading.Lock()
+    last_confirmed = [0.0]
+
+    def voter(n: int) -> None:
+        sent = 0
+        while not stop_requests.is_set():
+            sent += 1
+            body = json.dumps({"email": f"v{n}-{sent}@bench.example.org", "choices": [choice]})
+            response = http.request(
+                "POST",
+                f"{base}/api/polls/polls/{poll_id}/email-votes",
+                body=body,
+                headers={"Content-Type": "application/json"},
+            )
+            with lock:
+                counters["requested" if response.status == 202 else "errors"] += 1
+
+    def confirmer() -> None:
+        while True:
+            try:
+                token = inbox.tokens.get(timeout=0.5)
+            except queue.Empty:
+                if done_confirming.is_set():
+                    return
+                continue
+            pressed = http.request(
+                "POST",
+                f"{base}/api/auth/verify/form",
+                fields={"token": token},
+                encode_multipart=False,
+                redirect=False,
+            )
+            if pressed.status != 303:
+                with lock:
+                    counters["errors"] += 1
+                continue
+            landing = http.request("GET", pressed.headers["Location"], redirect=False)
+            with lock:
+                if landing.status == 200:
+                    counters["confirmed"] += 1
+                    last_confirmed[0] = time.monotonic()
+                else:
+                    counters["refused"] += 1
+
+    done_confirming = threading.Event()
+    started = time.monotonic()
+    voters = [threading.Thread(target=voter, args=(n,)) for n in range(clients)]
+    confirmers = [threading.Thread(target=confirmer) for _ in range(clients)]
+    for thread in voters + confirmers:
+        thread.start()
+    time.sleep(seconds)
+    stop_requests.set()
+    for thread in voters:
+        thread.join()
+    # Let the outbox drain and every link be confirmed (or give up after a while).
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with lock:
+            if counters["confirmed"] + counters["refused"] >= counters["requested"]:
+                break
+        time.sleep(0.1)
+    done_confirming.set()
+    for thread in confirmers:
+        thread.join()
+    elapsed = (last_confirmed[0] or time.monotonic()) - started
+    return {**counters, "rps": counters["confirmed"] / elapsed if elapsed else 0.0}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--people", type=int, default=30000)
+    parser.add_argument("--flow-clients", type=int, default=16)
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is not installed: apt-get install wrk")
+    from aiosmtpd.controller import Controller
+
+    work = Path(tempfile.mkdtemp(prefix="viche-bench-polls-"))
+    inbox = ConfirmationInbox()
+    smtp_port = free_port()
+    smtp = Controller(inbox, hostname="127.0.0.1", port=smtp_port)
+    ports = {name: free_port() for name in ("auth", "polls", "petitions", "web", "gateway")}
+    gateway_url = f"http://127.0.0.1:{ports['gateway']}"
+    env = {
+        "VICHE_VAR_DIR": str(work),
+        "LOG_LEVEL": "WARNING",
+        "REDIS_URL": "",
+        "VICHE_RATE_LIMIT": "1000000000/minute",
+        "VICHE_EMAIL_VOTE_LIMIT_PER_CLIENT": "1000000000/hour",
+        "VICHE_PUBLIC_URL": gateway_url,
+        "VICHE_EMAIL_BACKEND": "smtp",
+        "VICHE_SMTP_HOST": "127.0.0.1",
+        "VICHE_SMTP_PORT": str(smtp_port),
+        "VICHE_DEV_OUTBOX": "0",
+        **postgres_urls(prefix=f"viche_bench_{os.getpid()}"),
+    }
+    os.environ.update(env)
+    tokens = work / "tokens.txt"
+    script = work / "vote.lua"
+    script.write_text(TOKEN_POST_LUA)
+    print("preparing people and polls…", file=sys.stderr)
+    account_poll, account_choice, email_poll, email_choice = prepare(args.people, tokens)
+    base = f"{gateway_url}/api/polls"
+
+    cluster = Cluster(process_specs(ports, workers=2), env, work / "logs")
+    try:
+        smtp.start()
+        cluster.start()
+        wrk(base + "/healthz", 2, 16)
+        ping = rps(without_errors(wrk(base + "/healthz", args.seconds, 64), "health"))
+        output = wrk(
+            f"{base}/polls/{account_poll}/votes",
+            args.seconds,
+            64,
+            script,
+            (str(tokens), "2", json.dumps({"choices": [account_choice]})),
+        )
+        vote_rps, votes_acknowledged = rps(output), accepted(output)
+        flow = email_flow(
+            gateway_url, email_poll, email_choice, inbox, args.seconds, args.flow_clients
+        )
+        read = rps(
+            without_errors(wrk(f"{base}/polls/{account_poll}/results", args.seconds, 64), "results")
+        )
+    finally:
+        cluster.stop()
+        smtp.stop()
+    account_ballots, email_ballots = ballots(account_poll), ballots(email_poll)
+    lost = max(0, votes_acknowledged - account_ballots) + max(0, flow["confirmed"] - email_ballots)
+    shutil.rmtree(work, ignore_errors=True)
+    print(
+        f"ping {ping:.0f}/s, account votes {vote_rps:.0f}/s ({votes_acknowledged} acknowledged, "
+        f"{account_ballots} ballots), email flow {flow['rps']:.0f} confirmed/s "
+        f"({flow['requested']} requested, {inbox.received} emails, {flow['confirmed']} "
+        f"confirmed, {flow['refused']} refused, {flow['errors']} errors, {email_ballots} "
+        f"ballots), results {read:.0f}/s",
+        file=sys.stderr,
+    )
+    print(
+        json.dumps(
+            {
+                "ping_rps": round(ping, 1),
+                "vote_rps": round(vote_rps, 1),
+                "email_flow_rps": round(flow["rps"], 1),
+                "results_rps": round(read, 1),
+                "vote_ratio": round(vote_rps / ping, 3),
+                "results_ratio": round(read / ping, 3),
+                "lost": lost,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
