@@ -34,8 +34,13 @@ def forget_public_reads_after_writes(db) -> None:
     """Forget the memo whenever a session of `db` commits something it flushed."""
 
     @event.listens_for(db.session, "after_flush")
-    def wrote(session, _flush_context):
+    def flushed(session, _flush_context):
         session.info["viche.wrote"] = True
+
+    @event.listens_for(db.session, "do_orm_execute")
+    def executed(state):  # INSERT, UPDATE or DELETE statements run through the session
+        if state.is_insert or state.is_update or state.is_delete:
+            state.session.info["viche.wrote"] = True
 
     @event.listens_for(db.session, "after_commit")
     def committed(session):
