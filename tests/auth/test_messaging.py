@@ -78,6 +78,15 @@ def test_email_arrives_at_a_real_smtp_server(auth_app, smtp_server):
     assert sent.status == "sent" and sent.attempts == 1 and sent.sent_at
 
 
+def test_a_pass_sends_its_messages_over_one_connection(auth_app, smtp_server):
+    for n in range(3):
+        queue_hello(auth_app, to=f"reader{n}@example.org")
+    assert deliver(auth_app, **smtp_server.config)["sent"] == 3
+    for n in range(3):
+        smtp_server.inbox.wait_for(f"reader{n}@example.org")
+    assert smtp_server.inbox.sessions == 1
+
+
 def test_a_server_that_is_down_delays_mail_and_loses_none(auth_app):
     server = SmtpServer()  # its port, but not listening yet
     message_id = queue_hello(auth_app)

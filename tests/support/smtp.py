@@ -21,7 +21,13 @@ class Inbox:
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
         self.refuse_with: str | None = None  # e.g. "550 5.1.1 no such user"
+        self.sessions = 0  # SMTP conversations opened (EHLO/HELO)
         self._arrived = threading.Condition()
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        self.sessions += 1
+        session.host_name = hostname
+        return responses
 
     async def handle_RCPT(self, server, session, envelope: Envelope, address, rcpt_options):
         if self.refuse_with:

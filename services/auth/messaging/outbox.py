@@ -140,10 +140,14 @@ def backoff(attempts: int) -> timedelta:
     return delay * random.uniform(0.5, 1.5)
 
 
-def deliver(session: Session, message_id: int, config) -> str:
-    """Hand one claimed message to its provider; record the attempt; return the outcome."""
+def deliver(session: Session, message_id: int, config, providers: dict | None = None) -> str:
+    """Hand one claimed message to its provider; record the attempt; return the outcome.
+
+    `providers` (channel -> provider) lets a pass reuse one SMTP connection."""
     message = session.get(OutboxMessage, message_id)
-    provider = email_provider(config) if message.channel == "email" else sms_provider(config)
+    if providers is None:
+        providers = {"email": email_provider(config), "sms": sms_provider(config)}
+    provider = providers[message.channel]
     message.attempts += 1
     error = None
     try:
@@ -180,8 +184,16 @@ def deliver(session: Session, message_id: int, config) -> str:
 def deliver_due(session: Session, config, limit: int = 50) -> dict[str, int]:
     """Claim and deliver what is due now; counts per outcome."""
     outcomes = {"sent": 0, "retry": 0, "failed": 0}
-    for message_id in claim_due(session, limit):
-        outcomes[deliver(session, message_id, config)] += 1
+    claimed = claim_due(session, limit)
+    if not claimed:
+        return outcomes
+    providers = {"email": email_provider(config), "sms": sms_provider(config)}
+    try:
+        for message_id in claimed:
+            outcomes[deliver(session, message_id, config, providers)] += 1
+    finally:
+        for provider in providers.values():
+            provider.close()
     return outcomes
 
 

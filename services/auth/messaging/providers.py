@@ -9,6 +9,7 @@ should not have cost a resident their confirmation email.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import smtplib
 import ssl
@@ -39,19 +40,28 @@ class Sendable(Protocol):
 class EmailProvider(Protocol):
     def send(self, message: Sendable) -> None: ...
 
+    def close(self) -> None: ...
+
 
 class SmsProvider(Protocol):
     def send(self, message: Sendable) -> None: ...
 
+    def close(self) -> None: ...
 
-class ConsoleEmail:
+
+class HoldsNoConnection:
+    def close(self) -> None:
+        """Nothing is kept open between messages."""
+
+
+class ConsoleEmail(HoldsNoConnection):
     """Development: the message goes to the log (and the dev outbox page shows it)."""
 
     def send(self, message: Sendable) -> None:
         log.info("email to %s: %s\n%s", message.recipient, message.subject, message.text_body)
 
 
-class ConsoleSms:
+class ConsoleSms(HoldsNoConnection):
     def send(self, message: Sendable) -> None:
         log.info("sms to %s: %s", message.recipient, message.text_body)
 
@@ -67,6 +77,7 @@ class SmtpEmail:
         self.tls = config["SMTP_TLS"]
         self.timeout = config["SMTP_TIMEOUT"]
         self.sender = config["MAIL_FROM"]
+        self._client: smtplib.SMTP | None = None
 
     def build(self, message: Sendable) -> EmailMessage:
         email = EmailMessage()
@@ -80,38 +91,52 @@ class SmtpEmail:
             email.add_alternative(message.html_body, subtype="html")
         return email
 
+    def _connect(self) -> smtplib.SMTP:
+        if self.tls == "ssl":
+            client = smtplib.SMTP_SSL(
+                self.host, self.port, timeout=self.timeout, context=ssl.create_default_context()
+            )
+        else:
+            client = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+        if self.tls == "starttls":
+            client.starttls(context=ssl.create_default_context())
+        if self.username:
+            client.login(self.username, self.password or "")
+        return client
+
     def send(self, message: Sendable) -> None:
+        """Send over the connection this provider keeps open (one per delivery pass)."""
         email = self.build(message)
         try:
-            if self.tls == "ssl":
-                client = smtplib.SMTP_SSL(
-                    self.host,
-                    self.port,
-                    timeout=self.timeout,
-                    context=ssl.create_default_context(),
-                )
-            else:
-                client = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
-            with client:
-                if self.tls == "starttls":
-                    client.starttls(context=ssl.create_default_context())
-                if self.username:
-                    client.login(self.username, self.password or "")
-                client.send_message(email)
+            if self._client is None:
+                self._client = self._connect()
+            try:
+                self._client.send_message(email)
+            except smtplib.SMTPServerDisconnected:  # the kept connection timed out: once more
+                self._client = self._connect()
+                self._client.send_message(email)
         except smtplib.SMTPRecipientsRefused as exc:
             codes = [code for code, _ in exc.recipients.values()]
             if all(500 <= code < 600 for code in codes):
                 raise PermanentDeliveryError(f"recipient refused: {codes}") from exc
             raise RetryableDeliveryError(f"recipient deferred: {codes}") from exc
         except smtplib.SMTPResponseException as exc:
+            self.close()  # the session's state is unknown after an error: start afresh
             if 500 <= exc.smtp_code < 600 and exc.smtp_code != 530:
                 raise PermanentDeliveryError(f"{exc.smtp_code} {exc.smtp_error!r}") from exc
             raise RetryableDeliveryError(f"{exc.smtp_code} {exc.smtp_error!r}") from exc
         except (OSError, smtplib.SMTPException) as exc:
+            self.close()
             raise RetryableDeliveryError(str(exc) or type(exc).__name__) from exc
 
+    def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            with contextlib.suppress(OSError, smtplib.SMTPException):
+                client.quit()
 
-class KannelSms:
+
+class KannelSms(HoldsNoConnection):
     """SMS through Kannel's HTTP `sendsms` interface (smsbox)."""
 
     def __init__(self, config) -> None:
