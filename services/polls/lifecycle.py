@@ -64,6 +64,8 @@ class PublishedPoll:
     max_choices: int
     allow_change: bool
     option_ids: frozenset[int]
+    question: str
+    labels: dict[int, str]
 
 
 _published: dict[int, PublishedPoll] = {}
@@ -87,6 +89,8 @@ def published_poll(session: Session, poll_id: int) -> PublishedPoll | None:
         max_choices=poll.max_choices,
         allow_change=poll.allow_change,
         option_ids=frozenset(option.id for option in poll.options),
+        question=poll.question,
+        labels={option.id: option.label for option in poll.options},
     )
     with _published_lock:
         if len(_published) >= PUBLISHED_KEPT:

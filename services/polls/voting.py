@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from disposable_email_domains import blocklist as DISPOSABLE_DOMAINS
 from flask import current_app
@@ -106,10 +107,7 @@ def _cast(
     receipt = _new_receipt()
     # The database says whether the poll is open now: a poll closed a moment ago in
     # another process takes no more votes, whatever this process remembers of it.
-    if not session.scalar(select(_open_now(poll.id))):
-        session.rollback()
-        require_open(session.get(Poll, poll.id))  # says why: not yet, or no longer
-        raise WrongState(gettext("This poll is not open for voting."))
+    _require_open_now(session, poll.id)
     try:
         session.execute(
             insert(Ballot.__table__).values(
@@ -225,15 +223,30 @@ def _throttle(email: str, client: str) -> None:
             )
 
 
+@dataclass(frozen=True)
+class PendingReceipt:
+    id: str  # secret: whoever holds it may cancel the vote
+    expires_at: datetime
+
+
+def _require_open_now(session: Session, poll_id: int) -> None:
+    if not session.scalar(select(_open_now(poll_id))):
+        session.rollback()
+        require_open(session.get(Poll, poll_id))  # says why: not yet, or no longer
+        raise WrongState(gettext("This poll is not open for voting."))
+
+
 def request_email_vote(
     session: Session, poll_id: int, *, email: str, choices: list, locale: str, client: str
-) -> PendingVote:
-    """Keep the vote pending and have auth email the confirmation link."""
-    poll = get_poll(session, poll_id)
-    require_open(poll)
+) -> PendingReceipt:
+    """Have auth email the confirmation link, and keep the vote pending until it is used."""
+    poll = published_poll(session, poll_id)
+    if poll is None:
+        get_poll(session, poll_id)  # a draft: 404
     if poll.method != "email":
         raise WrongMethod(gettext("Sign in to vote in this poll."))
     choices = check_choices(poll, choices)
+    _require_open_now(session, poll.id)
     policy = policy_for(session, CouncilPolicy, poll.council)
     if policy.block_disposable_email and email.rsplit("@", 1)[-1] in DISPOSABLE_DOMAINS:
         raise DisposableEmail(
@@ -241,17 +254,7 @@ def request_email_vote(
         )
     _throttle(email, client)
 
-    pending = PendingVote(
-        id=secrets.token_urlsafe(32),
-        poll_id=poll.id,
-        choices=choices,
-        status="pending",
-        created_at=utcnow(),
-        expires_at=utcnow() + PENDING_TTL,
-    )
-    session.add(pending)
-    session.commit()  # kept before the email exists, so no link can point at nothing
-    labels = {option.id: option.label for option in poll.options}
+    pending_id = secrets.token_urlsafe(32)
     try:
         answer = call_service(
             "auth",
@@ -261,29 +264,42 @@ def request_email_vote(
             json={
                 "email": email,
                 "purpose": f"poll-vote:{poll.id}",
-                "subject": pending.id,
+                "subject": pending_id,
                 "locale": locale,
                 "return_url": current_app.config["PUBLIC_URL"] + CONFIRM_PATH,
                 "context": {
                     "question": poll.question[:500],
-                    "choice": "; ".join(labels[c] for c in choices)[:500],
+                    "choice": "; ".join(poll.labels[c] for c in choices)[:500],
                 },
             },
         )
     except ServiceUnavailable:
         answer = None
     if answer is None or not answer.ok:
-        pending.status, pending.settled_at = "failed", utcnow()
-        session.commit()
         if answer is not None and answer.status == 429:
             raise TooManyVotes(
                 answer.json().get("detail"),
                 headers={"Retry-After": answer.headers.get("Retry-After", "3600")},
             )
         raise ServiceUnavailable(gettext("The confirmation email could not be sent. Try again."))
-    pending.verification_id = answer.json()["id"]
+    # Written once auth has queued the email; the email takes longer to arrive than
+    # this commit. Should the commit fail, the voter gets an error, and the link
+    # answers that there is no such vote.
+    now = utcnow()
+    receipt = PendingReceipt(id=pending_id, expires_at=now + PENDING_TTL)
+    session.execute(
+        insert(PendingVote.__table__).values(
+            id=pending_id,
+            poll_id=poll.id,
+            choices=choices,
+            verification_id=answer.json()["id"],
+            status="pending",
+            created_at=now,
+            expires_at=receipt.expires_at,
+        )
+    )
     session.commit()
-    return pending
+    return receipt
 
 
 def confirm_email_vote(session: Session, proof: str) -> tuple[Poll, str]:
