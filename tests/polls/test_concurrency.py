@@ -1,0 +1,87 @@
+"""Many voters at once, folds running beside them: every ballot counted exactly once."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy.orm import Session
+
+from services.common.tokens import Principal
+from services.polls.errors import AlreadyVoted
+from services.polls.models import Poll
+from services.polls.models import db as polls_db
+from services.polls.tallies import current_tallies, fold_entries, recount, stored_tallies
+from services.polls.voting import vote_with_account
+from tests.conftest import TEST_DB
+from tests.polls.conftest import fold, new_poll, option_ids
+
+pytestmark = [
+    pytest.mark.usefixtures("councils"),
+    pytest.mark.skipif(TEST_DB != "postgres", reason="concurrent voting needs a server database"),
+]
+
+
+def test_many_threads_vote_while_folds_run_and_the_tallies_are_exact(client, people, polls_app):
+    poll = new_poll(client, people, method="account+phone", allow_change=True, max_choices=2)
+    options = option_ids(poll)
+    with polls_app.app_context():
+        engine = polls_db.engine
+    start = threading.Barrier(9)
+    receipts: list[str] = []
+    refused: list[str] = []
+    stop = threading.Event()
+
+    def voter(worker: int) -> None:
+        start.wait()
+        for n in range(20):
+            person = Principal(
+                user_id=f"t{worker}-{n}",
+                email_verified=True,
+                phone_verified=True,
+                phone_hash=f"h{worker}-{n}",
+            )
+            first, second = options[n % 4], options[(n + worker) % 4]
+            with polls_app.test_request_context("/"), Session(engine) as session:
+                receipts.append(vote_with_account(session, person, poll["id"], [first]))
+                # The same person changes their vote: still one ballot, moved tallies.
+                vote_with_account(session, person, poll["id"], sorted({first, second}))
+                # Another account with the same phone is refused.
+                twin = Principal(
+                    user_id=f"twin{worker}-{n}",
+                    email_verified=True,
+                    phone_verified=True,
+                    phone_hash=f"h{worker}-{n}",
+                )
+                try:
+                    vote_with_account(session, twin, poll["id"], [first])
+                except AlreadyVoted:
+                    refused.append(twin.user_id)
+
+    def folder() -> None:
+        start.wait()
+        while not stop.is_set():
+            with polls_app.app_context():
+                fold_entries(polls_db.session)
+                polls_db.session.remove()
+
+    threads = [threading.Thread(target=voter, args=(w,)) for w in range(8)]
+    folding = threading.Thread(target=folder)
+    for thread in [*threads, folding]:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    stop.set()
+    folding.join()
+    assert len(set(receipts)) == 160 and len(refused) == 160
+    fold(polls_app)
+    with polls_app.app_context():
+        stored = polls_db.session.get(Poll, poll["id"])
+        voters, per_option = recount(polls_db.session, stored)
+        assert voters == 160
+        counted_voters, counted = current_tallies(polls_db.session, poll["id"])
+        assert counted_voters == voters
+        assert {o: v for o, v in counted.items() if v} == dict(per_option)
+        # And nothing waits unfolded: the tallies alone say the same.
+        assert stored_tallies(polls_db.session, stored) == (voters, counted)
+        polls_db.session.remove()
