@@ -83,6 +83,8 @@ def revision(service: str, message: str) -> None:
 )
 def run(port: int, host: str) -> None:
     """Embedded mode: every service in one process behind the gateway."""
+    # Links in emails and embed snippets point where this server listens, unless told.
+    os.environ.setdefault("VICHE_PUBLIC_URL", f"http://{host}:{port}")
     var_dir().mkdir(parents=True, exist_ok=True)
     migrate_all()
     workers = env_int("WEB_CONCURRENCY", 1)
