@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, jsonify, render_template, request, send_from_directory
 from flask_babel import gettext
 
+from services.common.app import security_headers
 from services.common.config import SUPPORTED_LOCALES, check_production_safety, service_config
 from services.common.errors import NotFound, init_errors, problem_response
 from services.common.i18n import init_i18n
@@ -49,6 +50,7 @@ def create_app(config: Mapping | None = None) -> Flask:
     init_request_ids(app)
     init_i18n(app)
     init_errors(app)
+    app.after_request(security_headers)
 
     @app.context_processor
     def _language():
@@ -57,6 +59,12 @@ def create_app(config: Mapping | None = None) -> Flask:
     @app.get("/")
     def home():
         return render_template("home.html")
+
+    @app.get("/favicon.ico")
+    def favicon():
+        response = send_from_directory(HERE / "static", "favicon.svg", mimetype="image/svg+xml")
+        response.cache_control.public, response.cache_control.max_age = True, 86400
+        return response
 
     @app.get("/healthz")
     def healthz():

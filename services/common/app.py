@@ -76,7 +76,7 @@ def _check_body_type() -> None:
         )
 
 
-def _security_headers(response):
+def security_headers(response):
     """No page may be framed unless it says by whom (the poll widget does); no sniffing."""
     headers = response.headers
     headers.setdefault("X-Content-Type-Options", "nosniff")
@@ -131,7 +131,7 @@ def create_service_app(
     init_errors(app)
     init_tokens(app, fetch_jwks)
     app.before_request(_check_body_type)
-    app.after_request(_security_headers)
+    app.after_request(security_headers)
     app.extensions["viche.api"] = api
     app.extensions[MIGRATIONS_KEY] = (db, migrations)
 

@@ -1,0 +1,165 @@
+"""Browser tests: `viche run` started as `make run` starts it, driven in headless Chromium.
+
+They run when VICHE_BROWSER_TESTS=1 (CI sets it) with Debian's /usr/bin/chromium; the
+driver's own browser download does not work here. Every page fails the test on a
+console error. Screenshots of each step land in tests/browser/screenshots/.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import urllib3
+
+from tests.support.smtp import free_port
+
+CHROMIUM = os.environ.get("VICHE_CHROMIUM", "/usr/bin/chromium")
+SCREENSHOTS = Path(__file__).parent / "screenshots"
+ENABLED = os.environ.get("VICHE_BROWSER_TESTS") == "1"
+
+pytestmark = pytest.mark.skipif(not ENABLED, reason="browser tests run with VICHE_BROWSER_TESTS=1")
+
+
+class Suite:
+    """A running embedded-mode server, with the CLI and HTTP at hand."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.var = Path(tempfile.mkdtemp(prefix="viche-browser-"))
+        self.env = {
+            **os.environ,
+            "VICHE_VAR_DIR": str(self.var),
+            "LOG_LEVEL": "WARNING",
+            "VICHE_PUBLIC_URL": self.url,
+            "PORT": str(self.port),
+        }
+        for name in ("AUTH", "POLLS", "PETITIONS"):
+            self.env.pop(f"{name}_DATABASE_URL", None)  # embedded mode: SQLite under var/
+        self.env.pop("REDIS_URL", None)
+        self.http = urllib3.PoolManager(retries=False)
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> Suite:
+        viche = Path(sys.executable).with_name("viche")
+        with open(self.var / "server.log", "wb") as log:  # the child keeps its own copy
+            self.process = subprocess.Popen(
+                [str(viche), "run", "--port", str(self.port)],
+                env=self.env,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if self.http.request("GET", self.url + "/healthz").status == 200:
+                    return self
+            except urllib3.exceptions.HTTPError:
+                pass
+            if self.process.poll() is not None:
+                raise RuntimeError((self.var / "server.log").read_text())
+            time.sleep(0.2)
+        raise RuntimeError("the server did not start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=15)
+        shutil.rmtree(self.var, ignore_errors=True)
+
+    def cli(self, *args: str) -> str:
+        viche = Path(sys.executable).with_name("viche")
+        done = subprocess.run(
+            [str(viche), *args], env=self.env, capture_output=True, text=True, check=True
+        )
+        return done.stdout
+
+    def api(self, method: str, path: str, json=None, token: str | None = None):
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        response = self.http.request(method, self.url + path, json=json, headers=headers)
+        return response.status, (response.json() if response.data else None)
+
+    def outbox_links(self, to: str) -> list[str]:
+        """Links in the newest dev-outbox message to `to` (what a person would click)."""
+        listing = self.http.request("GET", self.url + "/api/auth/dev/outbox").data.decode()
+        for row in listing.split("<tr")[1:]:
+            if to in row:
+                found = re.search(r'href="(/api/auth/dev/outbox/\d+)"', row)
+                page = self.http.request("GET", self.url + found.group(1)).data.decode()
+                return re.findall(r"https?://[^\s<>\"&]+(?:&amp;[^\s<>\"&]+)*", page)
+        raise AssertionError(f"no message to {to}")
+
+    def moderator(self, council: str, email: str = "moderator@example.org") -> str:
+        """An account confirmed by email, moderator and admin of `council`; its token."""
+        password = "a long moderator passphrase"
+        self.api(
+            "POST",
+            "/api/auth/register",
+            {"name": "Moderator", "email": email, "password": password, "phone": "0501112233"},
+        )
+        token = next(
+            link.split("token=", 1)[1] for link in self.outbox_links(email) if "token=" in link
+        )
+        assert self.api("POST", "/api/auth/email/confirm", {"token": token})[0] == 200
+        for role in ("moderator", "admin"):
+            self.cli("auth", "grant-role", council, email, role)
+        status, pair = self.api("POST", "/api/auth/login", {"email": email, "password": password})
+        assert status == 200, pair
+        return pair["access_token"]
+
+
+@pytest.fixture(scope="session")
+def suite():
+    if not ENABLED:
+        pytest.skip("browser tests run with VICHE_BROWSER_TESTS=1")
+    running = Suite().start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not ENABLED:
+        pytest.skip("browser tests run with VICHE_BROWSER_TESTS=1")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, request):
+    """A fresh page that fails the test on any console error."""
+    context = browser.new_context()
+    opened = context.new_page()
+    errors: list[str] = []
+    opened.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    opened.on("pageerror", lambda exc: errors.append(str(exc)))
+    opened.screenshot_step = _stepper(opened, request.node.name)
+    yield opened
+    context.close()
+    assert errors == [], errors
+
+
+def _stepper(page, test_name: str):
+    SCREENSHOTS.mkdir(exist_ok=True)
+    counter = {"n": 0}
+
+    def shoot(step: str) -> None:
+        counter["n"] += 1
+        page.screenshot(path=str(SCREENSHOTS / f"{test_name}-{counter['n']:02d}-{step}.png"))
+
+    return shoot

@@ -1,0 +1,134 @@
+"""The seed's poll widget, pasted into a council's own page on another port, in Chromium."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import tempfile
+import threading
+from pathlib import Path
+
+import pytest
+
+from tests.browser.conftest import ENABLED
+from tests.support.smtp import free_port
+
+pytestmark = pytest.mark.skipif(not ENABLED, reason="browser tests run with VICHE_BROWSER_TESTS=1")
+
+COUNCIL_PAGE = """<!doctype html>
+<html lang="uk"><head><meta charset="utf-8"><title>Громада</title>
+<link rel="icon" href="data:,"></head>
+<body><main><h1>Новини громади</h1>
+{snippet}
+</main></body></html>
+"""
+
+
+class CouncilSite:
+    """A council's own website: a plain HTML page served from another port."""
+
+    def __init__(self, snippet: str) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="council-site-"))
+        (self.root / "index.html").write_text(COUNCIL_PAGE.format(snippet=snippet))
+        self.port = free_port()
+        handler = functools.partial(QuietHandler, directory=str(self.root))
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.port}/index.html"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def poll(suite):
+    token = suite.moderator("hromada")
+    return {"token": token, **_new_poll(suite, token)}
+
+
+def _new_poll(suite, token: str) -> dict:
+    status, created = suite.api(
+        "POST",
+        "/api/polls/polls",
+        {
+            "council": "hromada",
+            "question": "Звідки ви дізнаєтеся про події в громаді?",
+            "options": ["Сайт громади", "Facebook", "Telegram"],
+        },
+        token,
+    )
+    assert status == 201, created
+    status, published = suite.api("POST", f"/api/polls/polls/{created['id']}/publish", None, token)
+    assert status == 200, published
+    return published
+
+
+@pytest.fixture(scope="module", autouse=True)
+def council(suite):
+    suite.cli("auth", "create-council", "hromada", "Громада", "--language", "uk")
+
+
+def test_the_snippet_on_a_council_page_votes_by_email(suite, poll, page):
+    site = CouncilSite("")
+    try:
+        allowed = suite.api(
+            "PUT",
+            "/api/polls/councils/hromada/policy",
+            {"widget_origins": [f"http://127.0.0.1:{site.port}"]},
+            poll["token"],
+        )
+        assert allowed[0] == 200
+        status, embed = suite.api(
+            "GET", f"/api/polls/polls/{poll['id']}/embed", None, poll["token"]
+        )
+        assert status == 200
+        (site.root / "index.html").write_text(COUNCIL_PAGE.format(snippet=embed["script"]))
+
+        page.goto(site.url)
+        widget = page.frame_locator("iframe")
+        widget.get_by_text("Щоб уникнути фальсифікацій").wait_for()
+        page.screenshot_step("widget-on-council-page")
+        widget.get_by_label("Telegram").check()
+        widget.get_by_label("Ваша адреса електронної пошти").fill("resident@example.org")
+        widget.get_by_label("Ваша адреса електронної пошти").press("Enter")  # by keyboard
+        widget.get_by_text("Майже готово").wait_for()
+        page.screenshot_step("check-your-email")
+
+        link = next(url for url in suite.outbox_links("resident@example.org") if "/verify?" in url)
+        page.goto(link)
+        page.get_by_text("Telegram").wait_for()
+        page.screenshot_step("confirm-page")
+        page.get_by_role("button").click()
+        page.get_by_text("Дякуємо! Ваш голос враховано.").wait_for()
+        page.screenshot_step("thank-you")
+
+        page.goto(site.url)
+        page.frame_locator("iframe").get_by_text("1 голос").wait_for()
+        page.screenshot_step("results-in-widget")
+    finally:
+        site.stop()
+
+
+def test_a_site_the_council_did_not_list_cannot_frame_the_widget(suite, poll, browser):
+    site = CouncilSite(
+        f'<iframe src="{suite.url}/api/polls/widget/{poll["id"]}" title="poll"></iframe>'
+    )
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        refused: list[str] = []
+        page.on("console", lambda m: refused.append(m.text))
+        page.goto(site.url)
+        page.wait_for_timeout(500)
+        frame = page.frames[1]
+        assert "Щоб уникнути фальсифікацій" not in frame.content()
+        assert any("frame-ancestors" in text for text in refused), refused
+    finally:
+        context.close()
+        site.stop()
