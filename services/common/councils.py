@@ -17,6 +17,15 @@ class UnknownCouncil(Problem):
     slug, status, title = "unknown-council", 422, N_("Unknown council")
 
 
+class NotAllowed(Problem):
+    """The caller holds no role that allows this in the council concerned."""
+
+    slug, status, title = "forbidden", 403, N_("Not allowed")
+
+    def __init__(self, detail: str | None = None, **kwargs) -> None:
+        super().__init__(detail or gettext("You may not do this for this council."), **kwargs)
+
+
 def ensure_council(slug: str) -> None:
     """Refuse a council auth does not know (422); known ones are cached for minutes."""
     if time.monotonic() - _known.get(slug, float("-inf")) < KNOWN_FOR_SECONDS:

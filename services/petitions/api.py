@@ -7,11 +7,11 @@ from marshmallow import Schema, fields, validate
 from sqlalchemy import or_, select
 
 from services.common.caching import cached_public_read
+from services.common.councils import ensure_council
 from services.common.timeutil import as_utc
 from services.common.tokens import current_principal, token_required
 
 from . import lifecycle, signing
-from .councils import ensure_council
 from .counts import signature_count
 from .errors import NotAllowed
 from .models import DECISIONS, Petition, Response, Signature, Transition, db

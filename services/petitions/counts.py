@@ -1,25 +1,22 @@
 """Counts that never block signing: folded in batches, reconciled against the rows.
 
 `fold_new_signatures` adds the signatures appended since the last fold to each
-petition's count in one grouped query, and moves petitions past their threshold. Rows
-younger than SETTLE are left for the next fold: on PostgreSQL a signature with a lower
-id can commit after one with a higher id, and a watermark past it would skip it.
-`reconcile_counts` recounts from the rows, the ground truth, for any drift.
+petition's count in one grouped query (behind a watermark: services.common.folding),
+and moves petitions past their threshold. `reconcile_counts` recounts from the rows,
+the ground truth, for any drift.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from services.common.folding import claim_settled
 from services.common.timeutil import utcnow
 
 from .lifecycle import mark_successful
 from .models import FoldWatermark, Petition, PetitionCount, Signature
 
-SETTLE = timedelta(milliseconds=300)
 WATERMARK = "signatures"
 
 
@@ -35,21 +32,14 @@ def _add(session: Session, petition_id: int, delta: int) -> None:
 
 def fold_new_signatures(session: Session) -> int:
     """Fold settled new signatures into the counts; the number folded."""
-    mark = session.get(FoldWatermark, WATERMARK, with_for_update=True)
-    if mark is None:
-        mark = FoldWatermark(name=WATERMARK, last_id=0)
-        session.add(mark)
-    upto = session.scalar(
-        select(func.max(Signature.id)).where(
-            Signature.id > mark.last_id, Signature.created_at <= utcnow() - SETTLE
-        )
-    )
-    if upto is None:
+    claimed = claim_settled(session, FoldWatermark, WATERMARK, Signature.id, Signature.created_at)
+    if claimed is None:
         session.commit()
         return 0
+    mark, after, upto = claimed
     per_petition = session.execute(
         select(Signature.petition_id, func.count(Signature.id))
-        .where(Signature.id > mark.last_id, Signature.id <= upto)
+        .where(Signature.id > after, Signature.id <= upto)
         .group_by(Signature.petition_id)
     ).all()
     for petition_id, added in per_petition:

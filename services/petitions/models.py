@@ -22,6 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.common.db import new_database
+from services.common.folding import WatermarkColumns
 from services.common.timeutil import utcnow
 
 db = new_database()
@@ -119,13 +120,10 @@ class PetitionCount(db.Model):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-class FoldWatermark(db.Model):
+class FoldWatermark(WatermarkColumns, db.Model):
     """The last signature id the aggregator has counted (one row)."""
 
     __tablename__ = "fold_watermarks"
-
-    name: Mapped[str] = mapped_column(String(32), primary_key=True)
-    last_id: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
 
 
 class Transition(db.Model):

@@ -2,16 +2,8 @@
 
 from __future__ import annotations
 
-from flask_babel import gettext
-
+from services.common.councils import NotAllowed  # noqa: F401 - raised by this service too
 from services.common.errors import N_, Problem
-
-
-class NotAllowed(Problem):
-    slug, status, title = "forbidden", 403, N_("Not allowed")
-
-    def __init__(self, detail: str | None = None, **kwargs) -> None:
-        super().__init__(detail or gettext("You may not do this for this council."), **kwargs)
 
 
 class WrongState(Problem):

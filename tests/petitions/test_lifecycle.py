@@ -76,15 +76,15 @@ class _settled:
     """Let signatures age past the aggregator's settling time."""
 
     def __enter__(self):
-        from services.petitions import counts
+        from services.common import folding
 
-        self.saved, counts.SETTLE = counts.SETTLE, counts.SETTLE * 0
+        self.saved, folding.SETTLE = folding.SETTLE, folding.SETTLE * 0
         return self
 
     def __exit__(self, *_):
-        from services.petitions import counts
+        from services.common import folding
 
-        counts.SETTLE = self.saved
+        folding.SETTLE = self.saved
 
 
 def test_rejection_needs_a_catalogue_reason(client, people, councils):
