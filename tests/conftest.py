@@ -16,6 +16,9 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+# Fixtures every suite may use: councils in auth, and people with tokens.
+pytest_plugins = ("tests.support.people",)
+
 SERVICES = ("auth", "polls", "petitions")
 POSTGRES = os.environ.get("VICHE_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432")
 TEST_DB = os.environ.get("VICHE_TEST_DB", "sqlite")

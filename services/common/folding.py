@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import Integer, String, func, select
+from sqlalchemy import Integer, String, func, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from .timeutil import utcnow
@@ -45,3 +45,16 @@ def claim_settled(session: Session, watermark_model: type, name: str, id_column,
     if upto is None:
         return None
     return mark, mark.last_id, upto
+
+
+def add_to_count(session: Session, model: type, key: dict, column: str, delta: int, **also) -> None:
+    """Add `delta` to the count `column` of the `model` row named by `key`, making the
+    row if there is none yet (only the aggregator writes counts: no race to insert)."""
+    counted = getattr(model, column)
+    changed = session.execute(
+        update(model)
+        .where(*(getattr(model, name) == value for name, value in key.items()))
+        .values({column: counted + delta, **also})
+    ).rowcount
+    if not changed:
+        session.add(model(**key, **{column: delta}, **also))

@@ -8,10 +8,10 @@ the ground truth, for any drift.
 
 from __future__ import annotations
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from services.common.folding import claim_settled
+from services.common.folding import add_to_count, claim_settled
 from services.common.timeutil import utcnow
 
 from .lifecycle import mark_successful
@@ -21,13 +21,8 @@ WATERMARK = "signatures"
 
 
 def _add(session: Session, petition_id: int, delta: int) -> None:
-    updated = session.execute(
-        update(PetitionCount)
-        .where(PetitionCount.petition_id == petition_id)
-        .values(signatures=PetitionCount.signatures + delta, updated_at=utcnow())
-    ).rowcount
-    if not updated:
-        session.add(PetitionCount(petition_id=petition_id, signatures=delta, updated_at=utcnow()))
+    key = {"petition_id": petition_id}
+    add_to_count(session, PetitionCount, key, "signatures", delta, updated_at=utcnow())
 
 
 def fold_new_signatures(session: Session) -> int:

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections import Counter
 from datetime import timedelta
 
-from sqlalchemy import Integer, func, literal, select, union_all, update
+from sqlalchemy import Integer, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
-from services.common.folding import claim_settled
+from services.common.folding import add_to_count, claim_settled
 from services.common.timeutil import utcnow
 
 from .models import Ballot, FoldWatermark, OptionTally, Poll, PollTally, TallyEntry
@@ -35,23 +35,11 @@ def entries_for(poll_id: int, added: list[int], removed: list[int] = (), voter: 
 
 
 def _add_to_option(session: Session, poll_id: int, option_id: int, delta: int) -> None:
-    changed = session.execute(
-        update(OptionTally)
-        .where(OptionTally.option_id == option_id)
-        .values(votes=OptionTally.votes + delta)
-    ).rowcount
-    if not changed:
-        session.add(OptionTally(option_id=option_id, poll_id=poll_id, votes=delta))
+    add_to_count(session, OptionTally, {"option_id": option_id}, "votes", delta, poll_id=poll_id)
 
 
 def _add_voters(session: Session, poll_id: int, delta: int) -> None:
-    changed = session.execute(
-        update(PollTally)
-        .where(PollTally.poll_id == poll_id)
-        .values(voters=PollTally.voters + delta, updated_at=utcnow())
-    ).rowcount
-    if not changed:
-        session.add(PollTally(poll_id=poll_id, voters=delta, updated_at=utcnow()))
+    add_to_count(session, PollTally, {"poll_id": poll_id}, "voters", delta, updated_at=utcnow())
 
 
 def fold_entries(session: Session) -> int:

@@ -2,21 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
-from tests.support.people import People, create_councils
-
-
-@pytest.fixture
-def councils(auth_app):
-    return create_councils(auth_app)
-
-
-@pytest.fixture
-def people(auth_app):
-    return People(auth_app)
-
-
 TEXT = "Просимо встановити ліхтарі на вулиці Шевченка, бо ввечері там темно й небезпечно."
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import update
 
 from services.auth.messaging.outbox import deliver_due
@@ -14,21 +13,10 @@ from services.polls.models import Poll
 from services.polls.models import db as polls_db
 from services.polls.tallies import fold_entries
 from tests.auth.helpers import link_token, messages
-from tests.support.people import People, create_councils
 from tests.support.smtp import smtp_server  # noqa: F401 - a fixture
 
 QUESTION = "Звідки ви дізнаєтеся про події в громаді?"
 OPTIONS = ["Сайт громади", "Facebook", "Telegram", "Оголошення на дошці"]
-
-
-@pytest.fixture
-def councils(auth_app):
-    return create_councils(auth_app)
-
-
-@pytest.fixture
-def people(auth_app):
-    return People(auth_app)
 
 
 def new_poll(client, people, council="kyiv", publish=True, **settings) -> dict:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from services.auth.councils.domain import create_council
 from services.auth.models import db as auth_db
 from tests.support.tokens import bearer, make_token
@@ -42,3 +44,14 @@ class People:
         return bearer(
             make_token(self.auth_app, f"a{council}", name="Admin", roles={council: ["admin"]})
         )
+
+
+@pytest.fixture
+def councils(auth_app):
+    """Councils that exist in auth: kyiv and oliivka."""
+    return create_councils(auth_app)
+
+
+@pytest.fixture
+def people(auth_app):
+    return People(auth_app)
