@@ -25,13 +25,19 @@ STREAM = "tally-entries"
 RECONCILE_AFTER_CLOSE = timedelta(seconds=5)
 
 
-def entries_for(poll_id: int, added: list[int], removed: list[int] = (), voter: int = 0):
-    """Tally entries for a vote: +1 per added option, -1 per removed one, ±1 voter."""
-    rows = [TallyEntry(poll_id=poll_id, option_id=o, delta=1) for o in added]
-    rows += [TallyEntry(poll_id=poll_id, option_id=o, delta=-1) for o in removed]
+def entries_for(
+    poll_id: int, added: list[int], removed: list[int] = (), voter: int = 0
+) -> list[dict]:
+    """Tally entry rows for a vote: +1 per added option, -1 per removed one, ±1 voter
+    (an entry with no option)."""
+    now = utcnow()
+    deltas = [(o, 1) for o in added] + [(o, -1) for o in removed]
     if voter:
-        rows.append(TallyEntry(poll_id=poll_id, option_id=None, delta=voter))
-    return rows
+        deltas.append((None, voter))
+    return [
+        {"poll_id": poll_id, "option_id": option, "delta": delta, "created_at": now}
+        for option, delta in deltas
+    ]
 
 
 def _add_to_option(session: Session, poll_id: int, option_id: int, delta: int) -> None:
