@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from flask_babel import gettext
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
 from services.common.caching import cached_public_read
 from services.common.councils import ensure_council
+from services.common.csvfiles import csv_download
 from services.common.timeutil import as_utc
 from services.common.tokens import current_principal, token_required
 
-from . import lifecycle, signing
+from . import browse, lifecycle, signing
 from .counts import signature_count
 from .errors import NotAllowed
 from .models import DECISIONS, Petition, Response, Signature, Transition, db
@@ -56,17 +58,26 @@ class PetitionSchema(Schema):
 
 class PetitionListSchema(Schema):
     petitions = fields.List(fields.Nested(PetitionSchema))
-    next_after = fields.Integer(allow_none=True, metadata={"description": "keyset cursor"})
+    next_cursor = fields.String(
+        allow_none=True, metadata={"description": "pass as `cursor` for the next page"}
+    )
 
 
 class ListQuerySchema(Schema):
-    council = fields.String()
-    state = fields.String(
-        validate=validate.OneOf(["open", "successful", "answered", "closed", "rejected"])
-    )
+    council = fields.String(validate=validate.Length(max=64))
+    state = fields.String(validate=validate.OneOf(browse.LISTED_STATES))
     q = fields.String(validate=validate.Length(max=100))
-    after = fields.Integer(metadata={"description": "the next_after of the previous page"})
+    sort = fields.String(load_default="newest", validate=validate.OneOf(browse.SORTS))
+    cursor = fields.String(
+        validate=validate.Length(max=200),
+        metadata={"description": "the next_cursor of the previous page"},
+    )
     limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+
+
+class SimilarQuerySchema(Schema):
+    council = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    title = fields.String(required=True, validate=validate.Length(min=1, max=200))
 
 
 class RejectSchema(Schema):
@@ -104,6 +115,8 @@ class PolicySchema(Schema):
     moderation_days = fields.Integer(validate=validate.Range(min=1, max=60))
     response_days = fields.Integer(validate=validate.Range(min=1, max=120))
     signer_names_public = fields.Boolean()
+    rejected_public = fields.Boolean()
+    allow_withdrawal = fields.Boolean()
     on_failure = fields.String(validate=validate.OneOf(["closed", "appeal"]))
     rejection_reasons = fields.List(
         fields.String(validate=validate.Length(min=1, max=32)),
@@ -111,7 +124,7 @@ class PolicySchema(Schema):
     )
 
 
-def present(petition: Petition) -> dict:
+def present(petition: Petition, signatures: int | None = None) -> dict:
     response = db.session.get(Response, petition.id)
     return {
         **{
@@ -133,7 +146,9 @@ def present(petition: Petition) -> dict:
             key: (as_utc(value) if (value := getattr(petition, key)) else None)
             for key in ("created_at", "opened_at", "deadline_at", "succeeded_at")
         },
-        "signatures": signature_count(db.session, petition.id),
+        "signatures": signature_count(db.session, petition.id)
+        if signatures is None
+        else signatures,
         "response": {
             "text": response.text,
             "decision": response.decision,
@@ -220,6 +235,31 @@ def sign(data, petition_id: int):
     return {"receipt": receipt, "petition_id": petition_id}
 
 
+@petitions_blp.route("/petitions/<int:petition_id>/signatures/mine", methods=["DELETE"])
+@petitions_blp.response(204)
+@token_required
+def withdraw(petition_id: int):
+    """Withdraw one's signature while the petition is open, where the council allows it."""
+    signing.withdraw(db.session, current_principal(), petition_id)
+
+
+@petitions_blp.route("/petitions/<int:petition_id>/signers.csv")
+@token_required
+def signers_csv(petition_id: int):
+    """Every signer's name, time and receipt, for the council's moderators (CSV)."""
+    petition = lifecycle.get_petition(db.session, petition_id, current_principal())
+    if not lifecycle.is_moderator(current_principal(), petition.council):
+        raise NotAllowed()
+    rows = db.session.execute(
+        select(Signature.signer_name, Signature.created_at, Signature.receipt)
+        .where(Signature.petition_id == petition_id)
+        .order_by(Signature.id)
+    ).all()
+    header = [["name", "signed_at", "receipt"]]
+    body = ([name, as_utc(at).isoformat(), receipt] for name, at, receipt in rows)
+    return csv_download([*header, *body], f"petition-{petition_id}-signers.csv")
+
+
 @petitions_blp.route("/petitions/<int:petition_id>")
 @cached_public_read(max_age=5, stale_while_revalidate=30, memo_seconds=1.0)
 @petitions_blp.response(200, PetitionSchema)
@@ -234,32 +274,35 @@ def get_petition(petition_id: int):
 @petitions_blp.arguments(ListQuerySchema, location="query")
 @petitions_blp.response(200, PetitionListSchema)
 def list_petitions(query):
-    """Published petitions, newest first, with filters; pages by `after`."""
-    statement = select(Petition).where(
-        Petition.hidden.is_(False),
-        Petition.state.in_(("open", "successful", "answered", "closed", "rejected")),
-    )
-    if query.get("council"):
-        statement = statement.where(Petition.council == query["council"])
-    if query.get("state"):
-        statement = statement.where(Petition.state == query["state"])
-    if query.get("q"):
-        pattern = "%" + query["q"].replace("%", r"\%").replace("_", r"\_") + "%"
-        statement = statement.where(
-            or_(
-                Petition.title.ilike(pattern, escape="\\"),
-                Petition.text.ilike(pattern, escape="\\"),
-            )
-        )
-    if query.get("after"):
-        statement = statement.where(Petition.id < query["after"])
-    rows = db.session.scalars(
-        statement.order_by(Petition.id.desc()).limit(query["limit"] + 1)
-    ).all()
-    page = rows[: query["limit"]]
+    """Published petitions with filters; sorted newest, most signed or closing soon;
+    pages by `cursor`."""
+    page, next_cursor = browse.browse(db.session, **query)
     return {
-        "petitions": [present(p) for p in page],
-        "next_after": page[-1].id if len(rows) > query["limit"] else None,
+        "petitions": [present(petition, count) for petition, count in page],
+        "next_cursor": next_cursor,
+    }
+
+
+@petitions_blp.route("/petitions/similar")
+@cached_public_read(max_age=30, stale_while_revalidate=120)
+@petitions_blp.arguments(SimilarQuerySchema, location="query")
+@petitions_blp.response(200, PetitionListSchema)
+def similar_petitions(query):
+    """Published petitions whose titles resemble a new one's (asked before filing)."""
+    found = browse.similar(db.session, query["council"], query["title"])
+    return {"petitions": [present(p) for p in found], "next_cursor": None}
+
+
+@petitions_blp.route("/councils/<council>/rejected")
+@cached_public_read(max_age=60, stale_while_revalidate=300)
+@petitions_blp.response(200, PetitionListSchema)
+def rejected_petitions(council: str):
+    """The council's rejected petitions with reasons, where its policy publishes them."""
+    if not policy_for(db.session, council).rejected_public:
+        raise NotAllowed(gettext("This council does not publish its rejected petitions."))
+    return {
+        "petitions": [present(p) for p in browse.rejected(db.session, council)],
+        "next_cursor": None,
     }
 
 
@@ -314,7 +357,7 @@ def moderation_queue(council: str):
         .order_by(Petition.id)
         .limit(200)
     ).all()
-    return {"petitions": [present(p) for p in rows], "next_after": None}
+    return {"petitions": [present(p) for p in rows], "next_cursor": None}
 
 
 @petitions_blp.route("/councils/<council>/policy")

@@ -53,6 +53,10 @@ class CouncilPolicy(db.Model):
     moderation_days: Mapped[int] = mapped_column(Integer, nullable=False, default=2)
     response_days: Mapped[int] = mapped_column(Integer, nullable=False, default=10)
     signer_names_public: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    # A public list of rejected petitions with their reasons.
+    rejected_public: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    # Whether a signer may take a signature back while the petition is open.
+    allow_withdrawal: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     on_failure: Mapped[str] = mapped_column(String(16), default="closed")  # closed | appeal
     rejection_reasons: Mapped[list] = mapped_column(
         JSON, nullable=False, default=lambda: list(REJECTION_REASONS)

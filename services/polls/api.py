@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import csv
-import io
-
-from flask import Response, current_app, request
+from flask import current_app, request
 from flask_babel import gettext
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
@@ -15,6 +12,7 @@ from services.common.app import public
 from services.common.caching import cached_public_read
 from services.common.config import SUPPORTED_LOCALES
 from services.common.councils import ensure_council
+from services.common.csvfiles import csv_download
 from services.common.fields import EmailAddress
 from services.common.i18n import request_locale
 from services.common.policies import policy_for, update_policy
@@ -334,22 +332,12 @@ def results(query, poll_id: int):
 def results_csv(query, poll_id: int):
     """The results as CSV (option, votes, percent)."""
     data = visible_results(poll_id)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["option", "votes", "percent"])
-    for option in data["options"]:
-        writer.writerow([csv_cell(option["label"]), option["votes"], option["percent"]])
-    writer.writerow(["voters", data["voters"], ""])
-    return Response(
-        out.getvalue(),
-        mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="poll-{poll_id}-results.csv"'},
-    )
-
-
-def csv_cell(value: str) -> str:
-    """A cell a spreadsheet shows as text, never runs as a formula."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+    rows = [
+        ["option", "votes", "percent"],
+        *([o["label"], o["votes"], o["percent"]] for o in data["options"]),
+        ["voters", data["voters"], ""],
+    ]
+    return csv_download(rows, f"poll-{poll_id}-results.csv")
 
 
 @polls_blp.route("/polls/<int:poll_id>/embed")

@@ -5,7 +5,9 @@ from __future__ import annotations
 TEXT = "Просимо встановити ліхтарі на вулиці Шевченка, бо ввечері там темно й небезпечно."
 
 
-def open_petition(client, people, council="kyiv", threshold=None) -> int:
+def open_petition(
+    client, people, council="kyiv", threshold=None, title="Ліхтарі на вулиці Шевченка"
+) -> int:
     """A petition filed, submitted and approved: collecting signatures."""
     if threshold is not None:
         response = client.put(
@@ -17,7 +19,7 @@ def open_petition(client, people, council="kyiv", threshold=None) -> int:
     author = people.resident(100)
     created = client.post(
         "/api/petitions/petitions",
-        json={"council": council, "title": "Ліхтарі на вулиці Шевченка", "text": TEXT},
+        json={"council": council, "title": title, "text": TEXT},
         headers=author,
     )
     assert created.status_code == 201, created.json

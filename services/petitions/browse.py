@@ -1,0 +1,159 @@
+"""Finding petitions: filters, sorts with keyset pages, similar titles, rejected ones.
+
+A page ends with an opaque cursor holding the sort key and id of its last petition;
+the next page starts strictly after it, so pages never repeat or skip a petition
+however many are added meanwhile, and no page costs an OFFSET scan.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from datetime import datetime
+
+from flask_babel import gettext
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from services.common.errors import ValidationFailed
+from services.common.timeutil import as_utc
+
+from .models import Petition, PetitionCount
+
+LISTED_STATES = ("open", "successful", "answered", "closed", "rejected")
+SORTS = ("newest", "most_signed", "closing_soon")
+SIMILAR_LIMIT = 5
+WORD = re.compile(r"\w{4,}", re.UNICODE)
+
+
+def _encode(values: list) -> str:
+    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+
+
+def _decode(cursor: str, sort: str) -> list:
+    try:
+        values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if not isinstance(values, list) or len(values) != 2 or not isinstance(values[1], int):
+            raise ValueError(cursor)
+        if sort == "closing_soon":
+            values[0] = datetime.fromisoformat(values[0])
+        elif sort == "most_signed" and not isinstance(values[0], int):
+            raise ValueError(cursor)
+        return values
+    except (ValueError, TypeError):
+        raise ValidationFailed(
+            errors={"cursor": [gettext("This page cursor is not valid for this sort.")]}
+        ) from None
+
+
+def _like(text: str) -> str:
+    return "%" + text.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_") + "%"
+
+
+def browse(
+    session: Session,
+    *,
+    council: str | None = None,
+    state: str | None = None,
+    q: str | None = None,
+    sort: str = "newest",
+    cursor: str | None = None,
+    limit: int = 20,
+) -> tuple[list[tuple[Petition, int]], str | None]:
+    """A page of published petitions with their counts, and the cursor of the next."""
+    signatures = func.coalesce(PetitionCount.signatures, 0)
+    statement = (
+        select(Petition, signatures)
+        .outerjoin(PetitionCount, PetitionCount.petition_id == Petition.id)
+        .where(Petition.hidden.is_(False), Petition.state.in_(LISTED_STATES))
+    )
+    if council:
+        statement = statement.where(Petition.council == council)
+    if state:
+        statement = statement.where(Petition.state == state)
+    if q:
+        pattern = _like(q)
+        statement = statement.where(
+            or_(
+                Petition.title.ilike(pattern, escape="\\"),
+                Petition.text.ilike(pattern, escape="\\"),
+            )
+        )
+    after = _decode(cursor, sort) if cursor else None
+    if sort == "most_signed":
+        order = (signatures.desc(), Petition.id.desc())
+        if after:
+            statement = statement.where(
+                or_(signatures < after[0], and_(signatures == after[0], Petition.id < after[1]))
+            )
+    elif sort == "closing_soon":
+        statement = statement.where(Petition.state == "open", Petition.deadline_at.is_not(None))
+        order = (Petition.deadline_at.asc(), Petition.id.asc())
+        if after:
+            statement = statement.where(
+                or_(
+                    Petition.deadline_at > after[0],
+                    and_(Petition.deadline_at == after[0], Petition.id > after[1]),
+                )
+            )
+    else:
+        order = (Petition.id.desc(),)
+        if after:
+            statement = statement.where(Petition.id < after[1])
+    rows = session.execute(statement.order_by(*order).limit(limit + 1)).all()
+    page = [(petition, count) for petition, count in rows[:limit]]
+    if len(rows) <= limit:
+        return page, None
+    last, count = page[-1]
+    key = {
+        "newest": last.id,
+        "most_signed": count,
+        "closing_soon": as_utc(last.deadline_at).isoformat() if last.deadline_at else None,
+    }[sort]
+    return page, _encode([key, last.id])
+
+
+def similar(session: Session, council: str, title: str) -> list[Petition]:
+    """Published petitions of the council whose titles share the most words with `title`
+    (words of four letters or more), for a resident about to file a duplicate."""
+    words = sorted({w.casefold() for w in WORD.findall(title)}, key=len, reverse=True)[:8]
+    if not words:
+        return []
+    candidates = session.scalars(
+        select(Petition)
+        .where(
+            Petition.council == council,
+            Petition.hidden.is_(False),
+            Petition.state.in_(LISTED_STATES),
+            # Each word as written lower and capitalised: SQLite folds only ASCII case.
+            or_(
+                *(
+                    Petition.title.ilike(_like(form), escape="\\")
+                    for word in words
+                    for form in {word, word.capitalize()}
+                )
+            ),
+        )
+        .order_by(Petition.id.desc())
+        .limit(200)
+    ).all()
+
+    def shared(petition: Petition) -> int:
+        have = {w.casefold() for w in WORD.findall(petition.title)}
+        return sum(1 for word in words if word in have)
+
+    ranked = sorted(candidates, key=lambda p: (-shared(p), -p.id))
+    return [p for p in ranked if shared(p)][:SIMILAR_LIMIT]
+
+
+def rejected(session: Session, council: str, limit: int = 100) -> list[Petition]:
+    """The council's rejected petitions, newest first (shown where its policy says)."""
+    return session.scalars(
+        select(Petition)
+        .where(
+            Petition.council == council, Petition.state == "rejected", Petition.hidden.is_(False)
+        )
+        .order_by(Petition.id.desc())
+        .limit(limit)
+    ).all()

@@ -1,0 +1,172 @@
+"""Finding petitions: sorts and keyset pages, similar titles, the rejected list; and
+a signer's withdrawal and the moderators' CSV of signers."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import update
+
+from services.common.timeutil import utcnow
+from services.petitions.models import Petition
+from services.petitions.models import db as petitions_db
+from tests.petitions.conftest import TEXT, open_petition
+from tests.petitions.test_lifecycle import _settled
+
+API = "/api/petitions"
+pytestmark = pytest.mark.usefixtures("councils")
+
+
+def sign(client, people, petition_id, n, **claims):
+    response = client.post(
+        f"{API}/petitions/{petition_id}/signatures", json={}, headers=people.resident(n, **claims)
+    )
+    assert response.status_code == 201, response.json
+    return response
+
+
+def fold(petitions_app):
+    from services.petitions.counts import fold_new_signatures
+
+    with petitions_app.app_context(), _settled():
+        fold_new_signatures(petitions_db.session)
+        petitions_db.session.remove()
+
+
+def all_pages(client, **query) -> list[int]:
+    seen, cursor = [], None
+    while True:
+        params = {**query, "limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = client.get(f"{API}/petitions", query_string=params)
+        assert page.status_code == 200, page.json
+        seen += [p["id"] for p in page.json["petitions"]]
+        cursor = page.json["next_cursor"]
+        if cursor is None:
+            return seen
+
+
+def test_sorts_page_through_every_petition_once(client, people, petitions_app):
+    titles = [
+        "Ремонт школи номер три",
+        "Новий парк біля річки",
+        "Велодоріжка на Хрещатику",
+        "Ліхтарі у сквері",
+        "Питна вода в селі",
+    ]
+    ids = [open_petition(client, people, title=t) for t in titles]
+    for n in range(3):
+        sign(client, people, ids[1], n + 1)
+    sign(client, people, ids[3], 10)
+    fold(petitions_app)
+    with petitions_app.app_context():  # deadlines a day apart, the first one soonest
+        for days, petition_id in enumerate(ids):
+            petitions_db.session.execute(
+                update(Petition)
+                .where(Petition.id == petition_id)
+                .values(deadline_at=utcnow() + timedelta(days=days + 1))
+            )
+        petitions_db.session.commit()
+        petitions_db.session.remove()
+
+    assert all_pages(client) == sorted(ids, reverse=True)
+    most_signed = all_pages(client, sort="most_signed")
+    assert most_signed[:2] == [ids[1], ids[3]] and sorted(most_signed) == sorted(ids)
+    assert all_pages(client, sort="closing_soon") == ids
+    counts = client.get(f"{API}/petitions", query_string={"sort": "most_signed"}).json
+    assert [p["signatures"] for p in counts["petitions"]][:2] == [3, 1]
+
+
+def test_a_forged_cursor_is_a_clear_422(client, people):
+    open_petition(client, people)
+    for cursor in ("nonsense", "W1swXV0", "eyJhIjogMX0"):
+        response = client.get(
+            f"{API}/petitions", query_string={"cursor": cursor, "sort": "most_signed"}
+        )
+        assert response.status_code == 422 and "cursor" in response.json["errors"], cursor
+    assert client.get(f"{API}/petitions?sort=random").status_code == 422
+
+
+def test_similar_titles_are_suggested_before_filing(client, people):
+    lights = open_petition(client, people, title="Ліхтарі на вулиці Шевченка")
+    open_petition(client, people, title="Ремонт дороги на вулиці Садовій")
+    open_petition(client, people, council="oliivka", title="Ліхтарі на вулиці Шевченка")
+    found = client.get(
+        f"{API}/petitions/similar",
+        query_string={"council": "kyiv", "title": "ліхтарі біля школи на Шевченка"},
+    )
+    assert found.status_code == 200
+    assert found.json["petitions"][0]["id"] == lights
+    assert all(p["council"] == "kyiv" for p in found.json["petitions"])
+    assert client.get(f"{API}/petitions/similar?council=kyiv").status_code == 422
+
+
+def test_the_rejected_list_follows_the_council_setting(client, people):
+    author = people.resident(100)
+    created = client.post(
+        f"{API}/petitions",
+        json={"council": "kyiv", "title": "Заборонити все", "text": TEXT},
+        headers=author,
+    ).json
+    client.post(f"{API}/petitions/{created['id']}/submit", headers=author)
+    rejected = client.post(
+        f"{API}/petitions/{created['id']}/reject",
+        json={"reason": "unclear-request", "explanation": "Незрозуміло, що саме просять."},
+        headers=people.moderator(),
+    )
+    assert rejected.status_code == 200
+    listed = client.get(f"{API}/councils/kyiv/rejected").json["petitions"]
+    assert [(p["id"], p["rejection_reason"]) for p in listed] == [
+        (created["id"], "unclear-request")
+    ]
+    client.put(
+        f"{API}/councils/kyiv/policy", json={"rejected_public": False}, headers=people.admin()
+    )
+    assert client.get(f"{API}/councils/kyiv/rejected").status_code == 403
+
+
+def test_withdrawal_is_off_unless_the_council_allows_it(client, people, petitions_app):
+    petition_id = open_petition(client, people)
+    sign(client, people, petition_id, 1)
+    mine = f"{API}/petitions/{petition_id}/signatures/mine"
+    refused = client.delete(mine, headers=people.resident(1))
+    assert refused.status_code == 403
+    client.put(
+        f"{API}/councils/kyiv/policy", json={"allow_withdrawal": True}, headers=people.admin()
+    )
+
+    sign(client, people, petition_id, 2)
+    fold(petitions_app)  # resident 1 and 2 counted
+    sign(client, people, petition_id, 3)  # resident 3 not folded yet
+    assert client.delete(mine, headers=people.resident(1)).status_code == 204
+    assert client.delete(mine, headers=people.resident(3)).status_code == 204
+    assert client.delete(mine, headers=people.resident(3)).status_code == 404
+    assert client.delete(mine, headers=people.resident(4)).status_code == 404
+    fold(petitions_app)
+    count = client.get(f"{API}/petitions/{petition_id}").json["signatures"]
+    assert count == 1
+    sign(client, people, petition_id, 1)  # and may sign again
+    fold(petitions_app)
+    assert client.get(f"{API}/petitions/{petition_id}").json["signatures"] == 2
+    with petitions_app.app_context():
+        from services.petitions.counts import reconcile_counts
+
+        assert reconcile_counts(petitions_db.session) == 0  # the count agrees with the rows
+        petitions_db.session.remove()
+
+
+def test_the_signers_csv_is_for_moderators_and_runs_no_formulas(client, people):
+    petition_id = open_petition(client, people)
+    sign(client, people, petition_id, 1, name='=HYPERLINK("http://evil","x")')
+    sign(client, people, petition_id, 2, name="Олена Коваль")
+    url = f"{API}/petitions/{petition_id}/signers.csv"
+    assert client.get(url).status_code == 401
+    assert client.get(url, headers=people.resident(5)).status_code == 403
+    assert client.get(url, headers=people.moderator("oliivka")).status_code == 403
+    response = client.get(url, headers=people.moderator("kyiv"))
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
+    assert rows[0] == ["name", "signed_at", "receipt"]
+    assert rows[1][0] == '\'=HYPERLINK("http://evil","x")' and rows[2][0] == "Олена Коваль"
