@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask import current_app
 from flask_babel import gettext
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
@@ -98,6 +99,23 @@ class SignSchema(Schema):
     notify = fields.Boolean(load_default=False)
 
 
+class SponsorSchema(Schema):
+    token = fields.String(required=True, validate=validate.Length(min=1, max=64))
+
+
+class SponsorshipQuerySchema(Schema):
+    token = fields.String(validate=validate.Length(max=64))
+
+
+class SponsorshipSchema(Schema):
+    petition = fields.Nested(PetitionSchema)
+    sponsors = fields.Integer()
+    needed = fields.Integer()
+    link = fields.String(
+        allow_none=True, metadata={"description": "the link to share (for the author only)"}
+    )
+
+
 class ReceiptSchema(Schema):
     receipt = fields.String(required=True)
     petition_id = fields.Integer(required=True)
@@ -115,6 +133,7 @@ class PolicySchema(Schema):
     moderation_days = fields.Integer(validate=validate.Range(min=1, max=60))
     response_days = fields.Integer(validate=validate.Range(min=1, max=120))
     signer_names_public = fields.Boolean()
+    sponsors_needed = fields.Integer(validate=validate.Range(min=0, max=20))
     rejected_public = fields.Boolean()
     allow_withdrawal = fields.Boolean()
     on_failure = fields.String(validate=validate.OneOf(["closed", "appeal"]))
@@ -235,6 +254,38 @@ def sign(data, petition_id: int):
     return {"receipt": receipt, "petition_id": petition_id}
 
 
+@petitions_blp.route("/petitions/<int:petition_id>/sponsorship")
+@petitions_blp.arguments(SponsorshipQuerySchema, location="query")
+@petitions_blp.response(200, SponsorshipSchema)
+def sponsorship(query, petition_id: int):
+    """A petition collecting sponsors: for whoever holds its link, its author (who also
+    gets the link to share) and its moderators."""
+    viewer = current_principal(required=False)
+    petition, count = lifecycle.sponsorship(db.session, petition_id, viewer, query.get("token"))
+    is_author = viewer is not None and viewer.user_id == petition.author_id
+    link = (
+        f"{current_app.config['PUBLIC_URL']}/petitions/{petition.id}/sponsor"
+        f"?token={petition.sponsor_token}"
+    )
+    return {
+        "petition": present(petition),
+        "sponsors": count,
+        "needed": petition.sponsors_needed,
+        "link": link if is_author else None,
+    }
+
+
+@petitions_blp.route("/petitions/<int:petition_id>/sponsors", methods=["POST"])
+@petitions_blp.arguments(SponsorSchema)
+@petitions_blp.response(201, SponsorshipSchema)
+@token_required
+def sponsor(data, petition_id: int):
+    """Back a petition before moderation, through the link its author shared."""
+    count = lifecycle.sponsor(db.session, current_principal(), petition_id, data["token"])
+    petition = db.session.get(Petition, petition_id)
+    return {"petition": present(petition), "sponsors": count, "needed": petition.sponsors_needed}
+
+
 @petitions_blp.route("/petitions/<int:petition_id>/signatures/mine", methods=["DELETE"])
 @petitions_blp.response(204)
 @token_required
@@ -311,7 +362,7 @@ def rejected_petitions(council: str):
 @petitions_blp.response(200, TimelineSchema)
 def timeline(petition_id: int):
     """Every transition: who (by role), when and why."""
-    lifecycle.get_petition(db.session, petition_id)
+    lifecycle.get_petition(db.session, petition_id, current_principal(required=False))
     rows = db.session.scalars(
         select(Transition).where(Transition.petition_id == petition_id).order_by(Transition.id)
     ).all()

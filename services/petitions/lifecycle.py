@@ -10,18 +10,21 @@ commits. A refusal is a Problem: 409 for the wrong state, 403 for the wrong acto
 
 from __future__ import annotations
 
+import hmac
+import secrets
 from datetime import datetime, timedelta
 
 from flask_babel import gettext
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.common.errors import NotFound, ValidationFailed
 from services.common.timeutil import as_utc, utcnow
 from services.common.tokens import Principal
 
-from .errors import NotAllowed, VerificationNeeded, WrongState
-from .models import DECISIONS, PendingNotification, Petition, Response, Transition
+from .errors import AlreadySigned, NotAllowed, VerificationNeeded, WrongState
+from .models import DECISIONS, PendingNotification, Petition, Response, Sponsor, Transition
 from .policy import policy_for
 
 PUBLISHED = ("open", "successful", "answered", "closed")
@@ -131,14 +134,73 @@ def submit(session: Session, actor: Principal, petition_id: int) -> Petition:
         raise NotAllowed(gettext("Only the author may submit a petition."))
     if petition.state != "draft":
         raise WrongState(gettext("Only a draft can be submitted."))
-    now = utcnow()
-    petition.submitted_at = now
-    petition.moderation_due_at = add_working_days(
-        now, policy_for(session, petition.council).moderation_days
-    )
-    _record(session, petition, "moderation", actor)
+    petition.submitted_at = utcnow()
+    needed = policy_for(session, petition.council).sponsors_needed
+    if needed:
+        petition.sponsors_needed = needed
+        petition.sponsor_token = secrets.token_urlsafe(24)
+        _record(session, petition, "sponsors", actor)
+    else:
+        _to_moderation(session, petition, actor)
     session.commit()
     return petition
+
+
+def _to_moderation(session: Session, petition: Petition, actor: Principal | None) -> None:
+    petition.moderation_due_at = add_working_days(
+        utcnow(), policy_for(session, petition.council).moderation_days
+    )
+    _record(session, petition, "moderation", actor)
+
+
+def sponsorship(
+    session: Session, petition_id: int, viewer: Principal | None, token: str | None
+) -> tuple[Petition, int]:
+    """A petition collecting sponsors, for its author, its moderators or a link holder;
+    with the number of sponsors so far."""
+    petition = session.get(Petition, petition_id)
+    if petition is None or petition.sponsor_token is None:
+        raise NotFound(gettext("There is no such petition."))
+    if not (token and hmac.compare_digest(token, petition.sponsor_token)):
+        get_petition(session, petition_id, viewer)  # the author and moderators only
+    count = session.scalar(select(func.count(Sponsor.id)).where(Sponsor.petition_id == petition.id))
+    return petition, count
+
+
+def sponsor(session: Session, actor: Principal, petition_id: int, token: str) -> int:
+    """Back a petition through its author's link; the number of sponsors now. With the
+    last one needed, the petition goes to the moderators."""
+    petition = session.scalar(
+        select(Petition).where(Petition.id == petition_id).with_for_update()
+    )  # one sponsor at a time per petition: the last one moves it exactly once
+    if petition is None or not petition.sponsor_token:
+        raise NotFound(gettext("There is no such petition."))
+    if not hmac.compare_digest(token, petition.sponsor_token):
+        raise NotAllowed(gettext("This sponsor link is not valid."))
+    if petition.state != "sponsors":
+        raise WrongState(gettext("This petition is not collecting sponsors."))
+    if actor.user_id == petition.author_id:
+        raise NotAllowed(gettext("The author cannot sponsor their own petition."))
+    _require_verified(actor, policy_for(session, petition.council).signer_verification)
+    session.add(
+        Sponsor(
+            petition_id=petition.id,
+            user_id=actor.user_id,
+            phone_hash=actor.phone_hash if actor.phone_verified else None,
+            name=actor.name,
+            created_at=utcnow(),
+        )
+    )
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        session.rollback()
+        raise AlreadySigned(gettext("You support this petition already.")) from exc
+    count = session.scalar(select(func.count(Sponsor.id)).where(Sponsor.petition_id == petition.id))
+    if count >= (petition.sponsors_needed or 0):
+        _to_moderation(session, petition, None)
+    session.commit()
+    return count
 
 
 def _moderated(session: Session, actor: Principal, petition_id: int) -> Petition:

@@ -27,7 +27,16 @@ from services.common.timeutil import utcnow
 
 db = new_database()
 
-STATES = ("draft", "moderation", "open", "rejected", "successful", "answered", "closed")
+STATES = (
+    "draft",
+    "sponsors",  # collecting the sponsors the council asks for before moderation
+    "moderation",
+    "open",
+    "rejected",
+    "successful",
+    "answered",
+    "closed",
+)
 REJECTION_REASONS = (
     "duplicate",
     "outside-competence",
@@ -50,6 +59,9 @@ class CouncilPolicy(db.Model):
     # "email" or "email+phone" (the seed's sign-up requires SMS confirmation).
     signer_verification: Mapped[str] = mapped_column(String(16), default="email+phone")
     author_verification: Mapped[str] = mapped_column(String(16), default="email+phone")
+    # Residents who must back a draft (through a link its author shares) before
+    # moderators see it; 0 sends it to moderation at once.
+    sponsors_needed: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     moderation_days: Mapped[int] = mapped_column(Integer, nullable=False, default=2)
     response_days: Mapped[int] = mapped_column(Integer, nullable=False, default=10)
     signer_names_public: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
@@ -85,6 +97,8 @@ class Petition(db.Model):
     succeeded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     response_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    sponsors_needed: Mapped[int | None] = mapped_column(Integer)  # fixed at submission
+    sponsor_token: Mapped[str | None] = mapped_column(String(43))  # the shared link's secret
     rejection_reason: Mapped[str | None] = mapped_column(String(32))
     rejection_explanation: Mapped[str | None] = mapped_column(Text)
 
@@ -111,6 +125,23 @@ class Signature(db.Model):
     signer_name: Mapped[str] = mapped_column(String(200), nullable=False)
     receipt: Mapped[str] = mapped_column(String(32), nullable=False, unique=True)
     notify: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Sponsor(db.Model):
+    """A resident backing a petition before moderation: once per person."""
+
+    __tablename__ = "sponsors"
+    __table_args__ = (
+        UniqueConstraint("petition_id", "user_id"),
+        UniqueConstraint("petition_id", "phone_hash"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    petition_id: Mapped[int] = mapped_column(ForeignKey("petitions.id"), nullable=False)
+    user_id: Mapped[str] = mapped_column(String(32), nullable=False)
+    phone_hash: Mapped[str | None] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
