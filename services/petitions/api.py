@@ -14,7 +14,7 @@ from services.common.csvfiles import csv_download
 from services.common.timeutil import as_utc
 from services.common.tokens import current_principal, token_required
 
-from . import browse, lifecycle, signing
+from . import browse, invalidation, lifecycle, signing
 from .counts import signature_count
 from .errors import NotAllowed
 from .models import DECISIONS, Petition, Response, Signature, Transition, db
@@ -114,6 +114,26 @@ class SponsorshipSchema(Schema):
     link = fields.String(
         allow_none=True, metadata={"description": "the link to share (for the author only)"}
     )
+
+
+class InvalidateSchema(Schema):
+    reason = fields.String(required=True, validate=validate.Length(min=5, max=2000))
+    signed_from = fields.AwareDateTime()
+    signed_until = fields.AwareDateTime()
+    user_id = fields.String(validate=validate.Length(min=1, max=32))
+
+
+class InvalidationSchema(Schema):
+    id = fields.Integer()
+    reason = fields.String()
+    criteria = fields.Dict()
+    signatures = fields.Integer(metadata={"description": "how many it took out"})
+    created_at = fields.DateTime()
+    reverted_at = fields.DateTime(allow_none=True)
+
+
+class InvalidationListSchema(Schema):
+    invalidations = fields.List(fields.Nested(InvalidationSchema))
 
 
 class ReceiptSchema(Schema):
@@ -286,6 +306,39 @@ def sponsor(data, petition_id: int):
     return {"petition": present(petition), "sponsors": count, "needed": petition.sponsors_needed}
 
 
+@petitions_blp.route("/petitions/<int:petition_id>/invalidations", methods=["POST"])
+@petitions_blp.arguments(InvalidateSchema)
+@petitions_blp.response(201, InvalidationSchema)
+@token_required
+def invalidate(data, petition_id: int):
+    """Take signatures out of the count by time window and/or account (moderators)."""
+    reason = data.pop("reason")
+    criteria = {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in data.items()}
+    return invalidation.invalidate(
+        db.session, current_principal(), petition_id, reason=reason, criteria=criteria
+    )
+
+
+@petitions_blp.route("/petitions/<int:petition_id>/invalidations")
+@petitions_blp.response(200, InvalidationListSchema)
+@token_required
+def list_invalidations(petition_id: int):
+    """The petition's invalidations, reverted ones included (moderators)."""
+    return {
+        "invalidations": invalidation.invalidations(db.session, current_principal(), petition_id)
+    }
+
+
+@petitions_blp.route(
+    "/petitions/<int:petition_id>/invalidations/<int:invalidation_id>/revert", methods=["POST"]
+)
+@petitions_blp.response(200, InvalidationSchema)
+@token_required
+def revert_invalidation(petition_id: int, invalidation_id: int):
+    """Count an invalidation's signatures again (moderators)."""
+    return invalidation.revert(db.session, current_principal(), petition_id, invalidation_id)
+
+
 @petitions_blp.route("/petitions/<int:petition_id>/signatures/mine", methods=["DELETE"])
 @petitions_blp.response(204)
 @token_required
@@ -302,12 +355,20 @@ def signers_csv(petition_id: int):
     if not lifecycle.is_moderator(current_principal(), petition.council):
         raise NotAllowed()
     rows = db.session.execute(
-        select(Signature.signer_name, Signature.created_at, Signature.receipt)
+        select(
+            Signature.signer_name,
+            Signature.created_at,
+            Signature.receipt,
+            Signature.invalidation_id,
+        )
         .where(Signature.petition_id == petition_id)
         .order_by(Signature.id)
     ).all()
-    header = [["name", "signed_at", "receipt"]]
-    body = ([name, as_utc(at).isoformat(), receipt] for name, at, receipt in rows)
+    header = [["name", "signed_at", "receipt", "invalidation"]]
+    body = (
+        [name, as_utc(at).isoformat(), receipt, invalidation or ""]
+        for name, at, receipt, invalidation in rows
+    )
     return csv_download([*header, *body], f"petition-{petition_id}-signers.csv")
 
 
@@ -388,7 +449,7 @@ def signers(petition_id: int):
         raise NotAllowed()
     names = db.session.scalars(
         select(Signature.signer_name)
-        .where(Signature.petition_id == petition_id)
+        .where(Signature.petition_id == petition_id, Signature.invalidation_id.is_(None))
         .order_by(Signature.id)
         .limit(5000)
     ).all()

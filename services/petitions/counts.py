@@ -34,7 +34,7 @@ def fold_new_signatures(session: Session) -> int:
     mark, after, upto = claimed
     per_petition = session.execute(
         select(Signature.petition_id, func.count(Signature.id))
-        .where(Signature.id > after, Signature.id <= upto)
+        .where(Signature.id > after, Signature.id <= upto, Signature.invalidation_id.is_(None))
         .group_by(Signature.petition_id)
     ).all()
     for petition_id, added in per_petition:
@@ -62,8 +62,17 @@ def _promote(session: Session, petition_ids: list[int]) -> None:
 
 
 def reconcile_counts(session: Session, petition_ids: list[int] | None = None) -> int:
-    """Set counts to what the rows say; the number of petitions corrected."""
-    query = select(Signature.petition_id, func.count(Signature.id)).group_by(Signature.petition_id)
+    """Set counts to what the rows say; the number of petitions corrected.
+
+    Only rows the aggregator has passed are compared, under its lock: newer ones are
+    still to be folded in, and counting them here would count them twice."""
+    mark = session.get(FoldWatermark, WATERMARK, with_for_update=True)
+    folded_upto = mark.last_id if mark else 0
+    query = (
+        select(Signature.petition_id, func.count(Signature.id))
+        .where(Signature.id <= folded_upto, Signature.invalidation_id.is_(None))
+        .group_by(Signature.petition_id)
+    )
     if petition_ids is not None:
         query = query.where(Signature.petition_id.in_(petition_ids))
     actual = dict(session.execute(query).all())

@@ -126,6 +126,24 @@ class Signature(db.Model):
     receipt: Mapped[str] = mapped_column(String(32), nullable=False, unique=True)
     notify: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Set while a moderators' invalidation holds the signature out of the count.
+    invalidation_id: Mapped[int | None] = mapped_column(ForeignKey("invalidations.id"))
+
+
+class Invalidation(db.Model):
+    """Moderators took signatures out of the count, by criteria, saying why; reversible."""
+
+    __tablename__ = "invalidations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    petition_id: Mapped[int] = mapped_column(ForeignKey("petitions.id"), nullable=False, index=True)
+    reason: Mapped[str] = mapped_column(Text, nullable=False)
+    criteria: Mapped[dict] = mapped_column(JSON, nullable=False)
+    signatures: Mapped[int] = mapped_column(Integer, nullable=False)
+    actor_id: Mapped[str] = mapped_column(String(32), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    reverted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reverted_by: Mapped[str | None] = mapped_column(String(32))
 
 
 class Sponsor(db.Model):
