@@ -6,8 +6,10 @@ Starts every service under gunicorn behind the gateway, creates verified people 
 their access tokens up front (signed by auth's real key), opens two petitions, then in
 one run measures through the gateway: the health endpoint (ping), signing at 8 and at
 64 concurrent clients (each request a different person), reading a petition, and how
-long the folded count takes to catch up. Afterwards every 201 must be a row and the
-count must equal the rows. The last line is one JSON object.
+long the folded count takes to catch up; then it writes `--preload` signatures (a
+million by default) and measures signing and listing again beside them. Afterwards
+every 201 must be a row and the count must equal the rows. The last line is one JSON
+object.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from bench.kit import TOKEN_POST_LUA, accepted, free_port, rps, write_tokens, wr
 from gateway.distributed import Cluster, postgres_urls, process_specs  # noqa: E402
 
 
-def prepare(people: int, tokens_file: Path) -> tuple[int, int]:
+def prepare(people: int, tokens_file: Path) -> list[int]:
     """Council, policy, two open petitions, and `people` verified residents' tokens."""
     from gateway.cli import migrate_all, service_app_context
     from services.auth.councils.domain import create_council
@@ -58,7 +60,12 @@ def prepare(people: int, tokens_file: Path) -> tuple[int, int]:
         )
         moderator = Principal(user_id="moderator", roles={"bench": ("moderator",)})
         ids = []
-        for title in ("Signing at eight clients", "Signing at sixty-four clients"):
+        for title in (
+            "Signing at eight clients",
+            "Signing at sixty-four clients",
+            "A million signatures already",
+            "Signing beside a million signatures",
+        ):
             petition = lifecycle.file_petition(
                 petitions_db.session,
                 author,
@@ -69,7 +76,31 @@ def prepare(people: int, tokens_file: Path) -> tuple[int, int]:
             lifecycle.submit(petitions_db.session, author, petition.id)
             lifecycle.approve(petitions_db.session, moderator, petition.id)
             ids.append(petition.id)
-    return ids[0], ids[1]
+    return ids
+
+
+def preload(petition_id: int, rows: int) -> None:
+    """`rows` signatures on one petition, written straight into PostgreSQL, then folded."""
+    from sqlalchemy import text
+
+    from gateway.cli import service_app_context
+    from services.petitions.counts import fold_new_signatures
+    from services.petitions.models import db as petitions_db
+
+    with service_app_context("petitions"):
+        petitions_db.session.execute(
+            text(
+                "INSERT INTO signatures (petition_id, user_id, phone_hash, signer_name, receipt,"
+                " notify, created_at) SELECT :petition, 'p' || n, 'ph' || n, 'Preloaded',"
+                " md5(n::text), false, now() - interval '1 hour'"
+                " FROM generate_series(1, :rows) AS n"
+            ),
+            {"petition": petition_id, "rows": rows},
+        )
+        petitions_db.session.commit()
+        fold_new_signatures(petitions_db.session)
+        petitions_db.session.execute(text("ANALYZE signatures"))
+        petitions_db.session.commit()
 
 
 def rows_and_counts(petition_id: int) -> tuple[int, int, int]:
@@ -98,6 +129,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--people", type=int, default=30000)
+    parser.add_argument(
+        "--preload", type=int, default=1_000_000, help="signatures in the database for the rerun"
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed: apt-get install wrk")
@@ -115,7 +149,7 @@ def main() -> None:
     script = work / "sign.lua"
     script.write_text(TOKEN_POST_LUA)
     print("preparing people and petitions…", file=sys.stderr)
-    first, second = prepare(args.people, tokens)
+    first, second, ballast, beside = prepare(args.people, tokens)
 
     ports = {name: free_port() for name in ("auth", "polls", "petitions", "web", "gateway")}
     cluster = Cluster(process_specs(ports, workers=2), env, work / "logs")
@@ -142,8 +176,22 @@ def main() -> None:
             rows, distinct, counted = rows_and_counts(second)
         count_lag = time.monotonic() - started
         read = rps(wrk(f"{base}/petitions/{second}", args.seconds, 64))
+        listing = f"{base}/petitions?sort=most_signed"
+        listed = rps(wrk(listing, args.seconds, 64))
         http = urllib3.PoolManager()
         shown = json.loads(http.request("GET", f"{base}/petitions/{second}").data)["signatures"]
+
+        print(f"preloading {args.preload} signatures…", file=sys.stderr)
+        preload(ballast, args.preload)
+        output = wrk(
+            f"{base}/petitions/{beside}/signatures",
+            args.seconds,
+            64,
+            script,
+            (str(tokens), "2"),
+        )
+        sign_loaded = rps(output)
+        listed_loaded = rps(wrk(listing, args.seconds, 64))
     finally:
         cluster.stop()
     rows_first, distinct_first, _ = rows_and_counts(first)
@@ -154,7 +202,9 @@ def main() -> None:
     shutil.rmtree(work, ignore_errors=True)
     print(
         f"ping {ping:.0f}/s, sign c8 {results[8][0]:.0f}/s, c64 {results[64][0]:.0f}/s, "
-        f"read {read:.0f}/s, shown count {shown}, rows {rows}",
+        f"read {read:.0f}/s, list {listed:.0f}/s, shown count {shown}, rows {rows}; with "
+        f"{args.preload} more signatures: sign c64 {sign_loaded:.0f}/s, list "
+        f"{listed_loaded:.0f}/s",
         file=sys.stderr,
     )
     print(
@@ -170,6 +220,11 @@ def main() -> None:
                 "count_lag_s": round(count_lag, 2),
                 "lost": lost,
                 "duplicates": duplicates,
+                "list_rps": round(listed, 1),
+                "sign_rps_c64_loaded": round(sign_loaded, 1),
+                "list_rps_loaded": round(listed_loaded, 1),
+                "sign_loaded_ratio": round(sign_loaded / results[64][0], 3),
+                "list_loaded_ratio": round(listed_loaded / listed, 3),
             }
         )
     )

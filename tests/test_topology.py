@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from gateway.cli import main as viche_cli
+from gateway.distributed import APP_SPECS
 from services.common.config import SERVICES
 from services.common.routes import GATEWAY_PORT, ROUTES
 
@@ -109,3 +110,9 @@ def test_the_image_installs_the_package_with_its_catalogues():
     dockerfile = (REPO / "Dockerfile").read_text()
     assert "pip install ." in dockerfile
     assert dockerfile.index("pybabel -q compile") < dockerfile.index("pip install .")
+
+
+@pytest.mark.parametrize("service", sorted(APP_SPECS))
+def test_each_container_runs_the_app_as_distributed_mode_does(service):
+    """The same factory call, so a service's background jobs run in both."""
+    assert CONTAINERS[service]["command"][1] == APP_SPECS[service]
