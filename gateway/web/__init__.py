@@ -11,14 +11,18 @@ from pathlib import Path
 
 from flask import Flask, jsonify, render_template, request, send_from_directory
 from flask_babel import gettext
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from services.common.app import security_headers
 from services.common.config import SUPPORTED_LOCALES, check_production_safety, service_config
 from services.common.errors import NotFound, init_errors, problem_response
-from services.common.i18n import init_i18n
+from services.common.i18n import init_i18n, remember_language
 from services.common.requests import configure_logging, init_request_ids
 
 from .openapi import merged_document
+from .ui.filters import FILTERS
+from .ui.pages import pages
+from .ui.session import csrf_token, save_session
 
 HERE = Path(__file__).parent
 LANGUAGE_NAMES = {
@@ -51,6 +55,13 @@ def create_app(config: Mapping | None = None) -> Flask:
     init_i18n(app)
     init_errors(app)
     app.after_request(security_headers)
+    app.register_blueprint(pages)
+    app.after_request(save_session)
+    app.after_request(remember_language)
+    app.jinja_env.globals["csrf_token"] = csrf_token
+    app.jinja_env.filters.update(FILTERS)
+    if app.config.get("BEHIND_GATEWAY"):  # the visitor's address, as the gateway saw it
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
 
     @app.context_processor
     def _language():

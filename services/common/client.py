@@ -69,8 +69,12 @@ def call_service(
     headers: dict[str, str] | None = None,
     internal: bool = False,
     timeout: float | None = None,
+    client: str | None = None,
 ) -> ServiceResponse:
-    """Call another service's API at `path` (relative to the service's root)."""
+    """Call another service's API at `path` (relative to the service's root).
+
+    `client` names the person's address when the call is made on their behalf (the web
+    UI), so the service's per-client limits see them and not the caller."""
     config = current_app.config
     sent = dict(headers or {})
     if has_request_context() and g.get("request_id"):
@@ -85,7 +89,9 @@ def call_service(
 
     peer = current_app.extensions.get(PEERS_KEY, {}).get(service)
     if peer is not None:
-        return _call_in_process(peer, method, path, body, sent)
+        return _call_in_process(peer, method, path, body, sent, client)
+    if client:
+        sent["X-Forwarded-For"] = client  # services trust it behind the gateway only
     base = config["SERVICE_URLS"].get(service)
     if not base:
         raise ServiceUnavailable(f"No address is configured for the {service} service.")
@@ -105,7 +111,12 @@ def call_service(
 
 
 def _call_in_process(
-    peer: Peer, method: str, path: str, body: bytes | None, headers: dict[str, str]
+    peer: Peer,
+    method: str,
+    path: str,
+    body: bytes | None,
+    headers: dict[str, str],
+    client: str | None = None,
 ) -> ServiceResponse:
     builder = EnvironBuilder(
         path=path,
@@ -113,6 +124,7 @@ def _call_in_process(
         method=method,
         data=body,
         headers=headers,
+        environ_overrides={"REMOTE_ADDR": client} if client else None,
     )
     try:
         environ = builder.get_environ()

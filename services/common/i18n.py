@@ -17,12 +17,14 @@ from flask_babel import Babel
 from .config import SUPPORTED_LOCALES
 
 TRANSLATIONS_DIR = Path(__file__).parent / "translations"
+LANGUAGE_COOKIE = "viche_lang"
 
 
 def negotiate_locale(
     query_lang: str | None, accept_language: str | None, default: str = "en"
 ) -> str:
-    """`?lang=` wins, then the best Accept-Language match, then the default."""
+    """`?lang=` (or the language cookie) wins, then the best Accept-Language match, then
+    the default."""
     if query_lang in SUPPORTED_LOCALES:
         return query_lang  # type: ignore[return-value]
     if accept_language:
@@ -49,11 +51,21 @@ def request_locale() -> str:
         return current_app.config.get("DEFAULT_LOCALE", "en")
     if "locale" not in g:
         g.locale = negotiate_locale(
-            request.args.get("lang"),
+            request.args.get("lang") or request.cookies.get(LANGUAGE_COOKIE),
             request.headers.get("Accept-Language"),
             current_app.config.get("DEFAULT_LOCALE", "en"),
         )
     return g.locale
+
+
+def remember_language(response):
+    """after_request for pages: a language chosen with ?lang= stays chosen (a cookie)."""
+    chosen = request.args.get("lang")
+    if chosen in SUPPORTED_LOCALES and request.cookies.get(LANGUAGE_COOKIE) != chosen:
+        response.set_cookie(
+            LANGUAGE_COOKIE, chosen, max_age=365 * 24 * 3600, samesite="Lax", path="/"
+        )
+    return response
 
 
 def init_i18n(app: Flask) -> None:

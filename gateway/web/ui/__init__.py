@@ -1,0 +1,9 @@
+"""The residents' and councils' web pages, built on the public APIs only.
+
+Pages are rendered on the server from what the APIs answer, through
+services.common.client.call_service (in-process in embedded mode, HTTP in distributed
+mode), with the visitor's own access token: the web app has no back door into a
+service. `session.py` keeps the tokens in a signed, HttpOnly cookie and guards forms
+against cross-site posts; `api.py` calls the APIs and renews an expired access token;
+`pages.py` holds the pages.
+"""

@@ -1,0 +1,67 @@
+"""Calling the public APIs for a page, as the visitor."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask import request
+
+from services.common.client import ServiceUnavailable, call_service
+from services.common.i18n import request_locale
+
+from .session import session, update_session
+
+
+@dataclass
+class Answer:
+    status: int
+    body: Any
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    def errors(self) -> dict[str, list[str]]:
+        """Field errors of a problem+json answer, and its detail under "form"."""
+        if self.ok or not isinstance(self.body, dict):
+            return {}
+        errors = dict(self.body.get("errors") or {})
+        if not errors:
+            errors["form"] = [self.body.get("detail") or self.body.get("title") or ""]
+        return errors
+
+
+def api(service: str, method: str, path: str, json: Any = None, *, signed_in: bool = True):
+    """The API's answer, with the visitor's token; an expired token is renewed once."""
+    answer = _call(service, method, path, json, signed_in)
+    if answer.status == 401 and signed_in and session().get("refresh") and _refresh():
+        answer = _call(service, method, path, json, signed_in)
+    return answer
+
+
+def _call(service: str, method: str, path: str, json: Any, signed_in: bool) -> Answer:
+    headers = {"Accept-Language": request_locale(), "Accept": "application/json"}
+    token = session().get("access") if signed_in else None
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    try:
+        response = call_service(
+            service, method, path, json=json, headers=headers, client=request.remote_addr
+        )
+    except ServiceUnavailable as problem:
+        return Answer(503, {"detail": problem.detail, "title": problem.title})
+    try:
+        body = response.json() if response.body else None
+    except ValueError:
+        body = None
+    return Answer(response.status, body)
+
+
+def _refresh() -> bool:
+    answer = _call("auth", "POST", "/token/refresh", {"refresh_token": session()["refresh"]}, False)
+    if not answer.ok:
+        update_session(access=None, refresh=None)
+        return False
+    update_session(access=answer.body["access_token"], refresh=answer.body["refresh_token"])
+    return True

@@ -1,0 +1,86 @@
+"""The visitor's session: their tokens in a signed, HttpOnly cookie, and a CSRF token.
+
+The cookie is the only state; nothing is kept on the server. Forms carry the CSRF token
+from the cookie, so another site cannot post on the visitor's behalf (SameSite=Lax is
+the second lock).
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+
+from flask import current_app, g, request
+from flask_babel import gettext
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+from services.common.errors import Problem
+
+COOKIE = "viche_session"
+MAX_AGE = 30 * 24 * 3600  # the refresh token decides sooner whether a session lives
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="viche.web.session")
+
+
+def session() -> dict:
+    """This request's session (read from the cookie once)."""
+    if "web_session" not in g:
+        raw = request.cookies.get(COOKIE)
+        data = {}
+        if raw:
+            try:
+                data = _serializer().loads(raw, max_age=MAX_AGE)
+            except BadSignature:
+                data = {}
+        g.web_session = data if isinstance(data, dict) else {}
+        g.web_session_changed = False
+    return g.web_session
+
+
+def update_session(**changes) -> None:
+    session().update(changes)
+    g.web_session_changed = True
+
+
+def clear_session() -> None:
+    session().clear()
+    g.web_session_changed = True
+
+
+def csrf_token() -> str:
+    token = session().get("csrf")
+    if not token:
+        token = secrets.token_urlsafe(24)
+        update_session(csrf=token)
+    return token
+
+
+def check_csrf() -> None:
+    """Refuse a form that did not come from our own page."""
+    offered = request.form.get("csrf", "")
+    expected = session().get("csrf", "")
+    if not expected or not hmac.compare_digest(offered, expected):
+        raise Problem(
+            gettext("The form has expired. Reload the page and try again."),
+            slug="forbidden",
+            status=403,
+        )
+
+
+def save_session(response):
+    """after_request: write the cookie back when the session changed."""
+    if g.get("web_session_changed"):
+        secure = current_app.config.get("PUBLIC_URL", "").startswith("https://")
+        response.set_cookie(
+            COOKIE,
+            _serializer().dumps(g.web_session),
+            max_age=MAX_AGE,
+            httponly=True,
+            samesite="Lax",
+            secure=secure,
+            path="/",
+        )
+        response.headers["Cache-Control"] = "private, no-store"
+    return response
