@@ -20,6 +20,7 @@ from services.common.i18n import init_i18n, remember_language
 from services.common.requests import configure_logging, init_request_ids
 
 from .openapi import merged_document
+from .ui.council import council_pages
 from .ui.filters import FILTERS
 from .ui.pages import pages
 from .ui.session import csrf_token, save_session
@@ -56,6 +57,7 @@ def create_app(config: Mapping | None = None) -> Flask:
     init_errors(app)
     app.after_request(security_headers)
     app.register_blueprint(pages)
+    app.register_blueprint(council_pages)
     app.after_request(save_session)
     app.after_request(remember_language)
     app.jinja_env.globals["csrf_token"] = csrf_token

@@ -58,10 +58,21 @@ def _call(service: str, method: str, path: str, json: Any, signed_in: bool) -> A
     return Answer(response.status, body)
 
 
+def renew_tokens() -> bool:
+    """A fresh token pair now (after a verification, the claims have changed)."""
+    return bool(session().get("refresh")) and _refresh()
+
+
 def _refresh() -> bool:
     answer = _call("auth", "POST", "/token/refresh", {"refresh_token": session()["refresh"]}, False)
     if not answer.ok:
         update_session(access=None, refresh=None)
         return False
-    update_session(access=answer.body["access_token"], refresh=answer.body["refresh_token"])
+    from .pages import token_roles
+
+    update_session(
+        access=answer.body["access_token"],
+        refresh=answer.body["refresh_token"],
+        roles=token_roles(answer.body["access_token"]),
+    )
     return True

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+import jwt
+from flask import Blueprint, abort, jsonify, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 
 from services.common.app import public
 from services.common.i18n import request_locale
 
-from .api import api
+from .api import api, renew_tokens
 from .session import check_csrf, clear_session, session, update_session
 
 pages = Blueprint("pages", __name__)
@@ -29,9 +30,22 @@ def signed_in() -> bool:
     return bool(session().get("access"))
 
 
+def token_roles(access_token: str) -> dict:
+    """The roles the visitor's token names, to decide which forms to offer. Read without
+    checking the signature: it only shapes the page; every API call checks the token."""
+    try:
+        roles = jwt.decode(access_token, options={"verify_signature": False}).get("roles")
+    except jwt.PyJWTError:
+        return {}
+    return roles if isinstance(roles, dict) else {}
+
+
 @pages.app_context_processor
 def _visitor():
-    return {"visitor_name": session().get("name") if signed_in() else None}
+    return {
+        "visitor_name": session().get("name") if signed_in() else None,
+        "visitor_councils": sorted(session().get("roles") or {}) if signed_in() else [],
+    }
 
 
 @pages.get("/petitions")
@@ -66,6 +80,10 @@ def petition(petition_id: int):
         signed_in=signed_in(),
         errors={},
         receipt=request.args.get("receipt"),
+        # The form is offered where the API would take it; the API still decides.
+        can_respond=answer.ok
+        and answer.body["state"] == "successful"
+        and bool(session().get("roles", {}).get(answer.body["council"])),
     )
 
 
@@ -97,6 +115,7 @@ def sign(petition_id: int):
             signed_in=True,
             errors=answer.errors(),
             receipt=None,
+            can_respond=False,
         ),
         answer.status,
     )
@@ -127,6 +146,7 @@ def login():
         )
         if answer.ok:
             update_session(access=answer.body["access_token"], refresh=answer.body["refresh_token"])
+            update_session(roles=token_roles(answer.body["access_token"]))
             me = api("auth", "GET", "/me")
             update_session(name=me.body.get("name") if me.ok else "")
             return redirect(_safe_next(request.args.get("next")), code=303)
@@ -190,3 +210,127 @@ def forgot_password():
             answer.status,
         )
     return render_template("ui/forgot.html", errors={}, form=form)
+
+
+def _signed_in_or_login():
+    """None when signed in, else the redirect to the sign-in page (coming back here)."""
+    if signed_in():
+        return None
+    return redirect(url_for("pages.login", next=request.path), code=303)
+
+
+@pages.get("/account")
+def account():
+    if (away := _signed_in_or_login()) is not None:
+        return away
+    me = api("auth", "GET", "/me")
+    if not me.ok:
+        clear_session()
+        return redirect(url_for("pages.login"), code=303)
+    return render_template("ui/account.html", me=me.body, errors={}, notice=None)
+
+
+@pages.post("/account/phone/code")
+@page_form
+def phone_code():
+    check_csrf()
+    if (away := _signed_in_or_login()) is not None:
+        return away
+    sent = api("auth", "POST", "/phone/code")
+    me = api("auth", "GET", "/me")
+    return (
+        render_template(
+            "ui/account.html",
+            me=me.body,
+            errors=sent.errors(),
+            notice=sent.body.get("detail") if sent.ok else None,
+            code_sent=sent.ok,
+        ),
+        200 if sent.ok else sent.status,
+    )
+
+
+@pages.post("/account/phone/verify")
+@page_form
+def phone_verify():
+    check_csrf()
+    if (away := _signed_in_or_login()) is not None:
+        return away
+    verified = api("auth", "POST", "/phone/verify", {"code": request.form.get("code", "")})
+    if verified.ok:
+        renew_tokens()  # the access token must now say the phone is verified
+        return redirect(url_for("pages.account"), code=303)
+    me = api("auth", "GET", "/me")
+    return (
+        render_template(
+            "ui/account.html", me=me.body, errors=verified.errors(), notice=None, code_sent=True
+        ),
+        verified.status,
+    )
+
+
+@pages.get("/petitions/new")
+def new_petition():
+    if (away := _signed_in_or_login()) is not None:
+        return away
+    councils = api("auth", "GET", "/councils", signed_in=False)
+    form = {"council": request.args.get("council", ""), "title": "", "text": ""}
+    return render_template(
+        "ui/new_petition.html",
+        councils=councils.body.get("councils", []) if councils.ok else [],
+        form=form,
+        errors={},
+        similar=[],
+    )
+
+
+@pages.post("/petitions/new")
+@page_form
+def file_petition():
+    check_csrf()
+    if (away := _signed_in_or_login()) is not None:
+        return away
+    form = {key: request.form.get(key, "") for key in ("council", "title", "text")}
+    councils = api("auth", "GET", "/councils", signed_in=False)
+    similar = []
+    if form["council"] and form["title"] and request.form.get("checked") != "1":
+        # First the similar petitions, so nobody files a duplicate without seeing them.
+        found = api(
+            "petitions",
+            "GET",
+            "/petitions/similar?" + urlencode({"council": form["council"], "title": form["title"]}),
+            signed_in=False,
+        )
+        similar = found.body["petitions"] if found.ok else []
+    if not similar:
+        created = api("petitions", "POST", "/petitions", form)
+        if created.ok:
+            submitted = api("petitions", "POST", f"/petitions/{created.body['id']}/submit")
+            if submitted.ok:
+                return redirect(url_for("pages.petition", petition_id=created.body["id"]), code=303)
+            errors = submitted.errors()
+        else:
+            errors = created.errors()
+    else:
+        errors = {}
+    return render_template(
+        "ui/new_petition.html",
+        councils=councils.body.get("councils", []) if councils.ok else [],
+        form=form,
+        errors=errors,
+        similar=similar,
+    ), (422 if errors else 200)
+
+
+@pages.get("/account/export")
+def export_my_data():
+    """The visitor's data as the API exports it, downloaded as a JSON file."""
+    if (away := _signed_in_or_login()) is not None:
+        return away
+    exported = api("auth", "GET", "/me/export")
+    if not exported.ok:
+        abort(exported.status)
+    response = jsonify(exported.body)
+    response.headers["Content-Disposition"] = 'attachment; filename="viche-my-data.json"'
+    response.headers["Cache-Control"] = "private, no-store"
+    return response

@@ -1,0 +1,138 @@
+"""Pages for the account (phone verification, export), filing, moderation, the response."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.auth.helpers import sms_code
+from tests.petitions.conftest import TEXT, open_petition
+from tests.web.test_pages import csrf, register_and_confirm, sign_in
+
+pytestmark = pytest.mark.usefixtures("councils")
+
+
+def test_a_resident_verifies_the_phone_from_the_account_page(client, auth_app):
+    register_and_confirm(client, auth_app)
+    sign_in(client)
+    page = client.get("/account?lang=uk")
+    assert page.status_code == 200 and "Підтвердьте телефон" in page.get_data(as_text=True)
+    sent = client.post("/account/phone/code?lang=uk", data={"csrf": csrf(page)})
+    assert sent.status_code == 200 and 'name="code"' in sent.get_data(as_text=True)
+    wrong = client.post(
+        "/account/phone/verify?lang=uk", data={"csrf": csrf(page), "code": "000000"}
+    )
+    assert wrong.status_code in (400, 422) and 'role="alert"' in wrong.get_data(as_text=True)
+    verified = client.post(
+        "/account/phone/verify?lang=uk", data={"csrf": csrf(page), "code": sms_code(auth_app)}
+    )
+    assert verified.status_code == 303
+    assert 'id="phone-verified"' in client.get("/account?lang=uk").get_data(as_text=True)
+    exported = client.get("/account/export")
+    assert exported.status_code == 200 and "attachment" in exported.headers["Content-Disposition"]
+    assert json.loads(exported.get_data())["account"]["email"] == "olena@example.org"
+
+
+def test_pages_for_signed_in_people_send_others_to_sign_in(client):
+    for path in ("/account", "/petitions/new", "/councils/kyiv/moderation"):
+        response = client.get(path)
+        assert response.status_code == 303 and "/login?next=" in response.headers["Location"]
+
+
+def test_filing_shows_similar_petitions_first(client, auth_app, people):
+    existing = open_petition(client, people, title="Ліхтарі на вулиці Шевченка")
+    client.put(
+        "/api/petitions/councils/kyiv/policy",
+        json={"author_verification": "email"},
+        headers=people.admin(),
+    )
+    register_and_confirm(client, auth_app)
+    sign_in(client)
+    form = client.get("/petitions/new?lang=uk")
+    body = {"csrf": csrf(form), "council": "kyiv", "title": "Ліхтарі біля школи", "text": TEXT}
+    first = client.post("/petitions/new?lang=uk", data=body)
+    html = first.get_data(as_text=True)
+    assert first.status_code == 200 and f"/petitions/{existing}" in html
+    assert 'name="checked" value="1"' in html
+    filed = client.post("/petitions/new?lang=uk", data={**body, "checked": "1"})
+    assert filed.status_code == 303
+    page = client.get(filed.headers["Location"]).get_data(as_text=True)
+    assert "Ліхтарі біля школи" in page
+    short = client.post(
+        "/petitions/new?lang=uk", data={**body, "title": "Ні", "text": "ні", "checked": "1"}
+    )
+    assert short.status_code == 422 and 'id="title-error"' in short.get_data(as_text=True)
+
+
+def test_a_moderator_works_the_queue_from_the_page(client, auth_app, people):
+    from services.auth.accounts.models import User
+    from services.auth.councils.domain import grant_role
+    from services.auth.models import db as auth_db
+
+    client.put(
+        "/api/petitions/councils/kyiv/policy",
+        json={"author_verification": "email", "threshold": 1},
+        headers=people.admin(),
+    )
+    author = people.resident(100)
+    ids = []
+    for title in ("Сквер замість парковки", "Заборонити все назавжди"):
+        created = client.post(
+            "/api/petitions/petitions",
+            json={"council": "kyiv", "title": title, "text": TEXT},
+            headers=author,
+        ).json
+        client.post(f"/api/petitions/petitions/{created['id']}/submit", headers=author)
+        ids.append(created["id"])
+    register_and_confirm(client, auth_app, "moderator@example.org")
+    with auth_app.test_request_context("/"):
+        user = auth_db.session.query(User).filter_by(email="moderator@example.org").one()
+        grant_role(auth_db.session, actor_id=None, slug="kyiv", user_id=user.id, role="moderator")
+    sign_in(client, "moderator@example.org")
+    queue = client.get("/councils/kyiv/moderation?lang=uk")
+    html = queue.get_data(as_text=True)
+    assert queue.status_code == 200 and "Сквер замість парковки" in html
+    assert "/councils/kyiv/moderation" in html  # the menu offers the council's queue
+    token = csrf(queue)
+    approved = client.post(f"/councils/kyiv/petitions/{ids[0]}/approve", data={"csrf": token})
+    assert approved.status_code == 303
+    no_reason = client.post(
+        f"/councils/kyiv/petitions/{ids[1]}/reject",
+        data={"csrf": token, "reason": "dislike", "explanation": "Ні."},
+    )
+    assert no_reason.status_code == 422
+    rejected = client.post(
+        f"/councils/kyiv/petitions/{ids[1]}/reject",
+        data={"csrf": token, "reason": "unclear-request", "explanation": "Незрозуміло, що саме."},
+    )
+    assert rejected.status_code == 303
+    assert "Nothing waits" in client.get("/councils/kyiv/moderation?lang=en").get_data(as_text=True)
+    # Elsewhere the same person is nobody.
+    assert client.get("/councils/oliivka/moderation").status_code == 403
+
+
+def test_the_response_is_published_from_the_petition_page(client, auth_app, people, petitions_app):
+    from services.auth.accounts.models import User
+    from services.auth.councils.domain import grant_role
+    from services.auth.models import db as auth_db
+    from tests.petitions.test_browsing import fold, sign
+
+    petition_id = open_petition(client, people, threshold=1)
+    sign(client, people, petition_id, 1)
+    fold(petitions_app)  # the threshold is reached: the council must answer
+    register_and_confirm(client, auth_app, "moderator@example.org")
+    with auth_app.test_request_context("/"):
+        user = auth_db.session.query(User).filter_by(email="moderator@example.org").one()
+        grant_role(auth_db.session, actor_id=None, slug="kyiv", user_id=user.id, role="admin")
+    sign_in(client, "moderator@example.org")
+    page = client.get(f"/petitions/{petition_id}?lang=uk")
+    assert "Оприлюднити відповідь громади" in page.get_data(as_text=True)
+    published = client.post(
+        f"/petitions/{petition_id}/response",
+        data={"csrf": csrf(page), "decision": "supported", "text": "Ліхтарі встановимо до зими."},
+    )
+    assert published.status_code == 303
+    shown = client.get(f"/petitions/{petition_id}?lang=uk").get_data(as_text=True)
+    assert "Ліхтарі встановимо до зими." in shown
+    assert "Оприлюднити відповідь громади" not in shown
