@@ -22,6 +22,17 @@ import urllib3
 from tests.support.smtp import free_port
 
 CHROMIUM = os.environ.get("VICHE_CHROMIUM", "/usr/bin/chromium")
+PASSWORD = "a long resident passphrase"
+
+
+def e164(phone: str) -> str:
+    import phonenumbers
+
+    return phonenumbers.format_number(
+        phonenumbers.parse(phone, "UA"), phonenumbers.PhoneNumberFormat.E164
+    )
+
+
 SCREENSHOTS = Path(__file__).parent / "screenshots"
 ENABLED = os.environ.get("VICHE_BROWSER_TESTS") == "1"
 
@@ -97,13 +108,48 @@ class Suite:
                 return re.findall(r"https?://[^\s<>\"&]+(?:&amp;[^\s<>\"&]+)*", page)
         raise AssertionError(f"no message to {to}")
 
+    def sms_code(self, phone: str) -> str:
+        """The code in the newest SMS to `phone` (as a person would read it)."""
+        to = e164(phone)
+        listing = self.http.request("GET", self.url + "/api/auth/dev/outbox").data.decode()
+        for row in listing.split("<tr")[1:]:
+            if to in row:
+                found = re.search(r'href="(/api/auth/dev/outbox/\d+)"', row)
+                page = self.http.request("GET", self.url + found.group(1)).data.decode()
+                return re.search(r"\b(\d{6})\b", page).group(1)
+        raise AssertionError(f"no SMS to {to}")
+
+    def resident_token(self, email: str, phone: str) -> str:
+        """A resident with a confirmed address and a verified phone, through the API; the
+        access token that says so."""
+        self.api(
+            "POST",
+            "/api/auth/register",
+            {"name": email.split("@")[0], "email": email, "password": PASSWORD, "phone": phone},
+        )
+        token = next(
+            link.split("token=", 1)[1] for link in self.outbox_links(email) if "token=" in link
+        )
+        assert self.api("POST", "/api/auth/email/confirm", {"token": token})[0] == 200
+        status, pair = self.api("POST", "/api/auth/login", {"email": email, "password": PASSWORD})
+        assert status == 200, pair
+        assert self.api("POST", "/api/auth/phone/code", None, pair["access_token"])[0] == 202
+        verified = self.api(
+            "POST", "/api/auth/phone/verify", {"code": self.sms_code(phone)}, pair["access_token"]
+        )
+        assert verified[0] == 200, verified
+        status, fresh = self.api(
+            "POST", "/api/auth/token/refresh", {"refresh_token": pair["refresh_token"]}
+        )
+        return fresh["access_token"]
+
     def moderator(self, council: str, email: str = "moderator@example.org") -> str:
         """An account confirmed by email, moderator and admin of `council`; its token."""
         password = "a long moderator passphrase"
         self.api(
             "POST",
             "/api/auth/register",
-            {"name": "Moderator", "email": email, "password": password, "phone": "0501112233"},
+            {"name": "Moderator", "email": email, "password": password, "phone": _next_phone()},
         )
         token = next(
             link.split("token=", 1)[1] for link in self.outbox_links(email) if "token=" in link
@@ -114,6 +160,13 @@ class Suite:
         status, pair = self.api("POST", "/api/auth/login", {"email": email, "password": password})
         assert status == 200, pair
         return pair["access_token"]
+
+
+_phones = iter(range(1000, 9999))
+
+
+def _next_phone() -> str:
+    return f"067 555 {next(_phones):04d}"
 
 
 @pytest.fixture(scope="session")
@@ -149,9 +202,13 @@ def page(browser, request):
     opened.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     opened.on("pageerror", lambda exc: errors.append(str(exc)))
     opened.screenshot_step = _stepper(opened, request.node.name)
+    # A test that expects a page to refuse (a 409 for a second vote) says so here; the
+    # browser logs the status of such a page as an error.
+    opened.expected_errors = []
     yield opened
     context.close()
-    assert errors == [], errors
+    unexpected = [e for e in errors if not any(x in e for x in opened.expected_errors)]
+    assert unexpected == [], unexpected
 
 
 def _stepper(page, test_name: str):
@@ -163,3 +220,21 @@ def _stepper(page, test_name: str):
         page.screenshot(path=str(SCREENSHOTS / f"{test_name}-{counter['n']:02d}-{step}.png"))
 
     return shoot
+
+
+AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def check_accessibility(page) -> None:
+    """axe-core in the page: no serious or critical violations (npm install puts it in
+    node_modules/; CI does)."""
+    if not AXE.exists():
+        raise AssertionError("axe-core is missing: run `npm install` at the repository root")
+    # Evaluated through the driver, not as a <script>: the pages' own CSP forbids those.
+    page.evaluate(AXE.read_text())
+    found = page.evaluate(
+        "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
+        ".filter(v => v.impact === 'serious' || v.impact === 'critical')"
+        ".map(v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', '))"
+    )
+    assert found == [], found

@@ -1,0 +1,230 @@
+"""The journeys of the web UI issue, in Chromium, in Ukrainian and in English.
+
+Each step saves a screenshot; any console error fails the test; key pages pass axe-core.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.browser.conftest import ENABLED, PASSWORD, check_accessibility
+
+pytestmark = pytest.mark.skipif(not ENABLED, reason="browser tests run with VICHE_BROWSER_TESTS=1")
+
+TEXTS = {
+    "uk": {
+        "register": "Зареєструватися",
+        "sign_in": "Увійти",
+        "text_me": "Надіслати мені код у SMS",
+        "verify": "Підтвердити",
+        "file": "Подати петицію",
+        "sign": "Підписати петицію",
+        "thanks_signed": "Дякуємо! Ваш підпис враховано.",
+        "approve": "Схвалити",
+        "publish": "Оприлюднити відповідь",
+        "thanks_vote": "Дякуємо! Ваш голос враховано.",
+        "already": "вже",
+        "send_link": "Надіслати посилання",
+    },
+    "en": {
+        "register": "Register",
+        "sign_in": "Sign in",
+        "text_me": "Text me a code",
+        "verify": "Verify",
+        "file": "File the petition",
+        "sign": "Sign this petition",
+        "thanks_signed": "Thank you! Your signature was counted.",
+        "approve": "Approve",
+        "publish": "Publish the response",
+        "thanks_vote": "Thank you! Your vote was counted.",
+        "already": "already",
+        "send_link": "Send the link",
+    },
+}
+LANGS = ["uk", "en"]
+
+
+def register_in_browser(page, suite, lang, email, phone, name="Олена Коваль"):
+    page.goto(f"{suite.url}/register?lang={lang}")
+    page.fill("#name", name)
+    page.fill("#email", email)
+    page.fill("#phone", phone)
+    page.fill("#password", PASSWORD)
+    page.click("main button[type=submit]")
+    page.wait_for_selector("[role=status]")
+    page.screenshot_step("registered")
+    link = next(url for url in suite.outbox_links(email) if "email/confirm" in url)
+    page.goto(link.replace("&amp;", "&"))
+    page.screenshot_step("confirm-email-page")
+    page.click("main button[type=submit]")
+    page.wait_for_load_state()
+    page.screenshot_step("email-confirmed")
+
+
+def sign_in_browser(page, suite, lang, email):
+    page.goto(f"{suite.url}/login?lang={lang}")
+    check_accessibility(page)
+    page.fill("#email", email)
+    page.fill("#password", PASSWORD)
+    page.click("main button[type=submit]")
+    page.wait_for_load_state()
+
+
+def verify_phone_in_browser(page, suite, lang, phone):
+    page.goto(f"{suite.url}/account?lang={lang}")
+    page.get_by_role("button", name=TEXTS[lang]["text_me"]).click()
+    page.wait_for_selector("#code")
+    page.screenshot_step("code-sent")
+    code = suite.sms_code(phone)
+    page.fill("#code", code)
+    page.get_by_role("button", name=TEXTS[lang]["verify"], exact=True).click()
+    page.wait_for_selector("#phone-verified")
+    page.screenshot_step("phone-verified")
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_journeys_1_and_2_file_moderate_sign_respond(suite, page, browser, lang):
+    council = f"kyiv-{lang}"
+    suite.cli("auth", "create-council", council, "Київ", "--language", "uk")
+    moderator = suite.moderator(council, email=f"mod-{lang}@example.org")
+    suite.api("PUT", f"/api/petitions/councils/{council}/policy", {"threshold": 3}, moderator)
+
+    # 1. A resident registers, confirms the email, verifies the phone, files a petition.
+    email = f"author-{lang}@example.org"
+    phone = f"050 100 00{LANGS.index(lang)}1"
+    register_in_browser(page, suite, lang, email, phone)
+    sign_in_browser(page, suite, lang, email)
+    verify_phone_in_browser(page, suite, lang, phone)
+    page.goto(f"{suite.url}/petitions/new?lang={lang}")
+    check_accessibility(page)
+    page.select_option("#council", council)
+    page.fill("#title", "Ліхтарі на вулиці Шевченка")
+    page.fill("#text", "Просимо встановити ліхтарі на вулиці Шевченка: ввечері там темно.")
+    page.click("main button[type=submit]")
+    page.wait_for_url(re.compile(r"/petitions/\d+$"))
+    petition_url = page.url
+    page.screenshot_step("petition-filed")
+
+    # 2. The moderator approves it in the browser.
+    moderation = browser.new_context().new_page()
+    moderation.goto(f"{suite.url}/login?lang={lang}")
+    moderation.fill("#email", f"mod-{lang}@example.org")
+    moderation.fill("#password", "a long moderator passphrase")
+    moderation.click("main button[type=submit]")
+    moderation.goto(f"{suite.url}/councils/{council}/moderation?lang={lang}")
+    check_accessibility(moderation)
+    moderation.get_by_role("button", name=TEXTS[lang]["approve"]).first.click()
+    moderation.wait_for_load_state()
+
+    # Three residents sign; the author's open page shows the count without reloading.
+    page.goto(petition_url)
+    count = page.locator("#signature-count")
+    before = count.inner_text()
+    petition_id = int(petition_url.rsplit("/", 1)[1])
+    for n in range(3):
+        token = suite.resident_token(
+            f"signer{n}-{lang}@example.org", f"050 200 0{LANGS.index(lang)}0{n}"
+        )
+        status, _ = suite.api(
+            "POST", f"/api/petitions/petitions/{petition_id}/signatures", {}, token
+        )
+        assert status == 201
+    page.wait_for_function(
+        "before => document.getElementById('signature-count').textContent !== before",
+        arg=before,
+        timeout=25000,
+    )
+    assert "3" in count.inner_text()
+    page.screenshot_step("count-updated")
+
+    # The moderator publishes the response; the signers see it.
+    moderation.goto(f"{petition_url}?lang={lang}")
+    moderation.select_option("#decision", "supported")
+    moderation.fill("#response-text", "Ліхтарі встановимо до зими.")
+    moderation.get_by_role("button", name=TEXTS[lang]["publish"]).click()
+    moderation.wait_for_load_state()
+    page.reload()
+    page.get_by_text("Ліхтарі встановимо до зими.").wait_for()
+    check_accessibility(page)
+    page.screenshot_step("response-seen")
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_journey_3_a_visitor_votes_by_email(suite, page, lang):
+    council = f"poll-{lang}"
+    suite.cli("auth", "create-council", council, "Громада", "--language", "uk")
+    moderator = suite.moderator(council, email=f"pollmod-{lang}@example.org")
+    status, created = suite.api(
+        "POST",
+        "/api/polls/polls",
+        {
+            "council": council,
+            "question": "Звідки ви дізнаєтеся про події в громаді?",
+            "options": ["Сайт громади", "Facebook", "Telegram"],
+            "language": lang,
+        },
+        moderator,
+    )
+    assert status == 201
+    suite.api("POST", f"/api/polls/polls/{created['id']}/publish", None, moderator)
+    voter = f"voter-{lang}@example.org"
+
+    def vote_and_confirm(step):
+        page.goto(f"{suite.url}/polls/{created['id']}?lang={lang}")
+        widget = page.frame_locator("iframe.poll")
+        widget.get_by_label("Telegram").check()
+        widget.locator("#email").fill(voter)
+        widget.locator("button[type=submit]").click()
+        widget.locator("[role=status]").wait_for()
+        page.screenshot_step(f"{step}-pending")
+        link = next(u for u in suite.outbox_links(voter) if "/verify?" in u)
+        page.goto(link)
+        page.locator("main button[type=submit]").click()
+        page.wait_for_load_state()
+        page.screenshot_step(f"{step}-confirmed")
+
+    vote_and_confirm("first")
+    page.get_by_text(TEXTS[lang]["thanks_vote"]).wait_for()
+    check_accessibility(page)
+    page.expected_errors.append("status of 409")  # the refusal page says why, as a 409
+    vote_and_confirm("second")
+    refused = page.locator("[role=alert]")
+    assert TEXTS[lang]["already"] in refused.inner_text()
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_journey_5_a_resident_resets_a_forgotten_password(suite, page, lang):
+    email = f"forgetful-{lang}@example.org"
+    status, _ = suite.api(
+        "POST",
+        "/api/auth/register",
+        {
+            "name": "Forgetful",
+            "email": email,
+            "password": PASSWORD,
+            "phone": f"050 300 0{LANGS.index(lang)}11",
+        },
+    )
+    assert status == 202
+    page.goto(f"{suite.url}/password/forgot?lang={lang}")
+    check_accessibility(page)
+    page.fill("#email", email)
+    page.get_by_role("button", name=TEXTS[lang]["send_link"]).click()
+    page.wait_for_selector("[role=status]")
+    page.screenshot_step("link-sent")
+    link = next(u for u in suite.outbox_links(email) if "password/reset" in u)
+    page.goto(link)
+    page.screenshot_step("reset-page")
+    page.fill("input[type=password]", "a brand new passphrase")
+    page.locator("main button[type=submit]").click()
+    page.wait_for_load_state()
+    page.screenshot_step("password-changed")
+    page.goto(f"{suite.url}/login?lang={lang}")
+    page.fill("#email", email)
+    page.fill("#password", "a brand new passphrase")
+    page.click("main button[type=submit]")
+    page.wait_for_load_state()
+    assert "Forgetful" in page.locator("header").inner_text()
+    page.screenshot_step("signed-in-with-new-password")
