@@ -228,3 +228,25 @@ def test_journey_5_a_resident_resets_a_forgotten_password(suite, page, lang):
     page.wait_for_load_state()
     assert "Forgetful" in page.locator("header").inner_text()
     page.screenshot_step("signed-in-with-new-password")
+
+
+def test_first_loads_are_light_and_fit_a_phone(suite, browser):
+    """Under 150 KB transferred on a first load, and nothing wider than a phone's screen."""
+    context = browser.new_context(viewport={"width": 360, "height": 740})
+    try:
+        page = context.new_page()
+        for path in ("/", "/petitions", "/login", "/register", "/password/forgot"):
+            page.goto(f"{suite.url}{path}?lang=uk")
+            page.wait_for_load_state("load")
+            transferred = page.evaluate(
+                "() => performance.getEntriesByType('navigation')"
+                ".concat(performance.getEntriesByType('resource'))"
+                ".reduce((sum, e) => sum + (e.transferSize || e.encodedBodySize || 0), 0)"
+            )
+            assert 0 < transferred < 150_000, (path, transferred)
+            overflow = page.evaluate(
+                "() => document.documentElement.scrollWidth - window.innerWidth"
+            )
+            assert overflow <= 0, (path, overflow)
+    finally:
+        context.close()
