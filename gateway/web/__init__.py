@@ -20,6 +20,7 @@ from services.common.i18n import init_i18n, remember_language
 from services.common.requests import configure_logging, init_request_ids
 
 from .openapi import merged_document
+from .ui.api import api
 from .ui.council import council_pages
 from .ui.filters import FILTERS
 from .ui.pages import pages
@@ -71,7 +72,10 @@ def create_app(config: Mapping | None = None) -> Flask:
 
     @app.get("/")
     def home():
-        return render_template("home.html")
+        councils = api("auth", "GET", "/councils", signed_in=False)
+        return render_template(
+            "home.html", councils=councils.body["councils"] if councils.ok else []
+        )
 
     @app.get("/favicon.ico")
     def favicon():

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from urllib.parse import urlencode
+
+from flask import Blueprint, abort, redirect, render_template, request, url_for
 
 from .api import api
 from .pages import page_form, signed_in
@@ -85,3 +87,114 @@ def respond(petition_id: int):
         return redirect(target, code=303)
     detail = " ".join(" ".join(v) for v in answer.errors().values())
     return render_template("ui/message.html", ok=False, message=detail, back=target), answer.status
+
+
+@council_pages.get("/councils/<council>")
+def council_home(council: str):
+    """A council's home: its open petitions and its polls."""
+    known = api("auth", "GET", f"/councils/{council}", signed_in=False)
+    if known.status == 404:
+        abort(404)
+    petitions = api(
+        "petitions",
+        "GET",
+        "/petitions?" + urlencode({"council": council, "state": "open"}),
+        signed_in=False,
+    )
+    polls = api("polls", "GET", "/polls?" + urlencode({"council": council}), signed_in=False)
+    return render_template(
+        "ui/council.html",
+        council=known.body,
+        petitions=petitions.body["petitions"] if petitions.ok else [],
+        polls=polls.body["polls"] if polls.ok else [],
+    )
+
+
+@council_pages.get("/councils/<council>/polls")
+def manage_polls(council: str):
+    """The council's polls for its moderators: drafts, published ones, a new one."""
+    if not signed_in():
+        return _login_first()
+    return _polls_page(council, errors={}, form={})
+
+
+def _polls_page(council: str, errors: dict, form: dict, status: int = 200):
+    drafts = api("polls", "GET", "/polls?" + urlencode({"council": council, "state": "draft"}))
+    if drafts.status in (401, 403):
+        return render_template(
+            "ui/message.html", ok=False, message=drafts.errors()["form"][0], back=None
+        ), drafts.status
+    published = api("polls", "GET", "/polls?" + urlencode({"council": council}))
+    polls = (drafts.body["polls"] if drafts.ok else []) + (
+        published.body["polls"] if published.ok else []
+    )
+    snippets = {}
+    for poll in polls:
+        if poll["state"] != "draft":
+            embed = api("polls", "GET", f"/polls/{poll['id']}/embed")
+            snippets[poll["id"]] = embed.body if embed.ok else None
+    return (
+        render_template(
+            "ui/manage_polls.html",
+            council=council,
+            polls=polls,
+            snippets=snippets,
+            errors=errors,
+            form=form,
+        ),
+        status,
+    )
+
+
+@council_pages.post("/councils/<council>/polls")
+@page_form
+def create_poll(council: str):
+    check_csrf()
+    if not signed_in():
+        return _login_first()
+    form = {key: request.form.get(key, "") for key in POLL_FIELDS}
+    body = {
+        "council": council,
+        "question": form["question"],
+        "description": form["description"],
+        "options": [line.strip() for line in form["options"].splitlines() if line.strip()],
+        "method": form["method"] or "email",
+        "results_visibility": form["results_visibility"] or "always",
+        "language": form["language"] or "uk",
+        "max_choices": int(form["max_choices"]) if form["max_choices"].isdigit() else 1,
+    }
+    for key in ("opens_at", "closes_at"):
+        if form[key]:
+            body[key] = form[key] + ":00+00:00" if len(form[key]) == 16 else form[key]
+    created = api("polls", "POST", "/polls", body)
+    if created.ok:
+        return redirect(url_for("council.manage_polls", council=council), code=303)
+    return _polls_page(council, errors=created.errors(), form=form, status=created.status)
+
+
+POLL_FIELDS = (
+    "question",
+    "description",
+    "options",
+    "method",
+    "results_visibility",
+    "language",
+    "max_choices",
+    "opens_at",
+    "closes_at",
+)
+
+
+@council_pages.post("/councils/<council>/polls/<int:poll_id>/<action>")
+@page_form
+def move_poll(council: str, poll_id: int, action: str):
+    """Publish (open or schedule), close or archive a poll."""
+    check_csrf()
+    if not signed_in():
+        return _login_first()
+    if action not in ("publish", "close", "archive"):
+        abort(404)
+    moved = api("polls", "POST", f"/polls/{poll_id}/{action}")
+    if moved.ok:
+        return redirect(url_for("council.manage_polls", council=council), code=303)
+    return _polls_page(council, errors={poll_id: moved.errors()}, form={}, status=moved.status)

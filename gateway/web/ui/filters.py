@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 from babel.dates import format_date as babel_date
 from babel.numbers import format_decimal
 
+from services.common.errors import N_
 from services.common.i18n import request_locale
 
 
@@ -27,4 +28,23 @@ def merge_query(query: dict, **changes) -> str:
     return urlencode({**query, **changes})
 
 
-FILTERS = {"format_number": format_number, "format_date": format_date, "merge_query": merge_query}
+# The states of polls and petitions as people read them (translated in the template).
+STATE_LABELS = {
+    "draft": N_("Draft"),
+    "scheduled": N_("Scheduled"),
+    "open": N_("Open"),
+    "closed": N_("Closed"),
+    "archived": N_("Archived"),
+}
+
+
+def state_label(state: str) -> str:
+    return STATE_LABELS.get(state, state)
+
+
+FILTERS = {
+    "format_number": format_number,
+    "format_date": format_date,
+    "merge_query": merge_query,
+    "state_label": state_label,
+}

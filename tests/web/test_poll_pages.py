@@ -1,0 +1,73 @@
+"""The council's poll pages: create, publish, copy the snippet, close; the council's home."""
+
+from __future__ import annotations
+
+import html
+
+import pytest
+
+from tests.auth.helpers import PASSWORD
+from tests.web.test_pages import csrf, register_and_confirm, sign_in
+
+pytestmark = pytest.mark.usefixtures("councils")
+
+
+def moderator_signed_in(client, auth_app):
+    from services.auth.accounts.models import User
+    from services.auth.councils.domain import grant_role
+    from services.auth.models import db as auth_db
+
+    register_and_confirm(client, auth_app, "moderator@example.org")
+    with auth_app.test_request_context("/"):
+        user = auth_db.session.query(User).filter_by(email="moderator@example.org").one()
+        grant_role(auth_db.session, actor_id=None, slug="kyiv", user_id=user.id, role="moderator")
+    sign_in(client, "moderator@example.org", PASSWORD)
+
+
+def test_a_moderator_creates_publishes_embeds_and_closes_a_poll(client, auth_app):
+    moderator_signed_in(client, auth_app)
+    page = client.get("/councils/kyiv/polls?lang=uk")
+    assert page.status_code == 200
+    token = csrf(page)
+    bad = client.post(
+        "/councils/kyiv/polls?lang=uk",
+        data={"csrf": token, "question": "Звідки новини?", "options": "Лише одна"},
+    )
+    assert bad.status_code == 422 and 'id="options-error"' in bad.get_data(as_text=True)
+    made = client.post(
+        "/councils/kyiv/polls?lang=uk",
+        data={
+            "csrf": token,
+            "question": "Звідки ви дізнаєтеся про події в громаді?",
+            "options": "Сайт громади\nFacebook\nTelegram\n",
+            "method": "email",
+            "results_visibility": "always",
+            "language": "uk",
+            "closes_at": "2099-01-01T10:00",
+        },
+    )
+    assert made.status_code == 303
+    listed = client.get("/councils/kyiv/polls?lang=uk").get_data(as_text=True)
+    assert "Звідки ви дізнаєтеся" in listed and "Чернетка" in listed
+    poll_id = int(listed.split('id="poll-', 1)[1].split('"', 1)[0])
+    assert (
+        client.post(f"/councils/kyiv/polls/{poll_id}/publish", data={"csrf": token}).status_code
+        == 303
+    )
+    published = html.unescape(client.get("/councils/kyiv/polls?lang=uk").get_data(as_text=True))
+    assert "widget.js" in published and f'data-poll="{poll_id}"' in published
+    home = client.get("/councils/kyiv?lang=uk").get_data(as_text=True)
+    assert "Звідки ви дізнаєтеся" in home
+    assert (
+        client.post(f"/councils/kyiv/polls/{poll_id}/close", data={"csrf": token}).status_code
+        == 303
+    )
+    assert "Закрите" in client.get("/councils/kyiv/polls?lang=uk").get_data(as_text=True)
+    again = client.post(f"/councils/kyiv/polls/{poll_id}/close", data={"csrf": token})
+    assert again.status_code == 409
+
+
+def test_another_councils_polls_page_refuses(client, auth_app):
+    moderator_signed_in(client, auth_app)
+    assert client.get("/councils/oliivka/polls").status_code == 403
+    assert client.get("/councils/atlantis").status_code == 404
