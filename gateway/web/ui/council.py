@@ -198,3 +198,105 @@ def move_poll(council: str, poll_id: int, action: str):
     if moved.ok:
         return redirect(url_for("council.manage_polls", council=council), code=303)
     return _polls_page(council, errors={poll_id: moved.errors()}, form={}, status=moved.status)
+
+
+PETITION_SETTINGS = {
+    "threshold": int,
+    "collection_days": int,
+    "sponsors_needed": int,
+    "moderation_days": int,
+    "response_days": int,
+    "signer_verification": str,
+    "on_failure": str,
+}
+PETITION_SWITCHES = ("signer_names_public", "rejected_public", "allow_withdrawal")
+
+
+def _settings_page(council: str, errors: dict | None = None, saved: bool = False, status=200):
+    petitions = api("petitions", "GET", f"/councils/{council}/policy", signed_in=False)
+    polls = api("polls", "GET", f"/councils/{council}/policy", signed_in=False)
+    return (
+        render_template(
+            "ui/settings.html",
+            council=council,
+            petitions=petitions.body if petitions.ok else {},
+            polls=polls.body if polls.ok else {},
+            errors=errors or {},
+            saved=saved,
+        ),
+        status,
+    )
+
+
+@council_pages.get("/councils/<council>/settings")
+def settings(council: str):
+    """The council's rules for petitions and polls (its admins change them)."""
+    if not signed_in():
+        return _login_first()
+    return _settings_page(council)
+
+
+@council_pages.post("/councils/<council>/settings")
+@page_form
+def save_settings(council: str):
+    check_csrf()
+    if not signed_in():
+        return _login_first()
+    form = request.form
+    petitions = {}
+    for key, kind in PETITION_SETTINGS.items():
+        raw = form.get(key, "").strip()
+        if raw:
+            petitions[key] = int(raw) if kind is int and raw.lstrip("-").isdigit() else raw
+    petitions.update({key: form.get(key) == "on" for key in PETITION_SWITCHES})
+    polls = {
+        "widget_origins": [
+            line.strip() for line in form.get("widget_origins", "").splitlines() if line.strip()
+        ],
+        "block_disposable_email": form.get("block_disposable_email") == "on",
+    }
+    errors = {}
+    for service, body in (("petitions", petitions), ("polls", polls)):
+        answer = api(service, "PUT", f"/councils/{council}/policy", body)
+        if not answer.ok:
+            errors.update(answer.errors())
+            return _settings_page(council, errors=errors, status=answer.status)
+    return _settings_page(council, saved=True)
+
+
+@council_pages.get("/councils/<council>/roles")
+def roles(council: str):
+    """Who moderates and administers the council (its admins grant and revoke)."""
+    if not signed_in():
+        return _login_first()
+    return _roles_page(council)
+
+
+def _roles_page(council: str, errors: dict | None = None, status: int = 200):
+    listed = api("auth", "GET", f"/councils/{council}/roles")
+    if not listed.ok:
+        return render_template(
+            "ui/message.html", ok=False, message=listed.errors()["form"][0], back=None
+        ), listed.status
+    return (
+        render_template(
+            "ui/roles.html", council=council, roles=listed.body["roles"], errors=errors or {}
+        ),
+        status,
+    )
+
+
+@council_pages.post("/councils/<council>/roles/<change>")
+@page_form
+def change_role(council: str, change: str):
+    check_csrf()
+    if not signed_in():
+        return _login_first()
+    user_id, role = request.form.get("user_id", ""), request.form.get("role", "")
+    if change not in ("grant", "revoke") or not user_id.isdigit():
+        return _roles_page(council, errors={"user_id": ["?"]}, status=422)
+    method = "PUT" if change == "grant" else "DELETE"
+    answer = api("auth", method, f"/councils/{council}/roles/{int(user_id)}/{role}")
+    if not answer.ok:
+        return _roles_page(council, errors=answer.errors(), status=answer.status)
+    return redirect(url_for("council.roles", council=council), code=303)

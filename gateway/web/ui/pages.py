@@ -223,11 +223,7 @@ def _signed_in_or_login():
 def account():
     if (away := _signed_in_or_login()) is not None:
         return away
-    me = api("auth", "GET", "/me")
-    if not me.ok:
-        clear_session()
-        return redirect(url_for("pages.login"), code=303)
-    return render_template("ui/account.html", me=me.body, errors={}, notice=None)
+    return _account_page()
 
 
 @pages.post("/account/phone/code")
@@ -334,3 +330,50 @@ def export_my_data():
     response.headers["Content-Disposition"] = 'attachment; filename="viche-my-data.json"'
     response.headers["Cache-Control"] = "private, no-store"
     return response
+
+
+def _account_page(errors: dict | None = None, notice: str | None = None, status: int = 200):
+    me = api("auth", "GET", "/me")
+    if not me.ok:
+        clear_session()
+        return redirect(url_for("pages.login"), code=303)
+    return (
+        render_template("ui/account.html", me=me.body, errors=errors or {}, notice=notice),
+        status,
+    )
+
+
+@pages.post("/account/<change>")
+@page_form
+def change_contact(change: str):
+    """A new email address or phone number; each counts once verified again."""
+    check_csrf()
+    if (away := _signed_in_or_login()) is not None:
+        return away
+    if change not in ("email", "phone"):
+        abort(404)
+    answer = api(
+        "auth",
+        "POST",
+        f"/me/{change}",
+        {change: request.form.get(change, ""), "password": request.form.get("password", "")},
+    )
+    if not answer.ok:
+        errors = {f"new_{key}" if key == change else key: v for key, v in answer.errors().items()}
+        return _account_page(errors=errors, status=answer.status)
+    return _account_page(notice=answer.body.get("detail") if change == "email" else None)
+
+
+@pages.post("/account/delete")
+@page_form
+def delete_account():
+    check_csrf()
+    if (away := _signed_in_or_login()) is not None:
+        return away
+    answer = api("auth", "DELETE", "/me", {"password": request.form.get("password", "")})
+    if not answer.ok:
+        # Whatever the API says (a wrong password, mostly) belongs next to this field.
+        messages = [m for found in answer.errors().values() for m in found]
+        return _account_page(errors={"delete_password": messages}, status=answer.status)
+    clear_session()
+    return render_template("ui/deleted.html")

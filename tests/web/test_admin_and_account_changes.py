@@ -1,0 +1,111 @@
+"""Council settings and roles pages for admins; changing contacts and deleting an account."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.auth.helpers import PASSWORD, login
+from tests.web.test_pages import csrf, register_and_confirm, sign_in
+
+pytestmark = pytest.mark.usefixtures("councils")
+
+
+def account_with_role(client, auth_app, email, role):
+    from services.auth.accounts.models import User
+    from services.auth.councils.domain import grant_role
+    from services.auth.models import db as auth_db
+
+    register_and_confirm(client, auth_app, email)
+    with auth_app.test_request_context("/"):
+        user = auth_db.session.query(User).filter_by(email=email).one()
+        grant_role(auth_db.session, actor_id=None, slug="kyiv", user_id=user.id, role=role)
+    sign_in(client, email, PASSWORD)
+
+
+def test_an_admin_changes_the_councils_rules(client, auth_app):
+    account_with_role(client, auth_app, "admin@example.org", "admin")
+    page = client.get("/councils/kyiv/settings?lang=uk")
+    assert page.status_code == 200
+    saved = client.post(
+        "/councils/kyiv/settings?lang=uk",
+        data={
+            "csrf": csrf(page),
+            "threshold": "500",
+            "collection_days": "60",
+            "sponsors_needed": "3",
+            "signer_verification": "email",
+            "on_failure": "appeal",
+            "rejected_public": "on",
+            "widget_origins": "https://rada.example.ua\n",
+            "block_disposable_email": "on",
+        },
+    )
+    assert saved.status_code == 200 and 'role="status"' in saved.get_data(as_text=True)
+    policy = client.get("/api/petitions/councils/kyiv/policy").json
+    assert policy["threshold"] == 500 and policy["sponsors_needed"] == 3
+    assert policy["allow_withdrawal"] is False and policy["rejected_public"] is True
+    assert client.get("/api/polls/councils/kyiv/policy").json["widget_origins"] == [
+        "https://rada.example.ua"
+    ]
+    bad = client.post(
+        "/councils/kyiv/settings?lang=uk",
+        data={"csrf": csrf(page), "threshold": "-5", "widget_origins": "javascript:alert(1)"},
+    )
+    assert bad.status_code == 422 and 'role="alert"' in bad.get_data(as_text=True)
+
+
+def test_a_moderator_cannot_change_the_rules_or_roles(client, auth_app):
+    account_with_role(client, auth_app, "moderator@example.org", "moderator")
+    page = client.get("/councils/kyiv/settings")
+    refused = client.post("/councils/kyiv/settings", data={"csrf": csrf(page), "threshold": "1"})
+    assert refused.status_code == 403
+    assert client.get("/councils/kyiv/roles").status_code == 403
+
+
+def test_an_admin_grants_and_revokes_by_account_number(client, auth_app):
+    register_and_confirm(client, auth_app, "helper@example.org")
+    helper_id = client.get("/api/auth/me", headers=_bearer(client, "helper@example.org")).json["id"]
+    account_with_role(client, auth_app, "admin@example.org", "admin")
+    page = client.get("/councils/kyiv/roles?lang=uk")
+    token = csrf(page)
+    granted = client.post(
+        "/councils/kyiv/roles/grant",
+        data={"csrf": token, "user_id": str(helper_id), "role": "moderator"},
+    )
+    assert granted.status_code == 303
+    listed = client.get("/councils/kyiv/roles?lang=uk").get_data(as_text=True)
+    assert f"<td>{helper_id}</td>" in listed and "moderator" in listed
+    revoked = client.post(
+        "/councils/kyiv/roles/revoke",
+        data={"csrf": token, "user_id": str(helper_id), "role": "moderator"},
+    )
+    assert revoked.status_code == 303
+    assert f"<td>{helper_id}</td>" not in client.get("/councils/kyiv/roles").get_data(as_text=True)
+    nonsense = client.post(
+        "/councils/kyiv/roles/grant", data={"csrf": token, "user_id": "x", "role": "admin"}
+    )
+    assert nonsense.status_code == 422
+
+
+def _bearer(client, email):
+    return {"Authorization": f"Bearer {login(client, email).json['access_token']}"}
+
+
+def test_changing_the_phone_and_deleting_the_account(client, auth_app):
+    register_and_confirm(client, auth_app)
+    sign_in(client)
+    page = client.get("/account?lang=uk")
+    token = csrf(page)
+    wrong = client.post("/account/phone", data={"csrf": token, "phone": "12", "password": PASSWORD})
+    assert wrong.status_code == 422 and 'id="new_phone-error"' in wrong.get_data(as_text=True)
+    changed = client.post(
+        "/account/phone", data={"csrf": token, "phone": "067 765 4321", "password": PASSWORD}
+    )
+    assert changed.status_code == 200
+    refused = client.post("/account/delete", data={"csrf": token, "password": "not it at all"})
+    assert refused.status_code in (401, 403) and 'id="delete_password-error"' in refused.get_data(
+        as_text=True
+    )
+    deleted = client.post("/account/delete", data={"csrf": token, "password": PASSWORD})
+    assert deleted.status_code == 200
+    assert login(client).status_code == 401
