@@ -46,13 +46,36 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+WIDGET_TEXTS = {
+    "uk": {
+        "warning": "Щоб уникнути фальсифікацій",
+        "email": "Ваша адреса електронної пошти",
+        "almost": "Майже готово",
+        "thanks": "Дякуємо! Ваш голос враховано.",
+        "one_vote": "1 голос",
+    },
+    "en": {
+        "warning": "To avoid falsification",
+        "email": "Your email address",
+        "almost": "Almost done",
+        "thanks": "Thank you! Your vote was counted.",
+        "one_vote": "1 vote",
+    },
+}
+
+
 @pytest.fixture(scope="module")
-def poll(suite):
-    token = suite.moderator("hromada")
-    return {"token": token, **_new_poll(suite, token)}
+def moderator_token(suite):
+    return suite.moderator("hromada")
 
 
-def _new_poll(suite, token: str) -> dict:
+@pytest.fixture
+def poll(suite, moderator_token, request):
+    language = getattr(request, "param", "uk")
+    return {"token": moderator_token, **_new_poll(suite, moderator_token, language)}
+
+
+def _new_poll(suite, token: str, language: str = "uk") -> dict:
     status, created = suite.api(
         "POST",
         "/api/polls/polls",
@@ -60,6 +83,7 @@ def _new_poll(suite, token: str) -> dict:
             "council": "hromada",
             "question": "Звідки ви дізнаєтеся про події в громаді?",
             "options": ["Сайт громади", "Facebook", "Telegram"],
+            "language": language,
         },
         token,
     )
@@ -74,7 +98,10 @@ def council(suite):
     suite.cli("auth", "create-council", "hromada", "Громада", "--language", "uk")
 
 
+@pytest.mark.parametrize("poll", ["uk", "en"], indirect=True)
 def test_the_snippet_on_a_council_page_votes_by_email(suite, poll, page):
+    texts = WIDGET_TEXTS[poll["language"]]
+    voter = f"resident-{poll['language']}@example.org"
     site = CouncilSite("")
     try:
         allowed = suite.api(
@@ -92,24 +119,24 @@ def test_the_snippet_on_a_council_page_votes_by_email(suite, poll, page):
 
         page.goto(site.url)
         widget = page.frame_locator("iframe")
-        widget.get_by_text("Щоб уникнути фальсифікацій").wait_for()
+        widget.get_by_text(texts["warning"]).wait_for()
         page.screenshot_step("widget-on-council-page")
         widget.get_by_label("Telegram").check()
-        widget.get_by_label("Ваша адреса електронної пошти").fill("resident@example.org")
-        widget.get_by_label("Ваша адреса електронної пошти").press("Enter")  # by keyboard
-        widget.get_by_text("Майже готово").wait_for()
+        widget.get_by_label(texts["email"]).fill(voter)
+        widget.get_by_label(texts["email"]).press("Enter")  # by keyboard
+        widget.get_by_text(texts["almost"]).wait_for()
         page.screenshot_step("check-your-email")
 
-        link = next(url for url in suite.outbox_links("resident@example.org") if "/verify?" in url)
+        link = next(url for url in suite.outbox_links(voter) if "/verify?" in url)
         page.goto(link)
         page.get_by_text("Telegram").wait_for()
         page.screenshot_step("confirm-page")
         page.get_by_role("button").click()
-        page.get_by_text("Дякуємо! Ваш голос враховано.").wait_for()
+        page.get_by_text(texts["thanks"]).wait_for()
         page.screenshot_step("thank-you")
 
         page.goto(site.url)
-        page.frame_locator("iframe").get_by_text("1 голос").wait_for()
+        page.frame_locator("iframe").get_by_text(texts["one_vote"]).first.wait_for()
         page.screenshot_step("results-in-widget")
     finally:
         site.stop()

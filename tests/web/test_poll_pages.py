@@ -71,3 +71,17 @@ def test_another_councils_polls_page_refuses(client, auth_app):
     moderator_signed_in(client, auth_app)
     assert client.get("/councils/oliivka/polls").status_code == 403
     assert client.get("/councils/atlantis").status_code == 404
+
+
+def test_a_councils_home_speaks_its_language_first(client, auth_app):
+    from services.auth.councils.domain import create_council
+    from services.auth.models import db as auth_db
+
+    with auth_app.test_request_context("/"):
+        create_council(auth_db.session, slug="keszthely", name="Keszthely", default_language="hu")
+    page = client.get("/councils/keszthely", headers={"Accept-Language": "en"})
+    assert '<html lang="hu">' in page.get_data(as_text=True)
+    chosen = client.get("/councils/keszthely?lang=uk")
+    assert '<html lang="uk">' in chosen.get_data(as_text=True)
+    # The choice is remembered.
+    assert '<html lang="uk">' in client.get("/councils/keszthely").get_data(as_text=True)

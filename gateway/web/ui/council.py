@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import Blueprint, abort, g, redirect, render_template, request, url_for
+from flask_babel import force_locale
+
+from services.common.i18n import LANGUAGE_COOKIE, request_locale
 
 from .api import api
 from .pages import page_form, signed_in
@@ -102,12 +105,17 @@ def council_home(council: str):
         signed_in=False,
     )
     polls = api("polls", "GET", "/polls?" + urlencode({"council": council}), signed_in=False)
-    return render_template(
-        "ui/council.html",
-        council=known.body,
-        petitions=petitions.body["petitions"] if petitions.ok else [],
-        polls=polls.body["polls"] if polls.ok else [],
-    )
+    language = request_locale()
+    if not (request.args.get("lang") or request.cookies.get(LANGUAGE_COOKIE)):
+        language = known.body["default_language"]  # a council's own language comes first
+    g.locale = language
+    with force_locale(language):
+        return render_template(
+            "ui/council.html",
+            council=known.body,
+            petitions=petitions.body["petitions"] if petitions.ok else [],
+            polls=polls.body["polls"] if polls.ok else [],
+        )
 
 
 @council_pages.get("/councils/<council>/polls")
