@@ -136,3 +136,28 @@ def test_the_response_is_published_from_the_petition_page(client, auth_app, peop
     shown = client.get(f"/petitions/{petition_id}?lang=uk").get_data(as_text=True)
     assert "Ліхтарі встановимо до зими." in shown
     assert "Оприлюднити відповідь громади" not in shown
+
+
+def test_a_moderator_takes_a_petition_down_from_its_page(client, auth_app, people):
+    from services.auth.accounts.models import User
+    from services.auth.councils.domain import grant_role
+    from services.auth.models import db as auth_db
+
+    petition_id = open_petition(client, people)
+    register_and_confirm(client, auth_app, "moderator@example.org")
+    with auth_app.test_request_context("/"):
+        user = auth_db.session.query(User).filter_by(email="moderator@example.org").one()
+        grant_role(auth_db.session, actor_id=None, slug="kyiv", user_id=user.id, role="moderator")
+    sign_in(client, "moderator@example.org")
+    page = client.get(f"/petitions/{petition_id}?lang=uk")
+    assert "Зняти з публікації" in page.get_data(as_text=True)
+    url = f"/councils/kyiv/petitions/{petition_id}/take-down"
+    too_short = client.post(url, data={"csrf": csrf(page), "reason": "ні"})
+    assert too_short.status_code == 422
+    down = client.post(
+        url, data={"csrf": csrf(page), "reason": "Містить персональні дані сусідів."}
+    )
+    assert down.status_code == 303
+    assert client.get(f"/api/petitions/petitions/{petition_id}").status_code == 404
+    queue_reasons = client.get("/councils/kyiv/moderation?lang=uk").get_data(as_text=True)
+    assert "Зняти з публікації" not in queue_reasons

@@ -57,7 +57,15 @@ def decide(council: str, petition_id: int, decision: str):
         return redirect(url_for("council.moderation", council=council), code=303)
     answer = api("petitions", "POST", f"/petitions/{petition_id}/{decision}", bodies[decision])
     if answer.ok:
+        if decision == "take-down":
+            return redirect(url_for("pages.petition", petition_id=petition_id), code=303)
         return redirect(url_for("council.moderation", council=council), code=303)
+    if decision == "take-down":
+        detail = " ".join(" ".join(v) for v in answer.errors().values())
+        back = url_for("pages.petition", petition_id=petition_id)
+        return render_template("ui/message.html", ok=False, message=detail, back=back), (
+            answer.status
+        )
     queue = api("petitions", "GET", f"/councils/{council}/moderation")
     policy = api("petitions", "GET", f"/councils/{council}/policy", signed_in=False)
     return (

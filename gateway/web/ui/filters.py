@@ -38,6 +38,21 @@ STATE_LABELS = {
 }
 
 
+# The rejection reasons every council starts with (a council may add its own words).
+REASON_LABELS = {
+    "duplicate": N_("A duplicate of another petition"),
+    "outside-competence": N_("Outside the council's competence"),
+    "unlawful-content": N_("Unlawful content (calls to violence or hatred)"),
+    "unclear-request": N_("The request is unclear"),
+    "personal-data": N_("Personal data of others"),
+    "offensive": N_("Offensive"),
+}
+
+
+def reason_label(reason: str) -> str:
+    return REASON_LABELS.get(reason, reason)
+
+
 def state_label(state: str) -> str:
     return STATE_LABELS.get(state, state)
 
@@ -47,4 +62,5 @@ FILTERS = {
     "format_date": format_date,
     "merge_query": merge_query,
     "state_label": state_label,
+    "reason_label": reason_label,
 }

@@ -30,6 +30,11 @@ def signed_in() -> bool:
     return bool(session().get("access"))
 
 
+def _moderates(council: str) -> bool:
+    """Whether the visitor's token names a role in `council` (to offer its forms)."""
+    return bool(session().get("roles", {}).get(council)) if signed_in() else False
+
+
 def token_roles(access_token: str) -> dict:
     """The roles the visitor's token names, to decide which forms to offer. Read without
     checking the signature: it only shapes the page; every API call checks the token."""
@@ -83,7 +88,11 @@ def petition(petition_id: int):
         # The form is offered where the API would take it; the API still decides.
         can_respond=answer.ok
         and answer.body["state"] == "successful"
-        and bool(session().get("roles", {}).get(answer.body["council"])),
+        and _moderates(answer.body["council"]),
+        can_take_down=answer.ok
+        and answer.body["state"] in ("open", "successful", "answered", "closed")
+        and not answer.body["hidden"]
+        and _moderates(answer.body["council"]),
     )
 
 
@@ -116,6 +125,7 @@ def sign(petition_id: int):
             errors=answer.errors(),
             receipt=None,
             can_respond=False,
+            can_take_down=False,
         ),
         answer.status,
     )
