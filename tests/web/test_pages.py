@@ -119,3 +119,13 @@ def test_sign_out_revokes_the_session(client, auth_app):
     out = client.post("/logout", data={"csrf": csrf(page)})
     assert out.status_code == 303
     assert "Олена Коваль" not in client.get("/petitions?lang=uk").get_data(as_text=True)
+
+
+def test_the_petition_list_filters_by_council_and_state(client, people):
+    kyiv = open_petition(client, people, title="Петиція Києва про парк")
+    open_petition(client, people, council="oliivka", title="Петиція Оліївки про школу")
+    page = client.get("/petitions?lang=uk&council=kyiv&state=open").get_data(as_text=True)
+    assert f"/petitions/{kyiv}" in page and "Оліївки" not in page
+    assert "Збирає підписи" in page  # the state filter reads in the page's language
+    nothing = client.get("/petitions?lang=uk&state=answered").get_data(as_text=True)
+    assert "Тут ще немає петицій." in nothing

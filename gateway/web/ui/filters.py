@@ -49,6 +49,19 @@ REASON_LABELS = {
 }
 
 
+PETITION_STATE_LABELS = {
+    "open": N_("Collecting signatures"),
+    "successful": N_("Waiting for the response"),
+    "answered": N_("Answered"),
+    "closed": N_("Closed"),
+    "rejected": N_("Rejected"),
+}
+
+
+def petition_state_label(state: str) -> str:
+    return PETITION_STATE_LABELS.get(state, state)
+
+
 def reason_label(reason: str) -> str:
     return REASON_LABELS.get(reason, reason)
 
@@ -63,4 +76,5 @@ FILTERS = {
     "merge_query": merge_query,
     "state_label": state_label,
     "reason_label": reason_label,
+    "petition_state_label": petition_state_label,
 }

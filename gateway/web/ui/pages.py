@@ -61,11 +61,13 @@ def petitions():
         if request.args.get(key)
     }
     answer = api("petitions", "GET", "/petitions?" + urlencode(query), signed_in=False)
+    councils = api("auth", "GET", "/councils", signed_in=False)
     return render_template(
         "ui/petitions.html",
         answer=answer,
         query=query,
         sorts=SORT_LABELS,
+        councils=councils.body["councils"] if councils.ok else [],
     )
 
 
