@@ -5,25 +5,13 @@ from __future__ import annotations
 import pytest
 
 from tests.auth.helpers import PASSWORD, login
-from tests.web.test_pages import csrf, register_and_confirm, sign_in
+from tests.web.test_pages import csrf, register_and_confirm, sign_in, signed_in_with_role
 
 pytestmark = pytest.mark.usefixtures("councils")
 
 
-def account_with_role(client, auth_app, email, role):
-    from services.auth.accounts.models import User
-    from services.auth.councils.domain import grant_role
-    from services.auth.models import db as auth_db
-
-    register_and_confirm(client, auth_app, email)
-    with auth_app.test_request_context("/"):
-        user = auth_db.session.query(User).filter_by(email=email).one()
-        grant_role(auth_db.session, actor_id=None, slug="kyiv", user_id=user.id, role=role)
-    sign_in(client, email, PASSWORD)
-
-
 def test_an_admin_changes_the_councils_rules(client, auth_app):
-    account_with_role(client, auth_app, "admin@example.org", "admin")
+    signed_in_with_role(client, auth_app, "admin@example.org", "admin")
     page = client.get("/councils/kyiv/settings?lang=uk")
     assert page.status_code == 200
     saved = client.post(
@@ -55,7 +43,7 @@ def test_an_admin_changes_the_councils_rules(client, auth_app):
 
 
 def test_a_moderator_cannot_change_the_rules_or_roles(client, auth_app):
-    account_with_role(client, auth_app, "moderator@example.org", "moderator")
+    signed_in_with_role(client, auth_app, "moderator@example.org", "moderator")
     page = client.get("/councils/kyiv/settings")
     refused = client.post("/councils/kyiv/settings", data={"csrf": csrf(page), "threshold": "1"})
     assert refused.status_code == 403
@@ -65,7 +53,7 @@ def test_a_moderator_cannot_change_the_rules_or_roles(client, auth_app):
 def test_an_admin_grants_and_revokes_by_account_number(client, auth_app):
     register_and_confirm(client, auth_app, "helper@example.org")
     helper_id = client.get("/api/auth/me", headers=_bearer(client, "helper@example.org")).json["id"]
-    account_with_role(client, auth_app, "admin@example.org", "admin")
+    signed_in_with_role(client, auth_app, "admin@example.org", "admin")
     page = client.get("/councils/kyiv/roles?lang=uk")
     token = csrf(page)
     granted = client.post(

@@ -8,7 +8,7 @@ import pytest
 
 from tests.auth.helpers import sms_code
 from tests.petitions.conftest import TEXT, open_petition
-from tests.web.test_pages import csrf, register_and_confirm, sign_in
+from tests.web.test_pages import csrf, register_and_confirm, sign_in, signed_in_with_role
 
 pytestmark = pytest.mark.usefixtures("councils")
 
@@ -66,10 +66,6 @@ def test_filing_shows_similar_petitions_first(client, auth_app, people):
 
 
 def test_a_moderator_works_the_queue_from_the_page(client, auth_app, people):
-    from services.auth.accounts.models import User
-    from services.auth.councils.domain import grant_role
-    from services.auth.models import db as auth_db
-
     client.put(
         "/api/petitions/councils/kyiv/policy",
         json={"author_verification": "email", "threshold": 1},
@@ -85,11 +81,7 @@ def test_a_moderator_works_the_queue_from_the_page(client, auth_app, people):
         ).json
         client.post(f"/api/petitions/petitions/{created['id']}/submit", headers=author)
         ids.append(created["id"])
-    register_and_confirm(client, auth_app, "moderator@example.org")
-    with auth_app.test_request_context("/"):
-        user = auth_db.session.query(User).filter_by(email="moderator@example.org").one()
-        grant_role(auth_db.session, actor_id=None, slug="kyiv", user_id=user.id, role="moderator")
-    sign_in(client, "moderator@example.org")
+    signed_in_with_role(client, auth_app, "moderator@example.org", "moderator")
     queue = client.get("/councils/kyiv/moderation?lang=uk")
     html = queue.get_data(as_text=True)
     assert queue.status_code == 200 and "Сквер замість парковки" in html
@@ -113,19 +105,12 @@ def test_a_moderator_works_the_queue_from_the_page(client, auth_app, people):
 
 
 def test_the_response_is_published_from_the_petition_page(client, auth_app, people, petitions_app):
-    from services.auth.accounts.models import User
-    from services.auth.councils.domain import grant_role
-    from services.auth.models import db as auth_db
     from tests.petitions.test_browsing import fold, sign
 
     petition_id = open_petition(client, people, threshold=1)
     sign(client, people, petition_id, 1)
     fold(petitions_app)  # the threshold is reached: the council must answer
-    register_and_confirm(client, auth_app, "moderator@example.org")
-    with auth_app.test_request_context("/"):
-        user = auth_db.session.query(User).filter_by(email="moderator@example.org").one()
-        grant_role(auth_db.session, actor_id=None, slug="kyiv", user_id=user.id, role="admin")
-    sign_in(client, "moderator@example.org")
+    signed_in_with_role(client, auth_app, "moderator@example.org", "admin")
     page = client.get(f"/petitions/{petition_id}?lang=uk")
     assert "Оприлюднити відповідь громади" in page.get_data(as_text=True)
     published = client.post(
@@ -139,16 +124,8 @@ def test_the_response_is_published_from_the_petition_page(client, auth_app, peop
 
 
 def test_a_moderator_takes_a_petition_down_from_its_page(client, auth_app, people):
-    from services.auth.accounts.models import User
-    from services.auth.councils.domain import grant_role
-    from services.auth.models import db as auth_db
-
     petition_id = open_petition(client, people)
-    register_and_confirm(client, auth_app, "moderator@example.org")
-    with auth_app.test_request_context("/"):
-        user = auth_db.session.query(User).filter_by(email="moderator@example.org").one()
-        grant_role(auth_db.session, actor_id=None, slug="kyiv", user_id=user.id, role="moderator")
-    sign_in(client, "moderator@example.org")
+    signed_in_with_role(client, auth_app, "moderator@example.org", "moderator")
     page = client.get(f"/petitions/{petition_id}?lang=uk")
     assert "Зняти з публікації" in page.get_data(as_text=True)
     url = f"/councils/kyiv/petitions/{petition_id}/take-down"

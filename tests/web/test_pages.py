@@ -34,6 +34,19 @@ def register_and_confirm(client, auth_app, email="olena@example.org"):
     assert client.post("/api/auth/email/confirm", json={"token": token}).status_code == 200
 
 
+def signed_in_with_role(client, auth_app, email, role="moderator", council="kyiv"):
+    """An account with a role in `council`, signed in on this client."""
+    from services.auth.accounts.models import User
+    from services.auth.councils.domain import grant_role
+    from services.auth.models import db as auth_db
+
+    register_and_confirm(client, auth_app, email)
+    with auth_app.test_request_context("/"):
+        user = auth_db.session.query(User).filter_by(email=email).one()
+        grant_role(auth_db.session, actor_id=None, slug=council, user_id=user.id, role=role)
+    sign_in(client, email)
+
+
 def sign_in(client, email="olena@example.org", password=PASSWORD, next_path=None):
     page = client.get("/login?lang=uk")
     url = "/login?lang=uk" + (f"&next={next_path}" if next_path else "")

@@ -6,22 +6,13 @@ import html
 
 import pytest
 
-from tests.auth.helpers import PASSWORD
-from tests.web.test_pages import csrf, register_and_confirm, sign_in
+from tests.web.test_pages import csrf, signed_in_with_role
 
 pytestmark = pytest.mark.usefixtures("councils")
 
 
 def moderator_signed_in(client, auth_app):
-    from services.auth.accounts.models import User
-    from services.auth.councils.domain import grant_role
-    from services.auth.models import db as auth_db
-
-    register_and_confirm(client, auth_app, "moderator@example.org")
-    with auth_app.test_request_context("/"):
-        user = auth_db.session.query(User).filter_by(email="moderator@example.org").one()
-        grant_role(auth_db.session, actor_id=None, slug="kyiv", user_id=user.id, role="moderator")
-    sign_in(client, "moderator@example.org", PASSWORD)
+    signed_in_with_role(client, auth_app, "moderator@example.org", "moderator")
 
 
 def test_a_moderator_creates_publishes_embeds_and_closes_a_poll(client, auth_app):

@@ -20,10 +20,7 @@ def _login_first():
     return redirect(url_for("pages.login", next=request.path), code=303)
 
 
-@council_pages.get("/councils/<council>/moderation")
-def moderation(council: str):
-    if not signed_in():
-        return _login_first()
+def _moderation_page(council: str, errors: dict | None = None, status: int | None = None):
     queue = api("petitions", "GET", f"/councils/{council}/moderation")
     policy = api("petitions", "GET", f"/councils/{council}/policy", signed_in=False)
     return (
@@ -32,10 +29,17 @@ def moderation(council: str):
             council=council,
             queue=queue,
             reasons=policy.body.get("rejection_reasons", []) if policy.ok else [],
-            errors={},
+            errors=errors or {},
         ),
-        queue.status if not queue.ok else 200,
+        status or (queue.status if not queue.ok else 200),
     )
+
+
+@council_pages.get("/councils/<council>/moderation")
+def moderation(council: str):
+    if not signed_in():
+        return _login_first()
+    return _moderation_page(council)
 
 
 @council_pages.post("/councils/<council>/petitions/<int:petition_id>/<decision>")
@@ -66,18 +70,7 @@ def decide(council: str, petition_id: int, decision: str):
         return render_template("ui/message.html", ok=False, message=detail, back=back), (
             answer.status
         )
-    queue = api("petitions", "GET", f"/councils/{council}/moderation")
-    policy = api("petitions", "GET", f"/councils/{council}/policy", signed_in=False)
-    return (
-        render_template(
-            "ui/moderation.html",
-            council=council,
-            queue=queue,
-            reasons=policy.body.get("rejection_reasons", []) if policy.ok else [],
-            errors={petition_id: answer.errors()},
-        ),
-        answer.status,
-    )
+    return _moderation_page(council, {petition_id: answer.errors()}, answer.status)
 
 
 @council_pages.post("/petitions/<int:petition_id>/response")
