@@ -194,32 +194,44 @@ def browser():
 
 
 @pytest.fixture
-def page(browser, request):
-    """A fresh page that fails the test on any console error."""
-    context = browser.new_context()
-    opened = context.new_page()
-    errors: list[str] = []
-    opened.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    opened.on("pageerror", lambda exc: errors.append(str(exc)))
-    opened.screenshot_step = _stepper(opened, request.node.name)
-    # A test that expects a page to refuse (a 409 for a second vote) says so here; the
-    # browser logs the status of such a page as an error.
-    opened.expected_errors = []
-    yield opened
-    context.close()
-    unexpected = [e for e in errors if not any(x in e for x in opened.expected_errors)]
-    assert unexpected == [], unexpected
-
-
-def _stepper(page, test_name: str):
-    SCREENSHOTS.mkdir(exist_ok=True)
+def open_page(browser, request):
+    """Open pages, each in its own browser (its own cookies: another person), each
+    failing the test on a console error, all saving numbered screenshots per step."""
+    opened: list = []
     counter = {"n": 0}
+    SCREENSHOTS.mkdir(exist_ok=True)
 
-    def shoot(step: str) -> None:
-        counter["n"] += 1
-        page.screenshot(path=str(SCREENSHOTS / f"{test_name}-{counter['n']:02d}-{step}.png"))
+    def open_one(who: str = "resident", **context_options):
+        context = browser.new_context(**context_options)
+        new = context.new_page()
+        new.errors = []
+        new.on("console", lambda m: new.errors.append(m.text) if m.type == "error" else None)
+        new.on("pageerror", lambda exc: new.errors.append(str(exc)))
+        # A test that expects a page to refuse (a 409 for a second vote) says so here:
+        # the browser logs the status of such a page as an error.
+        new.expected_errors = []
 
-    return shoot
+        def shoot(step: str) -> None:
+            counter["n"] += 1
+            name = f"{request.node.name}-{counter['n']:02d}-{who}-{step}.png"
+            new.screenshot(path=str(SCREENSHOTS / name))
+
+        new.screenshot_step = shoot
+        opened.append((context, new))
+        return new
+
+    yield open_one
+    problems = []
+    for context, one in opened:
+        problems += [e for e in one.errors if not any(x in e for x in one.expected_errors)]
+        context.close()
+    assert problems == [], problems
+
+
+@pytest.fixture
+def page(open_page):
+    """A fresh page that fails the test on any console error."""
+    return open_page()
 
 
 AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"

@@ -98,7 +98,7 @@ def verify_phone_in_browser(page, suite, lang, phone):
 
 
 @pytest.mark.parametrize("lang", LANGS)
-def test_journeys_1_and_2_file_moderate_sign_respond(suite, page, browser, lang):
+def test_journeys_1_and_2_file_moderate_sign_respond(suite, page, open_page, lang):
     council = f"kyiv-{lang}"
     suite.cli("auth", "create-council", council, "Київ", "--language", "uk")
     moderator = suite.moderator(council, email=f"mod-{lang}@example.org")
@@ -121,15 +121,17 @@ def test_journeys_1_and_2_file_moderate_sign_respond(suite, page, browser, lang)
     page.screenshot_step("petition-filed")
 
     # 2. The moderator approves it in the browser.
-    moderation = browser.new_context().new_page()
+    moderation = open_page("moderator")
     moderation.goto(f"{suite.url}/login?lang={lang}")
     moderation.fill("#email", f"mod-{lang}@example.org")
     moderation.fill("#password", "a long moderator passphrase")
     moderation.click("main button[type=submit]")
     moderation.goto(f"{suite.url}/councils/{council}/moderation?lang={lang}")
     check_accessibility(moderation)
+    moderation.screenshot_step("moderation-queue")
     moderation.get_by_role("button", name=TEXTS[lang]["approve"]).first.click()
     moderation.wait_for_load_state()
+    moderation.screenshot_step("approved")
 
     # Three residents sign; the author's open page shows the count without reloading.
     page.goto(petition_url)
@@ -147,7 +149,7 @@ def test_journeys_1_and_2_file_moderate_sign_respond(suite, page, browser, lang)
     # The third signs in the browser, asking to hear when the council answers.
     signer_email = f"signer2-{lang}@example.org"
     suite.resident_token(signer_email, f"050 200 0{LANGS.index(lang)}02")
-    signer = browser.new_context().new_page()
+    signer = open_page("signer")
     signer.goto(f"{suite.url}/login?lang={lang}")
     signer.fill("#email", signer_email)
     signer.fill("#password", PASSWORD)
@@ -157,6 +159,7 @@ def test_journeys_1_and_2_file_moderate_sign_respond(suite, page, browser, lang)
     signer.check("#notify")
     signer.get_by_role("button", name=TEXTS[lang]["sign"]).click()
     signer.get_by_text(TEXTS[lang]["thanks_signed"]).wait_for()
+    signer.screenshot_step("signed")
     page.wait_for_function(
         "before => document.getElementById('signature-count').textContent !== before",
         arg=before,
@@ -169,11 +172,14 @@ def test_journeys_1_and_2_file_moderate_sign_respond(suite, page, browser, lang)
     moderation.goto(f"{petition_url}?lang={lang}")
     moderation.select_option("#decision", "supported")
     moderation.fill("#response-text", "Ліхтарі встановимо до зими.")
+    moderation.screenshot_step("response-form")
     moderation.get_by_role("button", name=TEXTS[lang]["publish"]).click()
     moderation.wait_for_load_state()
+    moderation.screenshot_step("response-published")
     signer.reload()
     signer.get_by_text("Ліхтарі встановимо до зими.").wait_for()
     check_accessibility(signer)
+    signer.screenshot_step("signer-sees-the-response")
     page.reload()
     page.get_by_text("Ліхтарі встановимо до зими.").wait_for()
     page.screenshot_step("response-seen")
@@ -258,30 +264,24 @@ def test_journey_5_a_resident_resets_a_forgotten_password(suite, page, lang):
     page.screenshot_step("signed-in-with-new-password")
 
 
-def test_first_loads_are_light_and_fit_a_phone(suite, browser):
+def test_first_loads_are_light_and_fit_a_phone(suite, open_page):
     """Under 150 KB transferred on a first load, and nothing wider than a phone's screen."""
-    context = browser.new_context(viewport={"width": 360, "height": 740})
-    try:
-        page = context.new_page()
-        for path in ("/", "/petitions", "/login", "/register", "/password/forgot"):
-            page.goto(f"{suite.url}{path}?lang=uk")
-            page.wait_for_load_state("load")
-            transferred = page.evaluate(
-                "() => performance.getEntriesByType('navigation')"
-                ".concat(performance.getEntriesByType('resource'))"
-                ".reduce((sum, e) => sum + (e.transferSize || e.encodedBodySize || 0), 0)"
-            )
-            assert 0 < transferred < 150_000, (path, transferred)
-            overflow = page.evaluate(
-                "() => document.documentElement.scrollWidth - window.innerWidth"
-            )
-            assert overflow <= 0, (path, overflow)
-    finally:
-        context.close()
+    page = open_page("phone", viewport={"width": 360, "height": 740})
+    for path in ("/", "/petitions", "/login", "/register", "/password/forgot"):
+        page.goto(f"{suite.url}{path}?lang=uk")
+        page.wait_for_load_state("load")
+        transferred = page.evaluate(
+            "() => performance.getEntriesByType('navigation')"
+            ".concat(performance.getEntriesByType('resource'))"
+            ".reduce((sum, e) => sum + (e.transferSize || e.encodedBodySize || 0), 0)"
+        )
+        assert 0 < transferred < 150_000, (path, transferred)
+        overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, (path, overflow)
 
 
 @pytest.mark.parametrize("lang", LANGS)
-def test_every_page_passes_axe_and_fits_a_phone(suite, browser, lang):
+def test_every_page_passes_axe_and_fits_a_phone(suite, open_page, lang):
     """Each page of the UI, as a council admin sees it, on a 360-pixel-wide screen."""
     council = f"axe-{lang}"
     suite.cli("auth", "create-council", council, "Громада", "--language", "uk")
@@ -309,22 +309,16 @@ def test_every_page_passes_axe_and_fits_a_phone(suite, browser, lang):
         f"/councils/{council}/roles",
         *(f"/petitions/{p['id']}" for p in petitions[:1]),
     ]
-    context = browser.new_context(viewport={"width": 360, "height": 740})
-    try:
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.goto(f"{suite.url}/login?lang={lang}")
-        page.fill("#email", email)
-        page.fill("#password", "a long moderator passphrase")
-        page.click("main button[type=submit]")
-        page.wait_for_load_state()
-        for path in pages:
-            page.goto(f"{suite.url}{path}")
-            page.wait_for_load_state("load")
-            check_accessibility(page)
-            overflow = page.evaluate("() => document.documentElement.scrollWidth - innerWidth")
-            assert overflow <= 0, (path, overflow)
-        assert errors == [], errors
-    finally:
-        context.close()
+    page = open_page("admin", viewport={"width": 360, "height": 740})
+    page.goto(f"{suite.url}/login?lang={lang}")
+    page.fill("#email", email)
+    page.fill("#password", "a long moderator passphrase")
+    page.click("main button[type=submit]")
+    page.wait_for_load_state()
+    for path in pages:
+        page.goto(f"{suite.url}{path}")
+        page.wait_for_load_state("load")
+        check_accessibility(page)
+        overflow = page.evaluate("() => document.documentElement.scrollWidth - innerWidth")
+        assert overflow <= 0, (path, overflow)
+        page.screenshot_step(path.strip("/").replace("/", "-") or "home")

@@ -50,6 +50,9 @@ REASON_LABELS = {
 
 
 PETITION_STATE_LABELS = {
+    "draft": N_("Draft"),
+    "sponsors": N_("Collecting sponsors"),
+    "moderation": N_("Awaiting moderation"),
     "open": N_("Collecting signatures"),
     "successful": N_("Waiting for the response"),
     "answered": N_("Answered"),
@@ -60,6 +63,17 @@ PETITION_STATE_LABELS = {
 
 def petition_state_label(state: str) -> str:
     return PETITION_STATE_LABELS.get(state, state)
+
+
+DECISION_LABELS = {
+    "supported": N_("Supported"),
+    "partly-supported": N_("Partly supported"),
+    "not-supported": N_("Not supported"),
+}
+
+
+def decision_label(decision: str) -> str:
+    return DECISION_LABELS.get(decision, decision)
 
 
 def reason_label(reason: str) -> str:
@@ -77,4 +91,5 @@ FILTERS = {
     "state_label": state_label,
     "reason_label": reason_label,
     "petition_state_label": petition_state_label,
+    "decision_label": decision_label,
 }
