@@ -107,6 +107,8 @@ def gateway(embedded):
     """The embedded gateway, with every service's tables emptied after the test."""
     from services.common.caching import forget_public_reads
     from services.common.throttle import all_throttles
+    from services.common.policies import forget_kept_policies
+    from services.petitions.signing import forget_petition_councils
     from services.polls.lifecycle import forget_published_polls
 
     yield embedded
@@ -114,6 +116,8 @@ def gateway(embedded):
         empty_tables(embedded.apps[service])
     forget_public_reads()
     forget_published_polls()
+    forget_petition_councils()
+    forget_kept_policies()
     # Attempts counted in one test (failed sign-ins, votes) must not limit the next one.
     for service in SERVICES:
         for throttle in all_throttles(embedded.apps[service]):

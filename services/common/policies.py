@@ -6,6 +6,10 @@ key, `updated_at` and `updated_by`); these functions read and change any of them
 
 from __future__ import annotations
 
+import threading
+import time
+from types import SimpleNamespace
+
 from sqlalchemy.orm import Session
 
 from .errors import Forbidden
@@ -16,6 +20,31 @@ from .tokens import Principal
 def policy_for(session: Session, model: type, council: str):
     """The council's policy; the column defaults until its admins change something."""
     return session.get(model, council) or model(council=council, **column_defaults(model))
+
+
+KEPT_SECONDS = 5.0
+_kept: dict[tuple[str, str], tuple[float, SimpleNamespace]] = {}
+_kept_lock = threading.Lock()
+
+
+def kept_policy(session: Session, model: type, council: str) -> SimpleNamespace:
+    """The council's policy as plain values, kept for a few seconds per process: for hot
+    paths (signing). A change made in this process is seen at once; one made in another
+    process within KEPT_SECONDS."""
+    key = (model.__tablename__, council)
+    known = _kept.get(key)
+    if known is not None and time.monotonic() - known[0] < KEPT_SECONDS:
+        return known[1]
+    policy = policy_for(session, model, council)
+    values = SimpleNamespace(**{c.key: getattr(policy, c.key) for c in model.__table__.columns})
+    with _kept_lock:
+        _kept[key] = (time.monotonic(), values)
+    return values
+
+
+def forget_kept_policies() -> None:
+    with _kept_lock:
+        _kept.clear()
 
 
 def column_defaults(model: type) -> dict:
@@ -46,4 +75,5 @@ def update_policy(
     policy.updated_by = actor.user_id
     session.add(policy)
     session.commit()
+    forget_kept_policies()
     return policy

@@ -10,44 +10,76 @@ from __future__ import annotations
 import secrets
 
 from flask_babel import gettext
-from sqlalchemy import select
+from sqlalchemy import bindparam, exists, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.common.errors import NotFound
 from services.common.folding import add_to_count
+from services.common.policies import kept_policy
 from services.common.timeutil import as_utc, utcnow
 from services.common.tokens import Principal
 
 from .counts import WATERMARK
 from .errors import AlreadySigned, NotAllowed, WrongState
 from .lifecycle import _require_verified, get_petition
-from .models import FoldWatermark, PetitionCount, Signature
+from .models import CouncilPolicy, FoldWatermark, Petition, PetitionCount, Signature
 from .policy import policy_for
+
+# The hot statements, built once: building them per signature costs more than running them.
+OPEN_FOR_SIGNING = select(
+    exists().where(
+        Petition.id == bindparam("petition_id"),
+        Petition.state == "open",
+        Petition.hidden.is_(False),
+        or_(Petition.deadline_at.is_(None), Petition.deadline_at > bindparam("now")),
+    )
+)
+INSERT_SIGNATURE = insert(Signature.__table__)
+_councils: dict[int, str] = {}  # a petition's council never changes
+
+
+def forget_petition_councils() -> None:
+    """Tests empty the tables, and ids come again."""
+    _councils.clear()
+
+
+def _council_of(session: Session, petition_id: int, actor: Principal) -> str:
+    council = _councils.get(petition_id)
+    if council is None:
+        council = get_petition(session, petition_id, actor).council
+        _councils[petition_id] = council
+    return council
 
 
 def sign(session: Session, actor: Principal, petition_id: int, *, notify: bool = False) -> str:
-    """Sign an open petition once per account and per verified phone; the receipt id."""
-    petition = get_petition(session, petition_id, actor)
-    if petition.state != "open" or petition.hidden:
+    """Sign an open petition once per account and per verified phone; the receipt id.
+
+    The path is short on purpose (it is the busiest one): the council's rules come from
+    memory, the database says in one query whether the petition takes signatures, and
+    one insert records the signature; only a refusal reads the petition to say why."""
+    council = _council_of(session, petition_id, actor)
+    _require_verified(actor, kept_policy(session, CouncilPolicy, council).signer_verification)
+    if not session.scalar(OPEN_FOR_SIGNING, {"petition_id": petition_id, "now": utcnow()}):
+        session.rollback()
+        petition = get_petition(session, petition_id, actor)
+        if petition.deadline_at is not None and as_utc(petition.deadline_at) < utcnow():
+            raise WrongState(gettext("The signature period of this petition is over."))
         raise WrongState(gettext("This petition is not collecting signatures."))
-    if petition.deadline_at is not None and as_utc(petition.deadline_at) < utcnow():
-        raise WrongState(gettext("The signature period of this petition is over."))
-    level = policy_for(session, petition.council).signer_verification
-    _require_verified(actor, level)
     receipt = secrets.token_hex(12)
-    session.add(
-        Signature(
-            petition_id=petition.id,
-            user_id=actor.user_id,
-            phone_hash=actor.phone_hash if actor.phone_verified else None,
-            signer_name=actor.name,
-            receipt=receipt,
-            notify=notify,
-            created_at=utcnow(),
-        )
-    )
     try:
+        session.execute(
+            INSERT_SIGNATURE,
+            {
+                "petition_id": petition_id,
+                "user_id": actor.user_id,
+                "phone_hash": actor.phone_hash if actor.phone_verified else None,
+                "signer_name": actor.name,
+                "receipt": receipt,
+                "notify": notify,
+                "created_at": utcnow(),
+            },
+        )
         session.commit()
     except IntegrityError as exc:
         session.rollback()
