@@ -106,8 +106,8 @@ def embedded():
 def gateway(embedded):
     """The embedded gateway, with every service's tables emptied after the test."""
     from services.common.caching import forget_public_reads
-    from services.common.throttle import all_throttles
     from services.common.policies import forget_kept_policies
+    from services.common.throttle import all_throttles
     from services.petitions.signing import forget_petition_councils
     from services.polls.lifecycle import forget_published_polls
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import wraps
@@ -23,6 +24,7 @@ from .errors import Problem, Unauthorized
 ALGORITHMS = ["EdDSA"]
 JWKS_PATH = "/.well-known/jwks.json"
 TOKEN_VERIFIER_KEY = "viche.token_verifier"
+VERIFIED_KEPT = 10_000  # tokens whose claims each process remembers until they expire
 
 
 class InvalidToken(Problem):
@@ -54,6 +56,9 @@ class TokenVerifier:
         self._keys: dict[str, jwt.PyJWK] = {}
         self._fetched_at = float("-inf")
         self._lock = threading.Lock()
+        # Tokens verified a moment ago: a page load or a burst of requests presents the
+        # same token several times, and checking it again costs more than the request.
+        self._verified: OrderedDict[tuple[str, str], dict] = OrderedDict()
 
     def _refresh(self) -> None:
         jwks = self._fetch_jwks()
@@ -83,6 +88,18 @@ class TokenVerifier:
         `audience` checks a token meant for one service (auth's email proofs) instead of
         the suite's access-token audience.
         """
+        cache_key = (token, audience or self.audience)
+        known = self._verified.get(cache_key)
+        if known is not None and time.time() <= known["exp"] + self.leeway:
+            return dict(known)
+        claims = self._verify(token, audience)
+        with self._lock:
+            self._verified[cache_key] = claims
+            while len(self._verified) > VERIFIED_KEPT:
+                self._verified.popitem(last=False)
+        return dict(claims)
+
+    def _verify(self, token: str, audience: str | None) -> dict:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:

@@ -118,3 +118,25 @@ def test_a_flood_of_unknown_key_ids_fetches_the_keys_once(guarded_app, auth_app)
         forged = jwt.encode({"sub": "1"}, stranger, algorithm="EdDSA", headers={"kid": f"k{n}"})
         assert client.get("/me", headers=bearer(forged)).status_code == 401
     assert verifier.fetches == fetched
+
+
+def test_a_verified_token_is_remembered_until_it_expires(guarded_app, auth_app, monkeypatch):
+    import time as clock
+
+    from services.common import tokens
+
+    verifier = guarded_app.extensions[TOKEN_VERIFIER_KEY]
+    client = guarded_app.test_client()
+    token = make_token(auth_app, "7")
+    checked = []
+    real = verifier._verify
+    monkeypatch.setattr(verifier, "_verify", lambda *a: checked.append(1) or real(*a))
+    for _ in range(3):
+        assert client.get("/me", headers=bearer(token)).json["user"] == "7"
+    assert len(checked) == 1
+    # Past its expiry (and the leeway) the remembered claims no longer count: the token
+    # is checked afresh (and PyJWT, on the real clock, refuses it once it has expired).
+    later = clock.time() + 16 * 60 + verifier.leeway
+    monkeypatch.setattr(tokens.time, "time", lambda: later)
+    client.get("/me", headers=bearer(token))
+    assert len(checked) == 2
