@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from services.common.client import ServiceUnavailable, call_service
 from services.common.errors import NotFound
 from services.common.hashing import keyed_hash
-from services.common.policies import policy_for
+from services.common.policies import kept_policy
 from services.common.throttle import app_throttle
 from services.common.timeutil import as_utc, utcnow
 from services.common.tokens import Principal, verify_service_token
@@ -239,13 +239,13 @@ def request_email_vote(
 ) -> PendingReceipt:
     """Have auth email the confirmation link, and keep the vote pending until it is used."""
     poll = published_poll(session, poll_id)
-    if poll is None:
-        get_poll(session, poll_id)  # a draft: 404
+    if poll is None:  # a draft, or nothing: either way nobody votes here
+        raise NotFound(gettext("There is no such poll."))
     if poll.method != "email":
         raise WrongMethod(gettext("Sign in to vote in this poll."))
     choices = check_choices(poll, choices)
     _require_open_now(session, poll.id)
-    policy = policy_for(session, CouncilPolicy, poll.council)
+    policy = kept_policy(session, CouncilPolicy, poll.council)
     if policy.block_disposable_email and email.rsplit("@", 1)[-1] in DISPOSABLE_DOMAINS:
         raise DisposableEmail(
             errors={"email": [gettext("Use a permanent address, not a disposable one.")]}
