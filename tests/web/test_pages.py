@@ -142,3 +142,26 @@ def test_the_petition_list_filters_by_council_and_state(client, people):
     assert "Збирає підписи" in page  # the state filter reads in the page's language
     nothing = client.get("/petitions?lang=uk&state=answered").get_data(as_text=True)
     assert "Тут ще немає петицій." in nothing
+
+
+def test_an_expired_access_token_is_renewed_without_the_visitor_noticing(client, auth_app):
+    from datetime import timedelta
+
+    from itsdangerous import URLSafeTimedSerializer
+
+    from tests.support.tokens import make_token
+
+    register_and_confirm(client, auth_app)
+    pair = client.post(
+        "/api/auth/login", json={"email": "olena@example.org", "password": PASSWORD}
+    ).json
+    web_app = client.application.apps["web"]
+    me_id = client.get("/api/auth/me", headers={"Authorization": f"Bearer {pair['access_token']}"})
+    expired = make_token(auth_app, str(me_id.json["id"]), ttl=timedelta(minutes=-5))
+    cookie = URLSafeTimedSerializer(web_app.config["SECRET_KEY"], salt="viche.web.session").dumps(
+        {"access": expired, "refresh": pair["refresh_token"], "name": "Олена Коваль"}
+    )
+    client.set_cookie("viche_session", cookie, domain="localhost")
+    page = client.get("/account?lang=uk")
+    assert page.status_code == 200 and "olena@example.org" in page.get_data(as_text=True)
+    assert "viche_session=" in page.headers.get("Set-Cookie", "")  # the new pair is kept

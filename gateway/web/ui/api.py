@@ -35,9 +35,15 @@ class Answer:
 def api(service: str, method: str, path: str, json: Any = None, *, signed_in: bool = True):
     """The API's answer, with the visitor's token; an expired token is renewed once."""
     answer = _call(service, method, path, json, signed_in)
-    if answer.status == 401 and signed_in and session().get("refresh") and _refresh():
+    if _token_refused(answer) and signed_in and session().get("refresh") and _refresh():
         answer = _call(service, method, path, json, signed_in)
     return answer
+
+
+def _token_refused(answer: Answer) -> bool:
+    """A 401 about the access token (expired, say), not about a password typed wrong."""
+    kind = answer.body.get("type", "") if isinstance(answer.body, dict) else ""
+    return answer.status == 401 and kind.endswith((":invalid-token", ":unauthorized"))
 
 
 def _call(service: str, method: str, path: str, json: Any, signed_in: bool) -> Answer:
