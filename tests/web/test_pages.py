@@ -100,7 +100,12 @@ def test_forms_from_another_site_are_refused(client, auth_app, people):
 
 def test_sign_in_never_redirects_off_site(client, auth_app):
     register_and_confirm(client, auth_app)
-    for target in ("https://evil.example/", "//evil.example/"):
+    for target in (
+        "https://evil.example/",
+        "//evil.example/",
+        "/\\evil.example/",
+        "/%5Cevil.example",
+    ):
         response = sign_in(client, next_path=target)
         assert response.status_code == 303
         assert "evil" not in response.headers["Location"]

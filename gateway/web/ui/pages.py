@@ -202,7 +202,14 @@ def register():
 
 def _safe_next(target: str | None) -> str:
     """Only a path on this site: never an open redirect."""
-    if target and target.startswith("/") and not target.startswith("//"):
+    # "//host" and "/\host" both leave the site in browsers; so would control characters.
+    if (
+        target
+        and target.startswith("/")
+        and not target.startswith(("//", "/\\"))
+        and "\\" not in target
+        and target.isprintable()
+    ):
         return target
     return url_for("home")
 
