@@ -76,7 +76,12 @@ def service_config(service: str, environ: Mapping[str, str] | None = None) -> di
         "INTERNAL_TOKEN": env("VICHE_INTERNAL_TOKEN", DEV_INTERNAL_TOKEN, vars_),
         "HASH_KEY": env("VICHE_HASH_KEY", DEV_HASH_KEY, vars_),
         "SQLALCHEMY_DATABASE_URI": database_url(service, vars_),
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "SQLALCHEMY_ENGINE_OPTIONS": {
+            # At least one connection per request thread (gunicorn --threads 8) and the
+            # background jobs: a smaller pool opens and closes a connection per request.
+            "pool_size": env_int("VICHE_DB_POOL_SIZE", 12, vars_),
+            "max_overflow": 8,
+        },
         "MAX_CONTENT_LENGTH": env_int("VICHE_MAX_BODY_BYTES", 1024 * 1024, vars_),
         "REDIS_URL": env("REDIS_URL", None, vars_),
         "PUBLIC_URL": env("VICHE_PUBLIC_URL", "http://127.0.0.1:8000", vars_).rstrip("/"),

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from alembic import command
@@ -14,9 +15,15 @@ from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData, event, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase
 
 MIGRATIONS_KEY = "viche.migrations"
+
+# A pooled connection idle this long is pinged before use (a restarted server or a
+# dropped idle connection). A connection reused sooner is not: under load a ping on
+# every checkout would be a round trip for each request.
+PING_AFTER_IDLE_SECONDS = 2.0
 
 # Named constraints let Alembic alter them later, SQLite included.
 NAMING_CONVENTION = {
@@ -58,6 +65,29 @@ def init_database(app: Flask, db: SQLAlchemy) -> None:
         options.setdefault("connect_args", {"timeout": 10, "check_same_thread": False})
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
     db.init_app(app)
+    with app.app_context():
+        _ping_after_idle(db.engine)
+
+
+def _ping_after_idle(engine: Engine) -> None:
+    """Check a connection that sat idle in the pool before handing it out; a dead one
+    is replaced (the pool retries on DisconnectionError) instead of failing a request."""
+
+    @event.listens_for(engine.pool, "checkin")
+    def _idle_from_now(_dbapi_connection, record) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine.pool, "checkout")
+    def _ping_if_idle(dbapi_connection, record, _proxy) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error:
+            alive = False
+        if not alive:
+            raise DisconnectionError("the pooled connection is gone")
 
 
 def alembic_config(migrations_dir: Path) -> Config:

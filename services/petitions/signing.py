@@ -26,16 +26,37 @@ from .lifecycle import _require_verified, get_petition
 from .models import CouncilPolicy, FoldWatermark, Petition, PetitionCount, Signature
 from .policy import policy_for
 
-# The hot statements, built once: building them per signature costs more than running them.
-OPEN_FOR_SIGNING = select(
-    exists().where(
-        Petition.id == bindparam("petition_id"),
-        Petition.state == "open",
-        Petition.hidden.is_(False),
-        or_(Petition.deadline_at.is_(None), Petition.deadline_at > bindparam("now")),
-    )
+# The hot statement, built once: building it per signature costs more than running it.
+# It inserts the signature only if the petition takes signatures now, so that signing
+# is one round trip to the database; a unique constraint refuses a second signature.
+_OPEN_NOW = exists().where(
+    Petition.id == bindparam("petition_id"),
+    Petition.state == "open",
+    Petition.hidden.is_(False),
+    or_(Petition.deadline_at.is_(None), Petition.deadline_at > bindparam("now")),
 )
-INSERT_SIGNATURE = insert(Signature.__table__)
+_SIGNATURE_COLUMNS = (
+    "petition_id",
+    "user_id",
+    "phone_hash",
+    "signer_name",
+    "receipt",
+    "notify",
+    "created_at",
+)
+INSERT_SIGNATURE_IF_OPEN = (
+    insert(Signature.__table__)
+    .from_select(
+        _SIGNATURE_COLUMNS,
+        select(
+            *(
+                bindparam(name, type_=Signature.__table__.c[name].type)
+                for name in _SIGNATURE_COLUMNS
+            )
+        ).where(_OPEN_NOW),
+    )
+    .returning(Signature.__table__.c.id)
+)
 _councils: dict[int, str] = {}  # a petition's council never changes
 
 
@@ -60,16 +81,14 @@ def sign(session: Session, actor: Principal, petition_id: int, *, notify: bool =
     one insert records the signature; only a refusal reads the petition to say why."""
     council = _council_of(session, petition_id, actor)
     _require_verified(actor, kept_policy(session, CouncilPolicy, council).signer_verification)
-    if not session.scalar(OPEN_FOR_SIGNING, {"petition_id": petition_id, "now": utcnow()}):
-        session.rollback()
-        petition = get_petition(session, petition_id, actor)
-        if petition.deadline_at is not None and as_utc(petition.deadline_at) < utcnow():
-            raise WrongState(gettext("The signature period of this petition is over."))
-        raise WrongState(gettext("This petition is not collecting signatures."))
     receipt = secrets.token_hex(12)
+    now = utcnow()
+    # One statement in autocommit: atomic by itself, and no BEGIN or COMMIT round trips.
+    session.commit()  # (ends what a cold cache had to read above)
+    connection = session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
     try:
-        session.execute(
-            INSERT_SIGNATURE,
+        inserted = connection.execute(
+            INSERT_SIGNATURE_IF_OPEN,
             {
                 "petition_id": petition_id,
                 "user_id": actor.user_id,
@@ -77,13 +96,19 @@ def sign(session: Session, actor: Principal, petition_id: int, *, notify: bool =
                 "signer_name": actor.name,
                 "receipt": receipt,
                 "notify": notify,
-                "created_at": utcnow(),
+                "created_at": now,
+                "now": now,
             },
-        )
-        session.commit()
+        ).first()
     except IntegrityError as exc:
         session.rollback()
         raise AlreadySigned(gettext("You have signed this petition already.")) from exc
+    session.commit()  # ends the session's use of the autocommit connection
+    if inserted is None:
+        petition = get_petition(session, petition_id, actor)
+        if petition.deadline_at is not None and as_utc(petition.deadline_at) < utcnow():
+            raise WrongState(gettext("The signature period of this petition is over."))
+        raise WrongState(gettext("This petition is not collecting signatures."))
     return receipt
 
 
