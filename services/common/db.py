@@ -13,7 +13,7 @@ from alembic import command
 from alembic.config import Config
 from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import MetaData, event, text
+from sqlalchemy import MetaData, Table, bindparam, event, insert, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase
@@ -88,6 +88,14 @@ def _ping_after_idle(engine: Engine) -> None:
             alive = False
         if not alive:
             raise DisconnectionError("the pooled connection is gone")
+
+
+def insert_if(table: Table, columns: tuple[str, ...], condition):
+    """INSERT one row, its values bound by column name, only where `condition` holds;
+    RETURNING its id (no row: the condition failed). The check and the write are one
+    statement, so one round trip, and nothing can change in between."""
+    values = select(*(bindparam(name, type_=table.c[name].type) for name in columns))
+    return insert(table).from_select(columns, values.where(condition)).returning(table.c.id)
 
 
 def alembic_config(migrations_dir: Path) -> Config:

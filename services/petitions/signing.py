@@ -10,10 +10,11 @@ from __future__ import annotations
 import secrets
 
 from flask_babel import gettext
-from sqlalchemy import bindparam, exists, insert, or_, select
+from sqlalchemy import bindparam, exists, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from services.common.db import insert_if
 from services.common.errors import NotFound
 from services.common.folding import add_to_count
 from services.common.policies import kept_policy
@@ -35,27 +36,10 @@ _OPEN_NOW = exists().where(
     Petition.hidden.is_(False),
     or_(Petition.deadline_at.is_(None), Petition.deadline_at > bindparam("now")),
 )
-_SIGNATURE_COLUMNS = (
-    "petition_id",
-    "user_id",
-    "phone_hash",
-    "signer_name",
-    "receipt",
-    "notify",
-    "created_at",
-)
-INSERT_SIGNATURE_IF_OPEN = (
-    insert(Signature.__table__)
-    .from_select(
-        _SIGNATURE_COLUMNS,
-        select(
-            *(
-                bindparam(name, type_=Signature.__table__.c[name].type)
-                for name in _SIGNATURE_COLUMNS
-            )
-        ).where(_OPEN_NOW),
-    )
-    .returning(Signature.__table__.c.id)
+INSERT_SIGNATURE_IF_OPEN = insert_if(
+    Signature.__table__,
+    ("petition_id", "user_id", "phone_hash", "signer_name", "receipt", "notify", "created_at"),
+    _OPEN_NOW,
 )
 _councils: dict[int, str] = {}  # a petition's council never changes
 

@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NoReturn
 
 from disposable_email_domains import blocklist as DISPOSABLE_DOMAINS
 from flask import current_app
@@ -22,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.common.client import ServiceUnavailable, call_service
+from services.common.db import insert_if
 from services.common.errors import NotFound
 from services.common.hashing import keyed_hash
 from services.common.policies import kept_policy
@@ -81,15 +83,20 @@ def _new_receipt() -> str:
 
 
 # The hot statements, built once: building them per vote costs more than running them.
-OPEN_NOW = select(
-    exists().where(
-        Poll.id == bindparam("poll_id"),
-        Poll.state.in_(("scheduled", "open")),
-        or_(Poll.opens_at.is_(None), Poll.opens_at <= bindparam("now")),
-        or_(Poll.closes_at.is_(None), Poll.closes_at > bindparam("now")),
-    )
+# The database says whether the poll is open now: a poll closed a moment ago in another
+# process takes no more votes, whatever this process remembers of it.
+_OPEN_NOW = exists().where(
+    Poll.id == bindparam("poll_id"),
+    Poll.state.in_(("scheduled", "open")),
+    or_(Poll.opens_at.is_(None), Poll.opens_at <= bindparam("now")),
+    or_(Poll.closes_at.is_(None), Poll.closes_at > bindparam("now")),
 )
-INSERT_BALLOT = insert(Ballot.__table__)
+OPEN_NOW = select(_OPEN_NOW)
+INSERT_BALLOT_IF_OPEN = insert_if(
+    Ballot.__table__,
+    ("poll_id", "voter_hash", "user_id", "method", "choices", "receipt", "version", "created_at"),
+    _OPEN_NOW,
+)
 INSERT_ENTRIES = insert(TallyEntry.__table__)
 
 
@@ -107,12 +114,10 @@ def _cast(
     poll allows it; the receipt. `settle(receipt)` runs in the same transaction, just
     before it commits. Commits."""
     receipt = _new_receipt()
-    # The database says whether the poll is open now: a poll closed a moment ago in
-    # another process takes no more votes, whatever this process remembers of it.
-    _require_open_now(session, poll.id)
+    now = utcnow()
     try:
-        session.execute(
-            INSERT_BALLOT,
+        inserted = session.execute(
+            INSERT_BALLOT_IF_OPEN,
             {
                 "poll_id": poll.id,
                 "voter_hash": voter_hash,
@@ -121,12 +126,15 @@ def _cast(
                 "choices": choices,
                 "receipt": receipt,
                 "version": 1,
-                "created_at": utcnow(),
+                "created_at": now,
+                "now": now,
             },
-        )
+        ).first()
     except IntegrityError:
         session.rollback()
     else:
+        if inserted is None:
+            _refuse_closed(session, poll.id)
         session.execute(INSERT_ENTRIES, entries_for(poll.id, choices, voter=1))
         if settle:
             settle(receipt)
@@ -229,9 +237,13 @@ class PendingReceipt:
 
 def _require_open_now(session: Session, poll_id: int) -> None:
     if not session.scalar(OPEN_NOW, {"poll_id": poll_id, "now": utcnow()}):
-        session.rollback()
-        require_open(session.get(Poll, poll_id))  # says why: not yet, or no longer
-        raise WrongState(gettext("This poll is not open for voting."))
+        _refuse_closed(session, poll_id)
+
+
+def _refuse_closed(session: Session, poll_id: int) -> NoReturn:
+    session.rollback()
+    require_open(session.get(Poll, poll_id))  # says why: not yet, or no longer
+    raise WrongState(gettext("This poll is not open for voting."))
 
 
 def request_email_vote(

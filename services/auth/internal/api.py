@@ -109,10 +109,9 @@ def verification_page():
 @public("the link in the email is the credential")
 def verification_form():
     try:
-        verification, proof = domain.confirm(db.session, settings(), request.form.get("token", ""))
+        target, _proof = domain.confirm(db.session, settings(), request.form.get("token", ""))
     except InvalidLink as problem:
         return render_template("accounts/done.html", ok=False, message=problem.detail), 400
-    target = domain.return_address(verification, proof)
     if target:
         return redirect(target, code=303)
     return render_template("accounts/done.html", ok=True, message=gettext("Confirmed. Thank you!"))

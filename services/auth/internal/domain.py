@@ -14,7 +14,8 @@ The flow for an email-confirmed poll vote:
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 from flask_babel import gettext
@@ -51,6 +52,15 @@ def _serializer(settings: Settings) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(settings.secret_key, salt="viche.auth.verify-for-service")
 
 
+@dataclass(frozen=True)
+class QueuedVerification:
+    """What the caller learns of a queued verification (kept from before the commit,
+    so that answering costs no second read)."""
+
+    id: str
+    expires_at: datetime
+
+
 def request_verification(
     session: Session,
     settings: Settings,
@@ -62,7 +72,7 @@ def request_verification(
     locale: str,
     return_url: str | None,
     context: dict,
-) -> EmailVerification:
+) -> QueuedVerification:
     """Queue the email with the link; at most a few per address an hour."""
     if return_url and not return_url.startswith(settings.public_url + "/"):
         raise InvalidRequest(
@@ -96,6 +106,7 @@ def request_verification(
         expires_at=utcnow() + VERIFICATION_TTL,
     )
     session.add(verification)
+    queued = QueuedVerification(verification.id, verification.expires_at)
     token = _serializer(settings).dumps({"v": verification.id})
     enqueue_email(
         session,
@@ -109,7 +120,7 @@ def request_verification(
         },
     )
     session.commit()
-    return verification
+    return queued
 
 
 def pending_verification(session: Session, settings: Settings, token: str) -> EmailVerification:
@@ -130,8 +141,9 @@ def pending_verification(session: Session, settings: Settings, token: str) -> Em
     return verification
 
 
-def confirm(session: Session, settings: Settings, token: str) -> tuple[EmailVerification, str]:
-    """Confirm once; the proof for the caller, and the address is forgotten."""
+def confirm(session: Session, settings: Settings, token: str) -> tuple[str | None, str]:
+    """Confirm once; where to take the proof (if anywhere) and the proof for the caller.
+    The address is forgotten."""
     verification = pending_verification(session, settings, token)
     settled = session.execute(
         update(EmailVerification)
@@ -154,16 +166,17 @@ def confirm(session: Session, settings: Settings, token: str) -> tuple[EmailVeri
         },
         ttl=PROOF_TTL,
     )
+    target = return_address(verification.return_url, proof)  # read before commit expires it
     session.commit()
-    session.refresh(verification)
-    return verification, proof
+    return target, proof
 
 
-def return_address(verification: EmailVerification, proof: str) -> str | None:
-    if not verification.return_url:
+def return_address(return_url: str | None, proof: str) -> str | None:
+    """Where the browser takes the proof to, if the caller asked for that."""
+    if not return_url:
         return None
-    separator = "&" if "?" in verification.return_url else "?"
-    return verification.return_url + separator + urlencode({"proof": proof})
+    separator = "&" if "?" in return_url else "?"
+    return return_url + separator + urlencode({"proof": proof})
 
 
 def cancel(session: Session, *, caller: str, verification_id: str) -> None:

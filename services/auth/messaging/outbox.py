@@ -121,17 +121,18 @@ def claim_due(session: Session, limit: int = 50) -> list[int]:
         .limit(limit)
         .with_for_update(skip_locked=True)
     ).all()
-    claimed = []
-    for message_id in candidates:
-        result = session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id == message_id, OutboxMessage.status == "created")
-            .values(status="sending", claimed_at=now)
+    won = set()
+    if candidates:  # one statement for the whole batch
+        won = set(
+            session.scalars(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_(candidates), OutboxMessage.status == "created")
+                .values(status="sending", claimed_at=now)
+                .returning(OutboxMessage.id)
+            )
         )
-        if result.rowcount == 1:
-            claimed.append(message_id)
     session.commit()
-    return claimed
+    return [message_id for message_id in candidates if message_id in won]  # oldest first
 
 
 def backoff(attempts: int) -> timedelta:
