@@ -16,7 +16,7 @@ from services.common.app import accepts, public
 from services.common.config import SUPPORTED_LOCALES
 from services.common.errors import Problem
 from services.common.fields import EmailAddress
-from services.common.policies import policy_for
+from services.common.policies import kept_policy
 from services.common.tokens import InvalidToken, verify_service_token
 
 from . import lifecycle, tallies, voting
@@ -34,7 +34,7 @@ def _language(poll: Poll | None) -> str:
 
 
 def _frameable_by(poll: Poll) -> str:
-    origins = policy_for(db.session, CouncilPolicy, poll.council).widget_origins
+    origins = kept_policy(db.session, CouncilPolicy, poll.council).widget_origins
     return " ".join(["'self'", *origins])
 
 
