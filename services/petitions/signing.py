@@ -61,8 +61,8 @@ def sign(session: Session, actor: Principal, petition_id: int, *, notify: bool =
     """Sign an open petition once per account and per verified phone; the receipt id.
 
     The path is short on purpose (it is the busiest one): the council's rules come from
-    memory, the database says in one query whether the petition takes signatures, and
-    one insert records the signature; only a refusal reads the petition to say why."""
+    memory, and one statement inserts the signature if the petition takes signatures
+    now; only a refusal reads the petition to say why."""
     council = _council_of(session, petition_id, actor)
     _require_verified(actor, kept_policy(session, CouncilPolicy, council).signer_verification)
     receipt = secrets.token_hex(12)

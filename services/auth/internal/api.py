@@ -109,7 +109,7 @@ def verification_page():
 @public("the link in the email is the credential")
 def verification_form():
     try:
-        target, _proof = domain.confirm(db.session, settings(), request.form.get("token", ""))
+        target = domain.confirm(db.session, settings(), request.form.get("token", ""))
     except InvalidLink as problem:
         return render_template("accounts/done.html", ok=False, message=problem.detail), 400
     if target:

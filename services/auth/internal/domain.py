@@ -141,9 +141,9 @@ def pending_verification(session: Session, settings: Settings, token: str) -> Em
     return verification
 
 
-def confirm(session: Session, settings: Settings, token: str) -> tuple[str | None, str]:
-    """Confirm once; where to take the proof (if anywhere) and the proof for the caller.
-    The address is forgotten."""
+def confirm(session: Session, settings: Settings, token: str) -> str | None:
+    """Confirm once; the caller's return address carrying the proof (None when the
+    caller gave none). The address is forgotten."""
     verification = pending_verification(session, settings, token)
     settled = session.execute(
         update(EmailVerification)
@@ -168,7 +168,7 @@ def confirm(session: Session, settings: Settings, token: str) -> tuple[str | Non
     )
     target = return_address(verification.return_url, proof)  # read before commit expires it
     session.commit()
-    return target, proof
+    return target
 
 
 def return_address(return_url: str | None, proof: str) -> str | None:
