@@ -112,7 +112,9 @@ def ballots(poll_id: int) -> int:
         )
 
 
-def email_flow(base: str, poll_id: int, choice: int, inbox, seconds: float, clients: int) -> dict:
+def email_flow(
+    base: str, poll_id: int, choice: int, inbox, seconds: float, clients: int, who: str = "v"
+) -> dict:
     """Request email votes for `seconds` with `clients` voters, confirm every link that
     arrives; the confirmed rate over the whole flow and what was acknowledged."""
     http = urllib3.PoolManager(maxsize=clients * 2, retries=False)
@@ -125,7 +127,7 @@ def email_flow(base: str, poll_id: int, choice: int, inbox, seconds: float, clie
         sent = 0
         while not stop_requests.is_set():
             sent += 1
-            body = json.dumps({"email": f"v{n}-{sent}@bench.example.org", "choices": [choice]})
+            body = json.dumps({"email": f"{who}{n}-{sent}@bench.example.org", "choices": [choice]})
             response = http.request(
                 "POST",
                 f"{base}/api/polls/polls/{poll_id}/email-votes",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint
+from services.common.blueprint import Blueprint
 
 from .keys import jwks
 from .models import db

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from flask import Flask, current_app, request
+from flask.sessions import SessionInterface
 from flask_babel import gettext
 from flask_smorest import Api, Blueprint
 from flask_sqlalchemy import SQLAlchemy
@@ -76,6 +77,17 @@ def _check_body_type() -> None:
         )
 
 
+class NoCookieSessions(SessionInterface):
+    """Services keep no cookie session (the access token says who calls), so none is
+    opened: Flask's default would build a signing serializer on every request."""
+
+    def open_session(self, app, request):
+        return None  # Flask hands the view a null session instead
+
+    def save_session(self, app, session, response) -> None:
+        pass
+
+
 def security_headers(response):
     """No page may be framed unless it says by whom (the poll widget does); no sniffing."""
     headers = response.headers
@@ -115,6 +127,7 @@ def create_service_app(
     check_production_safety(app.config)
     configure_logging(app.config["LOG_LEVEL"])
     app.json.ensure_ascii = False  # Ukrainian stays readable in JSON bodies
+    app.session_interface = NoCookieSessions()
 
     init_request_ids(app)
     init_i18n(app)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import current_app
 from flask_babel import gettext
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 from sqlalchemy import text
 
+from .blueprint import Blueprint
 from .errors import Problem
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import current_app
 from flask_babel import gettext
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
+from services.common.blueprint import Blueprint
 from services.common.caching import cached_public_read
 from services.common.councils import ensure_council
 from services.common.csvfiles import csv_download

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from flask import current_app, request
 from flask_babel import gettext
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
 from services.common.app import public
+from services.common.blueprint import Blueprint
 from services.common.caching import cached_public_read
 from services.common.config import SUPPORTED_LOCALES
 from services.common.councils import ensure_council
@@ -192,7 +192,7 @@ def visible_results(poll_id: int) -> dict:
             if poll.results_visibility == "after_close"
             else gettext("The results are shown to those who have voted.")
         )
-    return tallies.results(db.session, poll, state)
+    return tallies.results(db.session, poll, state, final=poll.reconciled_at is not None)
 
 
 @polls_blp.route("/polls", methods=["POST"])

@@ -10,6 +10,8 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
+from typing import NamedTuple
 
 from flask_babel import gettext
 from sqlalchemy import or_, select
@@ -52,20 +54,34 @@ def get_poll(session: Session, poll_id: int, viewer: Principal | None = None) ->
     return poll
 
 
+class PublishedOption(NamedTuple):
+    id: int
+    label: str
+
+
 @dataclass(frozen=True)
 class PublishedPoll:
-    """What voting needs of a published poll. None of it changes once a poll is published
-    (only drafts are edited), so each process keeps it; the state is not kept here: the
-    vote's INSERT checks it in the database (voting._cast)."""
+    """What voting and its pages need of a published poll. None of it changes once a
+    poll is published (only drafts are edited), so each process keeps it; the state is
+    not kept here: the vote's INSERT checks it in the database (voting._cast)."""
 
     id: int
     council: str
     method: str
     max_choices: int
     allow_change: bool
-    option_ids: frozenset[int]
     question: str
-    labels: dict[int, str]
+    language: str
+    results_visibility: str
+    options: tuple[PublishedOption, ...]  # in the poll's order
+
+    @cached_property
+    def option_ids(self) -> frozenset[int]:
+        return frozenset(option.id for option in self.options)
+
+    @cached_property
+    def labels(self) -> dict[int, str]:
+        return dict(self.options)
 
 
 _published: dict[int, PublishedPoll] = {}
@@ -88,9 +104,10 @@ def published_poll(session: Session, poll_id: int) -> PublishedPoll | None:
         method=poll.method,
         max_choices=poll.max_choices,
         allow_change=poll.allow_change,
-        option_ids=frozenset(option.id for option in poll.options),
         question=poll.question,
-        labels={option.id: option.label for option in poll.options},
+        language=poll.language,
+        results_visibility=poll.results_visibility,
+        options=tuple(PublishedOption(option.id, option.label) for option in poll.options),
     )
     with _published_lock:
         if len(_published) >= PUBLISHED_KEPT:

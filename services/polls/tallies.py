@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from services.common.folding import add_to_count, claim_settled
 from services.common.timeutil import utcnow
 
+from .lifecycle import PublishedPoll
 from .models import Ballot, FoldWatermark, OptionTally, Poll, PollTally, TallyEntry
 
 STREAM = "tally-entries"
@@ -166,8 +167,9 @@ def current_tallies(session: Session, poll_id: int) -> tuple[int, dict[int, int]
     return totals.pop(None, 0), dict(totals)
 
 
-def results(session: Session, poll: Poll, state: str) -> dict:
-    """Counts and shares per option, the number of voters and how they were verified."""
+def results(session: Session, poll: Poll | PublishedPoll, state: str, final: bool) -> dict:
+    """Counts and shares per option, the number of voters and how they were verified;
+    `final` once the closed poll was recounted from its ballots."""
     voters, per_option = current_tallies(session, poll.id)
     options = []
     for option in poll.options:
@@ -186,6 +188,6 @@ def results(session: Session, poll: Poll, state: str) -> dict:
         "state": state,
         "voters": voters,
         "verification": poll.method,
-        "final": poll.reconciled_at is not None,
+        "final": final,
         "options": options,
     }

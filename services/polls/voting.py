@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from services.common.client import ServiceUnavailable, call_service
 from services.common.db import insert_if
-from services.common.errors import NotFound
+from services.common.errors import NotFound, Problem
 from services.common.hashing import keyed_hash
 from services.common.policies import kept_policy
 from services.common.throttle import app_throttle
@@ -87,7 +87,8 @@ def _new_receipt() -> str:
 # process takes no more votes, whatever this process remembers of it.
 _OPEN_NOW = exists().where(
     Poll.id == bindparam("poll_id"),
-    Poll.state.in_(("scheduled", "open")),
+    # Not IN (…): an expanding parameter is compiled again on every execution.
+    or_(Poll.state == "scheduled", Poll.state == "open"),
     or_(Poll.opens_at.is_(None), Poll.opens_at <= bindparam("now")),
     or_(Poll.closes_at.is_(None), Poll.closes_at > bindparam("now")),
 )
@@ -273,7 +274,7 @@ def request_email_vote(
             internal=True,
             json={
                 "email": email,
-                "purpose": f"poll-vote:{poll.id}",
+                "purpose": f"{EMAIL_PURPOSE}{poll.id}",
                 "subject": pending_id,
                 "locale": locale,
                 "return_url": current_app.config["PUBLIC_URL"] + CONFIRM_PATH,
@@ -312,27 +313,54 @@ def request_email_vote(
     return receipt
 
 
-def confirm_email_vote(session: Session, proof: str) -> tuple[Poll, str]:
+EMAIL_PURPOSE = "poll-vote:"  # and the poll's id: what auth's proof confirms the address for
+
+
+def poll_named_by_proof(session: Session, proof: str) -> PublishedPoll | None:
+    """The poll a valid proof is about (to answer in its language); None for anything else."""
+    try:
+        claims = verify_service_token(proof, "email-proof")
+    except Problem:
+        return None
+    poll_id = str(claims.get("purpose", "")).removeprefix(EMAIL_PURPOSE)
+    if not (poll_id.isascii() and poll_id.isdigit() and len(poll_id) < 10):
+        return None
+    return published_poll(session, int(poll_id))
+
+
+PENDING_VOTE = select(
+    PendingVote.poll_id,
+    PendingVote.status,
+    PendingVote.receipt,
+    PendingVote.expires_at,
+    PendingVote.choices,
+).where(PendingVote.id == bindparam("pending_id"))
+
+
+def confirm_email_vote(session: Session, proof: str) -> tuple[PublishedPoll, str]:
     """Count the pending vote the proof names, once; the poll and the receipt."""
     claims = verify_service_token(proof, "email-proof")
-    pending = session.get(PendingVote, str(claims.get("sub")))
-    purpose = str(claims.get("purpose", ""))
-    if pending is None or purpose != f"poll-vote:{pending.poll_id}":
+    pending_id = str(claims.get("sub"))
+    pending = session.execute(PENDING_VOTE, {"pending_id": pending_id}).first()
+    if pending is None or claims.get("purpose") != f"{EMAIL_PURPOSE}{pending.poll_id}":
         raise NotFound(gettext("There is no such vote."))
-    poll = session.get(Poll, pending.poll_id)
     if pending.status == "confirmed":
         raise LinkUsed(gettext("This vote was confirmed already."), receipt=pending.receipt)
     if pending.status != "pending":
         raise LinkUsed(gettext("This vote can no longer be confirmed. Vote again."))
     if as_utc(pending.expires_at) < utcnow():
         raise LinkExpired(gettext("This vote has expired. Vote again."))
-    require_open(poll)
+    # A pending vote is only ever made for a published poll; whether it is still open,
+    # the ballot's INSERT checks.
+    poll = published_poll(session, pending.poll_id)
+    if poll is None:
+        raise NotFound(gettext("There is no such vote."))
 
     def settle(receipt: str) -> None:
         # Of two tabs confirming at once, one counts: the status moves only once.
         settled = session.execute(
             update(PendingVote)
-            .where(PendingVote.id == pending.id, PendingVote.status == "pending")
+            .where(PendingVote.id == pending_id, PendingVote.status == "pending")
             .values(status="confirmed", settled_at=utcnow(), receipt=receipt)
         ).rowcount
         if settled != 1:
@@ -352,7 +380,7 @@ def confirm_email_vote(session: Session, proof: str) -> tuple[Poll, str]:
     except AlreadyVoted as refused:
         session.execute(
             update(PendingVote)
-            .where(PendingVote.id == pending.id, PendingVote.status == "pending")
+            .where(PendingVote.id == pending_id, PendingVote.status == "pending")
             .values(status="refused", settled_at=utcnow())
         )
         session.commit()

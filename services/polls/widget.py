@@ -17,28 +17,31 @@ from services.common.config import SUPPORTED_LOCALES
 from services.common.errors import Problem
 from services.common.fields import EmailAddress
 from services.common.policies import kept_policy
-from services.common.tokens import InvalidToken, verify_service_token
+from services.common.tokens import InvalidToken
 
 from . import lifecycle, tallies, voting
-from .models import CouncilPolicy, PendingVote, Poll, db
+from .lifecycle import PublishedPoll
+from .models import CouncilPolicy, Poll, db
 
 widget_blp = Blueprint("widget", __name__)
 EMBED_SCRIPT = (Path(__file__).parent / "static" / "widget.js").read_text()
 
 
-def _language(poll: Poll | None) -> str:
+def _language(poll: Poll | PublishedPoll | None) -> str:
     asked = request.args.get("lang") or request.form.get("lang")
     if asked in SUPPORTED_LOCALES:
         return asked
     return poll.language if poll is not None else "uk"
 
 
-def _frameable_by(poll: Poll) -> str:
+def _frameable_by(poll: Poll | PublishedPoll) -> str:
     origins = kept_policy(db.session, CouncilPolicy, poll.council).widget_origins
     return " ".join(["'self'", *origins])
 
 
-def _page(template: str, poll: Poll | None, status: int = 200, **context) -> Response:
+def _page(
+    template: str, poll: Poll | PublishedPoll | None, status: int = 200, **context
+) -> Response:
     """Render in the poll's language, framable by the council's sites only."""
     language = _language(poll)
     with force_locale(language):
@@ -58,7 +61,16 @@ def _results_for(poll: Poll, receipt: str | None = None) -> dict | None:
     visible = poll.results_visibility == "always" or state in ("closed", "archived")
     if not visible and poll.results_visibility == "after_vote" and receipt:
         visible = voting.voted(db.session, poll, None, receipt)
-    return tallies.results(db.session, poll, state) if visible else None
+    final = poll.reconciled_at is not None
+    return tallies.results(db.session, poll, state, final) if visible else None
+
+
+def _results_after_vote(poll: PublishedPoll) -> dict | None:
+    """Results beside "your vote was counted": the poll took the vote, so it is open,
+    and they show unless the council keeps them until it closes."""
+    if poll.results_visibility == "after_close":
+        return None
+    return tallies.results(db.session, poll, "open", final=False)
 
 
 @widget_blp.get("/widget/<int:poll_id>")
@@ -133,7 +145,8 @@ def widget_cancel(pending_id: str):
 def confirmed():
     """Where auth sends the browser after the voter pressed Confirm in the email's page."""
     proof = request.args.get("proof", "")[:4000]
-    poll = _poll_named_by(proof)  # to answer in the poll's language, whatever happens
+    # The proof names the poll, so even a refusal is told in the poll's language.
+    poll = voting.poll_named_by_proof(db.session, proof)
     with force_locale(_language(poll)):
         try:
             poll, receipt = voting.confirm_email_vote(db.session, proof)
@@ -144,18 +157,8 @@ def confirmed():
                 "polls/message.html", poll, status=problem.status, ok=False, problem=problem
             )
     return _page(
-        "polls/message.html", poll, ok=True, receipt=receipt, results=_results_for(poll, receipt)
+        "polls/message.html", poll, ok=True, receipt=receipt, results=_results_after_vote(poll)
     )
-
-
-def _poll_named_by(proof: str) -> Poll | None:
-    """The poll a valid proof is about; None for anything else."""
-    try:
-        claims = verify_service_token(proof, "email-proof")
-    except Problem:
-        return None
-    pending = db.session.get(PendingVote, str(claims.get("sub")))
-    return db.session.get(Poll, pending.poll_id) if pending else None
 
 
 @widget_blp.get("/widget.js")

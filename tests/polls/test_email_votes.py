@@ -58,6 +58,22 @@ def test_the_seed_flow_vote_confirm_thank_you(client, people, auth_app):
     assert voters(client, poll["id"]) == 1
 
 
+@pytest.mark.parametrize(
+    ("visibility", "shown"), [("always", True), ("after_vote", True), ("after_close", False)]
+)
+def test_the_thank_you_page_shows_results_with_the_vote_unless_kept_until_close(
+    client, people, auth_app, visibility, shown
+):
+    poll = new_poll(client, people, results_visibility=visibility, language="en")
+    choice = option_ids(poll)[1]
+    request_email_vote(client, poll["id"], [choice])
+    body = confirm_in_browser(client, confirmation_token(auth_app)).get_data(as_text=True)
+    assert "Thank you! Your vote was counted." in body  # the poll's language
+    # The voter's own vote is in what they are shown: one voter, all for their answer.
+    assert ("1 voter" in body and "1 vote (100.0%)" in body) is shown
+    assert ('id="results-title"' in body) is shown
+
+
 def test_a_second_vote_from_the_same_address_is_refused(client, people, auth_app):
     poll = new_poll(client, people)
     first, second = option_ids(poll)[:2]

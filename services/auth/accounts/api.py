@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import Blueprint as PageBlueprint
 from flask import current_app, jsonify, render_template, request
 from flask_babel import gettext
-from flask_smorest import Blueprint
 
 from services.common.app import accepts, public
+from services.common.blueprint import Blueprint
 from services.common.errors import Problem
 from services.common.i18n import request_locale
 from services.common.timeutil import as_utc

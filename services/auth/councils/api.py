@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from flask_babel import gettext
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
+from services.common.blueprint import Blueprint
 from services.common.caching import cached_public_read
 from services.common.config import SUPPORTED_LOCALES
 from services.common.errors import Forbidden

@@ -5,10 +5,10 @@ from __future__ import annotations
 from flask import Blueprint as PageBlueprint
 from flask import current_app, g, redirect, render_template, request
 from flask_babel import gettext
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from services.common.app import accepts, public
+from services.common.blueprint import Blueprint
 from services.common.client import service_required
 from services.common.config import SUPPORTED_LOCALES
 from services.common.fields import EmailAddress
