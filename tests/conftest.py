@@ -105,6 +105,7 @@ def embedded():
 @pytest.fixture
 def gateway(embedded):
     """The embedded gateway, with every service's tables emptied after the test."""
+    from services.auth.keys import forget_signer
     from services.common.caching import forget_public_reads
     from services.common.policies import forget_kept_policies
     from services.common.throttle import all_throttles
@@ -118,6 +119,7 @@ def gateway(embedded):
     forget_published_polls()
     forget_petition_councils()
     forget_kept_policies()
+    forget_signer()
     # Attempts counted in one test (failed sign-ins, votes) must not limit the next one.
     for service in SERVICES:
         for throttle in all_throttles(embedded.apps[service]):

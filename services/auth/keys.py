@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import secrets
 import threading
+import time
 from datetime import timedelta
 
 import jwt
@@ -26,8 +27,13 @@ ACCESS_TOKEN_TTL = timedelta(minutes=15)
 # A retired key is published this long after rotation: longer than any access token lives.
 ROTATION_OVERLAP = timedelta(hours=1)
 
+# Each process signs with the key it read a moment ago: a rotation reaches every
+# process within this, and the retired key stays published far longer (ROTATION_OVERLAP).
+SIGNING_KEY_KEPT_SECONDS = 5.0
+
 _private_cache: dict[str, Ed25519PrivateKey] = {}
 _cache_lock = threading.Lock()
+_signer: tuple[float, str, Ed25519PrivateKey] | None = None  # (read at, kid, private key)
 
 
 def _public_jwk(kid: str, private: Ed25519PrivateKey) -> dict:
@@ -73,6 +79,7 @@ def rotate_signing_key(session: Session, secret: str) -> SigningKey:
         old.expires_at = now + ROTATION_OVERLAP
     key = create_signing_key(session, secret)
     session.commit()
+    forget_signer()
     return key
 
 
@@ -97,6 +104,23 @@ def _private_key(key: SigningKey, secret: str) -> Ed25519PrivateKey:
     return cached  # type: ignore[return-value]
 
 
+def _current_signer(session: Session, secret: str) -> tuple[str, Ed25519PrivateKey]:
+    """The active key's id and private half, read again every few seconds."""
+    global _signer
+    known = _signer
+    if known is not None and time.monotonic() - known[0] < SIGNING_KEY_KEPT_SECONDS:
+        return known[1], known[2]
+    key = active_signing_key(session, secret)
+    _signer = (time.monotonic(), key.kid, _private_key(key, secret))
+    return key.kid, _signer[2]
+
+
+def forget_signer() -> None:
+    """Read the active key again for the next token (after a rotation, or emptied tables)."""
+    global _signer
+    _signer = None
+
+
 def issue_access_token(
     session: Session,
     *,
@@ -108,7 +132,7 @@ def issue_access_token(
     ttl: timedelta = ACCESS_TOKEN_TTL,
 ) -> str:
     """A signed, short-lived access token for `subject` with the extra `claims`."""
-    key = active_signing_key(session, secret)
+    kid, private = _current_signer(session, secret)
     now = utcnow()
     payload = {
         **(claims or {}),
@@ -119,6 +143,4 @@ def issue_access_token(
         "exp": int((now + ttl).timestamp()),
         "jti": secrets.token_urlsafe(12),
     }
-    return jwt.encode(
-        payload, _private_key(key, secret), algorithm="EdDSA", headers={"kid": key.kid}
-    )
+    return jwt.encode(payload, private, algorithm="EdDSA", headers={"kid": kid})

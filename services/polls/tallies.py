@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import timedelta
 
-from sqlalchemy import Integer, func, literal, select, union_all
+from sqlalchemy import Integer, bindparam, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from services.common.folding import add_to_count, claim_settled
@@ -143,26 +143,28 @@ def stored_tallies(session: Session, poll: Poll) -> tuple[int, dict[int, int]]:
     return voters, per_option
 
 
+# Built once: results are read on every results request and every vote-counted page.
+_FOLDED_UPTO = (
+    select(func.coalesce(func.max(FoldWatermark.last_id), 0))
+    .where(FoldWatermark.name == STREAM)
+    .scalar_subquery()
+)
+_POLL = bindparam("poll_id")
+CURRENT_TALLIES = union_all(
+    select(OptionTally.option_id, OptionTally.votes).where(OptionTally.poll_id == _POLL),
+    select(literal(None, Integer), PollTally.voters).where(PollTally.poll_id == _POLL),
+    select(TallyEntry.option_id, TallyEntry.delta).where(
+        TallyEntry.poll_id == _POLL, TallyEntry.id > _FOLDED_UPTO
+    ),
+)
+
+
 def current_tallies(session: Session, poll_id: int) -> tuple[int, dict[int, int]]:
     """Voters and votes per option as of now: the folded tallies plus the entries not
     folded yet, read in one statement so that a fold committing meanwhile cannot make
     an entry count twice or not at all."""
-    folded_upto = (
-        select(func.coalesce(func.max(FoldWatermark.last_id), 0))
-        .where(FoldWatermark.name == STREAM)
-        .scalar_subquery()
-    )
-    rows = session.execute(
-        union_all(
-            select(OptionTally.option_id, OptionTally.votes).where(OptionTally.poll_id == poll_id),
-            select(literal(None, Integer), PollTally.voters).where(PollTally.poll_id == poll_id),
-            select(TallyEntry.option_id, TallyEntry.delta).where(
-                TallyEntry.poll_id == poll_id, TallyEntry.id > folded_upto
-            ),
-        )
-    ).all()
     totals: Counter = Counter()
-    for option_id, amount in rows:
+    for option_id, amount in session.execute(CURRENT_TALLIES, {"poll_id": poll_id}):
         totals[option_id] += amount
     return totals.pop(None, 0), dict(totals)
 

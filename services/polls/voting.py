@@ -99,6 +99,15 @@ INSERT_BALLOT_IF_OPEN = insert_if(
     _OPEN_NOW,
 )
 INSERT_ENTRIES = insert(TallyEntry.__table__)
+INSERT_PENDING = insert(PendingVote.__table__)
+# A pending vote is settled once (confirmed, refused or cancelled): the status moves only
+# from "pending", so of two tabs confirming at once, one counts.
+_pending = PendingVote.__table__.c
+SETTLE_PENDING = (
+    update(PendingVote.__table__)
+    .where(_pending.id == bindparam("pending_id"), _pending.status == "pending")
+    .values(status=bindparam("outcome"), settled_at=bindparam("at"), receipt=bindparam("receipt"))
+)
 
 
 def _cast(
@@ -299,15 +308,16 @@ def request_email_vote(
     now = utcnow()
     receipt = PendingReceipt(id=pending_id, expires_at=now + PENDING_TTL)
     session.execute(
-        insert(PendingVote.__table__).values(
-            id=pending_id,
-            poll_id=poll.id,
-            choices=choices,
-            verification_id=answer.json()["id"],
-            status="pending",
-            created_at=now,
-            expires_at=receipt.expires_at,
-        )
+        INSERT_PENDING,
+        {
+            "id": pending_id,
+            "poll_id": poll.id,
+            "choices": choices,
+            "verification_id": answer.json()["id"],
+            "status": "pending",
+            "created_at": now,
+            "expires_at": receipt.expires_at,
+        },
     )
     session.commit()
     return receipt
@@ -357,11 +367,9 @@ def confirm_email_vote(session: Session, proof: str) -> tuple[PublishedPoll, str
         raise NotFound(gettext("There is no such vote."))
 
     def settle(receipt: str) -> None:
-        # Of two tabs confirming at once, one counts: the status moves only once.
         settled = session.execute(
-            update(PendingVote)
-            .where(PendingVote.id == pending_id, PendingVote.status == "pending")
-            .values(status="confirmed", settled_at=utcnow(), receipt=receipt)
+            SETTLE_PENDING,
+            {"pending_id": pending_id, "outcome": "confirmed", "at": utcnow(), "receipt": receipt},
         ).rowcount
         if settled != 1:
             session.rollback()
@@ -379,9 +387,8 @@ def confirm_email_vote(session: Session, proof: str) -> tuple[PublishedPoll, str
         )
     except AlreadyVoted as refused:
         session.execute(
-            update(PendingVote)
-            .where(PendingVote.id == pending_id, PendingVote.status == "pending")
-            .values(status="refused", settled_at=utcnow())
+            SETTLE_PENDING,
+            {"pending_id": pending_id, "outcome": "refused", "at": utcnow(), "receipt": None},
         )
         session.commit()
         raise AlreadyVoted(
@@ -393,9 +400,8 @@ def confirm_email_vote(session: Session, proof: str) -> tuple[PublishedPoll, str
 def cancel_pending(session: Session, pending_id: str) -> None:
     """The voter withdraws a vote they have not confirmed; the link stops working."""
     cancelled = session.execute(
-        update(PendingVote)
-        .where(PendingVote.id == pending_id, PendingVote.status == "pending")
-        .values(status="cancelled", settled_at=utcnow())
+        SETTLE_PENDING,
+        {"pending_id": pending_id, "outcome": "cancelled", "at": utcnow(), "receipt": None},
     ).rowcount
     if cancelled != 1:
         session.rollback()

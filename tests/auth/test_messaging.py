@@ -24,9 +24,9 @@ CONTEXT = {"name": "Олена", "link": "http://127.0.0.1:8000/confirm?t=abc"}
 def queue_hello(auth_app, to="olena@example.org", locale="uk", channel="email"):
     with auth_app.test_request_context("/"):
         enqueue = enqueue_email if channel == "email" else enqueue_sms
-        message = enqueue(db.session, to=to, template="hello", locale=locale, context=CONTEXT)
+        message_id = enqueue(db.session, to=to, template="hello", locale=locale, context=CONTEXT)
         db.session.commit()
-        return message.id
+        return message_id
 
 
 def deliver(auth_app, **overrides):

@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 
 from flask_babel import gettext
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from services.common.errors import N_, NotFound, Problem
@@ -52,10 +52,18 @@ def _serializer(settings: Settings) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(settings.secret_key, salt="viche.auth.verify-for-service")
 
 
+# Built once: a verification is asked for with every email vote.
+REQUESTS_SINCE = select(func.count()).where(
+    EmailVerification.email_hash == bindparam("email_hash"),
+    EmailVerification.created_at > bindparam("since"),
+)
+INSERT_VERIFICATION = insert(EmailVerification.__table__)
+
+
 @dataclass(frozen=True)
 class QueuedVerification:
-    """What the caller learns of a queued verification (kept from before the commit,
-    so that answering costs no second read)."""
+    """What the caller learns of a queued verification (known before the commit, so
+    that answering costs no second read)."""
 
     id: str
     expires_at: datetime
@@ -80,34 +88,34 @@ def request_verification(
             errors={"return_url": [gettext("Not on this site.")]},
         )
     email_hash = keyed_hash(settings.hash_key, "email", email)
+    now = utcnow()
     recent = session.scalar(
-        select(func.count(EmailVerification.id)).where(
-            EmailVerification.email_hash == email_hash,
-            EmailVerification.created_at > utcnow() - timedelta(hours=1),
-        )
+        REQUESTS_SINCE, {"email_hash": email_hash, "since": now - timedelta(hours=1)}
     )
     if recent >= PER_ADDRESS_PER_HOUR:
         raise TooManyRequests(
             gettext("Too many confirmations were sent to this address. Try again later."),
             headers={"Retry-After": "3600"},
         )
-    verification = EmailVerification(
-        id=secrets.token_hex(16),
-        caller=caller,
-        purpose=purpose,
-        subject=subject,
-        email=email,
-        email_hash=email_hash,
-        locale=locale,
-        return_url=return_url,
-        context=context,
-        status="pending",
-        created_at=utcnow(),
-        expires_at=utcnow() + VERIFICATION_TTL,
+    queued = QueuedVerification(secrets.token_hex(16), now + VERIFICATION_TTL)
+    session.execute(
+        INSERT_VERIFICATION,
+        {
+            "id": queued.id,
+            "caller": caller,
+            "purpose": purpose,
+            "subject": subject,
+            "email": email,
+            "email_hash": email_hash,
+            "locale": locale,
+            "return_url": return_url,
+            "context": context,
+            "status": "pending",
+            "created_at": now,
+            "expires_at": queued.expires_at,
+        },
     )
-    session.add(verification)
-    queued = QueuedVerification(verification.id, verification.expires_at)
-    token = _serializer(settings).dumps({"v": verification.id})
+    token = _serializer(settings).dumps({"v": queued.id})
     enqueue_email(
         session,
         to=email,

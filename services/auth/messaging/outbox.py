@@ -1,7 +1,7 @@
 """Writing messages to the outbox, and delivering them from it.
 
 `enqueue_email` and `enqueue_sms` render the message now, in the recipient's language,
-and add the row to the caller's session without committing: the message exists exactly
+and insert the row in the caller's transaction without committing: the message exists exactly
 when the change that caused it does. `deliver_due` hands due messages to the providers,
 each in its own transaction, with retries and backoff; `sweep` returns messages whose
 worker died mid-delivery.
@@ -16,7 +16,7 @@ from datetime import timedelta
 from flask import current_app, render_template
 from flask_babel import force_locale
 from jinja2 import TemplateNotFound
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from services.common.timeutil import utcnow
@@ -51,6 +51,18 @@ def _render_optional(name: str, locale: str, context: dict) -> str | None:
         return None
 
 
+# One INSERT through the session's transaction: no ORM object to build and flush.
+INSERT_MESSAGE = insert(OutboxMessage.__table__)
+
+
+def _queue(session: Session, **row) -> int:
+    now = utcnow()
+    unset = {"subject": None, "html_body": None, "user_id": None}
+    fresh = {"status": "created", "attempts": 0, "redacted": False}
+    values = {**unset, **fresh, "next_attempt_at": now, "created_at": now, **row}
+    return session.execute(INSERT_MESSAGE, values).inserted_primary_key[0]
+
+
 def enqueue_email(
     session: Session,
     *,
@@ -59,9 +71,10 @@ def enqueue_email(
     locale: str,
     context: dict,
     user_id: int | None = None,
-) -> OutboxMessage:
-    """Queue an email from templates/messages/<template>.{subject.txt,txt,html}."""
-    message = OutboxMessage(
+) -> int:
+    """Queue an email from templates/messages/<template>.{subject.txt,txt,html}; its id."""
+    return _queue(
+        session,
         channel="email",
         recipient=to,
         template=template,
@@ -70,14 +83,7 @@ def enqueue_email(
         text_body=_render(f"{template}.txt", locale, context),
         html_body=_render_optional(f"{template}.html", locale, context),
         user_id=user_id,
-        status="created",
-        attempts=0,
-        next_attempt_at=utcnow(),
-        created_at=utcnow(),
-        redacted=False,
     )
-    session.add(message)
-    return message
 
 
 def enqueue_sms(
@@ -88,23 +94,17 @@ def enqueue_sms(
     locale: str,
     context: dict,
     user_id: int | None = None,
-) -> OutboxMessage:
-    """Queue an SMS from templates/messages/<template>.sms.txt."""
-    message = OutboxMessage(
+) -> int:
+    """Queue an SMS from templates/messages/<template>.sms.txt; its id."""
+    return _queue(
+        session,
         channel="sms",
         recipient=to,
         template=template,
         locale=locale,
         text_body=_render(f"{template}.sms.txt", locale, context),
         user_id=user_id,
-        status="created",
-        attempts=0,
-        next_attempt_at=utcnow(),
-        created_at=utcnow(),
-        redacted=False,
     )
-    session.add(message)
-    return message
 
 
 def claim_due(session: Session, limit: int = 50) -> list[int]:
@@ -141,15 +141,28 @@ def backoff(attempts: int) -> timedelta:
     return delay * random.uniform(0.5, 1.5)
 
 
+# What a provider reads of a message, and the record of each try: Core statements, as
+# the worker runs them for every message.
+MESSAGE_TO_SEND = select(
+    OutboxMessage.channel,
+    OutboxMessage.recipient,
+    OutboxMessage.subject,
+    OutboxMessage.text_body,
+    OutboxMessage.html_body,
+    OutboxMessage.attempts,
+).where(OutboxMessage.id == bindparam("message_id"))
+RECORD_ATTEMPT = insert(DeliveryAttempt.__table__)
+
+
 def deliver(session: Session, message_id: int, config, providers: dict | None = None) -> str:
     """Hand one claimed message to its provider; record the attempt; return the outcome.
 
     `providers` (channel -> provider) lets a pass reuse one SMTP connection."""
-    message = session.get(OutboxMessage, message_id)
+    message = session.execute(MESSAGE_TO_SEND, {"message_id": message_id}).one()
     if providers is None:
         providers = {"email": email_provider(config), "sms": sms_provider(config)}
     provider = providers[message.channel]
-    message.attempts += 1
+    attempts = message.attempts + 1
     error = None
     try:
         provider.send(message)
@@ -162,21 +175,29 @@ def deliver(session: Session, message_id: int, config, providers: dict | None = 
         outcome, error = "retry", f"{type(exc).__name__}: {exc}"
     else:
         outcome = "sent"
-    if outcome == "retry" and message.attempts >= config["DELIVERY_MAX_ATTEMPTS"]:
+    if outcome == "retry" and attempts >= config["DELIVERY_MAX_ATTEMPTS"]:
         outcome = "failed"
     now = utcnow()
+    error = error and error[:500]
     if outcome == "sent":
-        message.status, message.sent_at, message.last_error = "sent", now, None
+        changes = {"status": "sent", "sent_at": now, "last_error": None}
     elif outcome == "failed":
-        message.status, message.last_error = "failed", (error or "")[:500]
+        changes = {"status": "failed", "last_error": error or ""}
         log.warning("message %s failed for good: %s", message_id, error)
     else:
-        message.status, message.last_error = "created", (error or "")[:500]
-        message.next_attempt_at = now + backoff(message.attempts)
-    session.add(
-        DeliveryAttempt(
-            message_id=message.id, at=now, outcome=outcome, error=(error or None) and error[:500]
-        )
+        changes = {
+            "status": "created",
+            "last_error": error or "",
+            "next_attempt_at": now + backoff(attempts),
+        }
+    session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id)
+        .values(attempts=attempts, **changes)
+    )
+    session.execute(
+        RECORD_ATTEMPT,
+        {"message_id": message_id, "at": now, "outcome": outcome, "error": error or None},
     )
     session.commit()
     return outcome
