@@ -4,9 +4,9 @@
 distributed gateway is not a Flask app and the embedded one must stay a thin WSGI layer.
 Services limit what only they can name (failed sign-ins per account, say) with
 services.common.throttle on the same storage.
-Storage is in memory, or Redis when REDIS_URL is set so that all gateway workers share
-counts. A storage fault lets the request through and is logged: an outage of the
-limiter must not become an outage of the suite.
+Storage is Redis when REDIS_URL is set, so that all gateway workers share counts, else
+this process's memory (services.common.local_limits). A storage fault lets the request
+through and is logged: an outage of the limiter must not become an outage of the suite.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ import math
 import time
 
 from limits.aio.strategies import FixedWindowRateLimiter as AsyncFixedWindowRateLimiter
-from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter
+
+from services.common.local_limits import storage_for
 
 from .policy import GatewaySettings
 
@@ -33,8 +34,7 @@ class RateLimiter:
 
     def __init__(self, settings: GatewaySettings) -> None:
         self.items = settings.rate_limits
-        uri = settings.redis_url or "memory://"
-        self.limiter = FixedWindowRateLimiter(storage_from_string(uri))
+        self.limiter = FixedWindowRateLimiter(storage_for(settings.redis_url))
 
     def check(self, service: str, client: str) -> int | None:
         """None when allowed, else the seconds to wait."""
@@ -53,8 +53,9 @@ class AsyncRateLimiter:
 
     def __init__(self, settings: GatewaySettings) -> None:
         self.items = settings.rate_limits
-        uri = "async+" + (settings.redis_url or "memory://")
-        self.limiter = AsyncFixedWindowRateLimiter(storage_from_string(uri))
+        self.limiter = AsyncFixedWindowRateLimiter(
+            storage_for(settings.redis_url, asynchronous=True)
+        )
 
     async def check(self, service: str, client: str) -> int | None:
         try:

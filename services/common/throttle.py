@@ -15,8 +15,9 @@ from collections.abc import Mapping
 
 from flask import Flask
 from limits import parse
-from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
+
+from .local_limits import storage_for
 
 log = logging.getLogger("viche.throttle")
 EXTENSION_PREFIX = "viche.throttle."
@@ -26,7 +27,7 @@ class Throttle:
     """Named limits ("10/15 minutes") over one storage."""
 
     def __init__(self, redis_url: str | None, limits: Mapping[str, str]) -> None:
-        self.limiter = MovingWindowRateLimiter(storage_from_string(redis_url or "memory://"))
+        self.limiter = MovingWindowRateLimiter(storage_for(redis_url))
         self.items = {name: parse(spec) for name, spec in limits.items()}
 
     def _wait(self, name: str, identifiers: tuple[str, ...]) -> int:
