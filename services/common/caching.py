@@ -22,6 +22,15 @@ from flask import Response, make_response, request
 from sqlalchemy import event
 
 MEMO_ENTRIES = 2048
+# What makes a GET conditional (or partial). Without any of these, werkzeug's
+# make_conditional has nothing to decide, and asking it costs more than the memo lookup.
+CONDITIONAL_HEADERS = (
+    "HTTP_IF_NONE_MATCH",
+    "HTTP_IF_MATCH",
+    "HTTP_IF_MODIFIED_SINCE",
+    "HTTP_IF_UNMODIFIED_SINCE",
+    "HTTP_RANGE",
+)
 _generation = [0]  # bumped by every committed write; memo keys carry it
 
 
@@ -70,6 +79,14 @@ class _Memo:
                 self.entries.popitem(last=False)
 
 
+def _conditional(response: Response) -> Response:
+    """304 for a matching ETag, and the rest of HTTP's conditional GET."""
+    environ = request.environ
+    if any(name in environ for name in CONDITIONAL_HEADERS):
+        return response.make_conditional(request)
+    return response
+
+
 def cached_public_read(
     max_age: int = 5, stale_while_revalidate: int = 30, memo_seconds: float = 0.0
 ) -> Callable:
@@ -84,7 +101,7 @@ def cached_public_read(
             if memo_seconds and not signed_in:
                 remembered = memo.get(key, memo_seconds)
                 if remembered is not None:
-                    return remembered.make_conditional(request)
+                    return _conditional(remembered)
             response = make_response(view(*args, **kwargs))
             if response.status_code != 200:
                 return response
@@ -99,7 +116,7 @@ def cached_public_read(
             response.add_etag()  # a strong ETag over the body: equal bodies, equal tags
             if memo_seconds:
                 memo.put(key, response)
-            return response.make_conditional(request)
+            return _conditional(response)
 
         return wrapper
 
