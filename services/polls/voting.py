@@ -47,6 +47,7 @@ from .models import Ballot, CouncilPolicy, PendingVote, Poll, TallyEntry
 from .tallies import entries_for
 
 PENDING_TTL = timedelta(days=1)
+EMAIL_PURPOSE = "poll-vote:"  # and the poll's id: what auth's proof confirms the address for
 CONFIRM_PATH = "/api/polls/votes/confirm"
 
 
@@ -100,6 +101,13 @@ INSERT_BALLOT_IF_OPEN = insert_if(
 )
 INSERT_ENTRIES = insert(TallyEntry.__table__)
 INSERT_PENDING = insert(PendingVote.__table__)
+PENDING_VOTE = select(
+    PendingVote.poll_id,
+    PendingVote.status,
+    PendingVote.receipt,
+    PendingVote.expires_at,
+    PendingVote.choices,
+).where(PendingVote.id == bindparam("pending_id"))
 # A pending vote is settled once (confirmed, refused or cancelled): the status moves only
 # from "pending", so of two tabs confirming at once, one counts.
 _pending = PendingVote.__table__.c
@@ -323,9 +331,6 @@ def request_email_vote(
     return receipt
 
 
-EMAIL_PURPOSE = "poll-vote:"  # and the poll's id: what auth's proof confirms the address for
-
-
 def poll_named_by_proof(session: Session, proof: str) -> PublishedPoll | None:
     """The poll a valid proof is about (to answer in its language); None for anything else."""
     try:
@@ -336,15 +341,6 @@ def poll_named_by_proof(session: Session, proof: str) -> PublishedPoll | None:
     if not (poll_id.isascii() and poll_id.isdigit() and len(poll_id) < 10):
         return None
     return published_poll(session, int(poll_id))
-
-
-PENDING_VOTE = select(
-    PendingVote.poll_id,
-    PendingVote.status,
-    PendingVote.receipt,
-    PendingVote.expires_at,
-    PendingVote.choices,
-).where(PendingVote.id == bindparam("pending_id"))
 
 
 def confirm_email_vote(session: Session, proof: str) -> tuple[PublishedPoll, str]:

@@ -56,13 +56,12 @@ def _page(
     return response
 
 
-def _results_for(poll: Poll, receipt: str | None = None) -> dict | None:
+def _results_for(poll: Poll) -> dict | None:
+    """Results on the widget, which knows nobody: shown when they are for everyone."""
     state = lifecycle.effective_state(poll)
-    visible = poll.results_visibility == "always" or state in ("closed", "archived")
-    if not visible and poll.results_visibility == "after_vote" and receipt:
-        visible = voting.voted(db.session, poll, None, receipt)
-    final = poll.reconciled_at is not None
-    return tallies.results(db.session, poll, state, final) if visible else None
+    if poll.results_visibility != "always" and state not in ("closed", "archived"):
+        return None
+    return tallies.results(db.session, poll, state, final=poll.reconciled_at is not None)
 
 
 def _results_after_vote(poll: PublishedPoll) -> dict | None:
