@@ -24,12 +24,12 @@ from sqlalchemy.orm import Session
 
 from services.common.client import ServiceUnavailable, call_service
 from services.common.db import insert_if
-from services.common.errors import NotFound, Problem
+from services.common.errors import NotFound
 from services.common.hashing import keyed_hash
 from services.common.policies import kept_policy
 from services.common.throttle import app_throttle
 from services.common.timeutil import as_utc, utcnow
-from services.common.tokens import Principal, verify_service_token
+from services.common.tokens import Principal
 
 from .errors import (
     AlreadyVoted,
@@ -331,24 +331,21 @@ def request_email_vote(
     return receipt
 
 
-def poll_named_by_proof(session: Session, proof: str) -> PublishedPoll | None:
-    """The poll a valid proof is about (to answer in its language); None for anything else."""
-    try:
-        claims = verify_service_token(proof, "email-proof")
-    except Problem:
-        return None
+def poll_named_by(session: Session, claims: dict) -> PublishedPoll | None:
+    """The published poll a verified proof is about; None when it names none."""
     poll_id = str(claims.get("purpose", "")).removeprefix(EMAIL_PURPOSE)
     if not (poll_id.isascii() and poll_id.isdigit() and len(poll_id) < 10):
         return None
     return published_poll(session, int(poll_id))
 
 
-def confirm_email_vote(session: Session, proof: str) -> tuple[PublishedPoll, str]:
-    """Count the pending vote the proof names, once; the poll and the receipt."""
-    claims = verify_service_token(proof, "email-proof")
+def confirm_email_vote(session: Session, claims: dict, poll: PublishedPoll | None) -> str:
+    """Count, once, the pending vote a verified proof's `claims` name in `poll` (the one
+    `poll_named_by` found); the receipt."""
     pending_id = str(claims.get("sub"))
     pending = session.execute(PENDING_VOTE, {"pending_id": pending_id}).first()
-    if pending is None or claims.get("purpose") != f"{EMAIL_PURPOSE}{pending.poll_id}":
+    # Whether the poll is still open, the ballot's INSERT checks.
+    if pending is None or poll is None or pending.poll_id != poll.id:
         raise NotFound(gettext("There is no such vote."))
     if pending.status == "confirmed":
         raise LinkUsed(gettext("This vote was confirmed already."), receipt=pending.receipt)
@@ -356,11 +353,6 @@ def confirm_email_vote(session: Session, proof: str) -> tuple[PublishedPoll, str
         raise LinkUsed(gettext("This vote can no longer be confirmed. Vote again."))
     if as_utc(pending.expires_at) < utcnow():
         raise LinkExpired(gettext("This vote has expired. Vote again."))
-    # A pending vote is only ever made for a published poll; whether it is still open,
-    # the ballot's INSERT checks.
-    poll = published_poll(session, pending.poll_id)
-    if poll is None:
-        raise NotFound(gettext("There is no such vote."))
 
     def settle(receipt: str) -> None:
         settled = session.execute(
@@ -390,7 +382,7 @@ def confirm_email_vote(session: Session, proof: str) -> tuple[PublishedPoll, str
         raise AlreadyVoted(
             gettext("A vote with this email address was counted already.")
         ) from refused
-    return poll, receipt
+    return receipt
 
 
 def cancel_pending(session: Session, pending_id: str) -> None:

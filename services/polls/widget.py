@@ -17,7 +17,7 @@ from services.common.config import SUPPORTED_LOCALES
 from services.common.errors import Problem
 from services.common.fields import EmailAddress
 from services.common.policies import kept_policy
-from services.common.tokens import InvalidToken
+from services.common.tokens import InvalidToken, verify_service_token
 
 from . import lifecycle, tallies, voting
 from .lifecycle import PublishedPoll
@@ -144,13 +144,18 @@ def widget_cancel(pending_id: str):
 def confirmed():
     """Where auth sends the browser after the voter pressed Confirm in the email's page."""
     proof = request.args.get("proof", "")[:4000]
+    try:
+        with force_locale(_language(None)):  # no poll known yet
+            claims = verify_service_token(proof, "email-proof")
+    except InvalidToken as problem:
+        return _page("polls/message.html", None, status=400, ok=False, problem=problem)
+    except Problem as problem:  # auth's keys could not be fetched
+        return _page("polls/message.html", None, status=problem.status, ok=False, problem=problem)
     # The proof names the poll, so even a refusal is told in the poll's language.
-    poll = voting.poll_named_by_proof(db.session, proof)
+    poll = voting.poll_named_by(db.session, claims)
     with force_locale(_language(poll)):
         try:
-            poll, receipt = voting.confirm_email_vote(db.session, proof)
-        except InvalidToken as problem:
-            return _page("polls/message.html", None, status=400, ok=False, problem=problem)
+            receipt = voting.confirm_email_vote(db.session, claims, poll)
         except Problem as problem:
             return _page(
                 "polls/message.html", poll, status=problem.status, ok=False, problem=problem
