@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import jwt
 import pytest
 
+from services.auth.internal.models import EmailVerification
+from services.auth.models import db
 from services.common.client import call_service
+from services.common.timeutil import utcnow
 from services.common.tokens import InvalidToken, verify_service_token
 from tests.auth.helpers import confirmed_resident, link_token, messages
 
@@ -113,6 +117,21 @@ def test_return_urls_stay_on_our_site(auth_app):
 def test_an_address_cannot_be_flooded(auth_app):
     statuses = [ask(auth_app, subject=f"v{n}").status_code for n in range(6)]
     assert statuses == [202] * 5 + [429]
+
+
+def test_an_expired_verification_confirms_nothing(auth_app, client):
+    verification_id = ask(auth_app).json["id"]
+    token = link_token(messages(auth_app, "voter@example.org")[0].text_body)
+    with auth_app.app_context():
+        db.session.get(EmailVerification, verification_id).expires_at = utcnow() - timedelta(
+            seconds=1
+        )
+        db.session.commit()
+    assert client.get(f"/api/auth/verify?token={token}").status_code == 400
+    assert client.post("/api/auth/verify/form", data={"token": token}).status_code == 400
+    with auth_app.app_context():
+        kept = db.session.get(EmailVerification, verification_id)
+        assert kept.status == "pending" and kept.settled_at is None
 
 
 def test_cancel(auth_app, client):

@@ -78,6 +78,16 @@ def test_email_arrives_at_a_real_smtp_server(auth_app, smtp_server):
     assert sent.status == "sent" and sent.attempts == 1 and sent.sent_at
 
 
+def test_an_address_beyond_ascii_goes_out_in_utf8(auth_app, smtp_server):
+    queue_hello(auth_app, to="олена@приклад.укр")
+    queue_hello(auth_app, to="plain@example.org")
+    assert deliver(auth_app, **smtp_server.config) == {"sent": 2, "retry": 0, "failed": 0}
+    received = smtp_server.inbox.wait_for("олена@приклад.укр")
+    assert received["Subject"] == "Вітання від Віче"
+    assert "Вітаємо, Олена!" in text_of(received)
+    assert smtp_server.inbox.wait_for("plain@example.org")["Subject"] == "Вітання від Віче"
+
+
 def test_a_pass_sends_its_messages_over_one_connection(auth_app, smtp_server):
     for n in range(3):
         queue_hello(auth_app, to=f"reader{n}@example.org")

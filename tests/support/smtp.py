@@ -78,7 +78,9 @@ class SmtpServer:
 
     def start(self) -> SmtpServer:
         # aiosmtpd makes its event loop when the controller is made: only when it runs.
-        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port)
+        self.controller = Controller(
+            self.inbox, hostname="127.0.0.1", port=self.port, enable_SMTPUTF8=True
+        )
         self.controller.start()
         return self
 

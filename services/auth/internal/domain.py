@@ -131,36 +131,66 @@ def request_verification(
     return queued
 
 
-def pending_verification(session: Session, settings: Settings, token: str) -> EmailVerification:
-    """The verification a link names, while it can still be confirmed."""
+def _verification_id(settings: Settings, token: str) -> str | None:
+    """The verification a link's token names, once its signature and age check out."""
     try:
         data = _serializer(settings).loads(token, max_age=int(VERIFICATION_TTL.total_seconds()))
     except SignatureExpired as exc:
         raise InvalidLink(gettext("This link has expired. Ask for a new one.")) from exc
     except BadSignature as exc:
         raise InvalidLink(gettext("This link is not valid.")) from exc
-    verification = session.get(EmailVerification, data.get("v") if isinstance(data, dict) else None)
+    return data.get("v") if isinstance(data, dict) else None
+
+
+def _used_or_gone() -> InvalidLink:
+    return InvalidLink(gettext("This link has been used already or is no longer valid."))
+
+
+def pending_verification(session: Session, settings: Settings, token: str) -> EmailVerification:
+    """The verification a link names, while it can still be confirmed."""
+    verification = session.get(EmailVerification, _verification_id(settings, token))
     if (
         verification is None
         or verification.status != "pending"
         or as_utc(verification.expires_at) < utcnow()
     ):
-        raise InvalidLink(gettext("This link has been used already or is no longer valid."))
+        raise _used_or_gone()
     return verification
+
+
+# Confirming is one statement: the status moves only from "pending", so of two clicks
+# at once, one confirms; the address is forgotten in the same breath.
+_verification = EmailVerification.__table__.c
+CONFIRM_PENDING = (
+    update(EmailVerification.__table__)
+    .where(
+        _verification.id == bindparam("verification_id"),
+        _verification.status == "pending",
+        _verification.expires_at >= bindparam("now"),
+    )
+    .values(status="confirmed", settled_at=bindparam("now"), email=None)
+    .returning(
+        _verification.caller,
+        _verification.subject,
+        _verification.purpose,
+        _verification.email_hash,
+        _verification.return_url,
+    )
+)
 
 
 def confirm(session: Session, settings: Settings, token: str) -> str | None:
     """Confirm once; the caller's return address carrying the proof (None when the
     caller gave none). The address is forgotten."""
-    verification = pending_verification(session, settings, token)
-    settled = session.execute(
-        update(EmailVerification)
-        .where(EmailVerification.id == verification.id, EmailVerification.status == "pending")
-        .values(status="confirmed", settled_at=utcnow(), email=None)
-    ).rowcount
-    if settled != 1:  # confirmed a moment ago by a second click
+    verification_id = _verification_id(settings, token)
+    if not isinstance(verification_id, str):
+        raise _used_or_gone()
+    verification = session.execute(
+        CONFIRM_PENDING, {"verification_id": verification_id, "now": utcnow()}
+    ).first()
+    if verification is None:
         session.rollback()
-        raise InvalidLink(gettext("This link has been used already or is no longer valid."))
+        raise _used_or_gone()
     proof = issue_access_token(
         session,
         secret=settings.secret_key,
@@ -174,9 +204,8 @@ def confirm(session: Session, settings: Settings, token: str) -> str | None:
         },
         ttl=PROOF_TTL,
     )
-    target = return_address(verification.return_url, proof)  # read before commit expires it
     session.commit()
-    return target
+    return return_address(verification.return_url, proof)
 
 
 def return_address(return_url: str | None, proof: str) -> str | None:

@@ -16,7 +16,7 @@ from datetime import timedelta
 from flask import current_app, render_template
 from flask_babel import force_locale
 from jinja2 import TemplateNotFound
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from services.common.timeutil import utcnow
@@ -141,27 +141,38 @@ def backoff(attempts: int) -> timedelta:
     return delay * random.uniform(0.5, 1.5)
 
 
-# What a provider reads of a message, and the record of each try: Core statements, as
-# the worker runs them for every message.
-MESSAGE_TO_SEND = select(
-    OutboxMessage.channel,
-    OutboxMessage.recipient,
-    OutboxMessage.subject,
-    OutboxMessage.text_body,
-    OutboxMessage.html_body,
-    OutboxMessage.attempts,
-).where(OutboxMessage.id == bindparam("message_id"))
+# What a provider reads of the messages a pass claimed, and the record of each try:
+# Core statements, run once a pass with every message's values (executemany).
+_message = OutboxMessage.__table__.c
+MESSAGES_TO_SEND = select(
+    _message.id,
+    _message.channel,
+    _message.recipient,
+    _message.subject,
+    _message.text_body,
+    _message.html_body,
+    _message.attempts,
+).where(_message.id.in_(bindparam("message_ids", expanding=True)))
+RECORD_OUTCOME = (
+    update(OutboxMessage.__table__)
+    .where(_message.id == bindparam("message_id"))
+    .values(
+        attempts=bindparam("attempts"),
+        status=bindparam("status"),
+        last_error=bindparam("last_error"),
+        # A retry moves the next attempt on; a sent or failed message keeps its times.
+        next_attempt_at=func.coalesce(
+            bindparam("retry_at", type_=_message.next_attempt_at.type), _message.next_attempt_at
+        ),
+        sent_at=func.coalesce(bindparam("sent_at", type_=_message.sent_at.type), _message.sent_at),
+    )
+)
 RECORD_ATTEMPT = insert(DeliveryAttempt.__table__)
 
 
-def deliver(session: Session, message_id: int, config, providers: dict | None = None) -> str:
-    """Hand one claimed message to its provider; record the attempt; return the outcome.
-
-    `providers` (channel -> provider) lets a pass reuse one SMTP connection."""
-    message = session.execute(MESSAGE_TO_SEND, {"message_id": message_id}).one()
-    if providers is None:
-        providers = {"email": email_provider(config), "sms": sms_provider(config)}
-    provider = providers[message.channel]
+def _attempt(message, provider, config, now) -> dict:
+    """Hand one message to its provider: the attempt to record, and under "changes"
+    what it changes of the message."""
     attempts = message.attempts + 1
     error = None
     try:
@@ -171,52 +182,63 @@ def deliver(session: Session, message_id: int, config, providers: dict | None = 
     except RetryableDeliveryError as exc:
         outcome, error = "retry", str(exc)
     except Exception as exc:  # a bug or an unforeseen provider error: retry, and say so
-        log.exception("unexpected delivery error for message %s", message_id)
+        log.exception("unexpected delivery error for message %s", message.id)
         outcome, error = "retry", f"{type(exc).__name__}: {exc}"
     else:
         outcome = "sent"
     if outcome == "retry" and attempts >= config["DELIVERY_MAX_ATTEMPTS"]:
         outcome = "failed"
-    now = utcnow()
     error = error and error[:500]
-    if outcome == "sent":
-        changes = {"status": "sent", "sent_at": now, "last_error": None}
-    elif outcome == "failed":
-        changes = {"status": "failed", "last_error": error or ""}
-        log.warning("message %s failed for good: %s", message_id, error)
-    else:
-        changes = {
-            "status": "created",
-            "last_error": error or "",
-            "next_attempt_at": now + backoff(attempts),
-        }
-    session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.id == message_id)
-        .values(attempts=attempts, **changes)
-    )
-    session.execute(
-        RECORD_ATTEMPT,
-        {"message_id": message_id, "at": now, "outcome": outcome, "error": error or None},
-    )
+    if outcome == "failed":
+        log.warning("message %s failed for good: %s", message.id, error)
+    return {
+        "message_id": message.id,
+        "outcome": outcome,
+        "error": error,
+        "at": now,
+        "changes": {
+            "message_id": message.id,
+            "attempts": attempts,
+            "status": "created" if outcome == "retry" else outcome,
+            "last_error": None if outcome == "sent" else error or "",
+            "retry_at": now + backoff(attempts) if outcome == "retry" else None,
+            "sent_at": now if outcome == "sent" else None,
+        },
+    }
+
+
+def deliver(session: Session, message_ids: list[int], config) -> dict[str, int]:
+    """Hand claimed messages to their providers, oldest first, over one connection per
+    channel; record every attempt in one transaction; counts per outcome.
+
+    Should the worker die between sending and recording, the messages stay `sending`
+    and the sweep queues them again: a message may arrive twice, never not at all."""
+    outcomes = {"sent": 0, "retry": 0, "failed": 0}
+    if not message_ids:
+        return outcomes
+    messages = session.execute(MESSAGES_TO_SEND, {"message_ids": message_ids}).all()
+    session.commit()  # no transaction stays open while the providers talk
+    oldest_first = {message_id: n for n, message_id in enumerate(message_ids)}
+    messages.sort(key=lambda message: oldest_first[message.id])
+    providers = {"email": email_provider(config), "sms": sms_provider(config)}
+    try:
+        records = [
+            _attempt(message, providers[message.channel], config, utcnow()) for message in messages
+        ]
+    finally:
+        for provider in providers.values():
+            provider.close()
+    session.execute(RECORD_OUTCOME, [record.pop("changes") for record in records])
+    session.execute(RECORD_ATTEMPT, records)
     session.commit()
-    return outcome
+    for record in records:
+        outcomes[record["outcome"]] += 1
+    return outcomes
 
 
 def deliver_due(session: Session, config, limit: int = 50) -> dict[str, int]:
     """Claim and deliver what is due now; counts per outcome."""
-    outcomes = {"sent": 0, "retry": 0, "failed": 0}
-    claimed = claim_due(session, limit)
-    if not claimed:
-        return outcomes
-    providers = {"email": email_provider(config), "sms": sms_provider(config)}
-    try:
-        for message_id in claimed:
-            outcomes[deliver(session, message_id, config, providers)] += 1
-    finally:
-        for provider in providers.values():
-            provider.close()
-    return outcomes
+    return deliver(session, claim_due(session, limit), config)
 
 
 def sweep(session: Session, config) -> int:

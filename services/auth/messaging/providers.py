@@ -10,16 +10,22 @@ should not have cost a resident their confirmation email.
 from __future__ import annotations
 
 import contextlib
+import email.policy
 import logging
 import smtplib
 import ssl
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.utils import formataddr, formatdate, make_msgid, parseaddr
 from typing import Protocol
 
 import urllib3
 
 log = logging.getLogger("viche.messages")
+
+# smtplib sends bytes as they are: the lines must already end in CRLF.
+COMPAT32_ON_THE_WIRE = email.policy.compat32.clone(linesep="\r\n")
 
 
 class RetryableDeliveryError(Exception):
@@ -77,19 +83,46 @@ class SmtpEmail:
         self.tls = config["SMTP_TLS"]
         self.timeout = config["SMTP_TIMEOUT"]
         self.sender = config["MAIL_FROM"]
+        name, self.envelope_sender = parseaddr(self.sender)
+        self.sender_header = formataddr((name, self.envelope_sender), charset="utf-8")
+        self.sender_domain = self.envelope_sender.rpartition("@")[2] or None
         self._client: smtplib.SMTP | None = None
 
-    def build(self, message: Sendable) -> EmailMessage:
-        email = EmailMessage()
-        email["From"] = self.sender
-        email["To"] = message.recipient
-        email["Subject"] = message.subject or ""
-        email["Date"] = formatdate(localtime=False)
-        email["Message-ID"] = make_msgid(domain=self.sender.rpartition("@")[2].strip("> ") or None)
-        email.set_content(message.text_body)
+    def build(self, message: Sendable) -> bytes:
+        """The message as it goes on the wire, for a plain ASCII address (nearly every
+        one): built with the compat32 classes, five times cheaper than EmailMessage."""
+        mail = MIMEText(message.text_body, "plain", "utf-8")
         if message.html_body:
-            email.add_alternative(message.html_body, subtype="html")
-        return email
+            alternatives = MIMEMultipart("alternative")
+            alternatives.attach(mail)
+            alternatives.attach(MIMEText(message.html_body, "html", "utf-8"))
+            mail = alternatives
+        mail["From"] = self.sender_header
+        mail["To"] = message.recipient
+        mail["Subject"] = message.subject or ""  # beyond ASCII: an RFC 2047 encoded word
+        mail["Date"] = formatdate(localtime=False)
+        mail["Message-ID"] = make_msgid(domain=self.sender_domain)
+        return mail.as_bytes(policy=COMPAT32_ON_THE_WIRE)
+
+    def build_international(self, message: Sendable) -> EmailMessage:
+        """For an address beyond ASCII: the modern policy writes it in UTF-8 and has the
+        server agree to SMTPUTF8."""
+        mail = EmailMessage()
+        mail["From"] = self.sender
+        mail["To"] = message.recipient
+        mail["Subject"] = message.subject or ""
+        mail["Date"] = formatdate(localtime=False)
+        mail["Message-ID"] = make_msgid(domain=self.sender_domain)
+        mail.set_content(message.text_body)
+        if message.html_body:
+            mail.add_alternative(message.html_body, subtype="html")
+        return mail
+
+    def _transmit(self, message: Sendable) -> None:
+        if message.recipient.isascii():
+            self._client.sendmail(self.envelope_sender, [message.recipient], self.build(message))
+        else:
+            self._client.send_message(self.build_international(message))
 
     def _connect(self) -> smtplib.SMTP:
         if self.tls == "ssl":
@@ -106,15 +139,14 @@ class SmtpEmail:
 
     def send(self, message: Sendable) -> None:
         """Send over the connection this provider keeps open (one per delivery pass)."""
-        email = self.build(message)
         try:
             if self._client is None:
                 self._client = self._connect()
             try:
-                self._client.send_message(email)
+                self._transmit(message)
             except smtplib.SMTPServerDisconnected:  # the kept connection timed out: once more
                 self._client = self._connect()
-                self._client.send_message(email)
+                self._transmit(message)
         except smtplib.SMTPRecipientsRefused as exc:
             codes = [code for code, _ in exc.recipients.values()]
             if all(500 <= code < 600 for code in codes):
