@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, LargeBinary, String
+from sqlalchemy import LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from services.common.db import new_database
+from services.common.db import UtcDateTime, new_database
 from services.common.timeutil import utcnow
 
 db = new_database()
@@ -21,8 +21,8 @@ class SigningKey(db.Model):
     kid: Mapped[str] = mapped_column(String(64), primary_key=True)
     private_pem: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
     public_jwk: Mapped[str] = mapped_column(String(512), nullable=False)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     # Tokens are signed with the newest key that is not retired; a retired key stays in
     # the JWKS until `expires_at` so that tokens signed before the rotation still verify.
-    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    retired_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

@@ -7,13 +7,24 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import MetaData, Table, bindparam, event, insert, select, text
+from sqlalchemy import (
+    DateTime,
+    MetaData,
+    Table,
+    TypeDecorator,
+    bindparam,
+    event,
+    insert,
+    select,
+    text,
+)
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase
@@ -33,6 +44,34 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+class UtcDateTime(TypeDecorator):
+    """A moment in time, stored and read back as UTC (`DateTime(timezone=True)` in the DDL).
+
+    SQLite has no time zones: it would store an aware datetime's wall-clock time, drop
+    its offset, and hand back naive values. So every value is turned to UTC before it is
+    bound (a naive one is taken as UTC already, as `timeutil.as_utc` does), and every
+    value read is an aware UTC datetime, on PostgreSQL as on SQLite. Comparisons with a
+    column of this type bind through it too, so they compare the same instants.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:  # SQLite: stored as UTC
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
 
 
 def new_database() -> SQLAlchemy:

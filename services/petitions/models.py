@@ -11,7 +11,6 @@ from datetime import datetime
 from sqlalchemy import (
     JSON,
     Boolean,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -21,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from services.common.db import new_database
+from services.common.db import UtcDateTime, new_database
 from services.common.folding import WatermarkColumns
 from services.common.timeutil import utcnow
 
@@ -73,7 +72,7 @@ class CouncilPolicy(db.Model):
     rejection_reasons: Mapped[list] = mapped_column(
         JSON, nullable=False, default=lambda: list(REJECTION_REASONS)
     )
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     updated_by: Mapped[str | None] = mapped_column(String(32))
 
 
@@ -89,14 +88,14 @@ class Petition(db.Model):
     state: Mapped[str] = mapped_column(String(16), nullable=False, default="draft")
     hidden: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     threshold: Mapped[int | None] = mapped_column(Integer)  # fixed when it opens
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    moderation_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    opened_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    deadline_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    succeeded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    response_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    submitted_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    moderation_due_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    opened_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    deadline_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    succeeded_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    response_due_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     sponsors_needed: Mapped[int | None] = mapped_column(Integer)  # fixed at submission
     sponsor_token: Mapped[str | None] = mapped_column(String(43))  # the shared link's secret
     rejection_reason: Mapped[str | None] = mapped_column(String(32))
@@ -125,7 +124,7 @@ class Signature(db.Model):
     signer_name: Mapped[str] = mapped_column(String(200), nullable=False)
     receipt: Mapped[str] = mapped_column(String(32), nullable=False, unique=True)
     notify: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     # Set while a moderators' invalidation holds the signature out of the count.
     invalidation_id: Mapped[int | None] = mapped_column(ForeignKey("invalidations.id"))
 
@@ -141,8 +140,8 @@ class Invalidation(db.Model):
     criteria: Mapped[dict] = mapped_column(JSON, nullable=False)
     signatures: Mapped[int] = mapped_column(Integer, nullable=False)
     actor_id: Mapped[str] = mapped_column(String(32), nullable=False)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    reverted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    reverted_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     reverted_by: Mapped[str | None] = mapped_column(String(32))
 
 
@@ -160,7 +159,7 @@ class Sponsor(db.Model):
     user_id: Mapped[str] = mapped_column(String(32), nullable=False)
     phone_hash: Mapped[str | None] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(200), nullable=False)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
 class PetitionCount(db.Model):
@@ -170,7 +169,7 @@ class PetitionCount(db.Model):
 
     petition_id: Mapped[int] = mapped_column(ForeignKey("petitions.id"), primary_key=True)
     signatures: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
 class FoldWatermark(WatermarkColumns, db.Model):
@@ -190,7 +189,7 @@ class Transition(db.Model):
     to_state: Mapped[str] = mapped_column(String(16), nullable=False)
     actor_id: Mapped[str | None] = mapped_column(String(32))  # None: the scheduler
     reason: Mapped[str | None] = mapped_column(Text)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
 class Response(db.Model):
@@ -202,7 +201,7 @@ class Response(db.Model):
     text: Mapped[str] = mapped_column(Text, nullable=False)
     decision: Mapped[str] = mapped_column(String(20), nullable=False)
     published_by: Mapped[str] = mapped_column(String(32), nullable=False)
-    published_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    published_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
 class PendingNotification(db.Model):
@@ -213,7 +212,7 @@ class PendingNotification(db.Model):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     petition_id: Mapped[int] = mapped_column(ForeignKey("petitions.id"), nullable=False)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     last_error: Mapped[str | None] = mapped_column(String(300))

@@ -12,7 +12,6 @@ from datetime import datetime
 from sqlalchemy import (
     JSON,
     Boolean,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -22,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from services.common.db import new_database
+from services.common.db import UtcDateTime, new_database
 from services.common.folding import WatermarkColumns
 from services.common.timeutil import utcnow
 
@@ -42,7 +41,7 @@ class CouncilPolicy(db.Model):
     # Sites allowed to frame the council's poll widgets ("https://rada.example.ua").
     widget_origins: Mapped[list] = mapped_column(JSON, nullable=False, default=list)
     block_disposable_email: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     updated_by: Mapped[str | None] = mapped_column(String(32))
 
 
@@ -61,12 +60,12 @@ class Poll(db.Model):
     # Stored state; "scheduled" becomes "open" and "open" becomes "closed" by the clock
     # (see lifecycle.effective_state), and a job writes the change down.
     state: Mapped[str] = mapped_column(String(16), nullable=False, default="draft")
-    opens_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    closes_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    opens_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    closes_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     created_by: Mapped[str] = mapped_column(String(32), nullable=False)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    reconciled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    reconciled_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
     options: Mapped[list[Option]] = relationship(
         order_by="Option.position", cascade="all, delete-orphan", lazy="selectin"
@@ -106,8 +105,8 @@ class Ballot(db.Model):
     choices: Mapped[list] = mapped_column(JSON, nullable=False)
     receipt: Mapped[str] = mapped_column(String(32), nullable=False, unique=True)
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    changed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class TallyEntry(db.Model):
@@ -119,7 +118,7 @@ class TallyEntry(db.Model):
     poll_id: Mapped[int] = mapped_column(Integer, nullable=False)
     option_id: Mapped[int | None] = mapped_column(Integer)
     delta: Mapped[int] = mapped_column(Integer, nullable=False)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
 class OptionTally(db.Model):
@@ -139,7 +138,7 @@ class PollTally(db.Model):
 
     poll_id: Mapped[int] = mapped_column(ForeignKey("polls.id"), primary_key=True)
     voters: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
 class PendingVote(db.Model):
@@ -157,9 +156,9 @@ class PendingVote(db.Model):
     verification_id: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")
     receipt: Mapped[str | None] = mapped_column(String(32))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
-    settled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False)
+    settled_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
     __table_args__ = (Index("ix_pending_votes_status_expires", "status", "expires_at"),)
 

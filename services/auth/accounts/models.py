@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Integer, String
+from sqlalchemy import ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from services.common.db import UtcDateTime
 from services.common.timeutil import utcnow
 
 from ..models import db
@@ -19,11 +20,11 @@ class User(db.Model):
     name: Mapped[str | None] = mapped_column(String(200))
     # Normalised address; NULL once the account is deleted.
     email: Mapped[str | None] = mapped_column(String(320), unique=True)
-    email_verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    email_verified_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     # Kept after deletion: one person, one vote, even across a deleted account.
     email_hash: Mapped[str | None] = mapped_column(String(64), index=True)
     phone: Mapped[str | None] = mapped_column(String(20))  # E.164
-    phone_verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    phone_verified_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     # Set only when verified; unique, so one number verifies one account.
     phone_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     # A deleted account keeps the hash of the phone it had verified, without holding the
@@ -36,8 +37,8 @@ class User(db.Model):
     locale: Mapped[str] = mapped_column(String(8), nullable=False, default="uk")
     # Bumped whenever a link must stop working (confirmation used, address changed).
     link_nonce: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class RefreshToken(db.Model):
@@ -51,10 +52,10 @@ class RefreshToken(db.Model):
     )
     family: Mapped[str] = mapped_column(String(32), nullable=False, index=True)
     token_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
-    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False)
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class PhoneVerification(db.Model):
@@ -69,10 +70,8 @@ class PhoneVerification(db.Model):
     phone: Mapped[str] = mapped_column(String(20), nullable=False, index=True)
     client: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
     code_hash: Mapped[str] = mapped_column(String(200), nullable=False)
-    created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow, index=True
-    )
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, index=True)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False)
     failed_attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    last_failed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_failed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

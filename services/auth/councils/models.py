@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from services.common.db import UtcDateTime
 from services.common.timeutil import utcnow
 
 from ..models import db
@@ -21,7 +22,7 @@ class Council(db.Model):
     slug: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
     name: Mapped[str] = mapped_column(String(200), nullable=False)
     default_language: Mapped[str] = mapped_column(String(8), nullable=False)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
 class CouncilRole(db.Model):
@@ -37,7 +38,7 @@ class CouncilRole(db.Model):
     )
     role: Mapped[str] = mapped_column(String(16), nullable=False)
     granted_by: Mapped[int | None] = mapped_column(Integer)
-    granted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    granted_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
 class RoleChange(db.Model):
@@ -51,7 +52,7 @@ class RoleChange(db.Model):
     role: Mapped[str] = mapped_column(String(16), nullable=False)
     action: Mapped[str] = mapped_column(String(8), nullable=False)  # grant | revoke
     by_user_id: Mapped[int | None] = mapped_column(Integer)  # None: the operator's CLI
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
 class PlatformAdmin(db.Model):
@@ -60,4 +61,4 @@ class PlatformAdmin(db.Model):
     user_id: Mapped[int] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
     )
-    granted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    granted_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)

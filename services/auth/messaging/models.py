@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from services.common.db import UtcDateTime
 from services.common.timeutil import utcnow
 
 from ..models import db
@@ -31,16 +32,12 @@ class OutboxMessage(db.Model):
     html_body: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(10), nullable=False, default="created")
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), nullable=False, default=utcnow
-    )
-    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False, default=utcnow)
+    claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     last_error: Mapped[str | None] = mapped_column(String(500))
     user_id: Mapped[int | None] = mapped_column(Integer)
-    created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), nullable=False, default=utcnow
-    )
-    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     redacted: Mapped[bool] = mapped_column(default=False, nullable=False)
 
     __table_args__ = (
@@ -58,6 +55,6 @@ class DeliveryAttempt(db.Model):
     message_id: Mapped[int] = mapped_column(
         ForeignKey("outbox_messages.id", ondelete="CASCADE"), nullable=False, index=True
     )
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False, default=utcnow)
     outcome: Mapped[str] = mapped_column(String(10), nullable=False)  # sent|retry|failed
     error: Mapped[str | None] = mapped_column(String(500))
