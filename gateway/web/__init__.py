@@ -17,6 +17,7 @@ from services.common.app import security_headers
 from services.common.config import SUPPORTED_LOCALES, check_production_safety, service_config
 from services.common.errors import NotFound, init_errors, problem_response
 from services.common.i18n import init_i18n, remember_language
+from services.common.inputs import IdConverter, refuse_nul_in_request
 from services.common.requests import configure_logging, init_request_ids
 
 from .openapi import merged_document
@@ -47,6 +48,7 @@ def wants_html() -> bool:
 def create_app(config: Mapping | None = None) -> Flask:
     """The web app, mounted at / behind the gateway."""
     app = Flask("gateway.web", root_path=str(HERE))
+    app.url_map.converters["int"] = IdConverter  # before any route is added
     app.config.update(service_config("web"))
     if config:
         app.config.update(config)
@@ -56,6 +58,7 @@ def create_app(config: Mapping | None = None) -> Flask:
     init_request_ids(app)
     init_i18n(app)
     init_errors(app)
+    app.before_request(refuse_nul_in_request)
     app.after_request(security_headers)
     app.register_blueprint(pages)
     app.register_blueprint(council_pages)

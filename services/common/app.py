@@ -23,6 +23,7 @@ from .db import MIGRATIONS_KEY, init_database
 from .errors import Problem, init_errors
 from .health import health_blueprint
 from .i18n import init_i18n
+from .inputs import IdConverter, refuse_nul_in_request
 from .requests import configure_logging, init_request_ids
 from .tokens import init_tokens
 
@@ -112,6 +113,7 @@ def create_service_app(
 ) -> Flask:
     """Build a service app with the whole kit in place."""
     app = Flask(f"services.{name}", root_path=str(Path(__file__).parents[1] / name))
+    app.url_map.converters["int"] = IdConverter  # before any route is added
     app.config.update(service_config(name))
     app.config.update(
         API_TITLE=title,
@@ -143,6 +145,7 @@ def create_service_app(
             app.register_blueprint(blueprint)
     init_errors(app)
     init_tokens(app, fetch_jwks)
+    app.before_request(refuse_nul_in_request)
     app.before_request(_check_body_type)
     app.after_request(security_headers)
     app.extensions["viche.api"] = api

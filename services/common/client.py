@@ -7,7 +7,6 @@ the same `ServiceResponse` either way, and a peer that is down becomes a 503 pro
 
 from __future__ import annotations
 
-import hmac
 import json as jsonlib
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +16,7 @@ from flask import current_app, g, has_request_context
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from .errors import Problem
+from .hashing import secrets_match
 from .requests import REQUEST_ID_HEADER
 
 PEERS_KEY = "viche.peers"
@@ -154,7 +154,7 @@ def service_required(view):
 
         offered = request.headers.get(INTERNAL_TOKEN_HEADER, "")
         expected = current_app.config["INTERNAL_TOKEN"]
-        if not offered or not hmac.compare_digest(offered.encode(), expected.encode()):
+        if not offered or not secrets_match(offered, expected):
             raise Problem(gettext("Only Viche's own services may call this."), slug="forbidden")
         g.calling_service = request.headers.get(CALLER_HEADER, "")[:32] or "unknown"
         return view(*args, **kwargs)

@@ -18,6 +18,12 @@ def keyed_hash(key: str, purpose: str, value: str) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
+def secrets_match(offered: str, expected: str) -> bool:
+    """Compare a secret someone offered with ours in constant time; any text may be
+    offered (compare_digest refuses str beyond ASCII, so both go in as UTF-8)."""
+    return hmac.compare_digest(offered.encode(), expected.encode())
+
+
 def secret_digest(secret: str) -> str:
     """SHA-256 of a high-entropy secret (refresh tokens): enough to store, useless to read."""
     return hashlib.sha256(secret.encode()).hexdigest()

@@ -17,6 +17,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from services.common.errors import ValidationFailed
+from services.common.fields import is_id
 from services.common.timeutil import as_utc
 
 from .models import Petition, PetitionCount
@@ -34,12 +35,12 @@ def _encode(values: list) -> str:
 def _decode(cursor: str, sort: str) -> list:
     try:
         values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if not isinstance(values, list) or len(values) != 2 or not isinstance(values[1], int):
+        if not isinstance(values, list) or len(values) != 2 or not is_id(values[1]):
             raise ValueError(cursor)
         if sort == "closing_soon":
             values[0] = datetime.fromisoformat(values[0])
-        elif sort == "most_signed" and not isinstance(values[0], int):
-            raise ValueError(cursor)
+        elif sort == "most_signed" and not (values[0] == 0 or is_id(values[0])):
+            raise ValueError(cursor)  # a count, within the same integer as the ids
         return values
     except (ValueError, TypeError):
         raise ValidationFailed(

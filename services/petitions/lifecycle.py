@@ -10,7 +10,6 @@ commits. A refusal is a Problem: 409 for the wrong state, 403 for the wrong acto
 
 from __future__ import annotations
 
-import hmac
 import secrets
 from datetime import datetime, timedelta
 
@@ -20,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.common.errors import NotFound, ValidationFailed
+from services.common.hashing import secrets_match
 from services.common.timeutil import as_utc, utcnow
 from services.common.tokens import Principal
 
@@ -161,7 +161,7 @@ def sponsorship(
     petition = session.get(Petition, petition_id)
     if petition is None or petition.sponsor_token is None:
         raise NotFound(gettext("There is no such petition."))
-    if not (token and hmac.compare_digest(token, petition.sponsor_token)):
+    if not (token and secrets_match(token, petition.sponsor_token)):
         get_petition(session, petition_id, viewer)  # the author and moderators only
     count = session.scalar(select(func.count(Sponsor.id)).where(Sponsor.petition_id == petition.id))
     return petition, count
@@ -175,7 +175,7 @@ def sponsor(session: Session, actor: Principal, petition_id: int, token: str) ->
     )  # one sponsor at a time per petition: the last one moves it exactly once
     if petition is None or not petition.sponsor_token:
         raise NotFound(gettext("There is no such petition."))
-    if not hmac.compare_digest(token, petition.sponsor_token):
+    if not secrets_match(token, petition.sponsor_token):
         raise NotAllowed(gettext("This sponsor link is not valid."))
     if petition.state != "sponsors":
         raise WrongState(gettext("This petition is not collecting sponsors."))

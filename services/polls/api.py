@@ -13,7 +13,7 @@ from services.common.caching import cached_public_read
 from services.common.config import SUPPORTED_LOCALES
 from services.common.councils import ensure_council
 from services.common.csvfiles import csv_download
-from services.common.fields import EmailAddress
+from services.common.fields import EmailAddress, id_field
 from services.common.i18n import request_locale
 from services.common.policies import policy_for, update_policy
 from services.common.timeutil import as_utc
@@ -97,7 +97,7 @@ class PollListSchema(Schema):
 class ListQuerySchema(Schema):
     council = fields.String(validate=validate.Length(max=64))
     state = fields.String(validate=validate.OneOf(["draft", *lifecycle.PUBLISHED]))
-    after = fields.Integer(metadata={"description": "the next_after of the previous page"})
+    after = id_field(metadata={"description": "the next_after of the previous page"})
     limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
 
 

@@ -15,7 +15,7 @@ from flask_babel import force_locale
 from services.common.app import accepts, public
 from services.common.config import SUPPORTED_LOCALES
 from services.common.errors import Problem
-from services.common.fields import EmailAddress
+from services.common.fields import EmailAddress, is_id
 from services.common.policies import kept_policy
 from services.common.tokens import InvalidToken, verify_service_token
 
@@ -132,7 +132,8 @@ def widget_vote(poll_id: int):
 @accepts("application/x-www-form-urlencoded", "multipart/form-data")
 @public("the pending vote's secret id is the credential")
 def widget_cancel(pending_id: str):
-    poll = db.session.get(Poll, request.form.get("poll", type=int) or 0)
+    poll_id = request.form.get("poll", type=int)
+    poll = db.session.get(Poll, poll_id) if is_id(poll_id) else None
     try:
         voting.cancel_pending(db.session, pending_id[:64])
     except Problem as problem:

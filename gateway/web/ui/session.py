@@ -7,7 +7,6 @@ the second lock).
 
 from __future__ import annotations
 
-import hmac
 import secrets
 
 from flask import current_app, g, request
@@ -15,6 +14,7 @@ from flask_babel import gettext
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from services.common.errors import Problem
+from services.common.hashing import secrets_match
 
 COOKIE = "viche_session"
 MAX_AGE = 30 * 24 * 3600  # the refresh token decides sooner whether a session lives
@@ -61,7 +61,7 @@ def check_csrf() -> None:
     """Refuse a form that did not come from our own page."""
     offered = request.form.get("csrf", "")
     expected = session().get("csrf", "")
-    if not expected or not hmac.compare_digest(offered, expected):
+    if not expected or not secrets_match(offered, expected):
         raise Problem(
             gettext("The form has expired. Reload the page and try again."),
             slug="forbidden",

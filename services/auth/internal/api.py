@@ -11,7 +11,7 @@ from services.common.app import accepts, public
 from services.common.blueprint import Blueprint
 from services.common.client import service_required
 from services.common.config import SUPPORTED_LOCALES
-from services.common.fields import EmailAddress
+from services.common.fields import EmailAddress, id_field
 
 from ..accounts.domain import InvalidLink, Settings
 from ..models import db
@@ -47,9 +47,7 @@ class VerificationSchema(Schema):
 
 
 class NotificationSchema(Schema):
-    user_ids = fields.List(
-        fields.Integer(), required=True, validate=validate.Length(min=1, max=10000)
-    )
+    user_ids = fields.List(id_field(), required=True, validate=validate.Length(min=1, max=10000))
     template = fields.String(required=True)
     context = fields.Dict(
         keys=fields.String(),

@@ -1,0 +1,156 @@
+"""What a fuzzer throws at the API: each a 4xx problem that changes nothing, never a 500.
+
+Ids beyond the database's integer, digits of other scripts, NUL characters and lone
+surrogates that no database stores, JSON nested past the parser's depth, secrets
+beyond ASCII where a constant-time comparison expects bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+
+import pytest
+from sqlalchemy import func, select
+from werkzeug.routing import IntegerConverter
+
+from services.common.hashing import secrets_match
+from services.common.inputs import IdConverter
+from services.petitions.models import Petition
+from services.polls.models import Poll
+from tests.petitions.conftest import TEXT
+from tests.petitions.test_sponsors import submitted_with_sponsors
+
+pytestmark = pytest.mark.usefixtures("councils")
+
+BEYOND = ("2147483648", "99999999999999999999", "١")  # past PostgreSQL's integer; Arabic 1
+PROBLEM = "application/problem+json"
+
+
+def rows(app, model) -> int:
+    with app.app_context():
+        return app.extensions["sqlalchemy"].session.scalar(select(func.count()).select_from(model))
+
+
+def routes_with_ids(app):
+    for rule in app.url_map.iter_rules():
+        ids = [
+            name for name, conv in rule._converters.items() if isinstance(conv, IntegerConverter)
+        ]
+        if ids:
+            yield rule, ids
+
+
+def test_every_route_knows_only_ids_the_database_can_hold(gateway):
+    checked = 0
+    for app in gateway.apps.values():
+        assert app.url_map.converters["int"] is IdConverter
+        client = app.test_client()
+        for rule, ids in routes_with_ids(app):
+            for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+                for value in BEYOND:
+                    # Not rule.build: it would write the value through the converter.
+                    path = re.sub(
+                        r"<(?:(\w+):)?(\w+)>",
+                        lambda m, value=value, ids=ids: value if m[2] in ids else "kyiv",
+                        rule.rule,
+                    )
+                    answer = client.open(path, method=method, json={})
+                    # 405: the path is another route's, with a string where the id was.
+                    assert answer.status_code in (404, 405), (method, path, answer.status_code)
+                    checked += 1
+    assert checked > 60  # polls, petitions, auth and the web pages all have such routes
+
+
+def test_ids_in_queries_and_forms_beyond_the_database(client, people, auth_app):
+    listed = client.get("/api/polls/polls?after=99999999999999999999")
+    assert listed.status_code == 422 and "after" in listed.json["errors"]
+    for cursor in ([0, 10**20], [10**20, 1]):
+        encoded = base64.urlsafe_b64encode(json.dumps(cursor).encode()).decode().rstrip("=")
+        page = client.get(f"/api/petitions/petitions?sort=most_signed&cursor={encoded}")
+        assert page.status_code == 422 and "cursor" in page.json["errors"]
+    cancelled = client.post(
+        "/api/polls/widget/pending/abc/cancel", data={"poll": "99999999999999999999"}
+    )
+    assert cancelled.status_code == 404  # the widget's page: no such pending vote
+    notified = auth_app.test_client().post(
+        "/internal/notifications",
+        json={"user_ids": [2**40], "template": "petition_response", "context": {}},
+        headers={
+            "X-Viche-Internal-Token": auth_app.config["INTERNAL_TOKEN"],
+            "X-Viche-Service": "petitions",
+        },
+    )
+    assert notified.status_code == 422 and "user_ids.0" in notified.json["errors"]
+
+
+@pytest.mark.parametrize(
+    "title",
+    ['"Ліхтарі \\u0000 на вулиці"', '"Ліхтарі \\ud800 на вулиці"', '"Ліхтарі \\uDFFF"'],
+)
+def test_text_no_database_can_store_is_refused(client, people, petitions_app, polls_app, title):
+    author = people.resident(100)
+    body = f'{{"council": "kyiv", "title": {title}, "text": "{TEXT}"}}'
+    filed = client.post(
+        "/api/petitions/petitions",
+        data=body.encode(),
+        headers={**author, "Content-Type": "application/json"},
+    )
+    assert filed.status_code == 422 and filed.mimetype == PROBLEM
+    assert list(filed.json["errors"]) == ["title"]
+    assert rows(petitions_app, Petition) == 0
+    nested = client.post(
+        "/api/polls/polls",
+        data=b'{"council": "kyiv", "question": "?", "options": ["a", "b\\u0000"]}',
+        headers={**people.moderator(), "Content-Type": "application/json"},
+    )
+    assert nested.status_code == 422 and list(nested.json["errors"]) == ["options.1"]
+    assert rows(polls_app, Poll) == 0
+
+
+def test_escaped_characters_that_are_fine_stay_fine(client, people):
+    filed = client.post(
+        "/api/petitions/petitions",
+        data=(
+            '{"council": "kyiv", "title": "Сквер \\ud83c\\udf33 і лавки \\\\u0000", '
+            f'"text": "{TEXT}"}}'
+        ).encode(),
+        headers={**people.resident(100), "Content-Type": "application/json"},
+    )
+    assert filed.status_code == 201
+    assert filed.json["title"] == "Сквер 🌳 і лавки \\u0000"  # a pair, and an escaped backslash
+
+
+def test_nul_in_addresses_and_forms_is_refused(client):
+    assert client.get("/api/petitions/petitions?q=a%00b").status_code == 400
+    assert client.get("/api/polls/polls?council=a%00b").status_code == 400
+    assert client.get("/api/auth/councils/a%00b").status_code == 400
+    assert client.get("/api/petitions/councils/a%00b/policy").status_code == 400
+    assert client.post("/api/polls/pending-votes/a%00b/cancel").status_code == 400
+    form = client.post("/api/auth/verify/form", data={"token": "a\x00b"})
+    assert form.status_code == 422 and form.json["errors"] == {
+        "token": ["The text holds a character that cannot be stored."]
+    }
+
+
+def test_json_nested_past_the_parser_is_invalid_json(client):
+    deep = ("[" * 100_000 + "]" * 100_000).encode()
+    for path in ("/api/auth/login", "/api/polls/polls/1/email-votes", "/api/petitions/petitions"):
+        answer = client.post(path, data=deep, headers={"Content-Type": "application/json"})
+        assert answer.status_code == 400, path
+        assert answer.json["type"] == "urn:viche:problem:invalid-json"
+
+
+def test_secrets_beyond_ascii_are_compared_not_crashed_on(client, people):
+    assert secrets_match("é", "é") and not secrets_match("é", "e")
+    petition_id, token = submitted_with_sponsors(client, people)
+    url = f"/api/petitions/petitions/{petition_id}/sponsorship"
+    assert client.get(f"{url}?token=%C3%A9").status_code == 404  # not a link holder
+    assert client.get(f"{url}?token={token}").status_code == 200
+    sponsored = client.post(
+        f"/api/petitions/petitions/{petition_id}/sponsors",
+        json={"token": "é"},
+        headers=people.resident(1),
+    )
+    assert sponsored.status_code == 403
