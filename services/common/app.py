@@ -8,9 +8,11 @@ A service's own `create_app` names its database, migrations and blueprints; noth
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from datetime import date, datetime
 from pathlib import Path
 
 from flask import Flask, current_app, request
+from flask.json.provider import DefaultJSONProvider
 from flask.sessions import SessionInterface
 from flask_babel import gettext
 from flask_smorest import Api, Blueprint
@@ -20,7 +22,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import check_production_safety, service_config
 from .db import MIGRATIONS_KEY, init_database
-from .errors import Problem, init_errors
+from .errors import PROBLEM_CONTENT_TYPE, Problem, init_errors
 from .health import health_blueprint
 from .i18n import init_i18n
 from .inputs import IdConverter, refuse_nul_in_request
@@ -50,6 +52,14 @@ class ProblemSchema(Schema):
 class ServiceApi(Api):
     ERROR_SCHEMA = ProblemSchema
 
+    def _register_responses(self):
+        """Document error responses as they are sent: application/problem+json."""
+        self.DEFAULT_RESPONSE_CONTENT_TYPE = PROBLEM_CONTENT_TYPE
+        try:
+            super()._register_responses()
+        finally:
+            del self.DEFAULT_RESPONSE_CONTENT_TYPE  # success bodies stay application/json
+
 
 def accepts(*mimetypes: str) -> Callable:
     """Let a view take request bodies other than JSON (an HTML form's POST, say)."""
@@ -76,6 +86,19 @@ def _check_body_type() -> None:
             gettext("Send the request body as %(types)s.", types=", ".join(sorted(accepted))),
             slug="unsupported-media-type",
         )
+
+
+class JsonProvider(DefaultJSONProvider):
+    """JSON as the OpenAPI document promises it: times in RFC 3339 (Flask would write
+    an HTTP date), and Ukrainian readable rather than escaped."""
+
+    ensure_ascii = False
+
+    @staticmethod
+    def default(o):
+        if isinstance(o, datetime | date):
+            return o.isoformat()
+        return DefaultJSONProvider.default(o)
 
 
 class NoCookieSessions(SessionInterface):
@@ -128,7 +151,7 @@ def create_service_app(
         app.config.update(config)
     check_production_safety(app.config)
     configure_logging(app.config["LOG_LEVEL"])
-    app.json.ensure_ascii = False  # Ukrainian stays readable in JSON bodies
+    app.json = JsonProvider(app)
     app.session_interface = NoCookieSessions()
 
     init_request_ids(app)

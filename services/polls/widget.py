@@ -16,6 +16,7 @@ from services.common.app import accepts, public
 from services.common.config import SUPPORTED_LOCALES
 from services.common.errors import Problem
 from services.common.fields import EmailAddress, is_id
+from services.common.i18n import request_locale
 from services.common.policies import kept_policy
 from services.common.tokens import InvalidToken, verify_service_token
 
@@ -31,7 +32,8 @@ def _language(poll: Poll | PublishedPoll | None) -> str:
     asked = request.args.get("lang") or request.form.get("lang")
     if asked in SUPPORTED_LOCALES:
         return asked
-    return poll.language if poll is not None else "uk"
+    # Without a poll (a proof that names none), the visitor's own language.
+    return poll.language if poll is not None else request_locale()
 
 
 def _frameable_by(poll: Poll | PublishedPoll) -> str:

@@ -177,7 +177,19 @@ def test_notifications_reach_confirmed_users_in_their_language(auth_app, client,
             internal=True,
             json={"user_ids": [user_id], "template": "confirm_email", "context": {}},
         )
+        crowded = call_service(
+            "auth",
+            "POST",
+            "/internal/notifications",
+            internal=True,
+            json={
+                "user_ids": [user_id],
+                "template": "petition_response",
+                "context": {f"k{n}": "v" for n in range(21)},
+            },
+        )
     assert response.status == 202 and response.json() == {"queued": 1}
     assert refused.status == 422
+    assert crowded.status == 422 and "context" in crowded.json()["errors"]
     [notice] = messages(auth_app, "olena@example.org", "petition_response")
     assert "Більше ліхтарів" in notice.text_body and notice.locale == "uk"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import jwt
 
@@ -91,6 +91,8 @@ def test_export_holds_everything_about_me(client, auth_app):
     assert data["account"]["phone"] == PHONE
     assert len(data["sessions"]) == 1
     assert [m["template"] for m in data["messages"]] == ["confirm_email"]
+    created = datetime.fromisoformat(data["account"]["created_at"])  # RFC 3339, not an HTTP date
+    assert created.utcoffset() == timedelta(0)
 
 
 def test_deleting_the_account_erases_the_person_and_keeps_the_hashes(client, auth_app):

@@ -17,6 +17,29 @@ def test_the_gateway_document_lists_every_service(client):
     assert "x-unavailable-services" not in document["info"]
 
 
+def test_errors_are_documented_as_problem_json(client):
+    document = client.get("/api/openapi.json").json
+    components = document["components"]["responses"]
+    documented = 0
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            if method == "parameters":  # shared by the path's operations
+                continue
+            for status, response in operation.get("responses", {}).items():
+                if "$ref" in response:
+                    response = components[response["$ref"].rsplit("/", 1)[1]]
+                if status == "default" or int(status) >= 400:
+                    assert list(response.get("content", {})) == ["application/problem+json"], (
+                        method,
+                        path,
+                        status,
+                    )
+                    documented += 1
+                elif int(status) < 300 and "content" in response:
+                    assert "application/problem+json" not in response["content"], (method, path)
+    assert documented > 100
+
+
 def test_every_reference_resolves(client):
     document = client.get("/api/openapi.json").json
     refs = []

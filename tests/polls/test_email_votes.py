@@ -119,6 +119,14 @@ def test_the_proof_cannot_be_replayed_or_forged(client, people, auth_app):
     assert voters(client, poll["id"]) == 1
 
 
+def test_a_proof_naming_no_poll_is_refused_in_the_visitors_language(client):
+    for language, lang_attribute in (("en", 'lang="en"'), ("hu-HU,hu;q=0.9", 'lang="hu"')):
+        page = client.get(
+            "/api/polls/votes/confirm?proof=nonsense", headers={"Accept-Language": language}
+        )
+        assert page.status_code == 400 and lang_attribute in page.get_data(as_text=True)
+
+
 def test_cancelling_a_pending_vote_kills_its_link(client, people, auth_app):
     poll = new_poll(client, people)
     pending = request_email_vote(client, poll["id"], option_ids(poll)[:1]).json["pending_id"]

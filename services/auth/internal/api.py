@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint as PageBlueprint
 from flask import current_app, g, redirect, render_template, request
 from flask_babel import gettext
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate
 
 from services.common.app import accepts, public
 from services.common.blueprint import Blueprint
@@ -46,6 +46,14 @@ class VerificationSchema(Schema):
     expires_at = fields.DateTime(required=True)
 
 
+MAX_CONTEXT_ENTRIES = 20
+
+
+def _few_entries(context: dict) -> None:
+    if len(context) > MAX_CONTEXT_ENTRIES:
+        raise ValidationError(f"At most {MAX_CONTEXT_ENTRIES} entries.")  # services read it
+
+
 class NotificationSchema(Schema):
     user_ids = fields.List(id_field(), required=True, validate=validate.Length(min=1, max=10000))
     template = fields.String(required=True)
@@ -53,7 +61,9 @@ class NotificationSchema(Schema):
         keys=fields.String(),
         values=fields.String(validate=validate.Length(max=2000)),
         load_default=dict,
-        validate=validate.Length(max=20),
+        # Not validate.Length: the OpenAPI document would call it maxLength, for strings.
+        validate=_few_entries,
+        metadata={"maxProperties": MAX_CONTEXT_ENTRIES},
     )
 
 
