@@ -99,7 +99,7 @@ def run(port: int, host: str) -> None:
         "--workers",
         str(workers),
         "--worker-class",
-        "gthread",
+        "services.common.server.ProblemThreadWorker",
         "--threads",
         "16",
         "--keep-alive",

@@ -45,7 +45,7 @@ def gunicorn_argv(
     *,
     workers: int,
     threads: int = 8,
-    worker_class: str = "gthread",
+    worker_class: str = "services.common.server.ProblemThreadWorker",
     host: str = HOST,
 ) -> list[str]:
     return [

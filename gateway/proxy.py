@@ -17,10 +17,12 @@ import logging
 from typing import ClassVar
 from urllib.parse import parse_qs, urlsplit
 
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn_worker import UvicornWorker
 
 from services.common.requests import accept_request_id
 from services.common.routes import match_route
+from services.common.server import problem_response_bytes
 
 from . import policy
 from .policy import GatewaySettings
@@ -46,6 +48,14 @@ REPLACED = frozenset(
 )
 
 
+class ProblemHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's HTTP parser, answering a request it cannot read in problem+json."""
+
+    def send_400_response(self, msg: str) -> None:
+        self.transport.write(problem_response_bytes(400, "Bad Request", msg))
+        self.transport.close()
+
+
 class GatewayWorker(UvicornWorker):
     """uvicorn under gunicorn, tuned for relaying: the services' Date and Server headers
     pass through unchanged, and the services log each request with its id."""
@@ -55,7 +65,7 @@ class GatewayWorker(UvicornWorker):
         # (VICHE_TRUSTED_PROXIES), not uvicorn's.
         "proxy_headers": False,
         "loop": "uvloop",
-        "http": "httptools",
+        "http": ProblemHttpToolsProtocol,
         "lifespan": "on",
         "server_header": False,
         "date_header": False,

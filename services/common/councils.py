@@ -7,7 +7,7 @@ import time
 from flask_babel import gettext
 
 from .client import call_service
-from .errors import N_, Problem
+from .errors import N_, NotFound, Problem
 
 KNOWN_FOR_SECONDS = 300.0
 _known: dict[str, float] = {}
@@ -26,11 +26,14 @@ class NotAllowed(Problem):
         super().__init__(detail or gettext("You may not do this for this council."), **kwargs)
 
 
-def ensure_council(slug: str) -> None:
-    """Refuse a council auth does not know (422); known ones are cached for minutes."""
+def ensure_council(slug: str, *, in_path: bool = False) -> None:
+    """Refuse a council auth does not know: 422 for a field, 404 for an address
+    (`in_path`). Known ones are cached for minutes."""
     if time.monotonic() - _known.get(slug, float("-inf")) < KNOWN_FOR_SECONDS:
         return
     response = call_service("auth", "GET", f"/councils/{slug}")
+    if response.status == 404 and in_path:
+        raise NotFound(gettext("There is no council with this address."))
     if response.status == 404:
         raise UnknownCouncil(
             gettext("There is no council with this address."),

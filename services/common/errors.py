@@ -40,9 +40,11 @@ PROBLEMS: dict[str, tuple[int, str]] = {
     "gone": (410, N_("Gone")),
     "precondition-failed": (412, N_("Precondition failed")),
     "payload-too-large": (413, N_("The request body is too large")),
+    "uri-too-long": (414, N_("The address is too long")),
     "unsupported-media-type": (415, N_("Unsupported media type")),
     "validation-failed": (422, N_("The request has invalid fields")),
     "rate-limited": (429, N_("Too many requests")),
+    "headers-too-large": (431, N_("The request headers are too large")),
     "internal-error": (500, N_("Internal error")),
     "bad-gateway": (502, N_("The service answered badly")),
     "service-unavailable": (503, N_("The service is unavailable")),
@@ -106,6 +108,12 @@ class Unauthorized(Problem):
 
 class ValidationFailed(Problem):
     slug = "validation-failed"
+
+
+def problem_for_status(status: int) -> tuple[str, str]:
+    """The slug and (untranslated) title the suite answers a bare status code with."""
+    slug = _SLUG_FOR_STATUS.get(status, "bad-request" if status < 500 else "internal-error")
+    return slug, PROBLEMS[slug][1]
 
 
 def problem_body(
@@ -183,7 +191,7 @@ def _from_http_exception(exc: HTTPException) -> Problem:
         )
     if status == 400 and messages:
         return Problem(gettext("The request body is not valid JSON."), slug="invalid-json")
-    slug = _SLUG_FOR_STATUS.get(status, "bad-request" if status < 500 else "internal-error")
+    slug = problem_for_status(status)[0]
     headers = {}
     if status == 405 and getattr(exc, "valid_methods", None):
         headers["Allow"] = ", ".join(exc.valid_methods)

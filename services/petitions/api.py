@@ -476,6 +476,7 @@ def moderation_queue(council: str):
 @petitions_blp.response(200, PolicySchema)
 def get_policy(council: str):
     """The council's petition rules."""
+    ensure_council(council, in_path=True)
     return policy_for(db.session, council)
 
 

@@ -365,6 +365,7 @@ def embed(poll_id: int):
 @polls_blp.response(200, PolicySchema)
 def get_policy(council: str):
     """The council's poll settings."""
+    ensure_council(council, in_path=True)
     return policy_for(db.session, CouncilPolicy, council)
 
 

@@ -205,6 +205,40 @@ def test_an_unknown_path_is_a_problem_404(topology):
         assert problem["instance"] == path
 
 
+def raw_exchange(port: int, raw: bytes) -> tuple[int, str, dict]:
+    """Send bytes no HTTP client would; the answer's status, content type and body."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(raw)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:])
+    content_type = {k.lower(): v for k, v in headers.items()}["content-type"]
+    return int(lines[0].split()[1]), content_type, json.loads(body)
+
+
+def test_requests_the_servers_cannot_read_are_problems_too(topology):
+    gateway = topology.specs["gateway"].port
+    polls = topology.specs["polls"].port
+    long_line = (
+        b"GET /api/polls/polls/"
+        + b"x" * 5000
+        + b" HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+    )
+    bad_header = b"GET /api/polls/healthz HTTP/1.1\r\nHost: a\r\nX-Bad\x00: 1\r\n\r\n"
+    for port, raw, status, slug in (
+        (gateway, long_line, 414, "uri-too-long"),  # the service's gunicorn, relayed
+        (gateway, bad_header, 400, "bad-request"),  # uvicorn in the gateway
+        (polls, long_line.replace(b"/api/polls", b""), 414, "uri-too-long"),  # gunicorn
+        (polls, bad_header, 400, "bad-request"),
+    ):
+        answered, content_type, problem = raw_exchange(port, raw)
+        assert (answered, content_type) == (status, "application/problem+json"), raw[:40]
+        assert problem["type"] == f"urn:viche:problem:{slug}" and problem["status"] == status
+
+
 def test_a_service_that_is_down_is_503_and_comes_back(topology):
     port = topology.specs["gateway"].port
     topology.stop(["petitions"])

@@ -125,6 +125,9 @@ def test_an_unknown_council_is_refused(client, people):
     body = {"council": "atlantis", "question": QUESTION, "options": OPTIONS}
     response = client.post("/api/polls/polls", json=body, headers=people.moderator("atlantis"))
     assert response.status_code == 422 and response.json["type"].endswith(":unknown-council")
+    for service in ("polls", "petitions"):  # no rules are shown for a council that is not
+        assert client.get(f"/api/{service}/councils/atlantis/policy").status_code == 404
+        assert client.get(f"/api/{service}/councils/kyiv/policy").status_code == 200
 
 
 def test_a_scheduled_poll_opens_and_closes_by_the_clock(client, people, polls_app):
