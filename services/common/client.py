@@ -149,15 +149,19 @@ def service_required(view):
 
     @wraps(view)
     def wrapper(*args, **kwargs):
-        from flask import request
-        from flask_babel import gettext
-
-        offered = request.headers.get(INTERNAL_TOKEN_HEADER, "")
-        expected = current_app.config["INTERNAL_TOKEN"]
-        if not offered or not secrets_match(offered, expected):
-            raise Problem(gettext("Only Viche's own services may call this."), slug="forbidden")
-        g.calling_service = request.headers.get(CALLER_HEADER, "")[:32] or "unknown"
+        check_calling_service()
         return view(*args, **kwargs)
 
     wrapper.requires_service = True  # type: ignore[attr-defined]
     return wrapper
+
+
+def check_calling_service() -> None:
+    """403 unless the request carries the internal token; names the caller on `g`."""
+    from flask import request
+    from flask_babel import gettext
+
+    offered = request.headers.get(INTERNAL_TOKEN_HEADER, "")
+    if not offered or not secrets_match(offered, current_app.config["INTERNAL_TOKEN"]):
+        raise Problem(gettext("Only Viche's own services may call this."), slug="forbidden")
+    g.calling_service = request.headers.get(CALLER_HEADER, "")[:32] or "unknown"

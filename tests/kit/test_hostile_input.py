@@ -134,12 +134,26 @@ def test_nul_in_addresses_and_forms_is_refused(client):
     }
 
 
-def test_json_nested_past_the_parser_is_invalid_json(client):
+def test_json_nested_past_the_parser_is_invalid_json(client, people):
     deep = ("[" * 100_000 + "]" * 100_000).encode()
-    for path in ("/api/auth/login", "/api/polls/polls/1/email-votes", "/api/petitions/petitions"):
-        answer = client.post(path, data=deep, headers={"Content-Type": "application/json"})
+    for path, headers in (
+        ("/api/auth/login", {}),
+        ("/api/polls/polls/1/email-votes", {}),
+        ("/api/petitions/petitions", people.resident()),
+    ):
+        answer = client.post(
+            path, data=deep, headers={**headers, "Content-Type": "application/json"}
+        )
         assert answer.status_code == 400, path
         assert answer.json["type"] == "urn:viche:problem:invalid-json"
+
+
+def test_who_may_call_is_asked_before_what_they_sent(client, auth_app):
+    nonsense = {"council": 7, "title": None}
+    anonymous = client.post("/api/petitions/petitions", json=nonsense)
+    assert anonymous.status_code == 401  # not 422: fields are discussed with callers only
+    outsider = auth_app.test_client().post("/internal/notifications", json=nonsense)
+    assert outsider.status_code == 403
 
 
 def test_secrets_beyond_ascii_are_compared_not_crashed_on(client, people):
