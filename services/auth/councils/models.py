@@ -27,7 +27,10 @@ class Council(db.Model):
 
 class CouncilRole(db.Model):
     __tablename__ = "council_roles"
-    __table_args__ = (UniqueConstraint("council_id", "user_id", "role"),)
+    # Named as migration 0004 created it (the naming convention would add every column).
+    __table_args__ = (
+        UniqueConstraint("council_id", "user_id", "role", name="uq_council_roles_council_id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     council_id: Mapped[int] = mapped_column(
