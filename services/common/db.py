@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from weakref import WeakKeyDictionary
 
 from alembic import command
 from alembic.config import Config
@@ -135,6 +136,20 @@ def insert_if(table: Table, columns: tuple[str, ...], condition):
     statement, so one round trip, and nothing can change in between."""
     values = select(*(bindparam(name, type_=table.c[name].type) for name in columns))
     return insert(table).from_select(columns, values.where(condition)).returning(table.c.id)
+
+
+_autocommit_engines: WeakKeyDictionary[Engine, Engine] = WeakKeyDictionary()
+
+
+def autocommit(engine: Engine) -> Engine:
+    """`engine`'s pool, handing out connections in autocommit: a statement that is a
+    whole transaction by itself runs without BEGIN and COMMIT round trips."""
+    found = _autocommit_engines.get(engine)
+    if found is None:
+        found = _autocommit_engines[engine] = engine.execution_options(
+            isolation_level="AUTOCOMMIT"
+        )
+    return found
 
 
 def alembic_config(migrations_dir: Path) -> Config:

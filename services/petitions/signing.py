@@ -14,7 +14,7 @@ from sqlalchemy import bindparam, exists, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from services.common.db import insert_if
+from services.common.db import autocommit, insert_if
 from services.common.errors import NotFound
 from services.common.folding import add_to_count
 from services.common.policies import kept_policy
@@ -68,26 +68,25 @@ def sign(session: Session, actor: Principal, petition_id: int, *, notify: bool =
     receipt = secrets.token_hex(12)
     now = utcnow()
     # One statement in autocommit: atomic by itself, and no BEGIN or COMMIT round trips.
-    session.commit()  # (ends what a cold cache had to read above)
-    connection = session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-    try:
-        inserted = connection.execute(
-            INSERT_SIGNATURE_IF_OPEN,
-            {
-                "petition_id": petition_id,
-                "user_id": actor.user_id,
-                "phone_hash": actor.phone_hash if actor.phone_verified else None,
-                "signer_name": actor.name,
-                "receipt": receipt,
-                "notify": notify,
-                "created_at": now,
-                "now": now,
-            },
-        ).first()
-    except IntegrityError as exc:
-        session.rollback()
-        raise AlreadySigned(gettext("You have signed this petition already.")) from exc
-    session.commit()  # ends the session's use of the autocommit connection
+    # (Should a cold cache have read above, the session keeps that connection until the
+    # request ends: a second one, once per petition and process.)
+    with autocommit(session.get_bind()).connect() as connection:
+        try:
+            inserted = connection.execute(
+                INSERT_SIGNATURE_IF_OPEN,
+                {
+                    "petition_id": petition_id,
+                    "user_id": actor.user_id,
+                    "phone_hash": actor.phone_hash if actor.phone_verified else None,
+                    "signer_name": actor.name,
+                    "receipt": receipt,
+                    "notify": notify,
+                    "created_at": now,
+                    "now": now,
+                },
+            ).first()
+        except IntegrityError as exc:
+            raise AlreadySigned(gettext("You have signed this petition already.")) from exc
     if inserted is None:
         petition = get_petition(session, petition_id, actor)
         if petition.deadline_at is not None and as_utc(petition.deadline_at) < utcnow():
