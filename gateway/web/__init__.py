@@ -15,6 +15,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from services.common.app import security_headers
 from services.common.config import SUPPORTED_LOCALES, check_production_safety, service_config
+from services.common.councils import CouncilConverter
 from services.common.errors import NotFound, init_errors, problem_response
 from services.common.i18n import init_i18n, remember_language
 from services.common.inputs import IdConverter, refuse_nul_in_request
@@ -48,7 +49,8 @@ def wants_html() -> bool:
 def create_app(config: Mapping | None = None) -> Flask:
     """The web app, mounted at / behind the gateway."""
     app = Flask("gateway.web", root_path=str(HERE))
-    app.url_map.converters["int"] = IdConverter  # before any route is added
+    # Before any route is added:
+    app.url_map.converters.update(int=IdConverter, council=CouncilConverter)
     app.config.update(service_config("web"))
     if config:
         app.config.update(config)

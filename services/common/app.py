@@ -21,6 +21,7 @@ from marshmallow import Schema, fields
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import check_production_safety, service_config
+from .councils import CouncilConverter
 from .db import MIGRATIONS_KEY, init_database
 from .errors import PROBLEM_CONTENT_TYPE, Problem, init_errors
 from .health import health_blueprint
@@ -136,7 +137,8 @@ def create_service_app(
 ) -> Flask:
     """Build a service app with the whole kit in place."""
     app = Flask(f"services.{name}", root_path=str(Path(__file__).parents[1] / name))
-    app.url_map.converters["int"] = IdConverter  # before any route is added
+    # Before any route is added:
+    app.url_map.converters.update(int=IdConverter, council=CouncilConverter)
     app.config.update(service_config(name))
     app.config.update(
         API_TITLE=title,

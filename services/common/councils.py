@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 from flask_babel import gettext
+from werkzeug.routing import BaseConverter
 
 from .client import call_service
 from .errors import N_, NotFound, Problem
 
 KNOWN_FOR_SECONDS = 300.0
 _known: dict[str, float] = {}
+# A council's address: lowercase letters, digits and inner hyphens (as in a URL).
+COUNCIL_SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
+
+
+def is_council_slug(text: str) -> bool:
+    return COUNCIL_SLUG.fullmatch(text) is not None
+
+
+class CouncilConverter(BaseConverter):
+    """`<council:…>` in a route: only what can be a council's address matches, so no
+    `?`, `#`, `/` or newline ever reaches a path built from it."""
+
+    regex = COUNCIL_SLUG.pattern
 
 
 class UnknownCouncil(Problem):
@@ -31,14 +46,17 @@ def ensure_council(slug: str, *, in_path: bool = False) -> None:
     (`in_path`). Known ones are cached for minutes."""
     if time.monotonic() - _known.get(slug, float("-inf")) < KNOWN_FOR_SECONDS:
         return
-    response = call_service("auth", "GET", f"/councils/{slug}")
-    if response.status == 404 and in_path:
+    known = False
+    if is_council_slug(slug):  # anything else is no council, and no path to build
+        response = call_service("auth", "GET", f"/councils/{slug}")
+        if not response.ok and response.status != 404:
+            raise UnknownCouncil(gettext("The list of councils could not be checked."), status=503)
+        known = response.ok
+    if not known and in_path:
         raise NotFound(gettext("There is no council with this address."))
-    if response.status == 404:
+    if not known:
         raise UnknownCouncil(
             gettext("There is no council with this address."),
             errors={"council": [gettext("Unknown council.")]},
         )
-    if not response.ok:
-        raise UnknownCouncil(gettext("The list of councils could not be checked."), status=503)
     _known[slug] = time.monotonic()

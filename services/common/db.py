@@ -146,9 +146,7 @@ def autocommit(engine: Engine) -> Engine:
     whole transaction by itself runs without BEGIN and COMMIT round trips."""
     found = _autocommit_engines.get(engine)
     if found is None:
-        found = _autocommit_engines[engine] = engine.execution_options(
-            isolation_level="AUTOCOMMIT"
-        )
+        found = _autocommit_engines[engine] = engine.execution_options(isolation_level="AUTOCOMMIT")
     return found
 
 

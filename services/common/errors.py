@@ -13,6 +13,7 @@ from collections.abc import Mapping
 
 from flask import Flask, Response, g, has_request_context, request
 from flask_babel import gettext
+from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
@@ -224,8 +225,17 @@ def handle_unexpected(exc: Exception) -> Response:
     )
 
 
+def handle_changed_meanwhile(_exc: StaleDataError) -> Response:
+    """A row's version moved between reading and writing it: someone else changed it
+    first, and nothing of this request was written (the session rolls back)."""
+    return problem_response(
+        Conflict(gettext("Someone changed this a moment ago. Reload and try again."))
+    )
+
+
 def init_errors(app: Flask) -> None:
     """Register the problem+json handlers; call after flask-smorest's `Api.init_app`."""
     app.register_error_handler(Problem, handle_problem)
+    app.register_error_handler(StaleDataError, handle_changed_meanwhile)
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(Exception, handle_unexpected)

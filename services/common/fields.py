@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import lazy_gettext as _l
 from marshmallow import ValidationError, fields, validate
@@ -32,3 +34,37 @@ def id_field(**kwargs) -> fields.Integer:
 
 def is_id(value) -> bool:
     return type(value) is int and 1 <= value <= MAX_ID
+
+
+class Moment(fields.AwareDateTime):
+    """A point in time with its offset, taken as UTC; only years this suite can mean
+    (converting 9999-12-31T23:59-14:00 to UTC would overflow the year)."""
+
+    EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+    LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            moment = moment.astimezone(UTC)
+        except OverflowError:
+            moment = None
+        if moment is None or not self.EARLIEST <= moment < self.LATEST:
+            raise ValidationError(str(_l("Give a time between the years 2000 and 2199.")))
+        return moment
+
+
+class SmallObject(fields.Dict):
+    """A JSON object of at most `max_entries` entries, documented as such
+    (validate.Length would appear in the OpenAPI document as a string's maxLength)."""
+
+    def __init__(self, *, max_entries: int, **kwargs) -> None:
+        metadata = {**kwargs.pop("metadata", {}), "maxProperties": max_entries}
+        super().__init__(metadata=metadata, **kwargs)
+        self.max_entries = max_entries
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        entries = super()._deserialize(value, attr, data, **kwargs)
+        if len(entries) > self.max_entries:
+            raise ValidationError(f"At most {self.max_entries} entries.")  # read by services
+        return entries

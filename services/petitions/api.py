@@ -11,6 +11,7 @@ from services.common.blueprint import Blueprint
 from services.common.caching import cached_public_read
 from services.common.councils import ensure_council
 from services.common.csvfiles import csv_download
+from services.common.fields import Moment
 from services.common.timeutil import as_utc
 from services.common.tokens import current_principal, token_required
 
@@ -118,8 +119,8 @@ class SponsorshipSchema(Schema):
 
 class InvalidateSchema(Schema):
     reason = fields.String(required=True, validate=validate.Length(min=5, max=2000))
-    signed_from = fields.AwareDateTime()
-    signed_until = fields.AwareDateTime()
+    signed_from = Moment()
+    signed_until = Moment()
     user_id = fields.String(validate=validate.Length(min=1, max=32))
 
 
@@ -405,7 +406,7 @@ def similar_petitions(query):
     return {"petitions": [present(p) for p in found], "next_cursor": None}
 
 
-@petitions_blp.route("/councils/<council>/rejected")
+@petitions_blp.route("/councils/<council:council>/rejected")
 @cached_public_read(max_age=60, stale_while_revalidate=300)
 @petitions_blp.response(200, PetitionListSchema)
 def rejected_petitions(council: str):
@@ -456,7 +457,7 @@ def signers(petition_id: int):
     return {"signers": list(names)}
 
 
-@petitions_blp.route("/councils/<council>/moderation")
+@petitions_blp.route("/councils/<council:council>/moderation")
 @petitions_blp.response(200, PetitionListSchema)
 @token_required
 def moderation_queue(council: str):
@@ -472,7 +473,7 @@ def moderation_queue(council: str):
     return {"petitions": [present(p) for p in rows], "next_cursor": None}
 
 
-@petitions_blp.route("/councils/<council>/policy")
+@petitions_blp.route("/councils/<council:council>/policy")
 @petitions_blp.response(200, PolicySchema)
 def get_policy(council: str):
     """The council's petition rules."""
@@ -480,7 +481,7 @@ def get_policy(council: str):
     return policy_for(db.session, council)
 
 
-@petitions_blp.route("/councils/<council>/policy", methods=["PUT"])
+@petitions_blp.route("/councils/<council:council>/policy", methods=["PUT"])
 @petitions_blp.arguments(PolicySchema)
 @petitions_blp.response(200, PolicySchema)
 @token_required

@@ -100,7 +100,11 @@ class Petition(db.Model):
     sponsor_token: Mapped[str | None] = mapped_column(String(43))  # the shared link's secret
     rejection_reason: Mapped[str | None] = mapped_column(String(32))
     rejection_explanation: Mapped[str | None] = mapped_column(Text)
+    # Every change of the row checks and bumps it: of two moderators approving at once,
+    # or a take-down racing the clock, the second is refused (StaleDataError, a 409).
+    version: Mapped[int] = mapped_column(Integer, nullable=False, server_default="1")
 
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - SQLAlchemy's protocol
     __table_args__ = (
         Index("ix_petitions_council_state", "council", "state", "id"),
         Index("ix_petitions_state_deadline", "state", "deadline_at"),

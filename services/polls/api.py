@@ -13,7 +13,7 @@ from services.common.caching import cached_public_read
 from services.common.config import SUPPORTED_LOCALES
 from services.common.councils import ensure_council
 from services.common.csvfiles import csv_download
-from services.common.fields import EmailAddress, id_field
+from services.common.fields import EmailAddress, Moment, id_field
 from services.common.i18n import request_locale
 from services.common.policies import policy_for, update_policy
 from services.common.timeutil import as_utc
@@ -51,8 +51,8 @@ class NewPollSchema(Schema):
         load_default="always", validate=validate.OneOf(RESULTS_VISIBILITY)
     )
     allow_change = fields.Boolean(load_default=False)
-    opens_at = fields.AwareDateTime(load_default=None, allow_none=True)
-    closes_at = fields.AwareDateTime(load_default=None, allow_none=True)
+    opens_at = Moment(load_default=None, allow_none=True)
+    closes_at = Moment(load_default=None, allow_none=True)
 
 
 class EditPollSchema(Schema):
@@ -64,8 +64,8 @@ class EditPollSchema(Schema):
     method = fields.String(validate=validate.OneOf(METHODS))
     results_visibility = fields.String(validate=validate.OneOf(RESULTS_VISIBILITY))
     allow_change = fields.Boolean()
-    opens_at = fields.AwareDateTime(allow_none=True)
-    closes_at = fields.AwareDateTime(allow_none=True)
+    opens_at = Moment(allow_none=True)
+    closes_at = Moment(allow_none=True)
 
 
 class OptionSchema(Schema):
@@ -361,7 +361,7 @@ def embed(poll_id: int):
     }
 
 
-@polls_blp.route("/councils/<council>/policy")
+@polls_blp.route("/councils/<council:council>/policy")
 @polls_blp.response(200, PolicySchema)
 def get_policy(council: str):
     """The council's poll settings."""
@@ -369,7 +369,7 @@ def get_policy(council: str):
     return policy_for(db.session, CouncilPolicy, council)
 
 
-@polls_blp.route("/councils/<council>/policy", methods=["PUT"])
+@polls_blp.route("/councils/<council:council>/policy", methods=["PUT"])
 @polls_blp.arguments(PolicySchema)
 @polls_blp.response(200, PolicySchema)
 @token_required

@@ -16,6 +16,7 @@ from typing import NamedTuple
 from flask_babel import gettext
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
 
 from services.common.councils import ensure_council
 from services.common.errors import NotFound
@@ -172,6 +173,9 @@ def edit_draft(session: Session, actor: Principal, poll_id: int, changes: dict) 
     if "options" in changes:
         labels = _check_options(changes.pop("options"))
         poll.options = [Option(position=i, label=label) for i, label in enumerate(labels)]
+        # New options leave the poll's row as it was; writing its state anyway moves its
+        # version, so a publish made meanwhile and this edit cannot both succeed.
+        flag_modified(poll, "state")
     for key, value in changes.items():
         setattr(poll, key, value)
     _check_settings(poll)

@@ -66,11 +66,15 @@ class Poll(db.Model):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     reconciled_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # Every change of the row checks and bumps it: of a publish and a delete made at
+    # once, the second is refused (StaleDataError, a 409).
+    version: Mapped[int] = mapped_column(Integer, nullable=False, server_default="1")
 
     options: Mapped[list[Option]] = relationship(
         order_by="Option.position", cascade="all, delete-orphan", lazy="selectin"
     )
 
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - SQLAlchemy's protocol
     __table_args__ = (
         Index("ix_polls_council_state", "council", "state", "id"),
         Index("ix_polls_state_closes", "state", "closes_at"),

@@ -137,6 +137,11 @@ def test_only_platform_admins_add_councils(client, auth_app, councils):
         "/api/auth/councils", json={**body, "slug": "Not OK"}, headers=bearer(platform)
     )
     assert bad.status_code == 422 and "slug" in bad.json["errors"]
+    for slug in ("lviv\n", "lviv?x", "lviv/roles", "-lviv", "lviv-", "львів"):
+        bad = client.post(
+            "/api/auth/councils", json={**body, "slug": slug}, headers=bearer(platform)
+        )
+        assert bad.status_code == 422 and "slug" in bad.json["errors"], slug
 
 
 def test_unknown_roles_and_accounts_are_404(client, auth_app, councils):

@@ -19,7 +19,7 @@ from services.common.hashing import secrets_match
 from services.common.inputs import IdConverter
 from services.petitions.models import Petition
 from services.polls.models import Poll
-from tests.petitions.conftest import TEXT
+from tests.petitions.conftest import TEXT, open_petition
 from tests.petitions.test_sponsors import submitted_with_sponsors
 
 pytestmark = pytest.mark.usefixtures("councils")
@@ -154,6 +154,49 @@ def test_who_may_call_is_asked_before_what_they_sent(client, auth_app):
     assert anonymous.status_code == 401  # not 422: fields are discussed with callers only
     outsider = auth_app.test_client().post("/internal/notifications", json=nonsense)
     assert outsider.status_code == 403
+
+
+def test_times_beyond_any_meaning_are_refused(client, people, polls_app):
+    for field, moment in (
+        ("closes_at", "9999-12-31T23:59:59-14:00"),  # past year 9999 once in UTC
+        ("opens_at", "0001-01-01T00:00:00+14:00"),  # before year 1 once in UTC
+        ("opens_at", "2300-01-01T00:00:00Z"),  # a poll scheduled for ever
+    ):
+        created = client.post(
+            "/api/polls/polls",
+            json={
+                "council": "kyiv",
+                "question": "Так чи ні?",
+                "options": ["Так", "Ні"],
+                field: moment,
+            },
+            headers=people.moderator(),
+        )
+        assert created.status_code == 422 and field in created.json["errors"], moment
+    assert rows(polls_app, Poll) == 0
+    petition_id = open_petition(client, people)
+    window = client.post(
+        f"/api/petitions/petitions/{petition_id}/invalidations",
+        json={"reason": "Підозрілі підписи", "signed_from": "0001-01-01T00:00:00+01:00"},
+        headers=people.moderator(),
+    )
+    assert window.status_code == 422 and "signed_from" in window.json["errors"]
+
+
+def test_only_council_addresses_name_councils(client, people, petitions_app):
+    for council in ("kyiv?x", "kyiv#frag", "kyiv/roles", "kyiv\n", "Kyiv"):
+        filed = client.post(
+            "/api/petitions/petitions",
+            json={"council": council, "title": "Ліхтарі на вулиці", "text": TEXT},
+            headers=people.resident(100),
+        )
+        assert filed.status_code == 422, council
+        assert filed.json["type"] == "urn:viche:problem:unknown-council"
+    assert rows(petitions_app, Petition) == 0
+    for path in ("kyiv%3Fx", "kyiv%23", "kyiv%0A"):
+        for service in ("polls", "petitions"):
+            assert client.get(f"/api/{service}/councils/{path}/policy").status_code == 404
+        assert client.get(f"/api/auth/councils/{path}").status_code == 404
 
 
 def test_secrets_beyond_ascii_are_compared_not_crashed_on(client, people):

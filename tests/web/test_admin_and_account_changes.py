@@ -42,6 +42,24 @@ def test_an_admin_changes_the_councils_rules(client, auth_app):
     assert bad.status_code == 422 and 'role="alert"' in bad.get_data(as_text=True)
 
 
+def test_digits_of_other_kinds_are_refused_not_crashed_on(client, auth_app):
+    signed_in_with_role(client, auth_app, "admin@example.org", "admin")
+    page = client.get("/councils/kyiv/settings")
+    for threshold in ("²", "-²", "9" * 5000):
+        saved = client.post(
+            "/councils/kyiv/settings", data={"csrf": csrf(page), "threshold": threshold}
+        )
+        assert saved.status_code == 422, threshold
+    page = client.get("/councils/kyiv/roles")
+    for user_id, role in (("²", "moderator"), ("9" * 5000, "moderator"), ("3", "admin?x")):
+        changed = client.post(
+            "/councils/kyiv/roles/grant",
+            data={"csrf": csrf(page), "user_id": user_id, "role": role},
+        )
+        assert changed.status_code == 422, (user_id, role)
+    assert client.get("/councils/kyiv%3Fx/settings").status_code == 404
+
+
 def test_a_moderator_cannot_change_the_rules_or_roles(client, auth_app):
     signed_in_with_role(client, auth_app, "moderator@example.org", "moderator")
     page = client.get("/councils/kyiv/settings")

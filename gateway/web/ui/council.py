@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlencode
 
 from flask import Blueprint, abort, g, redirect, render_template, request, url_for
@@ -14,6 +15,10 @@ from .pages import page_form, signed_in
 from .session import check_csrf
 
 council_pages = Blueprint("council", __name__)
+
+ROLES = ("moderator", "admin")  # as auth's API names them, and the roles page offers them
+ACCOUNT_NUMBER = re.compile(r"[0-9]{1,10}")
+WHOLE_NUMBER = re.compile(r"-?[0-9]{1,10}")
 
 
 def _login_first():
@@ -35,14 +40,14 @@ def _moderation_page(council: str, errors: dict | None = None, status: int | Non
     )
 
 
-@council_pages.get("/councils/<council>/moderation")
+@council_pages.get("/councils/<council:council>/moderation")
 def moderation(council: str):
     if not signed_in():
         return _login_first()
     return _moderation_page(council)
 
 
-@council_pages.post("/councils/<council>/petitions/<int:petition_id>/<decision>")
+@council_pages.post("/councils/<council:council>/petitions/<int:petition_id>/<decision>")
 @page_form
 def decide(council: str, petition_id: int, decision: str):
     """Approve, reject (reason and explanation) or take down, then back to the queue."""
@@ -93,7 +98,7 @@ def respond(petition_id: int):
     return render_template("ui/message.html", ok=False, message=detail, back=target), answer.status
 
 
-@council_pages.get("/councils/<council>")
+@council_pages.get("/councils/<council:council>")
 def council_home(council: str):
     """A council's home: its open petitions and its polls."""
     known = api("auth", "GET", f"/councils/{council}", signed_in=False)
@@ -119,7 +124,7 @@ def council_home(council: str):
         )
 
 
-@council_pages.get("/councils/<council>/polls")
+@council_pages.get("/councils/<council:council>/polls")
 def manage_polls(council: str):
     """The council's polls for its moderators: drafts, published ones, a new one."""
     if not signed_in():
@@ -155,7 +160,7 @@ def _polls_page(council: str, errors: dict, form: dict, status: int = 200):
     )
 
 
-@council_pages.post("/councils/<council>/polls")
+@council_pages.post("/councils/<council:council>/polls")
 @page_form
 def create_poll(council: str):
     check_csrf()
@@ -194,7 +199,7 @@ POLL_FIELDS = (
 )
 
 
-@council_pages.post("/councils/<council>/polls/<int:poll_id>/<action>")
+@council_pages.post("/councils/<council:council>/polls/<int:poll_id>/<action>")
 @page_form
 def move_poll(council: str, poll_id: int, action: str):
     """Publish (open or schedule), close or archive a poll."""
@@ -237,7 +242,7 @@ def _settings_page(council: str, errors: dict | None = None, saved: bool = False
     )
 
 
-@council_pages.get("/councils/<council>/settings")
+@council_pages.get("/councils/<council:council>/settings")
 def settings(council: str):
     """The council's rules for petitions and polls (its admins change them)."""
     if not signed_in():
@@ -245,7 +250,7 @@ def settings(council: str):
     return _settings_page(council)
 
 
-@council_pages.post("/councils/<council>/settings")
+@council_pages.post("/councils/<council:council>/settings")
 @page_form
 def save_settings(council: str):
     check_csrf()
@@ -256,7 +261,8 @@ def save_settings(council: str):
     for key, kind in PETITION_SETTINGS.items():
         raw = form.get(key, "").strip()
         if raw:
-            petitions[key] = int(raw) if kind is int and raw.lstrip("-").isdigit() else raw
+            # Not str.isdigit: it takes "²", which int() refuses. The API says what is wrong.
+            petitions[key] = int(raw) if kind is int and WHOLE_NUMBER.fullmatch(raw) else raw
     petitions.update({key: form.get(key) == "on" for key in PETITION_SWITCHES})
     polls = {
         "widget_origins": [
@@ -273,7 +279,7 @@ def save_settings(council: str):
     return _settings_page(council, saved=True)
 
 
-@council_pages.get("/councils/<council>/roles")
+@council_pages.get("/councils/<council:council>/roles")
 def roles(council: str):
     """Who moderates and administers the council (its admins grant and revoke)."""
     if not signed_in():
@@ -295,15 +301,17 @@ def _roles_page(council: str, errors: dict | None = None, status: int = 200):
     )
 
 
-@council_pages.post("/councils/<council>/roles/<change>")
+@council_pages.post("/councils/<council:council>/roles/<change>")
 @page_form
 def change_role(council: str, change: str):
     check_csrf()
     if not signed_in():
         return _login_first()
     user_id, role = request.form.get("user_id", ""), request.form.get("role", "")
-    if change not in ("grant", "revoke") or not user_id.isdigit():
+    if change not in ("grant", "revoke") or not ACCOUNT_NUMBER.fullmatch(user_id):
         return _roles_page(council, errors={"user_id": ["?"]}, status=422)
+    if role not in ROLES:
+        return _roles_page(council, errors={"role": ["?"]}, status=422)
     method = "PUT" if change == "grant" else "DELETE"
     answer = api("auth", method, f"/councils/{council}/roles/{int(user_id)}/{role}")
     if not answer.ok:

@@ -57,7 +57,7 @@ def list_councils():
     return {"councils": [public_council(c) for c in councils]}
 
 
-@councils_blp.route("/councils/<slug>")
+@councils_blp.route("/councils/<council:slug>")
 @cached_public_read(max_age=60, stale_while_revalidate=300)
 @councils_blp.response(200, CouncilSchema)
 def get_council(slug: str):
@@ -76,7 +76,7 @@ def create_council(data):
     return public_council(domain.create_council(db.session, **data))
 
 
-@councils_blp.route("/councils/<slug>/roles")
+@councils_blp.route("/councils/<council:slug>/roles")
 @councils_blp.response(200, RoleListSchema)
 @token_required
 def list_roles(slug: str):
@@ -85,7 +85,7 @@ def list_roles(slug: str):
     return {"roles": domain.council_roles(db.session, actor_id=actor, slug=slug)}
 
 
-@councils_blp.route("/councils/<slug>/roles/<int:user_id>/<role>", methods=["PUT"])
+@councils_blp.route("/councils/<council:slug>/roles/<int:user_id>/<role>", methods=["PUT"])
 @councils_blp.response(204)
 @token_required
 def grant_role(slug: str, user_id: int, role: str):
@@ -95,7 +95,7 @@ def grant_role(slug: str, user_id: int, role: str):
     )
 
 
-@councils_blp.route("/councils/<slug>/roles/<int:user_id>/<role>", methods=["DELETE"])
+@councils_blp.route("/councils/<council:slug>/roles/<int:user_id>/<role>", methods=["DELETE"])
 @councils_blp.response(204)
 @token_required
 def revoke_role(slug: str, user_id: int, role: str):

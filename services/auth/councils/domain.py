@@ -7,20 +7,17 @@ not grant roles with the token they still hold.
 
 from __future__ import annotations
 
-import re
-
 from flask_babel import gettext
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.common.config import SUPPORTED_LOCALES
+from services.common.councils import is_council_slug
 from services.common.errors import N_, Conflict, Forbidden, NotFound, Problem
 
 from ..accounts.models import User
 from .models import ROLES, Council, CouncilRole, PlatformAdmin, RoleChange
-
-SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 
 
 class InvalidCouncil(Problem):
@@ -55,7 +52,7 @@ def council_by_slug(session: Session, slug: str) -> Council:
 def create_council(session: Session, *, slug: str, name: str, default_language: str) -> Council:
     """A new council; slugs are lowercase letters, digits and hyphens."""
     errors = {}
-    if not SLUG.match(slug):
+    if not is_council_slug(slug):
         errors["slug"] = [gettext("Use lowercase letters, digits and hyphens.")]
     if not name.strip() or len(name) > 200:
         errors["name"] = [gettext("Give a name of at most 200 characters.")]

@@ -1,0 +1,95 @@
+"""Moves made at once: of two moderators approving, or approving and rejecting, one
+wins and the other is told (409); the timeline holds one move, never two."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+from werkzeug.test import Client
+
+from services.petitions.models import Petition, Transition, db
+from tests.petitions.conftest import TEXT
+
+API = "/api/petitions"
+pytestmark = pytest.mark.usefixtures("councils")
+
+
+def in_moderation(client, people) -> int:
+    author = people.resident(100)
+    created = client.post(
+        f"{API}/petitions",
+        json={"council": "kyiv", "title": "Ліхтарі на вулиці Шевченка", "text": TEXT},
+        headers=author,
+    ).json
+    assert client.post(f"{API}/petitions/{created['id']}/submit", headers=author).status_code == 200
+    return created["id"]
+
+
+def at_once(gateway, requests: list[tuple[str, str, dict, dict]]) -> list[int]:
+    """Send the requests from as many threads, released together; their statuses."""
+    start = threading.Barrier(len(requests))
+    statuses = [0] * len(requests)
+
+    def send(n, method, path, body, headers):
+        client = Client(gateway)
+        start.wait()
+        statuses[n] = client.open(path, method=method, json=body, headers=headers).status_code
+
+    threads = [threading.Thread(target=send, args=(n, *r)) for n, r in enumerate(requests)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return statuses
+
+
+def moves(petitions_app, petition_id) -> list[tuple[str, str]]:
+    with petitions_app.app_context():
+        rows = db.session.execute(
+            select(Transition.from_state, Transition.to_state)
+            .where(Transition.petition_id == petition_id)
+            .order_by(Transition.id)
+        ).all()
+        db.session.remove()
+    return [tuple(row) for row in rows]
+
+
+def test_a_write_on_a_stale_read_is_refused(client, people, petitions_app):
+    petition_id = in_moderation(client, people)
+    with petitions_app.app_context(), Session(db.engine) as stale:
+        read_before = stale.get(Petition, petition_id)
+        moderator = people.moderator()
+        approved = client.post(f"{API}/petitions/{petition_id}/approve", headers=moderator)
+        assert approved.status_code == 200
+        read_before.state = "rejected"
+        with pytest.raises(StaleDataError):
+            stale.commit()
+    assert moves(petitions_app, petition_id)[-1] == ("moderation", "open")
+
+
+@pytest.mark.parametrize("rounds", [3])
+def test_moderators_acting_at_once_move_a_petition_once(
+    gateway, client, people, petitions_app, rounds
+):
+    moderators = [people.moderator(n=n) for n in (1, 2, 3)]
+    rejection = {"reason": "duplicate", "explanation": "The same as petition 1."}
+    for _ in range(rounds):
+        petition_id = in_moderation(client, people)
+        url = f"{API}/petitions/{petition_id}"
+        statuses = at_once(
+            gateway,
+            [
+                ("POST", f"{url}/approve", None, moderators[0]),
+                ("POST", f"{url}/approve", None, moderators[1]),
+                ("POST", f"{url}/reject", rejection, moderators[2]),
+            ],
+        )
+        assert sorted(statuses) == [200, 409, 409], statuses
+        [(from_state, to_state)] = moves(petitions_app, petition_id)[2:]  # after filing, submit
+        petition = client.get(url, headers=moderators[0]).json
+        assert from_state == "moderation" and to_state == petition["state"]
+        assert (petition["state"] == "rejected") == (petition["rejection_reason"] is not None)
