@@ -34,6 +34,9 @@ class Blueprint(flask_smorest.Blueprint):
     def arguments(self, schema, *args, **kwargs):
         if isinstance(schema, type):
             schema = schema()
+        if not any(field.required for field in schema.fields.values()):
+            # A body of optional fields may be left out: the document says so.
+            kwargs.setdefault("required", False)
         parse_into = super().arguments(schema, *args, **kwargs)
 
         def decorator(view):

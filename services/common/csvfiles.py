@@ -9,6 +9,15 @@ from collections.abc import Iterable
 from flask import Response
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# How a CSV endpoint's answer appears in the OpenAPI document (`blp.doc(**CSV_DOC)`).
+CSV_DOC = {
+    "responses": {
+        "200": {
+            "description": "A CSV attachment",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        }
+    }
+}
 
 
 def csv_cell(value: object) -> object:

@@ -14,6 +14,11 @@ MAX_ID = 2**31 - 1  # PostgreSQL's integer, the type of every id column
 class EmailAddress(fields.String):
     """An email address, checked and normalised (lowercase) so one person has one key."""
 
+    def __init__(self, **kwargs) -> None:
+        # Addresses beyond ASCII are taken (and sent with SMTPUTF8): JSON Schema's idn-email.
+        kwargs["metadata"] = {"format": "idn-email", **kwargs.get("metadata", {})}
+        super().__init__(**kwargs)
+
     def _deserialize(self, value, attr, data, **kwargs):
         raw = super()._deserialize(value, attr, data, **kwargs)
         if len(raw) > 320:

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from services.common.blueprint import Blueprint
 from services.common.caching import cached_public_read
 from services.common.councils import ensure_council
-from services.common.csvfiles import csv_download
+from services.common.csvfiles import CSV_DOC, csv_download
 from services.common.fields import Moment
 from services.common.timeutil import as_utc
 from services.common.tokens import current_principal, token_required
@@ -94,6 +94,10 @@ class TakeDownSchema(Schema):
 class ResponseSchema(Schema):
     text = fields.String(required=True, validate=validate.Length(min=5, max=20000))
     decision = fields.String(required=True, validate=validate.OneOf(DECISIONS))
+
+
+class SignersSchema(Schema):
+    signers = fields.List(fields.String(), required=True, metadata={"description": "names"})
 
 
 class SignSchema(Schema):
@@ -349,6 +353,7 @@ def withdraw(petition_id: int):
 
 
 @petitions_blp.route("/petitions/<int:petition_id>/signers.csv")
+@petitions_blp.doc(**CSV_DOC)
 @token_required
 def signers_csv(petition_id: int):
     """Every signer's name, time and receipt, for the council's moderators (CSV)."""
@@ -443,6 +448,7 @@ def timeline(petition_id: int):
 
 @petitions_blp.route("/petitions/<int:petition_id>/signers")
 @cached_public_read(max_age=30, stale_while_revalidate=120)
+@petitions_blp.response(200, SignersSchema)
 def signers(petition_id: int):
     """Signer names, where the council publishes them (names only, never contacts)."""
     petition = lifecycle.get_petition(db.session, petition_id)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 from flask import current_app, request
 from flask_babel import gettext
-from marshmallow import Schema, fields, validate
+from flask_babel import lazy_gettext as _l
+from marshmallow import Schema, ValidationError, fields, validate
 from sqlalchemy import select
 
 from services.common.app import public
@@ -12,7 +15,7 @@ from services.common.blueprint import Blueprint
 from services.common.caching import cached_public_read
 from services.common.config import SUPPORTED_LOCALES
 from services.common.councils import ensure_council
-from services.common.csvfiles import csv_download
+from services.common.csvfiles import CSV_DOC, csv_download
 from services.common.fields import EmailAddress, Moment, id_field
 from services.common.i18n import request_locale
 from services.common.policies import policy_for, update_policy
@@ -150,14 +153,21 @@ class EmbedSchema(Schema):
     widget_url = fields.String()
 
 
+WEB_ORIGIN = re.compile(r"https?://([A-Za-z0-9.-]{1,253})(?::([0-9]{1,5}))?")
+
+
+def _web_origin(text: str) -> None:
+    """An origin that may frame the widget: it goes into a CSP header as it is."""
+    found = WEB_ORIGIN.fullmatch(text)
+    if found is None or not 0 < int(found[2] or 443) < 65536:
+        raise ValidationError(
+            str(_l("An origin is a scheme, a host and a port, like https://rada.example.ua"))
+        )
+
+
 class PolicySchema(Schema):
     widget_origins = fields.List(
-        fields.String(
-            validate=validate.Regexp(
-                r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$",
-                error="An origin is scheme, host and port, like https://rada.example.ua",
-            )
-        ),
+        fields.String(validate=_web_origin, metadata={"example": "https://rada.example.ua"}),
         validate=validate.Length(max=20),
     )
     block_disposable_email = fields.Boolean()
@@ -327,6 +337,7 @@ def results(query, poll_id: int):
 
 
 @polls_blp.route("/polls/<int:poll_id>/results.csv")
+@polls_blp.doc(**CSV_DOC)
 @cached_public_read(max_age=5, stale_while_revalidate=30)
 @polls_blp.arguments(ResultsQuerySchema, location="query")
 def results_csv(query, poll_id: int):

@@ -183,6 +183,23 @@ def test_times_beyond_any_meaning_are_refused(client, people, polls_app):
     assert window.status_code == 422 and "signed_from" in window.json["errors"]
 
 
+def test_only_web_origins_may_frame_the_widget(client, people):
+    url = "/api/polls/councils/kyiv/policy"
+    for origin in (
+        "https://rada.example.ua:99999",
+        "https://" + "a" * 300,
+        "https://rada.example.ua/path",
+        "https://rada.example.ua; script-src *",
+        "javascript:alert(1)",
+    ):
+        refused = client.put(url, json={"widget_origins": [origin]}, headers=people.admin())
+        assert refused.status_code == 422 and "widget_origins.0" in refused.json["errors"], origin
+    taken = client.put(
+        url, json={"widget_origins": ["https://rada.example.ua:8443"]}, headers=people.admin()
+    )
+    assert taken.status_code == 200
+
+
 def test_only_council_addresses_name_councils(client, people, petitions_app):
     for council in ("kyiv?x", "kyiv#frag", "kyiv/roles", "kyiv\n", "Kyiv"):
         filed = client.post(

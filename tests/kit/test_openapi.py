@@ -40,6 +40,22 @@ def test_errors_are_documented_as_problem_json(client):
     assert documented > 100
 
 
+def test_every_operation_documents_its_success(client):
+    document = client.get("/api/openapi.json").json
+    undocumented = [
+        f"{method.upper()} {path}"
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+        if method != "parameters"
+        and not any(str(status)[0] in "23" for status in operation.get("responses", {}))
+    ]
+    assert undocumented == []
+    sign = document["paths"]["/api/petitions/petitions/{petition_id}/signatures"]["post"]
+    assert sign["requestBody"]["required"] is False  # every field of it is optional
+    login = document["paths"]["/api/auth/login"]["post"]
+    assert login["requestBody"]["required"] is True
+
+
 def test_every_reference_resolves(client):
     document = client.get("/api/openapi.json").json
     refs = []

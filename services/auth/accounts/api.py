@@ -190,6 +190,14 @@ def change_phone(data):
 
 
 @accounts_blp.route("/me/export")
+@accounts_blp.doc(
+    responses={
+        "200": {
+            "description": "A JSON attachment: the account, sessions, codes and messages",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        }
+    }
+)
 @token_required
 def export_my_data():
     """Everything auth holds about you, as JSON."""
