@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.common.timeutil import as_utc, utcnow
+from services.common.timeutil import utcnow
 
 from .models import SigningKey
 
@@ -88,9 +88,7 @@ def jwks(session: Session) -> dict:
     now = utcnow()
     keys = session.scalars(select(SigningKey).order_by(SigningKey.created_at.desc())).all()
     published = [
-        json.loads(key.public_jwk)
-        for key in keys
-        if key.expires_at is None or as_utc(key.expires_at) > now
+        json.loads(key.public_jwk) for key in keys if key.expires_at is None or key.expires_at > now
     ]
     return {"keys": published}
 

@@ -52,7 +52,7 @@ class UtcDateTime(TypeDecorator):
 
     SQLite has no time zones: it would store an aware datetime's wall-clock time, drop
     its offset, and hand back naive values. So every value is turned to UTC before it is
-    bound (a naive one is taken as UTC already, as `timeutil.as_utc` does), and every
+    bound (a naive one is taken as UTC already), and every
     value read is an aware UTC datetime, on PostgreSQL as on SQLite. Comparisons with a
     column of this type bind through it too, so they compare the same instants.
     """

@@ -12,7 +12,6 @@ from services.common.caching import cached_public_read
 from services.common.councils import ensure_council
 from services.common.csvfiles import CSV_DOC, csv_download
 from services.common.fields import Moment
-from services.common.timeutil import as_utc
 from services.common.tokens import current_principal, token_required
 
 from . import browse, invalidation, lifecycle, signing
@@ -184,11 +183,11 @@ def present(petition: Petition, signatures: int | None = None) -> dict:
                 "threshold",
                 "rejection_reason",
                 "rejection_explanation",
+                "created_at",
+                "opened_at",
+                "deadline_at",
+                "succeeded_at",
             )
-        },
-        **{
-            key: (as_utc(value) if (value := getattr(petition, key)) else None)
-            for key in ("created_at", "opened_at", "deadline_at", "succeeded_at")
         },
         "signatures": signature_count(db.session, petition.id)
         if signatures is None
@@ -196,7 +195,7 @@ def present(petition: Petition, signatures: int | None = None) -> dict:
         "response": {
             "text": response.text,
             "decision": response.decision,
-            "published_at": as_utc(response.published_at).isoformat(),
+            "published_at": response.published_at.isoformat(),
         }
         if response
         else None,
@@ -372,7 +371,7 @@ def signers_csv(petition_id: int):
     ).all()
     header = [["name", "signed_at", "receipt", "invalidation"]]
     body = (
-        [name, as_utc(at).isoformat(), receipt, invalidation or ""]
+        [name, at.isoformat(), receipt, invalidation or ""]
         for name, at, receipt, invalidation in rows
     )
     return csv_download([*header, *body], f"petition-{petition_id}-signers.csv")
@@ -439,7 +438,7 @@ def timeline(petition_id: int):
                 "from": t.from_state,
                 "to": t.to_state,
                 "reason": t.reason,
-                "at": as_utc(t.at).isoformat(),
+                "at": t.at.isoformat(),
             }
             for t in rows
         ]

@@ -18,7 +18,6 @@ from sqlalchemy.orm import Session
 
 from services.common.errors import ValidationFailed
 from services.common.fields import is_id
-from services.common.timeutil import as_utc
 
 from .models import Petition, PetitionCount
 
@@ -110,7 +109,7 @@ def browse(
     key = {
         "newest": last.id,
         "most_signed": count,
-        "closing_soon": as_utc(last.deadline_at).isoformat() if last.deadline_at else None,
+        "closing_soon": last.deadline_at.isoformat() if last.deadline_at else None,
     }[sort]
     return page, _encode([key, last.id])
 

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from services.common.errors import NotFound, ValidationFailed
 from services.common.hashing import secrets_match
-from services.common.timeutil import as_utc, utcnow
+from services.common.timeutil import utcnow
 from services.common.tokens import Principal
 
 from .errors import AlreadySigned, NotAllowed, VerificationNeeded, WrongState
@@ -322,4 +322,4 @@ def overdue(petition: Petition, now: datetime | None = None) -> bool:
     now = now or utcnow()
     due = {"moderation": petition.moderation_due_at, "successful": petition.response_due_at}
     deadline = due.get(petition.state)
-    return deadline is not None and as_utc(deadline) < now
+    return deadline is not None and deadline < now

@@ -18,7 +18,7 @@ from services.common.db import autocommit, insert_if
 from services.common.errors import NotFound
 from services.common.folding import add_to_count
 from services.common.policies import kept_policy
-from services.common.timeutil import as_utc, utcnow
+from services.common.timeutil import utcnow
 from services.common.tokens import Principal
 
 from .counts import WATERMARK
@@ -89,7 +89,7 @@ def sign(session: Session, actor: Principal, petition_id: int, *, notify: bool =
             raise AlreadySigned(gettext("You have signed this petition already.")) from exc
     if inserted is None:
         petition = get_petition(session, petition_id, actor)
-        if petition.deadline_at is not None and as_utc(petition.deadline_at) < utcnow():
+        if petition.deadline_at is not None and petition.deadline_at < utcnow():
             raise WrongState(gettext("The signature period of this petition is over."))
         raise WrongState(gettext("This petition is not collecting signatures."))
     return receipt

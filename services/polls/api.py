@@ -19,7 +19,6 @@ from services.common.csvfiles import CSV_DOC, csv_download
 from services.common.fields import EmailAddress, Moment, id_field
 from services.common.i18n import request_locale
 from services.common.policies import policy_for, update_policy
-from services.common.timeutil import as_utc
 from services.common.tokens import current_principal, token_required
 
 from . import lifecycle, tallies, voting
@@ -177,8 +176,6 @@ def present(poll: Poll) -> dict:
     data = {key: getattr(poll, key) for key in PollSchema._declared_fields if key != "options"}
     data["state"] = lifecycle.effective_state(poll)
     data["options"] = [{"id": o.id, "label": o.label} for o in poll.options]
-    for key in ("opens_at", "closes_at"):
-        data[key] = as_utc(data[key]) if data[key] else None
     return data
 
 
@@ -316,7 +313,7 @@ def vote_by_email(data, poll_id: int):
         locale=data.get("locale") or request_locale(),
         client=request.remote_addr or "unknown",
     )
-    return {"pending_id": pending.id, "expires_at": as_utc(pending.expires_at)}
+    return {"pending_id": pending.id, "expires_at": pending.expires_at}
 
 
 @polls_blp.route("/pending-votes/<pending_id>/cancel", methods=["POST"])

@@ -20,7 +20,7 @@ from sqlalchemy.orm.attributes import flag_modified
 
 from services.common.councils import ensure_council
 from services.common.errors import NotFound
-from services.common.timeutil import as_utc, utcnow
+from services.common.timeutil import utcnow
 from services.common.tokens import Principal
 
 from .errors import InvalidPoll, NotAllowed, WrongState
@@ -40,9 +40,9 @@ def can_manage(actor: Principal | None, council: str) -> bool:
 def effective_state(poll: Poll, now: datetime | None = None) -> str:
     now = now or utcnow()
     state = poll.state
-    if state == "scheduled" and poll.opens_at is not None and as_utc(poll.opens_at) <= now:
+    if state == "scheduled" and poll.opens_at is not None and poll.opens_at <= now:
         state = "open"
-    if state == "open" and poll.closes_at is not None and as_utc(poll.closes_at) <= now:
+    if state == "open" and poll.closes_at is not None and poll.closes_at <= now:
         state = "closed"
     return state
 
@@ -146,7 +146,7 @@ def _check_settings(poll: Poll) -> None:
     errors = {}
     if not 1 <= poll.max_choices <= len(poll.options):
         errors["max_choices"] = [gettext("At most as many choices as there are options.")]
-    if poll.opens_at and poll.closes_at and as_utc(poll.closes_at) <= as_utc(poll.opens_at):
+    if poll.opens_at and poll.closes_at and poll.closes_at <= poll.opens_at:
         errors["closes_at"] = [gettext("A poll closes after it opens.")]
     if errors:
         raise InvalidPoll(errors=errors)
@@ -197,9 +197,9 @@ def publish(session: Session, actor: Principal, poll_id: int) -> Poll:
     if poll.state != "draft":
         raise WrongState(gettext("This poll is published already."))
     now = utcnow()
-    if poll.closes_at is not None and as_utc(poll.closes_at) <= now:
+    if poll.closes_at is not None and poll.closes_at <= now:
         raise InvalidPoll(errors={"closes_at": [gettext("The closing time has passed.")]})
-    if poll.opens_at is not None and as_utc(poll.opens_at) > now:
+    if poll.opens_at is not None and poll.opens_at > now:
         poll.state = "scheduled"
     else:
         poll.state, poll.opens_at = "open", now
@@ -213,7 +213,7 @@ def close(session: Session, actor: Principal, poll_id: int) -> Poll:
         raise WrongState(gettext("Only a scheduled or open poll can be closed."))
     now = utcnow()
     poll.state, poll.closed_at = "closed", now
-    if poll.closes_at is None or as_utc(poll.closes_at) > now:
+    if poll.closes_at is None or poll.closes_at > now:
         poll.closes_at = now
     session.commit()
     return poll
@@ -244,7 +244,7 @@ def advance_by_clock(session: Session, now: datetime | None = None) -> int:
     for poll in due:
         state = effective_state(poll, now)
         if state == "closed" and poll.closed_at is None:
-            poll.closed_at = as_utc(poll.closes_at)
+            poll.closed_at = poll.closes_at
         poll.state = state
     session.commit()
     return len(due)

@@ -28,7 +28,7 @@ from services.common.errors import NotFound
 from services.common.hashing import keyed_hash
 from services.common.policies import kept_policy
 from services.common.throttle import app_throttle
-from services.common.timeutil import as_utc, utcnow
+from services.common.timeutil import utcnow
 from services.common.tokens import Principal
 
 from .errors import (
@@ -351,7 +351,7 @@ def confirm_email_vote(session: Session, claims: dict, poll: PublishedPoll | Non
         raise LinkUsed(gettext("This vote was confirmed already."), receipt=pending.receipt)
     if pending.status != "pending":
         raise LinkUsed(gettext("This vote can no longer be confirmed. Vote again."))
-    if as_utc(pending.expires_at) < utcnow():
+    if pending.expires_at < utcnow():
         raise LinkExpired(gettext("This vote has expired. Vote again."))
 
     def settle(receipt: str) -> None:

@@ -10,7 +10,6 @@ from services.common.app import accepts, public
 from services.common.blueprint import Blueprint
 from services.common.errors import Problem
 from services.common.i18n import request_locale
-from services.common.timeutil import as_utc
 from services.common.tokens import current_principal, token_required
 
 from ..models import db
@@ -164,7 +163,7 @@ def profile(user: User) -> dict:
         "pending_email": user.pending_email,
         "pending_phone": user.pending_phone,
         "locale": user.locale,
-        "created_at": as_utc(user.created_at),
+        "created_at": user.created_at,
     }
 
 

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from services.common.errors import N_, Problem
 from services.common.hashing import keyed_hash, secret_digest
-from services.common.timeutil import as_utc, utcnow
+from services.common.timeutil import utcnow
 
 from ..councils.domain import is_platform_admin, roles_for_user
 from ..keys import issue_access_token
@@ -326,7 +326,7 @@ def refresh(session: Session, settings: Settings, token: str) -> TokenPair:
     )
     now = utcnow()
     invalid = InvalidRefreshToken(gettext("Log in again."))
-    if row is None or row.revoked_at is not None or as_utc(row.expires_at) < now:
+    if row is None or row.revoked_at is not None or row.expires_at < now:
         raise invalid
     # The conditional update makes rotation exclusive: of two uses, one wins and the
     # other is a reuse, even when they arrive together.
@@ -510,7 +510,7 @@ def verify_phone(session: Session, settings: Settings, user: User, code: str) ->
         .order_by(PhoneVerification.created_at.desc())
         .limit(1)
     )
-    if verification is None or as_utc(verification.expires_at) < now:
+    if verification is None or verification.expires_at < now:
         raise CodeExpired(gettext("The code has expired. Ask for a new one."))
     salt = verification.code_hash.split("$", 1)[0]
     if not hmac.compare_digest(verification.code_hash, _code_hash(settings, salt, code)):

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from services.common.errors import N_, NotFound, Problem
 from services.common.hashing import keyed_hash
-from services.common.timeutil import as_utc, utcnow
+from services.common.timeutil import utcnow
 
 from ..accounts.domain import InvalidLink, Settings
 from ..accounts.models import User
@@ -152,7 +152,7 @@ def pending_verification(session: Session, settings: Settings, token: str) -> Em
     if (
         verification is None
         or verification.status != "pending"
-        or as_utc(verification.expires_at) < utcnow()
+        or verification.expires_at < utcnow()
     ):
         raise _used_or_gone()
     return verification
