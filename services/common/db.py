@@ -156,14 +156,28 @@ def alembic_config(migrations_dir: Path) -> Config:
     return config
 
 
-def upgrade_database(app: Flask) -> None:
-    """Apply the service's migrations up to head on its own database."""
+def upgrade_database(app: Flask, revision: str = "head") -> None:
+    """Apply the service's migrations up to `revision` on its own database."""
     db, migrations_dir = app.extensions[MIGRATIONS_KEY]
     config = alembic_config(migrations_dir)
-    with app.app_context(), db.engine.begin() as connection:
-        config.attributes["connection"] = connection
-        config.attributes["target_metadata"] = db.metadata
-        command.upgrade(config, "head")
+    with app.app_context(), db.engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # A batch migration re-creates a table, and dropping the old one would run
+            # its children's ON DELETE CASCADE. SQLite takes this only between transactions.
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
+        try:
+            with connection.begin():
+                config.attributes["connection"] = connection
+                config.attributes["target_metadata"] = db.metadata
+                command.upgrade(config, revision)
+                if sqlite and connection.exec_driver_sql("PRAGMA foreign_key_check").first():
+                    raise RuntimeError("the migration left rows whose parent is gone")
+        finally:
+            if sqlite:
+                connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                connection.commit()
 
 
 def new_revision(app: Flask, message: str) -> str:

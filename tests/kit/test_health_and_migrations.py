@@ -5,12 +5,18 @@ from __future__ import annotations
 import socket
 
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 
 from services.auth import create_app as create_auth_app
 from services.common import db as db_module
 from services.common.db import upgrade_database
-from tests.conftest import TEST_DB
+from services.petitions import create_app as create_petitions_app
+from services.polls import create_app as create_polls_app
+from tests.conftest import TEST_DB, database_url_for, recreate_database
+
+FACTORIES = {"auth": create_auth_app, "polls": create_polls_app, "petitions": create_petitions_app}
 
 
 def test_every_service_is_alive_and_ready_through_the_gateway(client):
@@ -46,6 +52,44 @@ def test_migrations_are_idempotent_and_create_the_tables(tmp_path):
     assert {"alembic_version", "signing_keys"} <= tables
     # The models and the migrations describe the same tables.
     assert set(db.metadata.tables) <= tables
+
+
+@pytest.mark.parametrize("service", ["auth", "polls", "petitions"])
+def test_the_models_are_what_the_migrations_build(service):
+    """Else the next `viche revision` would write changes nobody made."""
+    url = database_url_for(service, "models")
+    recreate_database(url)
+    app = FACTORIES[service]({"SQLALCHEMY_DATABASE_URI": url})
+    upgrade_database(app)
+    db = app.extensions["sqlalchemy"]
+    with app.app_context(), db.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        differences = compare_metadata(context, db.metadata)
+    with app.app_context():
+        db.engine.dispose()
+    assert differences == []
+
+
+def test_a_migration_that_rebuilds_a_table_keeps_its_childrens_rows(tmp_path):
+    """SQLite re-creates a table to change a column (auth 0006 does, for users): with
+    foreign keys enforced, dropping the old table would delete every refresh token."""
+    app = create_auth_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/auth.db"})
+    upgrade_database(app, "0005")
+    db = app.extensions["sqlalchemy"]
+    with app.app_context(), db.engine.begin() as connection:
+        connection.exec_driver_sql(
+            "INSERT INTO users (id, locale, link_nonce, created_at)"
+            " VALUES (1, 'uk', 0, '2026-11-01 10:00:00.000000')"
+        )
+        connection.exec_driver_sql(
+            "INSERT INTO refresh_tokens (user_id, family, token_hash, created_at, expires_at)"
+            " VALUES (1, 'f', 'h', '2026-11-01 10:00:00.000000', '2026-12-01 10:00:00.000000')"
+        )
+    upgrade_database(app)
+    with app.app_context(), db.engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT count(*) FROM refresh_tokens").scalar() == 1
+        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1  # on again
+        db.engine.dispose()
 
 
 @pytest.mark.skipif(TEST_DB != "postgres", reason="needs a server that can drop a connection")
