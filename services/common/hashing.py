@@ -18,6 +18,28 @@ def keyed_hash(key: str, purpose: str, value: str) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
+# Providers known to ignore dots in the local part, and their domains' one name.
+DOTLESS_MAILBOXES = {"gmail.com": "gmail.com", "googlemail.com": "gmail.com"}
+
+
+def mailbox(address: str) -> str:
+    """The mailbox a (normalised, lowercase) address delivers to, as far as can be told
+    from outside: without its +tag (sub-addressing, which nearly every provider offers)
+    and, where the provider ignores them, without dots. Two addresses of one mailbox
+    are one voter."""
+    local, _, domain = address.rpartition("@")
+    local = local.split("+", 1)[0] or local
+    if domain in DOTLESS_MAILBOXES:
+        domain = DOTLESS_MAILBOXES[domain]
+        local = local.replace(".", "") or local
+    return f"{local}@{domain}"
+
+
+def mailbox_hash(key: str, address: str) -> str:
+    """The keyed hash that stands for a mailbox: one vote, one limit, per mailbox."""
+    return keyed_hash(key, "email", mailbox(address))
+
+
 def secrets_match(offered: str, expected: str) -> bool:
     """Compare a secret someone offered with ours in constant time; any text may be
     offered (compare_digest refuses str beyond ASCII, so both go in as UTF-8)."""

@@ -23,7 +23,9 @@ def policy_for(session: Session, model: type, council: str):
 
 
 KEPT_SECONDS = 5.0
-_kept: dict[tuple[str, str], tuple[float, SimpleNamespace]] = {}
+# Keyed by the model itself: both services name their table council_policies, and in
+# embedded mode they share this process.
+_kept: dict[tuple[type, str], tuple[float, SimpleNamespace]] = {}
 _kept_lock = threading.Lock()
 
 
@@ -31,7 +33,7 @@ def kept_policy(session: Session, model: type, council: str) -> SimpleNamespace:
     """The council's policy as plain values, kept for a few seconds per process: for hot
     paths (signing). A change made in this process is seen at once; one made in another
     process within KEPT_SECONDS."""
-    key = (model.__tablename__, council)
+    key = (model, council)
     known = _kept.get(key)
     if known is not None and time.monotonic() - known[0] < KEPT_SECONDS:
         return known[1]

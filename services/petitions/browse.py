@@ -19,9 +19,21 @@ from sqlalchemy.orm import Session
 from services.common.errors import ValidationFailed
 from services.common.fields import is_id
 
-from .models import Petition, PetitionCount
+from .models import CouncilPolicy, Petition, PetitionCount
 
 LISTED_STATES = ("open", "successful", "answered", "closed", "rejected")
+# What anyone may see: published, not taken down, and rejected only in a council that
+# publishes its rejected petitions (with no policy row, the default publishes them).
+PUBLICLY_LISTED = and_(
+    Petition.hidden.is_(False),
+    Petition.state.in_(LISTED_STATES),
+    or_(
+        Petition.state != "rejected",
+        Petition.council.not_in(
+            select(CouncilPolicy.council).where(CouncilPolicy.rejected_public.is_(False))
+        ),
+    ),
+)
 SORTS = ("newest", "most_signed", "closing_soon")
 SIMILAR_LIMIT = 5
 WORD = re.compile(r"\w{4,}", re.UNICODE)
@@ -66,7 +78,7 @@ def browse(
     statement = (
         select(Petition, signatures)
         .outerjoin(PetitionCount, PetitionCount.petition_id == Petition.id)
-        .where(Petition.hidden.is_(False), Petition.state.in_(LISTED_STATES))
+        .where(PUBLICLY_LISTED)
     )
     if council:
         statement = statement.where(Petition.council == council)
@@ -124,8 +136,7 @@ def similar(session: Session, council: str, title: str) -> list[Petition]:
         select(Petition)
         .where(
             Petition.council == council,
-            Petition.hidden.is_(False),
-            Petition.state.in_(LISTED_STATES),
+            PUBLICLY_LISTED,
             # Each word as written lower and capitalised: SQLite folds only ASCII case.
             or_(
                 *(

@@ -25,7 +25,7 @@ from services.common.tokens import Principal
 
 from .errors import AlreadySigned, NotAllowed, VerificationNeeded, WrongState
 from .models import DECISIONS, PendingNotification, Petition, Response, Sponsor, Transition
-from .policy import policy_for
+from .policy import policy_for, publishes_rejected
 
 PUBLISHED = ("open", "successful", "answered", "closed")
 
@@ -69,7 +69,10 @@ def get_petition(session: Session, petition_id: int, viewer: Principal | None = 
     petition = session.get(Petition, petition_id)
     if petition is None:
         raise NotFound(gettext("There is no such petition."))
-    visible = petition.state in (*PUBLISHED, "rejected") and not petition.hidden
+    visible = not petition.hidden and (
+        petition.state in PUBLISHED
+        or (petition.state == "rejected" and publishes_rejected(session, petition.council))
+    )
     if not visible and not (
         viewer and (viewer.user_id == petition.author_id or is_moderator(viewer, petition.council))
     ):

@@ -16,6 +16,11 @@ def policy_for(session: Session, council: str) -> CouncilPolicy:
     return policies.policy_for(session, CouncilPolicy, council)
 
 
+def publishes_rejected(session: Session, council: str) -> bool:
+    """Whether the council shows its rejected petitions to everyone (kept for seconds)."""
+    return policies.kept_policy(session, CouncilPolicy, council).rejected_public
+
+
 def update_policy(session: Session, actor: Principal, council: str, changes: dict) -> CouncilPolicy:
     """Change the council's rules (its admins, or platform admins)."""
     return policies.update_policy(session, CouncilPolicy, actor, council, changes, NotAllowed())

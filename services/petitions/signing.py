@@ -111,6 +111,11 @@ def withdraw(session: Session, actor: Principal, petition_id: int) -> None:
     if signature is None:
         session.rollback()
         raise NotFound(gettext("You have not signed this petition."))
+    if signature.invalidation_id is not None:
+        # Set aside by the moderators, it counts nowhere; deleting it would take one
+        # more off the count and let its signer sign afresh.
+        session.rollback()
+        raise NotAllowed(gettext("The moderators set this signature aside: it stays as it is."))
     if mark is not None and signature.id <= mark.last_id:
         add_to_count(session, PetitionCount, {"petition_id": petition.id}, "signatures", -1)
     session.delete(signature)

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from services.common.client import ServiceUnavailable, call_service
 from services.common.db import insert_if
 from services.common.errors import NotFound
-from services.common.hashing import keyed_hash
+from services.common.hashing import mailbox_hash
 from services.common.policies import kept_policy
 from services.common.throttle import app_throttle
 from services.common.timeutil import utcnow
@@ -237,7 +237,7 @@ def _throttle(email: str, client: str) -> None:
             "email-vote-address": config["EMAIL_VOTE_LIMIT_PER_ADDRESS"],
         },
     )
-    address = keyed_hash(current_app.config["HASH_KEY"], "email", email)
+    address = mailbox_hash(current_app.config["HASH_KEY"], email)
     for name, key in (("email-vote-client", client), ("email-vote-address", address)):
         wait = throttle.hit(name, key)
         if wait:

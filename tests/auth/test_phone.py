@@ -5,10 +5,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import jwt
+import pytest
+from sqlalchemy import func, select
 
 from services.auth.accounts.models import PhoneVerification
 from services.auth.models import db
 from tests.auth.helpers import PHONE, age_codes, bearer, confirmed_resident, messages, sms_code
+from tests.conftest import TEST_DB
+from tests.support.concurrency import at_once
 
 
 def refreshed_claims(client, pair) -> dict:
@@ -105,3 +109,18 @@ def test_code_format_is_validated(client, auth_app):
     for code in ("12345", "abcdef", "1234567", ""):
         response = client.post("/api/auth/phone/verify", json={"code": code}, headers=bearer(pair))
         assert response.status_code == 422
+
+
+@pytest.mark.skipif(TEST_DB != "postgres", reason="parallel guesses need a server database")
+def test_guesses_sent_at_once_are_limited_like_any_others(client, gateway, auth_app):
+    pair = confirmed_resident(client, auth_app)
+    client.post("/api/auth/phone/code", headers=bearer(pair))
+    wrong = f"{(int(sms_code(auth_app)) + 1) % 10**6:06d}"
+    statuses = at_once(
+        gateway, [("POST", "/api/auth/phone/verify", {"code": wrong}, bearer(pair))] * 12
+    )
+    assert statuses.count(400) == 4 and statuses.count(429) == 8  # the fifth locks
+    with auth_app.app_context():
+        tries = db.session.scalar(select(func.sum(PhoneVerification.failed_attempts)))
+        db.session.remove()
+    assert tries == 5

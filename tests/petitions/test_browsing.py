@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import update
 
 from services.common.timeutil import utcnow
+from services.petitions.counts import reconcile_counts
 from services.petitions.models import Petition
 from services.petitions.models import db as petitions_db
 from tests.petitions.conftest import TEXT, open_petition
@@ -121,10 +122,21 @@ def test_the_rejected_list_follows_the_council_setting(client, people):
     assert [(p["id"], p["rejection_reason"]) for p in listed] == [
         (created["id"], "unclear-request")
     ]
+    page = f"{API}/petitions/{created['id']}"
+    similar = f"{API}/petitions/similar?council=kyiv&title=Заборонити все"
+    assert client.get(page).status_code == 200
+    assert [p["id"] for p in client.get(similar).json["petitions"]] == [created["id"]]
     client.put(
         f"{API}/councils/kyiv/policy", json={"rejected_public": False}, headers=people.admin()
     )
     assert client.get(f"{API}/councils/kyiv/rejected").status_code == 403
+    # Nor anywhere else, but to its author and the council's moderators.
+    assert client.get(page).status_code == 404
+    assert client.get(f"{API}/petitions?council=kyiv&state=rejected").json["petitions"] == []
+    assert client.get(f"{API}/petitions?q=Заборонити").json["petitions"] == []
+    assert client.get(similar).json["petitions"] == []
+    assert client.get(page, headers=author).status_code == 200
+    assert client.get(page, headers=people.moderator()).status_code == 200
 
 
 def test_withdrawal_is_off_unless_the_council_allows_it(client, people, petitions_app):
@@ -151,9 +163,34 @@ def test_withdrawal_is_off_unless_the_council_allows_it(client, people, petition
     fold(petitions_app)
     assert client.get(f"{API}/petitions/{petition_id}").json["signatures"] == 2
     with petitions_app.app_context():
-        from services.petitions.counts import reconcile_counts
-
         assert reconcile_counts(petitions_db.session) == 0  # the count agrees with the rows
+        petitions_db.session.remove()
+
+
+def test_a_signature_set_aside_cannot_be_withdrawn_and_signed_afresh(client, people, petitions_app):
+    client.put(
+        f"{API}/councils/kyiv/policy", json={"allow_withdrawal": True}, headers=people.admin()
+    )
+    petition_id = open_petition(client, people)
+    for n in (1, 2):
+        sign(client, people, petition_id, n)
+    fold(petitions_app)
+    set_aside = client.post(
+        f"{API}/petitions/{petition_id}/invalidations",
+        json={"reason": "Підпис за іншу особу", "user_id": "r1"},
+        headers=people.moderator(),
+    )
+    assert set_aside.status_code == 201 and set_aside.json["signatures"] == 1
+    mine = f"{API}/petitions/{petition_id}/signatures/mine"
+    assert client.delete(mine, headers=people.resident(1)).status_code == 403
+    again = client.post(
+        f"{API}/petitions/{petition_id}/signatures", json={}, headers=people.resident(1)
+    )
+    assert again.status_code == 409
+    fold(petitions_app)
+    assert client.get(f"{API}/petitions/{petition_id}").json["signatures"] == 1
+    with petitions_app.app_context():
+        assert reconcile_counts(petitions_db.session) == 0
         petitions_db.session.remove()
 
 

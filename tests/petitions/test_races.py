@@ -3,16 +3,14 @@ wins and the other is told (409); the timeline holds one move, never two."""
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
-from werkzeug.test import Client
 
 from services.petitions.models import Petition, Transition, db
 from tests.petitions.conftest import TEXT
+from tests.support.concurrency import at_once
 
 API = "/api/petitions"
 pytestmark = pytest.mark.usefixtures("councils")
@@ -27,24 +25,6 @@ def in_moderation(client, people) -> int:
     ).json
     assert client.post(f"{API}/petitions/{created['id']}/submit", headers=author).status_code == 200
     return created["id"]
-
-
-def at_once(gateway, requests: list[tuple[str, str, dict, dict]]) -> list[int]:
-    """Send the requests from as many threads, released together; their statuses."""
-    start = threading.Barrier(len(requests))
-    statuses = [0] * len(requests)
-
-    def send(n, method, path, body, headers):
-        client = Client(gateway)
-        start.wait()
-        statuses[n] = client.open(path, method=method, json=body, headers=headers).status_code
-
-    threads = [threading.Thread(target=send, args=(n, *r)) for n, r in enumerate(requests)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return statuses
 
 
 def moves(petitions_app, petition_id) -> list[tuple[str, str]]:

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
+from services.common.hashing import mailbox
 from services.common.timeutil import utcnow
 from services.polls.models import PendingVote
 from services.polls.models import db as polls_db
@@ -88,6 +89,32 @@ def test_a_second_vote_from_the_same_address_is_refused(client, people, auth_app
     assert refused.status_code == 409
     assert "вже" in refused.get_data(as_text=True)  # "…was counted already", in Ukrainian
     assert voters(client, poll["id"]) == 1
+
+
+@pytest.mark.parametrize(
+    "first, second",
+    [
+        ("voter@example.org", "voter+again@example.org"),  # sub-addressing
+        ("voter@gmail.com", "v.o.t.e.r@googlemail.com"),  # Gmail ignores dots; two names
+    ],
+)
+def test_one_mailbox_votes_once_however_its_address_is_written(
+    client, people, auth_app, first, second
+):
+    poll = new_poll(client, people)
+    choice = option_ids(poll)[:1]
+    assert request_email_vote(client, poll["id"], choice, email=first).status_code == 202
+    assert confirm_in_browser(client, confirmation_token(auth_app, first)).status_code == 200
+    assert request_email_vote(client, poll["id"], choice, email=second).status_code == 202
+    refused = confirm_in_browser(client, confirmation_token(auth_app, second))
+    assert refused.status_code == 409
+    assert voters(client, poll["id"]) == 1
+
+
+def test_a_mailbox_is_its_address_without_tag_or_ignored_dots():
+    assert mailbox("olena.k+polls@ukr.net") == "olena.k@ukr.net"
+    assert mailbox("o.l.e.n.a+x@googlemail.com") == "olena@gmail.com"
+    assert mailbox("+only@example.org") == "+only@example.org"  # nothing but a tag: kept
 
 
 def test_a_changed_vote_by_email_where_allowed(client, people, auth_app):
@@ -212,6 +239,8 @@ def test_vote_requests_are_limited_per_address(client, people, auth_app):
         assert request_email_vote(client, poll["id"], choice).status_code == 202
     limited = request_email_vote(client, poll["id"], choice, email="VOTER@example.org")
     assert limited.status_code == 429 and int(limited.headers["Retry-After"]) > 0
+    tagged = request_email_vote(client, poll["id"], choice, email="voter+1@example.org")
+    assert tagged.status_code == 429  # the same mailbox
     assert len(messages(auth_app, "voter@example.org", "confirm_for_service")) == 5
     # Someone else is not held back by it.
     assert (

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.petitions.test_races import at_once
 from tests.polls.conftest import new_poll
+from tests.support.concurrency import at_once
 
 pytestmark = pytest.mark.usefixtures("councils")
 

@@ -11,6 +11,7 @@ from sqlalchemy import update
 from services.polls.models import OptionTally, Poll, PollTally
 from services.polls.models import db as polls_db
 from services.polls.tallies import reconcile_closed
+from tests.petitions.conftest import open_petition
 from tests.polls.conftest import (
     confirm_in_browser,
     confirmation_token,
@@ -221,3 +222,18 @@ def test_the_embed_snippet_and_loader(client, people):
 def test_a_draft_has_no_widget(client, people):
     draft = new_poll(client, people, publish=False)
     assert client.get(f"/api/polls/widget/{draft['id']}").status_code == 404
+
+
+def test_the_widget_and_signing_keep_their_own_council_rules(client, people):
+    """Embedded mode runs both services in one process: each remembers its own policy
+    table for a council (both are named council_policies)."""
+    petition_id = open_petition(client, people)
+    poll = new_poll(client, people)
+    for n in (1, 2):  # the widget, signing, the widget again, signing again
+        assert client.get(f"/api/polls/widget/{poll['id']}").status_code == 200
+        signed = client.post(
+            f"/api/petitions/petitions/{petition_id}/signatures",
+            json={},
+            headers=people.resident(n),
+        )
+        assert signed.status_code == 201, signed.json

@@ -497,6 +497,9 @@ def start_phone_verification(session: Session, settings: Settings, user: User, c
 
 def verify_phone(session: Session, settings: Settings, user: User, code: str) -> None:
     """Check the code; five wrong ones lock verification for half an hour."""
+    # One try at a time per person: guesses sent in parallel queue here (PostgreSQL;
+    # SQLite takes one write at a time), so the limit sees every earlier failure.
+    session.execute(select(User.id).where(User.id == user.id).with_for_update())
     if _failures_in_lock_window(session, user.id) >= CODE_MAX_FAILURES:
         raise _locked()
     now = utcnow()
@@ -514,7 +517,9 @@ def verify_phone(session: Session, settings: Settings, user: User, code: str) ->
         raise CodeExpired(gettext("The code has expired. Ask for a new one."))
     salt = verification.code_hash.split("$", 1)[0]
     if not hmac.compare_digest(verification.code_hash, _code_hash(settings, salt, code)):
-        verification.failed_attempts += 1
+        verification.failed_attempts = (
+            PhoneVerification.failed_attempts + 1
+        )  # in SQL: no lost update
         verification.last_failed_at = now
         session.commit()
         if _failures_in_lock_window(session, user.id) >= CODE_MAX_FAILURES:

@@ -24,7 +24,7 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from services.common.errors import N_, NotFound, Problem
-from services.common.hashing import keyed_hash
+from services.common.hashing import mailbox_hash
 from services.common.timeutil import utcnow
 
 from ..accounts.domain import InvalidLink, Settings
@@ -87,7 +87,7 @@ def request_verification(
             gettext("The return address must be on this site."),
             errors={"return_url": [gettext("Not on this site.")]},
         )
-    email_hash = keyed_hash(settings.hash_key, "email", email)
+    email_hash = mailbox_hash(settings.hash_key, email)
     now = utcnow()
     recent = session.scalar(
         REQUESTS_SINCE, {"email_hash": email_hash, "since": now - timedelta(hours=1)}
