@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Mapping
 
 from flask import Flask, Response, g, has_request_context, request
@@ -164,6 +165,49 @@ def problem_response(problem: Problem) -> Response:
     return response
 
 
+# marshmallow's own messages are English only: each is recognised here and said again
+# through the catalogue, in the request's language.
+FIELD_MESSAGES = [
+    (r"Missing data for required field\.", N_("This field is required.")),
+    (r"Field may not be null\.", N_("This field cannot be empty.")),
+    (r"Unknown field\.", N_("This field is not expected here.")),
+    (
+        r"Invalid input type\.|Invalid type\.|Not a valid (?:string|integer|number|boolean"
+        r"|list|tuple|mapping type|utf-8 string)\.",
+        N_("This value has the wrong type."),
+    ),
+    (
+        r"Not a valid (?:aware |naive )?(?:datetime|date|time)\.",
+        N_("Give a date and time with its offset, like 2026-05-01T09:00:00+03:00."),
+    ),
+    (r"Number too large\.|Special numeric values .*", N_("This number cannot be taken.")),
+    (r"Longer than maximum length (?P<max>\d+)\.", N_("Too long: at most %(max)s.")),
+    (r"Shorter than minimum length (?P<min>\d+)\.", N_("Too short: at least %(min)s.")),
+    (
+        r"Length must be between (?P<min>\d+) and (?P<max>\d+)\.",
+        N_("Give from %(min)s to %(max)s."),
+    ),
+    (
+        r"Must be greater than or equal to (?P<min>\S+) and less than or equal to (?P<max>\S+)\.",
+        N_("Give a number from %(min)s to %(max)s."),
+    ),
+    (r"Must be greater than or equal to (?P<min>\S+)\.", N_("Give a number of at least %(min)s.")),
+    (r"Must be less than or equal to (?P<max>\S+)\.", N_("Give a number of at most %(max)s.")),
+    (r"Must be one of: (?P<choices>.*)\.", N_("Choose one of: %(choices)s.")),
+    (r"String does not match expected pattern\.", N_("This value is not in the expected form.")),
+    (r"Invalid value\.|Invalid input\.", N_("This value is not accepted.")),
+]
+_FIELD_MESSAGES = [(re.compile(pattern), message) for pattern, message in FIELD_MESSAGES]
+
+
+def _in_request_language(message: str) -> str:
+    for pattern, translated in _FIELD_MESSAGES:
+        found = pattern.fullmatch(message)
+        if found:
+            return gettext(translated, **found.groupdict())
+    return message
+
+
 def _flatten_field_errors(messages: Mapping, prefix: str = "") -> dict[str, list[str]]:
     """webargs nests errors by location and field; clients want `field.path -> messages`."""
     flat: dict[str, list[str]] = {}
@@ -172,9 +216,9 @@ def _flatten_field_errors(messages: Mapping, prefix: str = "") -> dict[str, list
         if isinstance(value, Mapping):
             flat.update(_flatten_field_errors(value, name))
         elif isinstance(value, list) and all(isinstance(v, str) for v in value):
-            flat[name] = [str(v) for v in value]
+            flat[name] = [_in_request_language(str(v)) for v in value]
         else:
-            flat[name] = [str(value)]
+            flat[name] = [_in_request_language(str(value))]
     return flat
 
 

@@ -86,6 +86,28 @@ def test_validation_lists_field_errors(probe):
     assert all(isinstance(m, str) for msgs in body["errors"].values() for m in msgs)
 
 
+@pytest.mark.parametrize(
+    "language, required, wrong_type",
+    [
+        ("en", "This field is required.", "This value has the wrong type."),
+        ("uk", "Це поле обов'язкове.", "Значення має неправильний тип."),
+        ("hu", "Ez a mező kötelező.", "Az érték típusa hibás."),
+    ],
+)
+def test_field_errors_speak_the_requests_language(probe, language, required, wrong_type):
+    answer = probe.post("/items", json={"size": "big"}, headers={"Accept-Language": language})
+    body = problem(answer, 422, "validation-failed")
+    assert body["errors"] == {"name": [required], "size": [wrong_type]}
+
+
+def test_limits_in_field_errors_keep_their_numbers(client):
+    answer = client.get("/api/polls/polls?limit=500&state=nope", headers={"Accept-Language": "uk"})
+    assert answer.json["errors"] == {
+        "limit": ["Вкажіть число від 1 до 100."],
+        "state": ["Виберіть одне з: draft, scheduled, open, closed, archived."],
+    }
+
+
 def test_malformed_json_is_400(probe):
     response = probe.post("/items", data="{not json", content_type="application/json")
     problem(response, 400, "invalid-json")
