@@ -13,6 +13,7 @@ from typing import Any
 
 import urllib3
 from flask import current_app, g, has_request_context
+from flask_babel import gettext
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from .errors import Problem
@@ -94,7 +95,9 @@ def call_service(
         sent["X-Forwarded-For"] = client  # services trust it behind the gateway only
     base = config["SERVICE_URLS"].get(service)
     if not base:
-        raise ServiceUnavailable(f"No address is configured for the {service} service.")
+        raise ServiceUnavailable(
+            gettext("No address is configured for the %(service)s service.", service=service)
+        )
     seconds = timeout or config["SERVICE_TIMEOUT_SECONDS"]
     try:
         response = _pool.request(
@@ -106,7 +109,9 @@ def call_service(
         )
     except urllib3.exceptions.HTTPError as exc:
         current_app.logger.warning("call to %s failed: %s", service, exc)
-        raise ServiceUnavailable(f"The {service} service did not answer.") from exc
+        raise ServiceUnavailable(
+            gettext("The %(service)s service did not answer.", service=service)
+        ) from exc
     return ServiceResponse(response.status, dict(response.headers), response.data)
 
 
@@ -159,7 +164,6 @@ def service_required(view):
 def check_calling_service() -> None:
     """403 unless the request carries the internal token; names the caller on `g`."""
     from flask import request
-    from flask_babel import gettext
 
     offered = request.headers.get(INTERNAL_TOKEN_HEADER, "")
     if not offered or not secrets_match(offered, current_app.config["INTERNAL_TOKEN"]):

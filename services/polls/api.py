@@ -7,6 +7,7 @@ import re
 from flask import current_app, request
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
+from markupsafe import escape
 from marshmallow import Schema, ValidationError, fields, validate
 from sqlalchemy import select
 
@@ -356,7 +357,7 @@ def embed(poll_id: int):
     poll = lifecycle.managed_poll(db.session, current_principal(), poll_id)
     base = current_app.config["PUBLIC_URL"]
     url = f"{base}/api/polls/widget/{poll.id}"
-    title = poll.question.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
+    title = escape(poll.question)  # for an HTML attribute
     return {
         "widget_url": url,
         "iframe": (
@@ -364,7 +365,8 @@ def embed(poll_id: int):
             'style="border:0;max-width:32rem" loading="lazy"></iframe>'
         ),
         "script": (
-            f'<script src="{base}/api/polls/widget.js" data-poll="{poll.id}" async></script>'
+            f'<script src="{base}/api/polls/widget.js" data-poll="{poll.id}" '
+            f'data-title="{title}" async></script>'
         ),
     }
 

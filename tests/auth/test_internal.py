@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
@@ -62,6 +63,16 @@ def test_a_service_gets_a_proof_without_the_address(auth_app, client, polls_app)
 
     again = client.post("/api/auth/verify/form", data={"token": token})
     assert again.status_code == 400  # once only
+
+
+def test_the_link_opens_in_the_language_of_its_email(auth_app, client):
+    assert ask(auth_app, locale="hu").status_code == 202
+    [mail] = messages(auth_app, "voter@example.org")
+    link = re.search(r"https?://\S+", mail.text_body).group(0)
+    assert "lang=hu" in link
+    path = "/" + link.split("://", 1)[1].split("/", 1)[1]
+    page = client.get(path, headers={"Accept-Language": "uk"}).get_data(as_text=True)
+    assert '<html lang="hu"' in page
 
 
 def test_a_proof_is_for_its_audience_only(auth_app, client, petitions_app):

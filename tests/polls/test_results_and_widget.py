@@ -208,11 +208,14 @@ def test_only_the_widget_may_be_framed_and_only_by_the_councils_sites(client, pe
 
 
 def test_the_embed_snippet_and_loader(client, people):
-    poll = new_poll(client, people)
+    poll = new_poll(client, people, question='Де ставити "лавки" & <урни>?')
     snippet = client.get(f"/api/polls/polls/{poll['id']}/embed", headers=people.moderator()).json
     assert f"/api/polls/widget/{poll['id']}" in snippet["iframe"] and "<iframe" in snippet["iframe"]
-    assert 'title="' in snippet["iframe"]
+    # The frame is named by its question, for screen readers, whichever snippet is used.
+    title = 'title="Де ставити &#34;лавки&#34; &amp; &lt;урни&gt;?"'
+    assert title in snippet["iframe"]
     assert f'data-poll="{poll["id"]}"' in snippet["script"]
+    assert "data-" + title in snippet["script"]
     loader = client.get("/api/polls/widget.js")
     assert loader.status_code == 200 and loader.mimetype == "text/javascript"
     assert "iframe" in loader.get_data(as_text=True)

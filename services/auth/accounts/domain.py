@@ -152,7 +152,8 @@ def confirmation_link(settings: Settings, user: User, address: str | None = None
     token = _serializer(settings, "confirm-email").dumps(
         {"u": user.id, "e": address or user.email, "n": user.link_nonce}
     )
-    return f"{settings.public_url}/api/auth/email/confirm?token={token}"
+    # The page the link opens speaks the language the email was written in.
+    return f"{settings.public_url}/api/auth/email/confirm?lang={user.locale}&token={token}"
 
 
 def register(
@@ -387,7 +388,8 @@ def request_password_reset(session: Session, settings: Settings, email: str) -> 
         locale=user.locale,
         context={
             "name": user.name,
-            "link": f"{settings.public_url}/api/auth/password/reset?token={token}",
+            "link": f"{settings.public_url}/api/auth/password/reset"
+            f"?lang={user.locale}&token={token}",
         },
         user_id=user.id,
     )
