@@ -6,17 +6,18 @@ service claims: a problem+json 404 for API clients, an HTML page for browsers.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
 
-from flask import Flask, jsonify, render_template, request, send_from_directory
+from flask import Flask, jsonify, make_response, render_template, request, send_from_directory
 from flask_babel import gettext
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from services.common.app import security_headers
 from services.common.config import SUPPORTED_LOCALES, check_production_safety, service_config
 from services.common.councils import CouncilConverter
-from services.common.errors import NotFound, init_errors, problem_response
+from services.common.errors import PROBLEM_CONTENT_TYPE, NotFound, init_errors, problem_response
 from services.common.i18n import init_i18n, remember_language
 from services.common.inputs import IdConverter, refuse_nul_in_request
 from services.common.requests import configure_logging, init_request_ids
@@ -36,6 +37,29 @@ LANGUAGE_NAMES = {
     "tr": "Türkçe",
     "hu": "Magyar",
 }
+
+
+def problems_as_pages(response):
+    """after_request: a browser on one of our pages is shown an error as a page in its
+    language (the form expired, too many tries…), not as problem+json; under /api/
+    every client keeps problem+json."""
+    if (
+        response.mimetype != PROBLEM_CONTENT_TYPE
+        or request.path.startswith("/api/")
+        or not wants_html()
+    ):
+        return response
+    problem = json.loads(response.get_data())
+    page = make_response(
+        render_template(
+            "ui/message.html", ok=False, message=problem.get("detail") or problem["title"]
+        ),
+        response.status_code,
+    )
+    for name in ("Retry-After", "WWW-Authenticate", "Allow", "X-Request-ID"):
+        if name in response.headers:
+            page.headers[name] = response.headers[name]
+    return page
 
 
 def wants_html() -> bool:
@@ -66,6 +90,7 @@ def create_app(config: Mapping | None = None) -> Flask:
     app.register_blueprint(council_pages)
     app.after_request(save_session)
     app.after_request(remember_language)
+    app.after_request(problems_as_pages)  # registered last, so it runs first
     app.jinja_env.globals["csrf_token"] = csrf_token
     app.jinja_env.filters.update(FILTERS)
     if app.config.get("BEHIND_GATEWAY"):  # the visitor's address, as the gateway saw it

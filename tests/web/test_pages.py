@@ -93,6 +93,16 @@ def test_forms_from_another_site_are_refused(client, auth_app, people):
     sign_in(client)
     forged = client.post(f"/petitions/{petition_id}/sign", data={"csrf": "guess"})
     assert forged.status_code == 403
+    # A browser is told so on a page in its language; an API client gets problem+json.
+    in_browser = client.post(
+        f"/petitions/{petition_id}/sign?lang=uk",
+        data={"csrf": "guess"},
+        headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"},
+    )
+    assert in_browser.status_code == 403 and in_browser.mimetype == "text/html"
+    assert 'role="alert"' in in_browser.get_data(as_text=True)
+    assert "Оновіть сторінку" in in_browser.get_data(as_text=True)
+    assert forged.mimetype == "application/problem+json"
     assert (
         client.post("/login", data={"email": "x@example.org", "password": "x"}).status_code == 403
     )
