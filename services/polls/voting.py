@@ -63,11 +63,12 @@ def check_choices(poll: Poll | PublishedPoll, choices: list[int]) -> list[int]:
     if len(set(choices)) != len(choices) or not set(choices) <= known:
         raise InvalidChoice(errors={"choices": [gettext("This answer is not in the poll.")]})
     if len(choices) > poll.max_choices:
-        raise InvalidChoice(
-            errors={
-                "choices": [gettext("Choose at most %(count)d answers.", count=poll.max_choices)]
-            }
+        too_many = (
+            gettext("Choose one answer.")  # not "at most 1 answers"
+            if poll.max_choices == 1
+            else gettext("Choose at most %(count)d answers.", count=poll.max_choices)
         )
+        raise InvalidChoice(errors={"choices": [too_many]})
     return sorted(choices)
 
 

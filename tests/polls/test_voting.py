@@ -79,6 +79,10 @@ def test_too_many_or_repeated_choices_are_refused(client, people):
     other = new_poll(client, people, method="account")
     foreign = vote(client, poll["id"], people.resident(), option_ids(other)[:1])
     assert foreign.status_code == 422
+    # The limit is said in words that fit it.
+    assert too_many.json["errors"]["choices"] == ["Choose at most 2 answers."]
+    single = vote(client, other["id"], people.resident(), option_ids(other)[:2])
+    assert single.json["errors"]["choices"] == ["Choose one answer."]
 
 
 def test_verification_levels_and_methods(client, people):
