@@ -138,3 +138,24 @@ def test_a_moderator_takes_a_petition_down_from_its_page(client, auth_app, peopl
     assert client.get(f"/api/petitions/petitions/{petition_id}").status_code == 404
     queue_reasons = client.get("/councils/kyiv/moderation?lang=uk").get_data(as_text=True)
     assert "Зняти з публікації" not in queue_reasons
+
+
+def test_the_timeline_gives_a_rejection_reason_in_the_visitors_language(client, people):
+    author = people.resident(100)
+    created = client.post(
+        "/api/petitions/petitions",
+        json={"council": "kyiv", "title": "Перенести ринок", "text": TEXT},
+        headers=author,
+    ).json
+    client.post(f"/api/petitions/petitions/{created['id']}/submit", headers=author)
+    rejected = client.post(
+        f"/api/petitions/petitions/{created['id']}/reject",
+        json={"reason": "outside-competence", "explanation": "Це питання області."},
+        headers=people.moderator(),
+    )
+    assert rejected.status_code == 200
+    for language, label in (("en", "Outside the council's competence"), ("uk", None)):
+        page = client.get(f"/petitions/{created['id']}?lang={language}").get_data(as_text=True)
+        assert "Це питання області." in page and "outside-competence" not in page
+        if label:
+            assert label.replace("'", "&#39;") in page

@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 
 from babel.dates import format_date as babel_date
 from babel.numbers import format_decimal
+from flask_babel import gettext
 
 from services.common.errors import N_
 from services.common.i18n import request_locale
@@ -80,6 +81,21 @@ def reason_label(reason: str) -> str:
     return REASON_LABELS.get(reason, reason)
 
 
+# What the petitions service writes into a timeline step, in its own words.
+APPEAL_REASON = "forwarded as an ordinary appeal"
+
+
+def timeline_reason(reason: str) -> str:
+    """A timeline step's reason in the visitor's language: the forwarding of a failed
+    petition, or a rejection ("<reason code>: <the moderator's explanation>")."""
+    if reason == APPEAL_REASON:
+        return gettext("Forwarded as an ordinary appeal")
+    code, separator, explanation = reason.partition(": ")
+    if separator and code in REASON_LABELS:
+        return f"{gettext(REASON_LABELS[code])}: {explanation}"
+    return reason
+
+
 def state_label(state: str) -> str:
     return STATE_LABELS.get(state, state)
 
@@ -92,4 +108,5 @@ FILTERS = {
     "reason_label": reason_label,
     "petition_state_label": petition_state_label,
     "decision_label": decision_label,
+    "timeline_reason": timeline_reason,
 }
