@@ -40,6 +40,8 @@ def test_an_admin_changes_the_councils_rules(client, auth_app):
         data={"csrf": csrf(page), "threshold": "-5", "widget_origins": "javascript:alert(1)"},
     )
     assert bad.status_code == 422 and 'role="alert"' in bad.get_data(as_text=True)
+    assert "Підписів потрібно" in bad.get_data(as_text=True)  # the field's label, not its key
+    assert "threshold:" not in bad.get_data(as_text=True)
 
 
 def test_digits_of_other_kinds_are_refused_not_crashed_on(client, auth_app):
