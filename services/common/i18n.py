@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
+import flask_babel
 from babel import Locale
 from babel.support import NullTranslations, Translations
 from flask import Flask, current_app, g, has_request_context, request
@@ -68,11 +69,24 @@ def remember_language(response):
     return response
 
 
+def format_number(value) -> str:
+    """A number as the page's language writes it (1 234 in Ukrainian, 1,234 in English)."""
+    return flask_babel.format_decimal(value or 0)
+
+
+def format_percent(value) -> str:
+    """A share given in percent (0–100), to a tenth, as the page's language writes
+    percentages: 33,3% in Ukrainian, %33,3 in Turkish, 33.3% in English."""
+    pattern = flask_babel.get_locale().percent_formats[None].pattern.replace("0", "0.#", 1)
+    return flask_babel.format_percent((value or 0) / 100, format=pattern)
+
+
 def init_i18n(app: Flask) -> None:
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(TRANSLATIONS_DIR))
     Babel(app, locale_selector=request_locale)
     # Every page says which language it is in (<html lang="{{ locale }}">).
     app.context_processor(lambda: {"locale": request_locale()})
+    app.jinja_env.filters.update(format_number=format_number, format_percent=format_percent)
 
 
 @cache

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from flask import Flask
 
-from services.common.i18n import negotiate_locale
+from services.common.i18n import format_number, format_percent, init_i18n, negotiate_locale
 
 
 @pytest.mark.parametrize(
@@ -30,3 +31,15 @@ def test_problems_speak_ukrainian_when_asked(client):
     assert response.json["title"] == "Не знайдено"
     english = client.get("/api/polls/nowhere", headers={"Accept-Language": "en"})
     assert english.json["title"] == "Not found"
+
+
+@pytest.mark.parametrize(
+    "language, number, percent",
+    [("en", "12,345", "33.3%"), ("uk", "12\xa0345", "33,3%"), ("tr", "12.345", "%33,3")],
+)
+def test_numbers_and_percentages_as_the_language_writes_them(language, number, percent):
+    app = Flask(__name__)
+    init_i18n(app)
+    with app.test_request_context(f"/?lang={language}"):
+        assert format_number(12345) == number
+        assert format_percent(33.3333) == percent

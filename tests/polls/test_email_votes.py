@@ -71,7 +71,7 @@ def test_the_thank_you_page_shows_results_with_the_vote_unless_kept_until_close(
     body = confirm_in_browser(client, confirmation_token(auth_app)).get_data(as_text=True)
     assert "Thank you! Your vote was counted." in body  # the poll's language
     # The voter's own vote is in what they are shown: one voter, all for their answer.
-    assert ("1 voter" in body and "1 vote (100.0%)" in body) is shown
+    assert ("1 voter" in body and "1 vote (100%)" in body) is shown
     assert ('id="results-title"' in body) is shown
 
 

@@ -6,15 +6,10 @@ from datetime import datetime
 from urllib.parse import urlencode
 
 from babel.dates import format_date as babel_date
-from babel.numbers import format_decimal
 from flask_babel import gettext
 
 from services.common.errors import N_
 from services.common.i18n import request_locale
-
-
-def format_number(value) -> str:
-    return format_decimal(value or 0, locale=request_locale())
 
 
 def format_date(value) -> str:
@@ -101,7 +96,6 @@ def state_label(state: str) -> str:
 
 
 FILTERS = {
-    "format_number": format_number,
     "format_date": format_date,
     "merge_query": merge_query,
     "state_label": state_label,
