@@ -152,8 +152,7 @@ def confirmation_link(settings: Settings, user: User, address: str | None = None
     token = _serializer(settings, "confirm-email").dumps(
         {"u": user.id, "e": address or user.email, "n": user.link_nonce}
     )
-    # The page the link opens speaks the language the email was written in.
-    return f"{settings.public_url}/api/auth/email/confirm?lang={user.locale}&token={token}"
+    return f"{settings.public_url}/api/auth/email/confirm?token={token}"
 
 
 def register(
@@ -388,8 +387,7 @@ def request_password_reset(session: Session, settings: Settings, email: str) -> 
         locale=user.locale,
         context={
             "name": user.name,
-            "link": f"{settings.public_url}/api/auth/password/reset"
-            f"?lang={user.locale}&token={token}",
+            "link": f"{settings.public_url}/api/auth/password/reset?token={token}",
         },
         user_id=user.id,
     )

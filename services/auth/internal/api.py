@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint as PageBlueprint
 from flask import current_app, g, redirect, render_template, request
-from flask_babel import gettext
+from flask_babel import force_locale, gettext
 from marshmallow import Schema, fields, validate
 
 from services.common.app import accepts, public
@@ -97,9 +97,18 @@ def verification_page():
         verification = domain.pending_verification(db.session, settings(), token)
     except InvalidLink as problem:
         return render_template("accounts/done.html", ok=False, message=problem.detail), 400
-    return render_template(
-        "accounts/verify_for_service.html", token=token, context=verification.context
-    )
+    # The page speaks the language its email was written in (a voter may open the link
+    # on another device), unless the visitor chose one.
+    locale = request.args.get("lang") or verification.locale
+    if locale not in SUPPORTED_LOCALES:
+        locale = verification.locale
+    with force_locale(locale):
+        return render_template(
+            "accounts/verify_for_service.html",
+            token=token,
+            context=verification.context,
+            locale=locale,
+        )
 
 
 @verify_pages_blp.post("/verify/form")

@@ -124,7 +124,7 @@ def request_verification(
         context={
             **context,
             "purpose": purpose,
-            "link": f"{settings.public_url}/api/auth/verify?lang={locale}&token={token}",
+            "link": f"{settings.public_url}/api/auth/verify?token={token}",
         },
     )
     session.commit()
