@@ -52,7 +52,8 @@ PETITION_STATE_LABELS = {
     "open": N_("Collecting signatures"),
     "successful": N_("Waiting for the response"),
     "answered": N_("Answered"),
-    "closed": N_("Closed"),
+    # Not the polls' "Closed": in Ukrainian and Russian the word agrees with its noun.
+    "closed": N_("Closed: not enough signatures"),
     "rejected": N_("Rejected"),
 }
 
