@@ -12,7 +12,7 @@ from pathlib import Path
 import flask_babel
 from babel import Locale
 from babel.support import NullTranslations, Translations
-from flask import Flask, current_app, g, has_request_context, request
+from flask import Flask, current_app, g, has_request_context, render_template, request
 from flask_babel import Babel
 
 from .config import SUPPORTED_LOCALES
@@ -79,6 +79,17 @@ def format_percent(value) -> str:
     percentages: 33,3% in Ukrainian, %33,3 in Turkish, 33.3% in English."""
     pattern = flask_babel.get_locale().percent_formats[None].pattern.replace("0", "0.#", 1)
     return flask_babel.format_percent((value or 0) / 100, format=pattern)
+
+
+def render_in_language(locale: str | None, template: str, **context) -> str:
+    """A page opened from an email, in the email's language (`locale`), unless the
+    visitor chose one with ?lang=: the link may be opened on another device."""
+    chosen = request.args.get("lang")
+    for language in (chosen, locale, request_locale()):
+        if language in SUPPORTED_LOCALES:
+            break
+    with flask_babel.force_locale(language):
+        return render_template(template, locale=language, **context)
 
 
 def init_i18n(app: Flask) -> None:

@@ -24,8 +24,11 @@ def test_register_confirm_and_sign_in(client, auth_app):
     token = link_token(mail.text_body)
 
     # The link's GET shows a button and changes nothing: a mail scanner confirms nothing.
-    page = client.get(f"/api/auth/email/confirm?token={token}")
+    # It speaks the email's language, whatever the browser that opens it prefers.
+    page = client.get(f"/api/auth/email/confirm?token={token}", headers={"Accept-Language": "en"})
     assert page.status_code == 200 and "<form" in page.get_data(as_text=True)
+    assert '<html lang="uk"' in page.get_data(as_text=True)
+    assert "lang=uk" in page.get_data(as_text=True)  # and so does the page after the button
     before = login(client)
     assert before.status_code == 200
     claims = jwt.decode(before.json["access_token"], options={"verify_signature": False})

@@ -9,7 +9,7 @@ from flask_babel import gettext
 from services.common.app import accepts, public
 from services.common.blueprint import Blueprint
 from services.common.errors import Problem
-from services.common.i18n import request_locale
+from services.common.i18n import render_in_language, request_locale
 from services.common.tokens import current_principal, token_required
 
 from ..models import db
@@ -263,7 +263,12 @@ def reset_password(data):
 
 @pages_blp.get("/email/confirm")
 def confirm_email_page():
-    return render_template("accounts/confirm_email.html", token=request.args.get("token", ""))
+    token = request.args.get("token", "")
+    return render_in_language(
+        domain.link_locale(db.session, settings(), token, "confirm-email"),
+        "accounts/confirm_email.html",
+        token=token,
+    )
 
 
 @pages_blp.post("/email/confirm/form")
@@ -281,7 +286,12 @@ def confirm_email_form():
 
 @pages_blp.get("/password/reset")
 def reset_password_page():
-    return render_template("accounts/reset_password.html", token=request.args.get("token", ""))
+    token = request.args.get("token", "")
+    return render_in_language(
+        domain.link_locale(db.session, settings(), token, "reset-password"),
+        "accounts/reset_password.html",
+        token=token,
+    )
 
 
 @pages_blp.post("/password/reset/form")

@@ -115,6 +115,18 @@ def _serializer(settings: Settings, purpose: str) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(settings.secret_key, salt=f"viche.auth.{purpose}")
 
 
+def link_locale(session: Session, settings: Settings, token: str, purpose: str) -> str | None:
+    """The language of the email a link came in (its account's), for the page it opens;
+    None for a link that is not ours. Whether it still works, the form's POST decides."""
+    try:
+        data = _serializer(settings, purpose).loads(token)
+    except BadSignature:
+        return None
+    user_id = data.get("u") if isinstance(data, dict) else None
+    user = session.get(User, user_id) if isinstance(user_id, int) else None
+    return user.locale if user is not None else None
+
+
 def _load_link(settings: Settings, purpose: str, token: str, max_age: timedelta) -> dict:
     try:
         data = _serializer(settings, purpose).loads(token, max_age=int(max_age.total_seconds()))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint as PageBlueprint
 from flask import current_app, g, redirect, render_template, request
-from flask_babel import force_locale, gettext
+from flask_babel import gettext
 from marshmallow import Schema, fields, validate
 
 from services.common.app import accepts, public
@@ -12,6 +12,7 @@ from services.common.blueprint import Blueprint
 from services.common.client import service_required
 from services.common.config import SUPPORTED_LOCALES
 from services.common.fields import EmailAddress, SmallObject, id_field
+from services.common.i18n import render_in_language
 
 from ..accounts.domain import InvalidLink, Settings
 from ..models import db
@@ -97,18 +98,12 @@ def verification_page():
         verification = domain.pending_verification(db.session, settings(), token)
     except InvalidLink as problem:
         return render_template("accounts/done.html", ok=False, message=problem.detail), 400
-    # The page speaks the language its email was written in (a voter may open the link
-    # on another device), unless the visitor chose one.
-    locale = request.args.get("lang") or verification.locale
-    if locale not in SUPPORTED_LOCALES:
-        locale = verification.locale
-    with force_locale(locale):
-        return render_template(
-            "accounts/verify_for_service.html",
-            token=token,
-            context=verification.context,
-            locale=locale,
-        )
+    return render_in_language(
+        verification.locale,
+        "accounts/verify_for_service.html",
+        token=token,
+        context=verification.context,
+    )
 
 
 @verify_pages_blp.post("/verify/form")
