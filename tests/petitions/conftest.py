@@ -5,17 +5,11 @@ from __future__ import annotations
 TEXT = "Просимо встановити ліхтарі на вулиці Шевченка, бо ввечері там темно й небезпечно."
 
 
-def open_petition(
-    client, people, council="kyiv", threshold=None, title="Ліхтарі на вулиці Шевченка"
-) -> int:
-    """A petition filed, submitted and approved: collecting signatures."""
-    if threshold is not None:
-        response = client.put(
-            f"/api/petitions/councils/{council}/policy",
-            json={"threshold": threshold},
-            headers=people.admin(council),
-        )
-        assert response.status_code == 200, response.json
+TITLE = "Ліхтарі на вулиці Шевченка"
+
+
+def submitted_petition(client, people, council="kyiv", title=TITLE) -> int:
+    """A petition filed and submitted by resident 100: awaiting moderation."""
     author = people.resident(100)
     created = client.post(
         "/api/petitions/petitions",
@@ -24,10 +18,33 @@ def open_petition(
     )
     assert created.status_code == 201, created.json
     petition_id = created.json["id"]
-    assert (
-        client.post(f"/api/petitions/petitions/{petition_id}/submit", headers=author).status_code
-        == 200
+    submitted = client.post(f"/api/petitions/petitions/{petition_id}/submit", headers=author)
+    assert submitted.status_code == 200, submitted.json
+    return petition_id
+
+
+def rejected_petition(client, people, title, reason, explanation, council="kyiv") -> int:
+    """A petition submitted and rejected by the council's moderator."""
+    petition_id = submitted_petition(client, people, council, title)
+    rejected = client.post(
+        f"/api/petitions/petitions/{petition_id}/reject",
+        json={"reason": reason, "explanation": explanation},
+        headers=people.moderator(council),
     )
+    assert rejected.status_code == 200, rejected.json
+    return petition_id
+
+
+def open_petition(client, people, council="kyiv", threshold=None, title=TITLE) -> int:
+    """A petition filed, submitted and approved: collecting signatures."""
+    if threshold is not None:
+        response = client.put(
+            f"/api/petitions/councils/{council}/policy",
+            json={"threshold": threshold},
+            headers=people.admin(council),
+        )
+        assert response.status_code == 200, response.json
+    petition_id = submitted_petition(client, people, council, title)
     assert (
         client.post(
             f"/api/petitions/petitions/{petition_id}/approve", headers=people.moderator(council)

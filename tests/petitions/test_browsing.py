@@ -14,7 +14,7 @@ from services.common.timeutil import utcnow
 from services.petitions.counts import reconcile_counts
 from services.petitions.models import Petition
 from services.petitions.models import db as petitions_db
-from tests.petitions.conftest import TEXT, open_petition
+from tests.petitions.conftest import open_petition, rejected_petition
 from tests.petitions.test_lifecycle import _settled
 
 API = "/api/petitions"
@@ -106,26 +106,15 @@ def test_similar_titles_are_suggested_before_filing(client, people):
 
 def test_the_rejected_list_follows_the_council_setting(client, people):
     author = people.resident(100)
-    created = client.post(
-        f"{API}/petitions",
-        json={"council": "kyiv", "title": "Заборонити все", "text": TEXT},
-        headers=author,
-    ).json
-    client.post(f"{API}/petitions/{created['id']}/submit", headers=author)
-    rejected = client.post(
-        f"{API}/petitions/{created['id']}/reject",
-        json={"reason": "unclear-request", "explanation": "Незрозуміло, що саме просять."},
-        headers=people.moderator(),
+    petition_id = rejected_petition(
+        client, people, "Заборонити все", "unclear-request", "Незрозуміло, що саме просять."
     )
-    assert rejected.status_code == 200
     listed = client.get(f"{API}/councils/kyiv/rejected").json["petitions"]
-    assert [(p["id"], p["rejection_reason"]) for p in listed] == [
-        (created["id"], "unclear-request")
-    ]
-    page = f"{API}/petitions/{created['id']}"
+    assert [(p["id"], p["rejection_reason"]) for p in listed] == [(petition_id, "unclear-request")]
+    page = f"{API}/petitions/{petition_id}"
     similar = f"{API}/petitions/similar?council=kyiv&title=Заборонити все"
     assert client.get(page).status_code == 200
-    assert [p["id"] for p in client.get(similar).json["petitions"]] == [created["id"]]
+    assert [p["id"] for p in client.get(similar).json["petitions"]] == [petition_id]
     client.put(
         f"{API}/councils/kyiv/policy", json={"rejected_public": False}, headers=people.admin()
     )

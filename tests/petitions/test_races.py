@@ -9,22 +9,11 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from services.petitions.models import Petition, Transition, db
-from tests.petitions.conftest import TEXT
+from tests.petitions.conftest import submitted_petition
 from tests.support.concurrency import at_once
 
 API = "/api/petitions"
 pytestmark = pytest.mark.usefixtures("councils")
-
-
-def in_moderation(client, people) -> int:
-    author = people.resident(100)
-    created = client.post(
-        f"{API}/petitions",
-        json={"council": "kyiv", "title": "Ліхтарі на вулиці Шевченка", "text": TEXT},
-        headers=author,
-    ).json
-    assert client.post(f"{API}/petitions/{created['id']}/submit", headers=author).status_code == 200
-    return created["id"]
 
 
 def moves(petitions_app, petition_id) -> list[tuple[str, str]]:
@@ -39,7 +28,7 @@ def moves(petitions_app, petition_id) -> list[tuple[str, str]]:
 
 
 def test_a_write_on_a_stale_read_is_refused(client, people, petitions_app):
-    petition_id = in_moderation(client, people)
+    petition_id = submitted_petition(client, people)
     with petitions_app.app_context(), Session(db.engine) as stale:
         read_before = stale.get(Petition, petition_id)
         moderator = people.moderator()
@@ -58,7 +47,7 @@ def test_moderators_acting_at_once_move_a_petition_once(
     moderators = [people.moderator(n=n) for n in (1, 2, 3)]
     rejection = {"reason": "duplicate", "explanation": "The same as petition 1."}
     for _ in range(rounds):
-        petition_id = in_moderation(client, people)
+        petition_id = submitted_petition(client, people)
         url = f"{API}/petitions/{petition_id}"
         statuses = at_once(
             gateway,

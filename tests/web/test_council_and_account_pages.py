@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tests.auth.helpers import sms_code
-from tests.petitions.conftest import TEXT, open_petition
+from tests.petitions.conftest import TEXT, open_petition, rejected_petition
 from tests.web.test_pages import csrf, register_and_confirm, sign_in, signed_in_with_role
 
 pytestmark = pytest.mark.usefixtures("councils")
@@ -141,21 +141,11 @@ def test_a_moderator_takes_a_petition_down_from_its_page(client, auth_app, peopl
 
 
 def test_the_timeline_gives_a_rejection_reason_in_the_visitors_language(client, people):
-    author = people.resident(100)
-    created = client.post(
-        "/api/petitions/petitions",
-        json={"council": "kyiv", "title": "Перенести ринок", "text": TEXT},
-        headers=author,
-    ).json
-    client.post(f"/api/petitions/petitions/{created['id']}/submit", headers=author)
-    rejected = client.post(
-        f"/api/petitions/petitions/{created['id']}/reject",
-        json={"reason": "outside-competence", "explanation": "Це питання області."},
-        headers=people.moderator(),
+    petition_id = rejected_petition(
+        client, people, "Перенести ринок", "outside-competence", "Це питання області."
     )
-    assert rejected.status_code == 200
     for language, label in (("en", "Outside the council's competence"), ("uk", None)):
-        page = client.get(f"/petitions/{created['id']}?lang={language}").get_data(as_text=True)
+        page = client.get(f"/petitions/{petition_id}?lang={language}").get_data(as_text=True)
         assert "Це питання області." in page and "outside-competence" not in page
         if label:
             assert label.replace("'", "&#39;") in page

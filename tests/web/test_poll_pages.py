@@ -58,6 +58,16 @@ def test_a_moderator_creates_publishes_embeds_and_closes_a_poll(client, auth_app
     assert again.status_code == 409
 
 
+def test_a_number_in_other_digits_is_no_number(client, auth_app):
+    moderator_signed_in(client, auth_app)
+    token = csrf(client.get("/councils/kyiv/polls"))
+    odd_digits = client.post(
+        "/councils/kyiv/polls?lang=uk",
+        data={"csrf": token, "question": "Звідки новини?", "options": "А\nБ", "max_choices": "²"},
+    )
+    assert odd_digits.status_code == 303  # taken as no number: one answer
+
+
 def test_another_councils_polls_page_refuses(client, auth_app):
     moderator_signed_in(client, auth_app)
     assert client.get("/councils/oliivka/polls").status_code == 403

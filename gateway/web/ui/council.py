@@ -17,8 +17,13 @@ from .session import check_csrf
 council_pages = Blueprint("council", __name__)
 
 ROLES = ("moderator", "admin")  # as auth's API names them, and the roles page offers them
-ACCOUNT_NUMBER = re.compile(r"[0-9]{1,10}")
 WHOLE_NUMBER = re.compile(r"-?[0-9]{1,10}")
+
+
+def whole_number(text: str) -> int | None:
+    """The number a form field holds, or None. Not str.isdigit: it takes "²", which
+    int() refuses."""
+    return int(text) if WHOLE_NUMBER.fullmatch(text) else None
 
 
 def _login_first():
@@ -167,6 +172,7 @@ def create_poll(council: str):
     if not signed_in():
         return _login_first()
     form = {key: request.form.get(key, "") for key in POLL_FIELDS}
+    max_choices = whole_number(form["max_choices"])
     body = {
         "council": council,
         "question": form["question"],
@@ -175,7 +181,7 @@ def create_poll(council: str):
         "method": form["method"] or "email",
         "results_visibility": form["results_visibility"] or "always",
         "language": form["language"] or "uk",
-        "max_choices": int(form["max_choices"]) if form["max_choices"].isdigit() else 1,
+        "max_choices": max_choices if max_choices is not None and max_choices >= 0 else 1,
     }
     for key in ("opens_at", "closes_at"):
         if form[key]:
@@ -261,8 +267,8 @@ def save_settings(council: str):
     for key, kind in PETITION_SETTINGS.items():
         raw = form.get(key, "").strip()
         if raw:
-            # Not str.isdigit: it takes "²", which int() refuses. The API says what is wrong.
-            petitions[key] = int(raw) if kind is int and WHOLE_NUMBER.fullmatch(raw) else raw
+            number = whole_number(raw) if kind is int else None
+            petitions[key] = raw if number is None else number  # the API says what is wrong
     petitions.update({key: form.get(key) == "on" for key in PETITION_SWITCHES})
     polls = {
         "widget_origins": [
@@ -308,12 +314,13 @@ def change_role(council: str, change: str):
     if not signed_in():
         return _login_first()
     user_id, role = request.form.get("user_id", ""), request.form.get("role", "")
-    if change not in ("grant", "revoke") or not ACCOUNT_NUMBER.fullmatch(user_id):
+    account = whole_number(user_id)
+    if change not in ("grant", "revoke") or account is None or account < 0:
         return _roles_page(council, errors={"user_id": ["?"]}, status=422)
     if role not in ROLES:
         return _roles_page(council, errors={"role": ["?"]}, status=422)
     method = "PUT" if change == "grant" else "DELETE"
-    answer = api("auth", method, f"/councils/{council}/roles/{int(user_id)}/{role}")
+    answer = api("auth", method, f"/councils/{council}/roles/{account}/{role}")
     if not answer.ok:
         return _roles_page(council, errors=answer.errors(), status=answer.status)
     return redirect(url_for("council.roles", council=council), code=303)

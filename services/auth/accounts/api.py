@@ -261,14 +261,16 @@ def reset_password(data):
 # Pages opened from emails. A mail scanner that fetches the link changes nothing.
 
 
+def _link_page(purpose: str, template: str) -> str:
+    """The page an emailed link opens: its button, in the email's language."""
+    token = request.args.get("token", "")
+    locale = domain.link_locale(db.session, settings(), token, purpose)
+    return render_in_language(locale, template, token=token)
+
+
 @pages_blp.get("/email/confirm")
 def confirm_email_page():
-    token = request.args.get("token", "")
-    return render_in_language(
-        domain.link_locale(db.session, settings(), token, "confirm-email"),
-        "accounts/confirm_email.html",
-        token=token,
-    )
+    return _link_page("confirm-email", "accounts/confirm_email.html")
 
 
 @pages_blp.post("/email/confirm/form")
@@ -286,12 +288,7 @@ def confirm_email_form():
 
 @pages_blp.get("/password/reset")
 def reset_password_page():
-    token = request.args.get("token", "")
-    return render_in_language(
-        domain.link_locale(db.session, settings(), token, "reset-password"),
-        "accounts/reset_password.html",
-        token=token,
-    )
+    return _link_page("reset-password", "accounts/reset_password.html")
 
 
 @pages_blp.post("/password/reset/form")
