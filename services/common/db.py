@@ -26,8 +26,8 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import DeclarativeBase
 
 MIGRATIONS_KEY = "viche.migrations"
@@ -148,6 +148,65 @@ def autocommit(engine: Engine) -> Engine:
     if found is None:
         found = _autocommit_engines[engine] = engine.execution_options(isolation_level="AUTOCOMMIT")
     return found
+
+
+class HotStatement:
+    """A statement that is a whole transaction by itself, on the busiest paths (a
+    signature, a vote): run in autocommit, one round trip.
+
+    On PostgreSQL it goes to psycopg directly, on a connection from the engine's pool, as
+    a prepared statement compiled once: SQLAlchemy's execution layer (a Connection and a
+    result object per call, events, cache lookups) costs more than the INSERT itself.
+    Other databases (SQLite in embedded mode) run it through SQLAlchemy. Parameters are
+    handed to the driver as they are, so they must need no type processing: ints,
+    strings, booleans, aware UTC datetimes. Errors are SQLAlchemy's either way
+    (IntegrityError for a unique key).
+    """
+
+    def __init__(self, statement) -> None:
+        self.statement = statement
+        self._compiled: dict[Dialect, tuple[str, dict]] = {}
+
+    def _for(self, dialect: Dialect) -> tuple[str, dict]:
+        found = self._compiled.get(dialect)
+        if found is None:
+            compiled = self.statement.compile(dialect=dialect)
+            # Literal values of the statement (a state name, say) are bound parameters too.
+            constants = {k: v for k, v in compiled.params.items() if v is not None}
+            found = self._compiled[dialect] = (str(compiled), constants)
+        return found
+
+    def first(self, engine: Engine, params: dict):
+        """The first row the statement returns, or None."""
+        if engine.dialect.driver != "psycopg":
+            with autocommit(engine).connect() as connection:
+                return connection.execute(self.statement, params).first()
+        sql, constants = self._for(engine.dialect)
+        bound = {**constants, **params}
+        pooled = engine.raw_connection()
+        try:
+            driver = pooled.driver_connection
+            driver.autocommit = True
+            try:
+                return driver.execute(sql, bound, prepare=True).fetchone()
+            finally:
+                if not driver.closed:
+                    driver.autocommit = False
+        except engine.dialect.loaded_dbapi.Error as exc:
+            # A connection the server dropped is thrown away, not pooled for the next.
+            dropped = engine.dialect.is_disconnect(exc, driver, None)
+            if dropped:
+                pooled.invalidate(exc)
+            raise DBAPIError.instance(
+                sql,
+                bound,
+                exc,
+                engine.dialect.loaded_dbapi.Error,
+                connection_invalidated=dropped,
+                dialect=engine.dialect,
+            ) from exc
+        finally:
+            pooled.close()
 
 
 def alembic_config(migrations_dir: Path) -> Config:

@@ -14,7 +14,7 @@ from sqlalchemy import bindparam, exists, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from services.common.db import autocommit, insert_if
+from services.common.db import HotStatement, insert_if
 from services.common.errors import NotFound
 from services.common.folding import add_to_count
 from services.common.policies import kept_policy
@@ -36,10 +36,12 @@ _OPEN_NOW = exists().where(
     Petition.hidden.is_(False),
     or_(Petition.deadline_at.is_(None), Petition.deadline_at > bindparam("now")),
 )
-INSERT_SIGNATURE_IF_OPEN = insert_if(
-    Signature.__table__,
-    ("petition_id", "user_id", "phone_hash", "signer_name", "receipt", "notify", "created_at"),
-    _OPEN_NOW,
+INSERT_SIGNATURE_IF_OPEN = HotStatement(
+    insert_if(
+        Signature.__table__,
+        ("petition_id", "user_id", "phone_hash", "signer_name", "receipt", "notify", "created_at"),
+        _OPEN_NOW,
+    )
 )
 _councils: dict[int, str] = {}  # a petition's council never changes
 
@@ -67,26 +69,22 @@ def sign(session: Session, actor: Principal, petition_id: int, *, notify: bool =
     _require_verified(actor, kept_policy(session, CouncilPolicy, council).signer_verification)
     receipt = secrets.token_hex(12)
     now = utcnow()
-    # One statement in autocommit: atomic by itself, and no BEGIN or COMMIT round trips.
-    # (Should a cold cache have read above, the session keeps that connection until the
-    # request ends: a second one, once per petition and process.)
-    with autocommit(session.get_bind()).connect() as connection:
-        try:
-            inserted = connection.execute(
-                INSERT_SIGNATURE_IF_OPEN,
-                {
-                    "petition_id": petition_id,
-                    "user_id": actor.user_id,
-                    "phone_hash": actor.phone_hash if actor.phone_verified else None,
-                    "signer_name": actor.name,
-                    "receipt": receipt,
-                    "notify": notify,
-                    "created_at": now,
-                    "now": now,
-                },
-            ).first()
-        except IntegrityError as exc:
-            raise AlreadySigned(gettext("You have signed this petition already.")) from exc
+    try:
+        inserted = INSERT_SIGNATURE_IF_OPEN.first(
+            session.get_bind(),
+            {
+                "petition_id": petition_id,
+                "user_id": actor.user_id,
+                "phone_hash": actor.phone_hash if actor.phone_verified else None,
+                "signer_name": actor.name,
+                "receipt": receipt,
+                "notify": notify,
+                "created_at": now,
+                "now": now,
+            },
+        )
+    except IntegrityError as exc:
+        raise AlreadySigned(gettext("You have signed this petition already.")) from exc
     if inserted is None:
         petition = get_petition(session, petition_id, actor)
         if petition.deadline_at is not None and petition.deadline_at < utcnow():

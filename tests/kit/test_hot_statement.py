@@ -1,0 +1,102 @@
+"""HotStatement: one statement, one round trip, the same answers and errors on both
+databases, and a pooled connection handed back as it was taken."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import (
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    bindparam,
+    create_engine,
+    exists,
+    select,
+    text,
+)
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from services.common.db import HotStatement, insert_if
+from tests.conftest import TEST_DB, database_url_for, recreate_database
+
+metadata = MetaData()
+gates = Table("gates", metadata, Column("id", Integer, primary_key=True), Column("state", String))
+passes = Table(
+    "passes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("gate_id", Integer, nullable=False),
+    Column("holder", String, nullable=False, unique=True),
+)
+PASS_IF_OPEN = HotStatement(
+    insert_if(
+        passes,
+        ("gate_id", "holder"),
+        exists().where(gates.c.id == bindparam("gate_id"), gates.c.state == "open"),
+    )
+)
+
+
+@pytest.fixture
+def engine():
+    url = database_url_for("hot", label="kit")
+    recreate_database(url)
+    engine = create_engine(url)
+    metadata.create_all(engine)
+    with engine.begin() as connection:
+        connection.execute(gates.insert(), [{"id": 1, "state": "open"}, {"id": 2, "state": "shut"}])
+    yield engine
+    engine.dispose()
+
+
+def passes_held(engine) -> list[str]:
+    with engine.connect() as connection:
+        return list(connection.scalars(select(passes.c.holder).order_by(passes.c.id)))
+
+
+def test_the_row_when_the_condition_holds_none_when_it_does_not(engine):
+    first = PASS_IF_OPEN.first(engine, {"gate_id": 1, "holder": "ann"})
+    assert first is not None and first[0] >= 1
+    assert PASS_IF_OPEN.first(engine, {"gate_id": 2, "holder": "bob"}) is None
+    assert passes_held(engine) == ["ann"]  # committed by itself: seen from another connection
+
+
+def test_a_unique_key_is_sqlalchemys_integrity_error_and_writes_nothing(engine):
+    PASS_IF_OPEN.first(engine, {"gate_id": 1, "holder": "ann"})
+    with pytest.raises(IntegrityError):
+        PASS_IF_OPEN.first(engine, {"gate_id": 1, "holder": "ann"})
+    assert passes_held(engine) == ["ann"]
+    assert PASS_IF_OPEN.first(engine, {"gate_id": 1, "holder": "cat"}) is not None
+
+
+def test_the_connection_goes_back_to_the_pool_transactional(engine):
+    """After an autocommit statement (and after a refused one) the pooled connection
+    is an ordinary one again: a rolled-back transaction leaves nothing behind."""
+    PASS_IF_OPEN.first(engine, {"gate_id": 1, "holder": "ann"})
+    with pytest.raises(IntegrityError):
+        PASS_IF_OPEN.first(engine, {"gate_id": 1, "holder": "ann"})
+    with engine.connect() as connection:  # the same pooled connection (pool of one in use)
+        connection.execute(passes.insert().values(gate_id=1, holder="dan"))
+        connection.rollback()
+    assert passes_held(engine) == ["ann"]
+
+
+@pytest.mark.skipif(TEST_DB != "postgres", reason="needs a server that can drop a connection")
+def test_a_connection_the_server_dropped_fails_once_and_is_not_pooled_again(engine):
+    PASS_IF_OPEN.first(engine, {"gate_id": 1, "holder": "ann"})  # a connection is pooled
+    admin = create_engine(engine.url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+    admin.dispose()
+    with pytest.raises(DBAPIError) as failed:
+        PASS_IF_OPEN.first(engine, {"gate_id": 1, "holder": "bob"})
+    assert failed.value.connection_invalidated
+    assert PASS_IF_OPEN.first(engine, {"gate_id": 1, "holder": "bob"}) is not None
+    assert passes_held(engine) == ["ann", "bob"]
