@@ -23,6 +23,8 @@ SERVICES = ("auth", "polls", "petitions")
 POSTGRES = os.environ.get("VICHE_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432")
 TEST_DB = os.environ.get("VICHE_TEST_DB", "sqlite")
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+# Two checkouts testing on one PostgreSQL at once each set their own tag.
+DB_TAG = os.environ.get("VICHE_TEST_DB_TAG", "")
 VAR_DIR = Path(tempfile.mkdtemp(prefix=f"viche-test-{WORKER}-"))
 
 if TEST_DB not in ("sqlite", "postgres"):
@@ -31,7 +33,7 @@ if TEST_DB not in ("sqlite", "postgres"):
 
 def database_url_for(service: str, label: str = "test") -> str:
     if TEST_DB == "postgres":
-        return f"{POSTGRES}/viche_{label}_{WORKER}_{service}"
+        return f"{POSTGRES}/viche_{label}_{DB_TAG}{WORKER}_{service}"
     return f"sqlite:///{VAR_DIR / f'{label}-{service}.db'}"
 
 
