@@ -157,23 +157,28 @@ class HotStatement:
     On PostgreSQL it goes to psycopg directly, on a connection from the engine's pool, as
     a prepared statement compiled once: SQLAlchemy's execution layer (a Connection and a
     result object per call, events, cache lookups) costs more than the INSERT itself.
-    Other databases (SQLite in embedded mode) run it through SQLAlchemy. Parameters are
-    handed to the driver as they are, so they must need no type processing: ints,
-    strings, booleans, aware UTC datetimes. Errors are SQLAlchemy's either way
-    (IntegrityError for a unique key).
+    Other databases (SQLite in embedded mode) run it through SQLAlchemy. Parameters go
+    through their columns' types as SQLAlchemy would send them (UTC times, JSON), and
+    errors are SQLAlchemy's either way (IntegrityError for a unique key).
     """
 
     def __init__(self, statement) -> None:
         self.statement = statement
-        self._compiled: dict[Dialect, tuple[str, dict]] = {}
+        self._compiled: dict[Dialect, tuple[str, dict, dict]] = {}
 
-    def _for(self, dialect: Dialect) -> tuple[str, dict]:
+    def _for(self, dialect: Dialect) -> tuple[str, dict, dict]:
+        """(SQL, the statement's own literal values, each parameter's type processing)."""
         found = self._compiled.get(dialect)
         if found is None:
             compiled = self.statement.compile(dialect=dialect)
             # Literal values of the statement (a state name, say) are bound parameters too.
             constants = {k: v for k, v in compiled.params.items() if v is not None}
-            found = self._compiled[dialect] = (str(compiled), constants)
+            processors = {}
+            for name, parameter in compiled.binds.items():
+                processor = parameter.type.dialect_impl(dialect).bind_processor(dialect)
+                if processor is not None:
+                    processors[name] = processor
+            found = self._compiled[dialect] = (str(compiled), constants, processors)
         return found
 
     def first(self, engine: Engine, params: dict):
@@ -181,8 +186,10 @@ class HotStatement:
         if engine.dialect.driver != "psycopg":
             with autocommit(engine).connect() as connection:
                 return connection.execute(self.statement, params).first()
-        sql, constants = self._for(engine.dialect)
+        sql, constants, processors = self._for(engine.dialect)
         bound = {**constants, **params}
+        for name, processor in processors.items():
+            bound[name] = processor(bound[name])
         pooled = engine.raw_connection()
         try:
             driver = pooled.driver_connection

@@ -3,8 +3,11 @@ databases, and a pooled connection handed back as it was taken."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta, timezone
+
 import pytest
 from sqlalchemy import (
+    JSON,
     Column,
     Integer,
     MetaData,
@@ -18,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from services.common.db import HotStatement, insert_if
+from services.common.db import HotStatement, UtcDateTime, insert_if
 from tests.conftest import TEST_DB, database_url_for, recreate_database
 
 metadata = MetaData()
@@ -29,11 +32,13 @@ passes = Table(
     Column("id", Integer, primary_key=True),
     Column("gate_id", Integer, nullable=False),
     Column("holder", String, nullable=False, unique=True),
+    Column("tags", JSON),
+    Column("at", UtcDateTime()),
 )
 PASS_IF_OPEN = HotStatement(
     insert_if(
         passes,
-        ("gate_id", "holder"),
+        ("gate_id", "holder", "tags", "at"),
         exists().where(gates.c.id == bindparam("gate_id"), gates.c.state == "open"),
     )
 )
@@ -51,32 +56,38 @@ def engine():
     engine.dispose()
 
 
+def let_in(engine, gate_id: int, holder: str, tags=None, at=None):
+    return PASS_IF_OPEN.first(
+        engine, {"gate_id": gate_id, "holder": holder, "tags": tags, "at": at}
+    )
+
+
 def passes_held(engine) -> list[str]:
     with engine.connect() as connection:
         return list(connection.scalars(select(passes.c.holder).order_by(passes.c.id)))
 
 
 def test_the_row_when_the_condition_holds_none_when_it_does_not(engine):
-    first = PASS_IF_OPEN.first(engine, {"gate_id": 1, "holder": "ann"})
+    first = let_in(engine, 1, "ann")
     assert first is not None and first[0] >= 1
-    assert PASS_IF_OPEN.first(engine, {"gate_id": 2, "holder": "bob"}) is None
+    assert let_in(engine, 2, "bob") is None
     assert passes_held(engine) == ["ann"]  # committed by itself: seen from another connection
 
 
 def test_a_unique_key_is_sqlalchemys_integrity_error_and_writes_nothing(engine):
-    PASS_IF_OPEN.first(engine, {"gate_id": 1, "holder": "ann"})
+    let_in(engine, 1, "ann")
     with pytest.raises(IntegrityError):
-        PASS_IF_OPEN.first(engine, {"gate_id": 1, "holder": "ann"})
+        let_in(engine, 1, "ann")
     assert passes_held(engine) == ["ann"]
-    assert PASS_IF_OPEN.first(engine, {"gate_id": 1, "holder": "cat"}) is not None
+    assert let_in(engine, 1, "cat") is not None
 
 
 def test_the_connection_goes_back_to_the_pool_transactional(engine):
     """After an autocommit statement (and after a refused one) the pooled connection
     is an ordinary one again: a rolled-back transaction leaves nothing behind."""
-    PASS_IF_OPEN.first(engine, {"gate_id": 1, "holder": "ann"})
+    let_in(engine, 1, "ann")
     with pytest.raises(IntegrityError):
-        PASS_IF_OPEN.first(engine, {"gate_id": 1, "holder": "ann"})
+        let_in(engine, 1, "ann")
     with engine.connect() as connection:  # the same pooled connection (pool of one in use)
         connection.execute(passes.insert().values(gate_id=1, holder="dan"))
         connection.rollback()
@@ -85,7 +96,7 @@ def test_the_connection_goes_back_to_the_pool_transactional(engine):
 
 @pytest.mark.skipif(TEST_DB != "postgres", reason="needs a server that can drop a connection")
 def test_a_connection_the_server_dropped_fails_once_and_is_not_pooled_again(engine):
-    PASS_IF_OPEN.first(engine, {"gate_id": 1, "holder": "ann"})  # a connection is pooled
+    let_in(engine, 1, "ann")  # a connection is pooled
     admin = create_engine(engine.url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(
@@ -96,7 +107,18 @@ def test_a_connection_the_server_dropped_fails_once_and_is_not_pooled_again(engi
         )
     admin.dispose()
     with pytest.raises(DBAPIError) as failed:
-        PASS_IF_OPEN.first(engine, {"gate_id": 1, "holder": "bob"})
+        let_in(engine, 1, "bob")
     assert failed.value.connection_invalidated
-    assert PASS_IF_OPEN.first(engine, {"gate_id": 1, "holder": "bob"}) is not None
+    assert let_in(engine, 1, "bob") is not None
     assert passes_held(engine) == ["ann", "bob"]
+
+
+def test_parameters_go_through_their_column_types(engine):
+    """JSON is sent as JSON, and a time with an offset is stored as the same instant."""
+    kyiv_evening = datetime(2026, 11, 29, 21, 30, tzinfo=timezone(timedelta(hours=2)))
+    let_in(engine, 1, "ann", tags=[3, 1], at=kyiv_evening)
+    with engine.connect() as connection:
+        tags, at = connection.execute(select(passes.c.tags, passes.c.at)).one()
+    assert tags == [3, 1]
+    assert at == kyiv_evening and at.utcoffset() == timedelta(0)
+    assert at == datetime(2026, 11, 29, 19, 30, tzinfo=UTC)
