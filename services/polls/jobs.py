@@ -1,4 +1,4 @@
-"""What moves by itself: tallies folded, the clock's transitions, expiry, final counts."""
+"""What moves by itself: votes folded, the clock's transitions, expiry, final counts."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ from services.common.background import PeriodicTask
 
 from .lifecycle import advance_by_clock
 from .models import db
-from .tallies import fold_entries, reconcile_closed
+from .tallies import fold_votes, reconcile_closed
 from .voting import expire_pending
 
 
 def start_jobs(app: Flask) -> list[PeriodicTask]:
     """Start the polls service's periodic jobs in this process."""
     return [
-        PeriodicTask(app, "fold-tallies", 0.5, lambda: fold_entries(db.session)).start(),
+        PeriodicTask(app, "fold-tallies", 0.5, lambda: fold_votes(db.session)).start(),
         PeriodicTask(app, "poll-clock", 5, lambda: advance_by_clock(db.session)).start(),
         PeriodicTask(app, "reconcile-polls", 5, lambda: reconcile_closed(db.session)).start(),
         PeriodicTask(app, "expire-votes", 300, lambda: expire_pending(db.session)).start(),

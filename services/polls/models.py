@@ -1,8 +1,9 @@
 """Polls' tables: council policy, polls and options, ballots, pending email votes, tallies.
 
-A counted vote is a ballot row, unique per poll and person, plus tally entries (+1 per
-chosen option and +1 voter; a changed vote appends -1 entries for what it replaced).
-The aggregator folds entries into option and poll tallies; no vote touches a shared row.
+A counted vote is a ballot row, unique per poll and person: the aggregator folds new
+ballots (one voter, +1 per first choice) into option and poll tallies. A changed vote
+appends tally entries (+1 per option it adds, -1 per option it drops), folded the same
+way. No vote touches a shared row.
 """
 
 from __future__ import annotations
@@ -91,7 +92,8 @@ class Option(db.Model):
 
 
 class Ballot(db.Model):
-    """One person's counted vote in a poll; `choices` is what counts now."""
+    """One person's counted vote in a poll; `choices` is what counts now, `first_choices`
+    what the aggregator folds (never updated: a change appends tally entries instead)."""
 
     __tablename__ = "ballots"
     __table_args__ = (
@@ -107,6 +109,7 @@ class Ballot(db.Model):
     user_id: Mapped[str | None] = mapped_column(String(32))
     method: Mapped[str] = mapped_column(String(16), nullable=False)
     choices: Mapped[list] = mapped_column(JSON, nullable=False)
+    first_choices: Mapped[list] = mapped_column(JSON, nullable=False)
     receipt: Mapped[str] = mapped_column(String(32), nullable=False, unique=True)
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
@@ -114,7 +117,8 @@ class Ballot(db.Model):
 
 
 class TallyEntry(db.Model):
-    """+1 or -1 for an option (or, with no option, for the number of voters): appended."""
+    """+1 or -1 for an option, appended by a changed vote. Entries with no option (±1
+    voter) were appended by every vote before ballots were folded themselves (0004)."""
 
     __tablename__ = "tally_entries"
 
@@ -168,6 +172,6 @@ class PendingVote(db.Model):
 
 
 class FoldWatermark(WatermarkColumns, db.Model):
-    """The last tally entry id the aggregator has folded."""
+    """The last id the aggregator has folded, per stream ("ballots", "tally-entries")."""
 
     __tablename__ = "fold_watermarks"

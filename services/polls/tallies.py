@@ -1,9 +1,12 @@
-"""Results that never block voting: tally entries folded in batches, reconciled at close.
+"""Results that never block voting: ballots and tally entries folded in batches,
+reconciled at close.
 
-A vote appends entries (+1 per chosen option, +1 voter; a changed vote -1 for what it
-replaced); `fold_entries` adds them to the option and poll tallies in one grouped query
-per batch. When a poll has closed, `reconcile_closed` recounts it from the ballots, the
-ground truth, and marks its results final.
+A vote is its ballot: `fold_votes` adds each new ballot's voter and first choices to
+the option and poll tallies (summed here, since SQLite and PostgreSQL unnest JSON
+differently). A changed vote appends entries (+1 per option it adds, -1 per option it
+drops), folded by the same job in one grouped query per batch. Each stream has its own
+watermark. When a poll has closed, `reconcile_closed` recounts it from the ballots,
+the ground truth, and marks its results final.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import timedelta
 
-from sqlalchemy import Integer, bindparam, func, literal, select, union_all
+from sqlalchemy import JSON, Integer, bindparam, cast, func, literal, null, select, union_all
 from sqlalchemy.orm import Session
 
 from services.common.folding import add_to_count, claim_settled
@@ -20,21 +23,20 @@ from services.common.timeutil import utcnow
 from .lifecycle import PublishedPoll
 from .models import Ballot, FoldWatermark, OptionTally, Poll, PollTally, TallyEntry
 
-STREAM = "tally-entries"
+BALLOTS = "ballots"  # the name migration 0004 starts the stream with
+ENTRIES = "tally-entries"
+# Locked in this order by every fold and reconciliation: two processes taking the two
+# watermarks in opposite orders could deadlock.
+STREAMS = ((BALLOTS, Ballot), (ENTRIES, TallyEntry))
 # A vote whose transaction began just before closing may commit just after; by this
 # long after closing every such vote is in, and the recount is final.
 RECONCILE_AFTER_CLOSE = timedelta(seconds=5)
 
 
-def entries_for(
-    poll_id: int, added: list[int], removed: list[int] = (), voter: int = 0
-) -> list[dict]:
-    """Tally entry rows for a vote: +1 per added option, -1 per removed one, ±1 voter
-    (an entry with no option)."""
+def entries_for(poll_id: int, added: list[int], removed: list[int]) -> list[dict]:
+    """Tally entry rows for a changed vote: +1 per added option, -1 per removed one."""
     now = utcnow()
     deltas = [(o, 1) for o in added] + [(o, -1) for o in removed]
-    if voter:
-        deltas.append((None, voter))
     return [
         {"poll_id": poll_id, "option_id": option, "delta": delta, "created_at": now}
         for option, delta in deltas
@@ -49,31 +51,53 @@ def _add_voters(session: Session, poll_id: int, delta: int) -> None:
     add_to_count(session, PollTally, {"poll_id": poll_id}, "voters", delta, updated_at=utcnow())
 
 
-def fold_entries(session: Session) -> int:
-    """Fold settled new entries into the tallies; the number of entries folded."""
-    claimed = claim_settled(session, FoldWatermark, STREAM, TallyEntry.id, TallyEntry.created_at)
-    if claimed is None:
-        session.commit()
-        return 0
-    mark, after, upto = claimed
-    sums = session.execute(
-        select(
-            TallyEntry.poll_id,
-            TallyEntry.option_id,
-            func.sum(TallyEntry.delta),
-            func.count(TallyEntry.id),
-        )
-        .where(TallyEntry.id > after, TallyEntry.id <= upto)
-        .group_by(TallyEntry.poll_id, TallyEntry.option_id)
-    ).all()
-    for poll_id, option_id, delta, _ in sums:
+def _claim_streams(session: Session) -> list:
+    """Lock both watermarks, in the order of STREAMS; what each has settled to fold
+    (see claim_settled)."""
+    return [
+        claim_settled(session, FoldWatermark, name, model.id, model.created_at)
+        for name, model in STREAMS
+    ]
+
+
+def fold_votes(session: Session) -> int:
+    """Fold settled new ballots and entries into the tallies; the number of rows folded."""
+    ballots, entries = _claim_streams(session)
+    deltas: Counter = Counter()  # (poll id, option id, or None for voters) -> delta
+    folded = 0
+    if ballots is not None:
+        mark, after, upto = ballots
+        for poll_id, first_choices in session.execute(
+            select(Ballot.poll_id, Ballot.first_choices).where(Ballot.id > after, Ballot.id <= upto)
+        ):
+            deltas[poll_id, None] += 1
+            deltas.update((poll_id, option_id) for option_id in first_choices)
+            folded += 1
+        mark.last_id = upto
+    if entries is not None:
+        mark, after, upto = entries
+        for poll_id, option_id, delta, count in session.execute(
+            select(
+                TallyEntry.poll_id,
+                TallyEntry.option_id,
+                func.sum(TallyEntry.delta),
+                func.count(TallyEntry.id),
+            )
+            .where(TallyEntry.id > after, TallyEntry.id <= upto)
+            .group_by(TallyEntry.poll_id, TallyEntry.option_id)
+        ):
+            deltas[poll_id, option_id] += delta
+            folded += count
+        mark.last_id = upto
+    for (poll_id, option_id), delta in deltas.items():
+        if not delta:
+            continue
         if option_id is None:
             _add_voters(session, poll_id, delta)
         else:
             _add_to_option(session, poll_id, option_id, delta)
-    mark.last_id = upto
     session.commit()
-    return sum(count for *_, count in sums)
+    return folded
 
 
 def recount(session: Session, poll: Poll) -> tuple[int, Counter]:
@@ -88,7 +112,7 @@ def recount(session: Session, poll: Poll) -> tuple[int, Counter]:
 
 def reconcile_closed(session: Session) -> int:
     """Recount polls closed a moment ago from their ballots; the number made final."""
-    fold_entries(session)  # everything settled is in the tallies before comparing
+    fold_votes(session)  # everything settled is in the tallies before comparing
     due = session.scalars(
         select(Poll).where(
             Poll.state.in_(("closed", "archived")),
@@ -97,8 +121,8 @@ def reconcile_closed(session: Session) -> int:
         )
     ).all()
     for poll in due:
-        # Hold the fold off while comparing, so no entry is counted twice.
-        claim_settled(session, FoldWatermark, STREAM, TallyEntry.id, TallyEntry.created_at)
+        # Hold the folds off while comparing, so no vote is counted twice.
+        _claim_streams(session)
         reconcile(session, poll)
         poll.reconciled_at = utcnow()
         session.commit()
@@ -106,25 +130,17 @@ def reconcile_closed(session: Session) -> int:
 
 
 def reconcile(session: Session, poll: Poll) -> bool:
-    """Correct the poll's tallies to its ballots (call with the watermark locked); whether
-    anything was off. Entries not folded yet are allowed for: they will still be added."""
-    mark = session.get(FoldWatermark, STREAM)
-    unfolded = dict(
-        session.execute(
-            select(TallyEntry.option_id, func.sum(TallyEntry.delta))
-            .where(TallyEntry.poll_id == poll.id, TallyEntry.id > (mark.last_id if mark else 0))
-            .group_by(TallyEntry.option_id)
-        ).all()
-    )
+    """Correct the poll's tallies to its ballots (call with the watermarks locked);
+    whether anything was off. Ballots and entries not folded yet are allowed for: they
+    will still be added."""
     voters, per_option = recount(session, poll)
-    stored_voters, stored = stored_tallies(session, poll)
+    counted_voters, counted = current_tallies(session, poll.id)
     off = False
-    voters_delta = voters - stored_voters - unfolded.get(None, 0)
-    if voters_delta:
-        _add_voters(session, poll.id, voters_delta)
+    if voters != counted_voters:
+        _add_voters(session, poll.id, voters - counted_voters)
         off = True
     for option in poll.options:
-        delta = per_option[option.id] - stored.get(option.id, 0) - unfolded.get(option.id, 0)
+        delta = per_option[option.id] - counted.get(option.id, 0)
         if delta:
             _add_to_option(session, poll.id, option.id, delta)
             off = True
@@ -143,29 +159,41 @@ def stored_tallies(session: Session, poll: Poll) -> tuple[int, dict[int, int]]:
     return voters, per_option
 
 
+def _folded_upto(stream: str):
+    return (
+        select(func.coalesce(func.max(FoldWatermark.last_id), 0))
+        .where(FoldWatermark.name == stream)
+        .scalar_subquery()
+    )
+
+
 # Built once: results are read on every results request and every vote-counted page.
-_FOLDED_UPTO = (
-    select(func.coalesce(func.max(FoldWatermark.last_id), 0))
-    .where(FoldWatermark.name == STREAM)
-    .scalar_subquery()
-)
 _POLL = bindparam("poll_id")
+_NO_CHOICES = cast(null(), JSON)  # first in the union: it types the column for every row
 CURRENT_TALLIES = union_all(
-    select(OptionTally.option_id, OptionTally.votes).where(OptionTally.poll_id == _POLL),
-    select(literal(None, Integer), PollTally.voters).where(PollTally.poll_id == _POLL),
-    select(TallyEntry.option_id, TallyEntry.delta).where(
-        TallyEntry.poll_id == _POLL, TallyEntry.id > _FOLDED_UPTO
+    select(OptionTally.option_id, OptionTally.votes, _NO_CHOICES).where(
+        OptionTally.poll_id == _POLL
+    ),
+    select(literal(None, Integer), PollTally.voters, _NO_CHOICES).where(PollTally.poll_id == _POLL),
+    select(TallyEntry.option_id, TallyEntry.delta, _NO_CHOICES).where(
+        TallyEntry.poll_id == _POLL, TallyEntry.id > _folded_upto(ENTRIES)
+    ),
+    # A ballot not folded yet: one voter, and its first choices, counted in Python.
+    select(literal(None, Integer), literal(1, Integer), Ballot.first_choices).where(
+        Ballot.poll_id == _POLL, Ballot.id > _folded_upto(BALLOTS)
     ),
 )
 
 
 def current_tallies(session: Session, poll_id: int) -> tuple[int, dict[int, int]]:
-    """Voters and votes per option as of now: the folded tallies plus the entries not
-    folded yet, read in one statement so that a fold committing meanwhile cannot make
-    an entry count twice or not at all."""
+    """Voters and votes per option as of now: the folded tallies plus the ballots and
+    entries not folded yet, read in one statement so that a fold committing meanwhile
+    cannot make a vote count twice or not at all."""
     totals: Counter = Counter()
-    for option_id, amount in session.execute(CURRENT_TALLIES, {"poll_id": poll_id}):
+    for option_id, amount, first_choices in session.execute(CURRENT_TALLIES, {"poll_id": poll_id}):
         totals[option_id] += amount
+        if first_choices:
+            totals.update(first_choices)
     return totals.pop(None, 0), dict(totals)
 
 

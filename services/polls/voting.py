@@ -22,8 +22,9 @@ from sqlalchemy import bindparam, exists, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from services.common.caching import forget_public_reads
 from services.common.client import ServiceUnavailable, call_service
-from services.common.db import insert_if
+from services.common.db import HotStatement, insert_if
 from services.common.errors import NotFound
 from services.common.hashing import mailbox_hash
 from services.common.policies import kept_policy
@@ -95,10 +96,23 @@ _OPEN_NOW = exists().where(
     or_(Poll.closes_at.is_(None), Poll.closes_at > bindparam("now")),
 )
 OPEN_NOW = select(_OPEN_NOW)
-INSERT_BALLOT_IF_OPEN = insert_if(
-    Ballot.__table__,
-    ("poll_id", "voter_hash", "user_id", "method", "choices", "receipt", "version", "created_at"),
-    _OPEN_NOW,
+# The ballot is the whole vote: the aggregator folds it (services.polls.tallies).
+INSERT_BALLOT_IF_OPEN = HotStatement(
+    insert_if(
+        Ballot.__table__,
+        (
+            "poll_id",
+            "voter_hash",
+            "user_id",
+            "method",
+            "choices",
+            "first_choices",
+            "receipt",
+            "version",
+            "created_at",
+        ),
+        _OPEN_NOW,
+    )
 )
 INSERT_ENTRIES = insert(TallyEntry.__table__)
 INSERT_PENDING = insert(PendingVote.__table__)
@@ -129,35 +143,39 @@ def _cast(
     user_id: str | None,
     settle: Callable[[str], None] | None = None,
 ) -> str:
-    """Insert the ballot and its tally entries, or change an existing ballot where the
-    poll allows it; the receipt. `settle(receipt)` runs in the same transaction, just
-    before it commits. Commits."""
+    """Insert the ballot, or change an existing ballot where the poll allows it; the
+    receipt. Without `settle`, a new ballot is one statement in autocommit, outside the
+    session; `settle(receipt)` runs in the same transaction as the ballot, just before
+    it commits."""
     receipt = _new_receipt()
     now = utcnow()
+    ballot = {
+        "poll_id": poll.id,
+        "voter_hash": voter_hash,
+        "user_id": user_id,
+        "method": method,
+        "choices": choices,
+        "first_choices": choices,
+        "receipt": receipt,
+        "version": 1,
+        "created_at": now,
+        "now": now,
+    }
     try:
-        inserted = session.execute(
-            INSERT_BALLOT_IF_OPEN,
-            {
-                "poll_id": poll.id,
-                "voter_hash": voter_hash,
-                "user_id": user_id,
-                "method": method,
-                "choices": choices,
-                "receipt": receipt,
-                "version": 1,
-                "created_at": now,
-                "now": now,
-            },
-        ).first()
+        if settle:
+            inserted = session.execute(INSERT_BALLOT_IF_OPEN.statement, ballot).first()
+        else:
+            inserted = INSERT_BALLOT_IF_OPEN.first(session.get_bind(), ballot)
     except IntegrityError:
-        session.rollback()
+        session.rollback()  # and the change below reads the ballot afresh
     else:
         if inserted is None:
             _refuse_closed(session, poll.id)
-        session.execute(INSERT_ENTRIES, entries_for(poll.id, choices, voter=1))
         if settle:
             settle(receipt)
-        session.commit()
+            session.commit()
+        else:
+            forget_public_reads()  # as the session's commit would have
         return receipt
     if not poll.allow_change:
         raise AlreadyVoted(gettext("You have voted in this poll already."))
@@ -175,7 +193,8 @@ def _change(
     user_id: str | None,
     settle: Callable[[str], None] | None,
 ) -> str:
-    """The last vote counts: swap the ballot's choices, with compensating entries."""
+    """The last vote counts: swap the ballot's choices, with compensating entries (its
+    voter is counted already)."""
     ballot = session.scalar(
         select(Ballot).where(
             Ballot.poll_id == poll.id,

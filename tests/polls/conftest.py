@@ -11,7 +11,7 @@ from services.auth.models import db as auth_db
 from services.common.timeutil import utcnow
 from services.polls.models import Poll
 from services.polls.models import db as polls_db
-from services.polls.tallies import fold_entries
+from services.polls.tallies import fold_votes
 from tests.auth.helpers import link_token, messages
 from tests.support.smtp import smtp_server  # noqa: F401 - a fixture
 
@@ -40,16 +40,17 @@ def option_ids(poll: dict) -> list[int]:
 
 
 def fold(polls_app) -> int:
-    """Fold every entry now, as the aggregator would once they settled."""
+    """Fold every ballot and entry now, as the aggregator would once they settled."""
     with polls_app.app_context():
-        polls_db.session.execute(
-            update(polls_db.Model.metadata.tables["tally_entries"]).values(
-                created_at=utcnow() - timedelta(seconds=5)
+        for table in ("ballots", "tally_entries"):
+            polls_db.session.execute(
+                update(polls_db.Model.metadata.tables[table]).values(
+                    created_at=utcnow() - timedelta(seconds=5)
+                )
             )
-        )
         polls_db.session.commit()
         try:
-            return fold_entries(polls_db.session)
+            return fold_votes(polls_db.session)
         finally:
             polls_db.session.remove()
 

@@ -11,7 +11,7 @@ from services.common.tokens import Principal
 from services.polls.errors import AlreadyVoted
 from services.polls.models import Poll
 from services.polls.models import db as polls_db
-from services.polls.tallies import current_tallies, fold_entries, recount, stored_tallies
+from services.polls.tallies import current_tallies, fold_votes, recount, stored_tallies
 from services.polls.voting import vote_with_account
 from tests.conftest import TEST_DB
 from tests.polls.conftest import fold, new_poll, option_ids
@@ -62,7 +62,7 @@ def test_many_threads_vote_while_folds_run_and_the_tallies_are_exact(client, peo
         start.wait()
         while not stop.is_set():
             with polls_app.app_context():
-                fold_entries(polls_db.session)
+                fold_votes(polls_db.session)
                 polls_db.session.remove()
 
     threads = [threading.Thread(target=voter, args=(w,)) for w in range(8)]
