@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from services.auth.messaging.outbox import deliver_due
 from services.auth.models import db as auth_db
 from services.common.timeutil import utcnow
-from services.polls.models import Poll
+from services.polls.models import Poll, TallyEntry
 from services.polls.models import db as polls_db
 from services.polls.tallies import fold_votes
 from tests.auth.helpers import link_token, messages
@@ -51,6 +51,20 @@ def fold(polls_app) -> int:
         polls_db.session.commit()
         try:
             return fold_votes(polls_db.session)
+        finally:
+            polls_db.session.remove()
+
+
+def tally_entries(polls_app) -> list[tuple[int | None, int]]:
+    """Every tally entry, oldest first: (option id, delta)."""
+    with polls_app.app_context():
+        try:
+            return [
+                tuple(row)
+                for row in polls_db.session.execute(
+                    select(TallyEntry.option_id, TallyEntry.delta).order_by(TallyEntry.id)
+                )
+            ]
         finally:
             polls_db.session.remove()
 

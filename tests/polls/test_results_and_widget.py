@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import update
 
-from services.polls.models import OptionTally, Poll, PollTally
+from services.common.timeutil import utcnow
+from services.polls.models import Ballot, OptionTally, Poll, PollTally, TallyEntry
 from services.polls.models import db as polls_db
 from services.polls.tallies import reconcile_closed
 from tests.petitions.conftest import open_petition
@@ -111,10 +113,6 @@ def test_closing_makes_results_final_and_corrects_drift(client, people, polls_ap
         polls_db.session.commit()
         polls_db.session.remove()
     client.post(f"/api/polls/polls/{poll['id']}/close", headers=people.moderator())
-    from datetime import timedelta
-
-    from services.common.timeutil import utcnow
-
     shift_poll(polls_app, poll["id"], closed_at=utcnow() - timedelta(minutes=1))
     with polls_app.app_context():
         assert reconcile_closed(polls_db.session) == 1
@@ -123,6 +121,30 @@ def test_closing_makes_results_final_and_corrects_drift(client, people, polls_ap
     data = client.get(f"/api/polls/polls/{poll['id']}/results").json
     assert data["final"] is True and data["voters"] == 3
     assert {o["id"]: o["votes"] for o in data["options"]}[first_option] == 1
+
+
+def test_a_poll_closed_before_its_votes_were_folded_is_recounted_exactly(client, people, polls_app):
+    poll = new_poll(client, people, method="account", allow_change=True)
+    first, second, *_ = option_ids(poll)
+    for n in range(1, 4):
+        account_vote(client, poll, people.resident(n), n=n % 2)
+    account_vote(client, poll, people.resident(1), n=0)  # a change: second -> first
+    client.post(f"/api/polls/polls/{poll['id']}/close", headers=people.moderator())
+    shift_poll(polls_app, poll["id"], closed_at=utcnow() - timedelta(minutes=1))
+    with polls_app.app_context():  # the change's entries settled, the ballots not yet
+        polls_db.session.execute(update(Ballot).values(created_at=utcnow() + timedelta(minutes=1)))
+        polls_db.session.execute(
+            update(TallyEntry).values(created_at=utcnow() - timedelta(minutes=1))
+        )
+        polls_db.session.commit()
+        assert reconcile_closed(polls_db.session) == 1
+        polls_db.session.remove()
+    data = client.get(f"/api/polls/polls/{poll['id']}/results").json
+    assert data["final"] is True and data["voters"] == 3
+    votes = {o["id"]: o["votes"] for o in data["options"]}
+    assert votes[first] == 2 and votes[second] == 1 and sum(votes.values()) == 3
+    fold(polls_app)  # the ballots come in once, not twice
+    assert client.get(f"/api/polls/polls/{poll['id']}/results").json == data
 
 
 def test_the_widget_votes_by_email_in_the_polls_language(client, people, auth_app):

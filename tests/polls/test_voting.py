@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.polls.conftest import fold, new_poll, option_ids
+from services.polls.models import Poll
+from services.polls.models import db as polls_db
+from services.polls.tallies import stored_tallies
+from tests.polls.conftest import fold, new_poll, option_ids, tally_entries
 
 pytestmark = pytest.mark.usefixtures("councils")
 
@@ -54,6 +57,37 @@ def test_changing_a_vote_where_the_poll_allows_it(client, people, polls_app):
     assert {o["id"]: o["votes"] for o in data["options"]} == {a: 0, b: 1, c: 1, _: 0}
     fold(polls_app)
     assert results(client, poll["id"]).json == data
+
+
+def test_a_vote_is_its_ballot_alone_and_counts_before_it_is_folded(client, people, polls_app):
+    poll = new_poll(client, people, method="account", max_choices=2)
+    a, b, c, d = option_ids(poll)
+    assert vote(client, poll["id"], people.resident(), [a, b]).status_code == 201
+    assert tally_entries(polls_app) == []  # the ballot is the whole vote
+    data = results(client, poll["id"]).json
+    assert data["voters"] == 1
+    assert {o["id"]: o["votes"] for o in data["options"]} == {a: 1, b: 1, c: 0, d: 0}
+    assert fold(polls_app) == 1
+    assert results(client, poll["id"]).json == data
+
+
+def test_a_vote_changed_before_any_fold_ends_exact(client, people, polls_app):
+    poll = new_poll(client, people, method="account", allow_change=True, max_choices=2)
+    a, b, c, d = option_ids(poll)
+    resident = people.resident()
+    assert vote(client, poll["id"], resident, [a, b]).status_code == 201
+    assert vote(client, poll["id"], resident, [c, b]).status_code == 201
+    # The change appends what moved, one option in and one out; its voter counts already.
+    assert tally_entries(polls_app) == [(c, 1), (a, -1)]
+    data = results(client, poll["id"]).json
+    assert data["voters"] == 1
+    assert {o["id"]: o["votes"] for o in data["options"]} == {a: 0, b: 1, c: 1, d: 0}
+    assert fold(polls_app) == 3  # the ballot as first cast, and the two entries
+    assert results(client, poll["id"]).json == data
+    with polls_app.app_context():
+        stored = polls_db.session.get(Poll, poll["id"])
+        assert stored_tallies(polls_db.session, stored) == (1, {b: 1, c: 1})
+        polls_db.session.remove()
 
 
 @pytest.mark.parametrize(
