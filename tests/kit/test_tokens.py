@@ -71,6 +71,13 @@ def test_no_token_is_401_with_challenge(guarded):
         "expired",
         "wrong audience",
         "garbage",
+        "header not JSON",
+        "header a JSON list",
+        "header not base64url",
+        "header nested past the parser",
+        "header kid not a string",
+        "header not UTF-8",
+        "no dots",
     ],
 )
 def test_forged_tokens_are_refused(guarded, auth_app, variant):

@@ -33,8 +33,12 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+def _b64_raw(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
 def _b64(data: dict) -> str:
-    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+    return _b64_raw(json.dumps(data).encode())
 
 
 def forged_tokens(auth_app) -> dict[str, str]:
@@ -61,4 +65,15 @@ def forged_tokens(auth_app) -> dict[str, str]:
             {**claims, "aud": "elsewhere"}, stranger, algorithm="EdDSA", headers={"kid": kid}
         ),
         "garbage": "not.a.token",
+        "header not JSON": "bm90IGpzb24." + payload + "." + signature,
+        "header a JSON list": _b64_raw(b'["EdDSA"]') + "." + payload + "." + signature,
+        "header not base64url": header.replace(header[3], "!") + "." + payload + "." + signature,
+        "header nested past the parser": _b64_raw(b"[" * 100_000) + "." + payload + ".x",
+        "header kid not a string": _b64({"alg": "EdDSA", "kid": 7})
+        + "."
+        + payload
+        + "."
+        + signature,
+        "header not UTF-8": _b64_raw(b'{"alg": "\xff"}') + "." + payload + "." + signature,
+        "no dots": header,
     }
