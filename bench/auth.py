@@ -25,9 +25,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[0] = str(REPO)
 
-from bench.kit import free_port, rps, without_errors  # noqa: E402
+from bench.kit import free_port, rps, scratch_postgres, without_errors  # noqa: E402
 from bench.kit import wrk as wrk_run  # noqa: E402
-from gateway.distributed import Cluster, ProcessSpec, gunicorn_argv, postgres_urls  # noqa: E402
+from gateway.distributed import Cluster, ProcessSpec, gunicorn_argv  # noqa: E402
 
 EMAIL, PASSWORD = "bench@example.org", "a long benchmark passphrase"
 
@@ -88,7 +88,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="viche-bench-auth-"))
     env = {"VICHE_VAR_DIR": str(work), "LOG_LEVEL": "WARNING"}
     if args.postgres:
-        env.update(postgres_urls(prefix=f"viche_bench_{os.getpid()}"))
+        env.update(scratch_postgres())
     os.environ.update(env)
     token, hash_ms, verify_per_s = prepare(work)
 

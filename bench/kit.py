@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import os
 import re
 import socket
 import subprocess
@@ -52,6 +54,28 @@ function done(summary, latency, requests)
   io.write(string.format("ACCEPTED %d REFUSED %d\\n", total_accepted, total_refused))
 end
 """
+
+
+def scratch_postgres() -> dict[str, str]:
+    """`<SERVICE>_DATABASE_URL`s of databases for this run only, dropped when it exits
+    (a run leaves a million signatures behind otherwise)."""
+    from gateway.distributed import postgres_urls
+
+    urls = postgres_urls(prefix=f"viche_bench_{os.getpid()}")
+    atexit.register(_drop_databases, list(urls.values()))
+    return urls
+
+
+def _drop_databases(urls: list[str]) -> None:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    for url in urls:
+        parsed = make_url(url)
+        admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
+        admin.dispose()
 
 
 def free_port() -> int:

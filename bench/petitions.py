@@ -28,8 +28,16 @@ import urllib3
 REPO = Path(__file__).resolve().parents[1]
 sys.path[0] = str(REPO)
 
-from bench.kit import TOKEN_POST_LUA, accepted, free_port, rps, write_tokens, wrk  # noqa: E402
-from gateway.distributed import Cluster, postgres_urls, process_specs  # noqa: E402
+from bench.kit import (  # noqa: E402
+    TOKEN_POST_LUA,
+    accepted,
+    free_port,
+    rps,
+    scratch_postgres,
+    write_tokens,
+    wrk,
+)
+from gateway.distributed import Cluster, process_specs  # noqa: E402
 
 
 def prepare(people: int, tokens_file: Path) -> list[int]:
@@ -142,7 +150,7 @@ def main() -> None:
         "LOG_LEVEL": "WARNING",
         "REDIS_URL": "",
         "VICHE_RATE_LIMIT": "1000000000/minute",
-        **postgres_urls(prefix=f"viche_bench_{os.getpid()}"),
+        **scratch_postgres(),
     }
     os.environ.update(env)
     tokens = work / "tokens.txt"

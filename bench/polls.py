@@ -37,11 +37,12 @@ from bench.kit import (  # noqa: E402
     accepted,
     free_port,
     rps,
+    scratch_postgres,
     without_errors,
     write_tokens,
     wrk,
 )
-from gateway.distributed import Cluster, postgres_urls, process_specs  # noqa: E402
+from gateway.distributed import Cluster, process_specs  # noqa: E402
 
 TOKEN_IN_LINK = re.compile(r"/api/auth/verify\?token=([A-Za-z0-9_.\-]+)")
 
@@ -220,7 +221,7 @@ def main() -> None:
         "VICHE_SMTP_HOST": "127.0.0.1",
         "VICHE_SMTP_PORT": str(smtp_port),
         "VICHE_DEV_OUTBOX": "0",
-        **postgres_urls(prefix=f"viche_bench_{os.getpid()}"),
+        **scratch_postgres(),
     }
     os.environ.update(env)
     tokens = work / "tokens.txt"
