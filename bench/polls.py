@@ -5,10 +5,11 @@
 Starts every service under gunicorn behind the gateway, auth's outbox worker sending
 through a real SMTP server (aiosmtpd, in this process), creates verified people and
 their tokens up front, and measures in one run through the gateway: the health endpoint
-(ping), `account` votes at 64 clients (each request a different person), the whole
-`email` flow (request the vote → the email leaves through the outbox and arrives by
-SMTP → the voter presses Confirm on auth's page → polls counts the vote) at the rate it
-sustains, and reading results. Afterwards every acknowledged vote must be a ballot.
+(ping), `account` votes at 64 clients (each request a different person), reading the
+results once those votes are folded in, and the whole `email` flow (request the vote →
+the email leaves through the outbox and arrives by SMTP → the voter presses Confirm on
+auth's page → polls counts the vote) at the rate it sustains. Afterwards every
+acknowledged vote must be a ballot.
 The last line is one JSON object.
 """
 
@@ -116,6 +117,22 @@ def ballots(poll_id: int) -> int:
         return polls_db.session.scalar(
             select(func.count(Ballot.id)).where(Ballot.poll_id == poll_id)
         )
+
+
+def folded_voters(poll_id: int) -> int:
+    from gateway.cli import service_app_context
+    from services.polls.models import PollTally
+    from services.polls.models import db as polls_db
+
+    with service_app_context("polls"):
+        return polls_db.session.get(PollTally, poll_id).voters
+
+
+def wait_until_folded(poll_id: int, limit: float = 30) -> None:
+    """Until the stored tally holds every ballot: reads then measure reading, not folding."""
+    deadline = time.monotonic() + limit
+    while folded_voters(poll_id) != ballots(poll_id) and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def email_flow(
@@ -245,11 +262,14 @@ def main() -> None:
             (str(tokens), "2", json.dumps({"choices": [account_choice]})),
         )
         vote_rps, votes_acknowledged = rps(output), accepted(output)
-        flow = email_flow(
-            gateway_url, email_poll, email_choice, inbox, args.seconds, args.flow_clients
-        )
+        # Results are read as petitions are: once the votes are folded in, before the
+        # email flow leaves deliveries behind that would still be running.
+        wait_until_folded(account_poll)
         read = rps(
             without_errors(wrk(f"{base}/polls/{account_poll}/results", args.seconds, 64), "results")
+        )
+        flow = email_flow(
+            gateway_url, email_poll, email_choice, inbox, args.seconds, args.flow_clients
         )
     finally:
         cluster.stop()
