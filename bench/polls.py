@@ -125,7 +125,8 @@ def folded_voters(poll_id: int) -> int:
     from services.polls.models import db as polls_db
 
     with service_app_context("polls"):
-        return polls_db.session.get(PollTally, poll_id).voters
+        tally = polls_db.session.get(PollTally, poll_id)
+        return tally.voters if tally else 0
 
 
 def wait_until_folded(poll_id: int, limit: float = 30) -> None:
