@@ -19,8 +19,12 @@ from dataclasses import dataclass, field
 from functools import wraps
 
 import jwt
+import nacl.bindings
+import nacl.exceptions
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from flask import Flask, current_app, g, request
 from flask_babel import gettext
+from jwt.algorithms import OKPAlgorithm
 
 from .client import ServiceUnavailable, call_service
 from .errors import Problem, Unauthorized
@@ -34,6 +38,24 @@ VERIFIED_KEPT = 10_000  # tokens whose claims each process remembers until they 
 class InvalidToken(Problem):
     slug = "invalid-token"
 
+
+class SodiumEdDSA(OKPAlgorithm):
+    """PyJWT's EdDSA, with Ed25519 signatures checked by libsodium (PyNaCl): about
+    twice as fast as OpenSSL's check, and every request with a new token pays for one.
+    Signing, key handling and every other check stay PyJWT's."""
+
+    def verify(self, msg: bytes, key, sig: bytes) -> bool:
+        if not isinstance(key, Ed25519PublicKey):
+            return super().verify(msg, key, sig)
+        try:
+            nacl.bindings.crypto_sign_open(sig + msg, key.public_bytes_raw())
+        except (nacl.exceptions.CryptoError, ValueError, TypeError):
+            return False
+        return True
+
+
+jwt.unregister_algorithm("EdDSA")
+jwt.register_algorithm("EdDSA", SodiumEdDSA())
 
 _HEADER_SEGMENT = re.compile(r"[A-Za-z0-9_-]{1,1024}")
 

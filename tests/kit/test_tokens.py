@@ -147,3 +147,21 @@ def test_a_verified_token_is_remembered_until_it_expires(guarded_app, auth_app, 
     monkeypatch.setattr(tokens.time, "time", lambda: later)
     client.get("/me", headers=bearer(token))
     assert len(checked) == 2
+
+
+def test_libsodium_checks_ed25519_signatures_as_openssl_does():
+    """The EdDSA that PyJWT now uses agrees with OpenSSL's check on good signatures,
+    tampered messages and signatures, and another key's signature."""
+    from services.common.tokens import SodiumEdDSA
+
+    assert isinstance(jwt.get_algorithm_by_name("EdDSA"), SodiumEdDSA)
+    key, stranger = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
+    message = b"header.payload"
+    signature = key.sign(message)
+    checks = SodiumEdDSA()
+    assert checks.verify(message, key.public_key(), signature)
+    assert not checks.verify(message + b"x", key.public_key(), signature)
+    assert not checks.verify(message, key.public_key(), bytes([signature[0] ^ 1]) + signature[1:])
+    assert not checks.verify(message, key.public_key(), stranger.sign(message))
+    assert not checks.verify(message, key.public_key(), signature[:10])
+    assert not checks.verify(message, key.public_key(), b"")
