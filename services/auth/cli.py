@@ -41,7 +41,12 @@ def _user_id(session, who: str) -> int:
 @click.argument("slug")
 @click.argument("name")
 @click.option("--language", default="uk", show_default=True, help="default language")
-def create_council(slug: str, name: str, language: str) -> None:
+@click.option(
+    "--time-zone",
+    default=None,
+    help="IANA time zone, e.g. Europe/Budapest  [default: VICHE_DEFAULT_TIME_ZONE]",
+)
+def create_council(slug: str, name: str, language: str, time_zone: str | None) -> None:
     """Add a council."""
     from gateway.cli import service_app_context
     from services.common.errors import Problem
@@ -50,10 +55,12 @@ def create_council(slug: str, name: str, language: str) -> None:
 
     with service_app_context("auth"):
         try:
-            council = create(db.session, slug=slug, name=name, default_language=language)
+            council = create(
+                db.session, slug=slug, name=name, default_language=language, time_zone=time_zone
+            )
         except Problem as problem:
             raise click.ClickException(f"{problem.detail} {problem.errors or ''}") from problem
-        click.echo(f"council {council.slug} created")
+        click.echo(f"council {council.slug} created ({council.time_zone})")
 
 
 @auth_cli.command("grant-role")

@@ -11,6 +11,8 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from .timeutil import is_time_zone
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # Secrets that ship in the repository: fine on a laptop, fatal in production.
@@ -65,6 +67,15 @@ def service_url(service: str, environ: Mapping[str, str] | None = None) -> str |
     return env(f"{service.upper()}_URL", None, environ)
 
 
+def default_time_zone(environ: Mapping[str, str] | None = None) -> str:
+    """`VICHE_DEFAULT_TIME_ZONE`: a new council's time zone unless it names one, and
+    the one migration 0007 gave the councils that existed before councils had one."""
+    name = env("VICHE_DEFAULT_TIME_ZONE", "Europe/Kyiv", environ)
+    if not is_time_zone(name):
+        raise ConfigError(f"VICHE_DEFAULT_TIME_ZONE must be an IANA time zone, not {name!r}")
+    return name
+
+
 def service_config(service: str, environ: Mapping[str, str] | None = None) -> dict:
     """The Flask config for one service, read from the environment."""
     vars_ = environ if environ is not None else os.environ
@@ -86,6 +97,7 @@ def service_config(service: str, environ: Mapping[str, str] | None = None) -> di
         "REDIS_URL": env("REDIS_URL", None, vars_),
         "PUBLIC_URL": env("VICHE_PUBLIC_URL", "http://127.0.0.1:8000", vars_).rstrip("/"),
         "DEFAULT_LOCALE": env("VICHE_DEFAULT_LOCALE", "en", vars_),
+        "DEFAULT_TIME_ZONE": default_time_zone(vars_),
         "LOG_LEVEL": env("LOG_LEVEL", "INFO", vars_),
         "JWT_ISSUER": env("VICHE_JWT_ISSUER", "viche-auth", vars_),
         "JWT_AUDIENCE": env("VICHE_JWT_AUDIENCE", "viche", vars_),

@@ -160,3 +160,70 @@ def test_unknown_roles_and_accounts_are_404(client, auth_app, councils):
         ).status_code
         == 404
     )
+
+
+def test_a_council_has_a_time_zone_from_the_cli_or_the_installation(client, councils):
+    assert client.get("/api/auth/councils/kyiv").json["time_zone"] == "Europe/Kyiv"
+    made = CliRunner().invoke(
+        viche,
+        ["auth", "create-council", "szeged", "Szeged", "--time-zone", "Europe/Budapest"],
+    )
+    assert made.exit_code == 0, made.output
+    assert client.get("/api/auth/councils/szeged").json["time_zone"] == "Europe/Budapest"
+    listed = {c["slug"]: c["time_zone"] for c in client.get("/api/auth/councils").json["councils"]}
+    assert listed == {"kyiv": "Europe/Kyiv", "oliivka": "Europe/Kyiv", "szeged": "Europe/Budapest"}
+    refused = CliRunner().invoke(
+        viche, ["auth", "create-council", "atlantis", "Atlantis", "--time-zone", "Atlantis/Capital"]
+    )
+    assert refused.exit_code != 0 and "time_zone" in refused.output
+    assert client.get("/api/auth/councils/atlantis").status_code == 404
+
+
+def test_a_councils_admins_change_its_time_zone_and_nobody_else(client, auth_app, councils):
+    admin = confirmed_resident(client, auth_app, "admin@kyiv.example")
+    stranger = confirmed_resident(client, auth_app, "stranger@example.org")
+    CliRunner().invoke(viche, ["auth", "grant-role", "kyiv", "admin@kyiv.example", "admin"])
+    CliRunner().invoke(viche, ["auth", "grant-role", "oliivka", "stranger@example.org", "admin"])
+    admin = login(client, "admin@kyiv.example").json
+    stranger = login(client, "stranger@example.org").json  # an admin, of another council
+    changed = client.patch(
+        "/api/auth/councils/kyiv", json={"time_zone": "Europe/Istanbul"}, headers=bearer(admin)
+    )
+    assert changed.status_code == 200 and changed.json["time_zone"] == "Europe/Istanbul"
+    assert changed.json["name"] == "Київська громада"  # what was not given stays
+    assert client.get("/api/auth/councils/kyiv").json["time_zone"] == "Europe/Istanbul"
+
+    for body in ({"time_zone": "Mars/Olympus"}, {"time_zone": "../../etc/passwd"}):
+        invalid = client.patch(
+            "/api/auth/councils/kyiv?lang=uk", json={**body, "name": "X"}, headers=bearer(admin)
+        )
+        assert invalid.status_code == 422
+        assert invalid.mimetype == "application/problem+json"
+        assert "Europe/Kyiv" in invalid.json["errors"]["time_zone"][0]
+    refused = client.patch(
+        "/api/auth/councils/kyiv", json={"time_zone": "Europe/Budapest"}, headers=bearer(stranger)
+    )
+    assert refused.status_code == 403
+    assert client.patch("/api/auth/councils/kyiv", json={"time_zone": "UTC"}).status_code == 401
+    council = client.get("/api/auth/councils/kyiv").json
+    assert council["time_zone"] == "Europe/Istanbul" and council["name"] == "Київська громада"
+
+
+def test_a_platform_admin_changes_any_councils_time_zone(client, auth_app, councils):
+    confirmed_resident(client, auth_app, "platform@example.org")
+    CliRunner().invoke(viche, ["auth", "grant-platform-admin", "platform@example.org"])
+    platform = login(client, "platform@example.org").json
+    changed = client.patch(
+        "/api/auth/councils/oliivka",
+        json={"time_zone": "Europe/Budapest", "default_language": "hu"},
+        headers=bearer(platform),
+    )
+    assert changed.status_code == 200
+    assert changed.json["time_zone"] == "Europe/Budapest"
+    assert changed.json["default_language"] == "hu"
+    created = client.post(
+        "/api/auth/councils",
+        json={"slug": "izmir", "name": "İzmir", "default_language": "tr", "time_zone": "Nowhere"},
+        headers=bearer(platform),
+    )
+    assert created.status_code == 422 and "time_zone" in created.json["errors"]

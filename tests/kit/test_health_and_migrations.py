@@ -8,6 +8,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.exc import IntegrityError
 
 from services.auth import create_app as create_auth_app
 from services.common import db as db_module
@@ -89,6 +90,38 @@ def test_a_migration_that_rebuilds_a_table_keeps_its_childrens_rows(tmp_path):
     with app.app_context(), db.engine.connect() as connection:
         assert connection.exec_driver_sql("SELECT count(*) FROM refresh_tokens").scalar() == 1
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1  # on again
+        db.engine.dispose()
+
+
+def test_councils_that_existed_get_the_installations_time_zone():
+    """auth 0007: a council made before councils had a time zone gets
+    VICHE_DEFAULT_TIME_ZONE (here set to Budapest's), and none may lack one after."""
+    url = database_url_for("auth", "zone")
+    recreate_database(url)
+    app = create_auth_app({"SQLALCHEMY_DATABASE_URI": url, "DEFAULT_TIME_ZONE": "Europe/Budapest"})
+    upgrade_database(app, "0006")
+    db = app.extensions["sqlalchemy"]
+    with app.app_context(), db.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO councils (slug, name, default_language, created_at)"
+                " VALUES ('szeged', 'Szeged', 'hu', :at)"
+            ),
+            {"at": "2026-11-01 10:00:00+00:00"},
+        )
+    upgrade_database(app)
+    with app.app_context():
+        with db.engine.connect() as connection:
+            zone = connection.execute(text("SELECT time_zone FROM councils")).scalar_one()
+            assert zone == "Europe/Budapest"
+            with pytest.raises(IntegrityError):
+                connection.execute(
+                    text(
+                        "INSERT INTO councils (slug, name, default_language, created_at)"
+                        " VALUES ('pecs', 'Pécs', 'hu', :at)"
+                    ),
+                    {"at": "2026-11-01 10:00:00+00:00"},
+                )
         db.engine.dispose()
 
 

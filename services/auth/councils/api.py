@@ -23,6 +23,20 @@ class CouncilSchema(Schema):
     slug = fields.String(required=True, validate=validate.Length(min=1, max=64))
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     default_language = fields.String(required=True, validate=validate.OneOf(SUPPORTED_LOCALES))
+    time_zone = fields.String(
+        metadata={
+            "description": "IANA time zone the council's times are shown in (Europe/Kyiv);"
+            " when creating, VICHE_DEFAULT_TIME_ZONE if left out"
+        }
+    )
+
+
+class CouncilChangesSchema(Schema):
+    """Changes to a council: only the attributes given change."""
+
+    name = fields.String()
+    default_language = fields.String()
+    time_zone = fields.String()
 
 
 class CouncilListSchema(Schema):
@@ -45,6 +59,7 @@ def public_council(council: Council) -> dict:
         "slug": council.slug,
         "name": council.name,
         "default_language": council.default_language,
+        "time_zone": council.time_zone,
     }
 
 
@@ -74,6 +89,19 @@ def create_council(data):
     if not domain.is_platform_admin(db.session, int(current_principal().user_id)):
         raise Forbidden(gettext("Only platform admins may add councils."))
     return public_council(domain.create_council(db.session, **data))
+
+
+@councils_blp.route("/councils/<council:slug>", methods=["PATCH"])
+@councils_blp.arguments(CouncilChangesSchema)
+@councils_blp.response(200, CouncilSchema)
+@token_required
+def update_council(changes, slug: str):
+    """Change the council's name, default language or time zone (its admins, or
+    platform admins)."""
+    actor = int(current_principal().user_id)
+    return public_council(
+        domain.update_council(db.session, actor_id=actor, slug=slug, changes=changes)
+    )
 
 
 @councils_blp.route("/councils/<council:slug>/roles")

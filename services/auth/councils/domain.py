@@ -7,6 +7,7 @@ not grant roles with the token they still hold.
 
 from __future__ import annotations
 
+from flask import current_app
 from flask_babel import gettext
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -15,6 +16,7 @@ from sqlalchemy.orm import Session
 from services.common.config import SUPPORTED_LOCALES
 from services.common.councils import is_council_slug
 from services.common.errors import N_, Conflict, Forbidden, NotFound, Problem
+from services.common.timeutil import is_time_zone
 
 from ..accounts.models import User
 from .models import ROLES, Council, CouncilRole, PlatformAdmin, RoleChange
@@ -49,24 +51,59 @@ def council_by_slug(session: Session, slug: str) -> Council:
     return council
 
 
-def create_council(session: Session, *, slug: str, name: str, default_language: str) -> Council:
-    """A new council; slugs are lowercase letters, digits and hyphens."""
+def _council_errors(
+    *, name: str | None = None, default_language: str | None = None, time_zone: str | None = None
+) -> dict[str, list[str]]:
+    """What is wrong with the attributes given (None: not given)."""
     errors = {}
+    if name is not None and (not name.strip() or len(name) > 200):
+        errors["name"] = [gettext("Give a name of at most 200 characters.")]
+    if default_language is not None and default_language not in SUPPORTED_LOCALES:
+        errors["default_language"] = [gettext("Choose one of the supported languages.")]
+    if time_zone is not None and not is_time_zone(time_zone):
+        errors["time_zone"] = [gettext("Give a time zone such as Europe/Kyiv.")]
+    return errors
+
+
+def create_council(
+    session: Session,
+    *,
+    slug: str,
+    name: str,
+    default_language: str,
+    time_zone: str | None = None,
+) -> Council:
+    """A new council; slugs are lowercase letters, digits and hyphens. Without a time
+    zone it gets the installation's (VICHE_DEFAULT_TIME_ZONE)."""
+    time_zone = time_zone if time_zone is not None else current_app.config["DEFAULT_TIME_ZONE"]
+    errors = _council_errors(name=name, default_language=default_language, time_zone=time_zone)
     if not is_council_slug(slug):
         errors["slug"] = [gettext("Use lowercase letters, digits and hyphens.")]
-    if not name.strip() or len(name) > 200:
-        errors["name"] = [gettext("Give a name of at most 200 characters.")]
-    if default_language not in SUPPORTED_LOCALES:
-        errors["default_language"] = [gettext("Choose one of the supported languages.")]
     if errors:
         raise InvalidCouncil(gettext("The council is not valid."), errors=errors)
-    council = Council(slug=slug, name=name.strip(), default_language=default_language)
+    council = Council(
+        slug=slug, name=name.strip(), default_language=default_language, time_zone=time_zone
+    )
     session.add(council)
     try:
         session.commit()
     except IntegrityError as exc:
         session.rollback()
         raise Conflict(gettext("A council with this address exists already.")) from exc
+    return council
+
+
+def update_council(session: Session, *, actor_id: int | None, slug: str, changes: dict) -> Council:
+    """Change a council's name, default language or time zone (its admins, platform
+    admins, or the operator's CLI with `actor_id` None); all or nothing."""
+    council = council_by_slug(session, slug)
+    _require_admin(session, actor_id, council, gettext("Only this council's admins may change it."))
+    errors = _council_errors(**changes)
+    if errors:
+        raise InvalidCouncil(gettext("The council is not valid."), errors=errors)
+    for key, value in changes.items():
+        setattr(council, key, value.strip() if key == "name" else value)
+    session.commit()
     return council
 
 
@@ -86,9 +123,11 @@ def may_administer(session: Session, actor_id: int, council: Council) -> bool:
     )
 
 
-def _require_admin(session: Session, actor_id: int | None, council: Council) -> None:
+def _require_admin(
+    session: Session, actor_id: int | None, council: Council, refusal: str | None = None
+) -> None:
     if actor_id is not None and not may_administer(session, actor_id, council):
-        raise Forbidden(gettext("Only this council's admins may change its roles."))
+        raise Forbidden(refusal or gettext("Only this council's admins may change its roles."))
 
 
 def _check_role(role: str) -> None:

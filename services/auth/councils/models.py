@@ -22,6 +22,8 @@ class Council(db.Model):
     slug: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
     name: Mapped[str] = mapped_column(String(200), nullable=False)
     default_language: Mapped[str] = mapped_column(String(8), nullable=False)
+    # An IANA name ("Europe/Kyiv"): the web shows the council's times on its clocks.
+    time_zone: Mapped[str] = mapped_column(String(64), nullable=False)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
