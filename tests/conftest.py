@@ -109,6 +109,7 @@ def gateway(embedded):
     """The embedded gateway, with every service's tables emptied after the test."""
     from services.auth.keys import forget_signer
     from services.common.caching import forget_public_reads
+    from services.common.councils import forget_councils
     from services.common.policies import forget_kept_policies
     from services.common.throttle import all_throttles
     from services.petitions.signing import forget_petition_councils
@@ -118,6 +119,7 @@ def gateway(embedded):
     for service in SERVICES:
         empty_tables(embedded.apps[service])
     forget_public_reads()
+    forget_councils()  # a test may have changed a council's time zone
     forget_published_polls()
     forget_petition_councils()
     forget_kept_policies()

@@ -1,4 +1,5 @@
-"""Which councils exist is auth's knowledge; other services ask it and remember briefly."""
+"""Which councils exist, and what they are, is auth's knowledge; the others ask it and
+remember briefly."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from werkzeug.routing import BaseConverter
 from .client import call_service
 from .errors import N_, NotFound, Problem
 
-KNOWN_FOR_SECONDS = 300.0
-_known: dict[str, float] = {}
+# As long as auth lets an HTTP cache keep a council (its Cache-Control max-age).
+KNOWN_FOR_SECONDS = 60.0
+_known: dict[str, tuple[float, dict]] = {}
 # A council's address: lowercase letters, digits and inner hyphens (as in a URL).
 COUNCIL_SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
 
@@ -41,22 +43,38 @@ class NotAllowed(Problem):
         super().__init__(detail or gettext("You may not do this for this council."), **kwargs)
 
 
+def council_info(slug: str) -> dict | None:
+    """The council as auth describes it (name, default language, time zone), remembered
+    for KNOWN_FOR_SECONDS; None when there is no such council. UnknownCouncil (503)
+    when auth cannot be asked."""
+    known = _known.get(slug)
+    if known is not None and time.monotonic() - known[0] < KNOWN_FOR_SECONDS:
+        return known[1]
+    if not is_council_slug(slug):  # no council, and no path to build
+        return None
+    response = call_service("auth", "GET", f"/councils/{slug}")
+    if response.status == 404:
+        return None
+    if not response.ok:
+        raise UnknownCouncil(gettext("The list of councils could not be checked."), status=503)
+    info = response.json()
+    _known[slug] = (time.monotonic(), info)
+    return info
+
+
+def forget_councils() -> None:
+    """After a council changed here (and in tests, whose tables are emptied)."""
+    _known.clear()
+
+
 def ensure_council(slug: str, *, in_path: bool = False) -> None:
     """Refuse a council auth does not know: 422 for a field, 404 for an address
-    (`in_path`). Known ones are cached for minutes."""
-    if time.monotonic() - _known.get(slug, float("-inf")) < KNOWN_FOR_SECONDS:
+    (`in_path`)."""
+    if council_info(slug) is not None:
         return
-    known = False
-    if is_council_slug(slug):  # anything else is no council, and no path to build
-        response = call_service("auth", "GET", f"/councils/{slug}")
-        if not response.ok and response.status != 404:
-            raise UnknownCouncil(gettext("The list of councils could not be checked."), status=503)
-        known = response.ok
-    if not known and in_path:
+    if in_path:
         raise NotFound(gettext("There is no council with this address."))
-    if not known:
-        raise UnknownCouncil(
-            gettext("There is no council with this address."),
-            errors={"council": [gettext("Unknown council.")]},
-        )
-    _known[slug] = time.monotonic()
+    raise UnknownCouncil(
+        gettext("There is no council with this address."),
+        errors={"council": [gettext("Unknown council.")]},
+    )

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 from flask import Blueprint, abort, g, redirect, render_template, request, url_for
-from flask_babel import force_locale
+from flask_babel import force_locale, gettext
 
+from services.common.councils import forget_councils
 from services.common.i18n import LANGUAGE_COOKIE, request_locale
+from services.common.timeutil import NonexistentLocalTime, local_to_utc
 
 from .api import api
+from .filters import council_zone
 from .pages import page_form, signed_in
 from .session import check_csrf
 
@@ -160,6 +164,7 @@ def _polls_page(council: str, errors: dict, form: dict, status: int = 200):
             snippets=snippets,
             errors=errors,
             form=form,
+            zone=council_zone(council),
         ),
         status,
     )
@@ -183,13 +188,45 @@ def create_poll(council: str):
         "language": form["language"] or "uk",
         "max_choices": max_choices if max_choices is not None and max_choices >= 0 else 1,
     }
-    for key in ("opens_at", "closes_at"):
-        if form[key]:
-            body[key] = form[key] + ":00+00:00" if len(form[key]) == 16 else form[key]
+    times, errors = poll_times(form, council)
+    if errors:
+        return _polls_page(council, errors=errors, form=form, status=422)
+    body.update(times)
     created = api("polls", "POST", "/polls", body)
     if created.ok:
         return redirect(url_for("council.manage_polls", council=council), code=303)
     return _polls_page(council, errors=created.errors(), form=form, status=created.status)
+
+
+def poll_times(form: dict, council: str) -> tuple[dict, dict]:
+    """The form's opening and closing times, typed on the council's clocks, as UTC for
+    the API; and what is wrong with them. A time the autumn fall-back repeats is its first
+    occurrence (local_to_utc). The form keeps what was typed, so a page shown again shows
+    the local times, not UTC."""
+    zone = council_zone(council)
+    times, errors = {}, {}
+    for key in ("opens_at", "closes_at"):
+        if not form[key]:
+            continue
+        try:
+            local = datetime.fromisoformat(form[key])
+        except ValueError:
+            times[key] = form[key]  # the API says what is wrong with it, in its words
+            continue
+        try:
+            times[key] = local_to_utc(local, zone).isoformat()
+        except OverflowError:  # year 1 or 9999: the API refuses the year, in its words
+            times[key] = local.replace(tzinfo=UTC).isoformat()
+        except NonexistentLocalTime:
+            # Refused, not moved: the moderator chooses what the poll does in that hour.
+            errors[key] = [
+                gettext(
+                    "The clocks in %(zone)s skip this time: they move forward an hour then."
+                    " Choose another time.",
+                    zone=zone.key,
+                )
+            ]
+    return times, errors
 
 
 POLL_FIELDS = (
@@ -235,10 +272,12 @@ PETITION_SWITCHES = ("signer_names_public", "rejected_public", "allow_withdrawal
 def _settings_page(council: str, errors: dict | None = None, saved: bool = False, status=200):
     petitions = api("petitions", "GET", f"/councils/{council}/policy", signed_in=False)
     polls = api("polls", "GET", f"/councils/{council}/policy", signed_in=False)
+    known = api("auth", "GET", f"/councils/{council}", signed_in=False)  # not the memo: fresh
     return (
         render_template(
             "ui/settings.html",
             council=council,
+            time_zone=known.body.get("time_zone", "") if known.ok else "",
             petitions=petitions.body if petitions.ok else {},
             polls=polls.body if polls.ok else {},
             errors=errors or {},
@@ -276,6 +315,12 @@ def save_settings(council: str):
         ],
         "block_disposable_email": form.get("block_disposable_email") == "on",
     }
+    time_zone = form.get("time_zone", "").strip()
+    if time_zone:  # auth's, unlike the rules: first, so a wrong zone changes nothing
+        answer = api("auth", "PATCH", f"/councils/{council}", {"time_zone": time_zone})
+        if not answer.ok:
+            return _settings_page(council, errors=answer.errors(), status=answer.status)
+        forget_councils()  # this process shows the new zone at once
     errors = {}
     for service, body in (("petitions", petitions), ("polls", polls)):
         answer = api(service, "PUT", f"/councils/{council}/policy", body)

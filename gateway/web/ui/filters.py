@@ -4,20 +4,63 @@ from __future__ import annotations
 
 from datetime import datetime
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
+from babel import Locale
 from babel.dates import format_date as babel_date
+from babel.dates import format_datetime as babel_datetime
+from flask import current_app
 from flask_babel import gettext
 
-from services.common.errors import N_
+from services.common.councils import council_info
+from services.common.errors import N_, Problem
 from services.common.i18n import request_locale
+from services.common.timeutil import is_time_zone
 
 
-def format_date(value) -> str:
-    """An ISO timestamp from the API as a date in the page's language."""
+def council_zone(council: str | None) -> ZoneInfo:
+    """The council's time zone, as auth says (remembered briefly); the installation's
+    (VICHE_DEFAULT_TIME_ZONE) when there is no council or auth cannot answer: a page
+    shows its times a zone off rather than not at all, and names the zone it used."""
+    name = None
+    if council:
+        try:
+            name = (council_info(council) or {}).get("time_zone")
+        except Problem:  # auth is down or slow
+            name = None
+    if not (name and is_time_zone(name)):
+        name = current_app.config["DEFAULT_TIME_ZONE"]
+    return ZoneInfo(name)
+
+
+def _moment(value) -> datetime:
+    """An RFC 3339 time from the API (always with its offset) as an aware datetime."""
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+
+
+def format_date(value, council: str | None = None) -> str:
+    """A time from the API as the date on the council's calendar, in the page's language
+    (22:30 UTC on 29 November is already 30 November in Kyiv)."""
     if not value:
         return ""
-    moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
-    return babel_date(moment, format="long", locale=request_locale())
+    # babel formats a datetime's own date: move it into the zone first.
+    local = _moment(value).astimezone(council_zone(council))
+    return babel_date(local, format="long", locale=request_locale())
+
+
+def format_datetime(value, council: str | None = None) -> str:
+    """A time from the API as date and hour on the council's clocks, with the zone's name:
+    for moments that matter to the hour (a poll opens, a petition's deadline)."""
+    if not value:
+        return ""
+    zone = council_zone(council)
+    locale = Locale.parse(request_locale())
+    # The locale's own way of joining a long date and a short time ("{1}, {0}", "{1} {0}").
+    pattern = locale.datetime_formats["long"].format(
+        locale.time_formats["short"].pattern, locale.date_formats["long"].pattern
+    )
+    shown = babel_datetime(_moment(value), pattern, tzinfo=zone, locale=locale)
+    return f"{shown} ({zone.key})"
 
 
 def merge_query(query: dict, **changes) -> str:
@@ -98,6 +141,7 @@ def state_label(state: str) -> str:
 
 FILTERS = {
     "format_date": format_date,
+    "format_datetime": format_datetime,
     "merge_query": merge_query,
     "state_label": state_label,
     "reason_label": reason_label,

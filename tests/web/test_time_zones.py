@@ -1,0 +1,188 @@
+"""Pages show a council's times on its own clocks, and the poll form reads them so."""
+
+from __future__ import annotations
+
+import html
+from datetime import UTC, datetime
+
+import pytest
+
+from tests.petitions.conftest import open_petition
+from tests.web.test_pages import csrf, signed_in_with_role
+
+pytestmark = pytest.mark.usefixtures("councils")
+
+
+def set_deadline(petitions_app, petition_id: int, deadline: datetime) -> None:
+    from services.petitions.models import Petition
+    from services.petitions.models import db as petitions_db
+
+    with petitions_app.app_context():
+        petitions_db.session.get(Petition, petition_id).deadline_at = deadline
+        petitions_db.session.commit()
+
+
+def change_time_zone(client, council: str, zone: str) -> None:
+    """As the operator would, then forgotten by the web at once."""
+    from services.common.councils import forget_councils
+
+    with client.application.apps["auth"].test_request_context("/"):
+        from services.auth.councils.domain import update_council
+        from services.auth.models import db as auth_db
+
+        update_council(auth_db.session, actor_id=None, slug=council, changes={"time_zone": zone})
+    forget_councils()
+
+
+def page(client, path: str) -> str:
+    return html.unescape(client.get(path).get_data(as_text=True))
+
+
+def test_a_deadline_late_in_the_utc_evening_is_the_next_day_in_kyiv(client, people, petitions_app):
+    petition_id = open_petition(client, people, title="Ліхтарі на вулиці Шевченка")
+    set_deadline(petitions_app, petition_id, datetime(2026, 11, 29, 22, 30, tzinfo=UTC))
+    shown = page(client, f"/petitions/{petition_id}?lang=en")
+    assert "Collecting signatures until November 30, 2026" in shown
+    assert "12:30" in shown and "(Europe/Kyiv)" in shown
+    uk = page(client, f"/petitions/{petition_id}?lang=uk")
+    assert "30 листопада 2026" in uk and "00:30 (Europe/Kyiv)" in uk
+    listed = page(client, "/petitions?lang=en")
+    assert "November 30, 2026" in listed
+    assert "November 30, 2026" in page(client, "/councils/kyiv?lang=en")
+
+    # Budapest is an hour behind Kyiv: there it is still the 29th.
+    change_time_zone(client, "kyiv", "Europe/Budapest")
+    shown = page(client, f"/petitions/{petition_id}?lang=en")
+    assert "Collecting signatures until November 29, 2026" in shown
+    assert "11:30" in shown and "(Europe/Budapest)" in shown
+
+
+def test_the_moderation_queue_dates_petitions_on_the_councils_calendar(
+    client, auth_app, people, petitions_app
+):
+    from services.petitions.models import Petition
+    from services.petitions.models import db as petitions_db
+    from tests.petitions.conftest import submitted_petition
+
+    petition_id = submitted_petition(client, people, "kyiv", "Лавки у сквері біля школи")
+    with petitions_app.app_context():
+        filed = petitions_db.session.get(Petition, petition_id)
+        filed.created_at = datetime(2026, 12, 31, 22, 15, tzinfo=UTC)
+        petitions_db.session.commit()
+    signed_in_with_role(client, auth_app, "moderator@example.org", "moderator")
+    queue = page(client, "/councils/kyiv/moderation?lang=en")
+    assert "January 1, 2027" in queue and "December 31" not in queue
+
+
+def poll_form(client, auth_app):
+    signed_in_with_role(client, auth_app, "moderator@example.org", "moderator")
+    form = client.get("/councils/kyiv/polls?lang=en")
+    assert "Opens (Europe/Kyiv time, optional)" in html.unescape(form.get_data(as_text=True))
+    return csrf(form)
+
+
+def create_poll(client, token: str, **times):
+    return client.post(
+        "/councils/kyiv/polls?lang=uk",
+        data={
+            "csrf": token,
+            "question": "Де поставити нові лавки?",
+            "options": "У сквері\nБіля школи\n",
+            **times,
+        },
+    )
+
+
+def stored_polls(client, people) -> list[dict]:
+    listed = client.get("/api/polls/polls?council=kyiv&state=draft", headers=people.moderator())
+    return listed.json["polls"]
+
+
+@pytest.mark.parametrize(
+    ("opens", "closes", "opens_utc", "closes_utc"),
+    [
+        # Winter: Kyiv is UTC+2.
+        ("2026-12-01T18:00", "2026-12-08T18:00", "2026-12-01T16:00:00", "2026-12-08T16:00:00"),
+        # Summer: UTC+3.
+        ("2026-07-01T18:00", "2026-07-08T09:30", "2026-07-01T15:00:00", "2026-07-08T06:30:00"),
+        # The fall-back hour comes twice: its first occurrence (still summer time) is taken.
+        ("2026-10-25T03:30", "2026-10-26T03:30", "2026-10-25T00:30:00", "2026-10-26T01:30:00"),
+    ],
+)
+def test_poll_times_are_typed_on_the_councils_clocks_and_stored_in_utc(
+    client, auth_app, people, opens, closes, opens_utc, closes_utc
+):
+    token = poll_form(client, auth_app)
+    made = create_poll(client, token, opens_at=opens, closes_at=closes)
+    assert made.status_code == 303
+    (poll,) = stored_polls(client, people)
+    assert datetime.fromisoformat(poll["opens_at"]) == datetime.fromisoformat(opens_utc + "Z")
+    assert datetime.fromisoformat(poll["closes_at"]) == datetime.fromisoformat(closes_utc + "Z")
+    # Shown back on the council's clocks.
+    listed = page(client, "/councils/kyiv/polls?lang=uk")
+    assert f"{opens[-5:]} (Europe/Kyiv)" in listed and f"{closes[-5:]} (Europe/Kyiv)" in listed
+
+
+def test_a_time_the_clocks_skip_is_refused_next_to_its_field(client, auth_app, people):
+    token = poll_form(client, auth_app)
+    # 29 March 2026: Kyiv's clocks go from 03:00 straight to 04:00.
+    refused = create_poll(client, token, opens_at="2026-03-29T03:30", closes_at="2026-04-05T12:00")
+    assert refused.status_code == 422
+    shown = html.unescape(refused.get_data(as_text=True))
+    assert 'id="opens_at-error"' in shown and "Europe/Kyiv" in shown
+    assert 'value="2026-03-29T03:30"' in shown  # what was typed, to correct
+    assert stored_polls(client, people) == []
+    assert create_poll(client, token, opens_at="garbage").status_code == 422  # the API says so
+    assert create_poll(client, token, opens_at="0001-01-01T00:00").status_code == 422
+    assert stored_polls(client, people) == []
+
+
+def test_an_admin_sets_the_councils_time_zone_on_the_settings_page(client, auth_app, people):
+    signed_in_with_role(client, auth_app, "admin@example.org", "admin")
+    settings = client.get("/councils/kyiv/settings?lang=uk")
+    assert 'value="Europe/Kyiv"' in settings.get_data(as_text=True)
+    wrong = client.post(
+        "/councils/kyiv/settings?lang=uk",
+        data={"csrf": csrf(settings), "time_zone": "Europe/Atlantis", "threshold": "7"},
+    )
+    assert wrong.status_code == 422 and 'role="alert"' in wrong.get_data(as_text=True)
+    assert client.get("/api/auth/councils/kyiv").json["time_zone"] == "Europe/Kyiv"
+    assert client.get("/api/petitions/councils/kyiv/policy").json["threshold"] != 7
+    saved = client.post(
+        "/councils/kyiv/settings?lang=uk",
+        data={"csrf": csrf(settings), "time_zone": "Europe/Istanbul"},
+    )
+    assert saved.status_code == 200 and 'role="status"' in saved.get_data(as_text=True)
+    assert client.get("/api/auth/councils/kyiv").json["time_zone"] == "Europe/Istanbul"
+    form = page(client, "/councils/kyiv/polls?lang=en")
+    assert "Opens (Europe/Istanbul time, optional)" in form
+
+
+def test_a_moderator_cannot_change_the_time_zone(client, auth_app):
+    signed_in_with_role(client, auth_app, "moderator@example.org", "moderator")
+    settings = client.get("/councils/kyiv/settings")
+    refused = client.post(
+        "/councils/kyiv/settings", data={"csrf": csrf(settings), "time_zone": "Europe/Budapest"}
+    )
+    assert refused.status_code == 403
+    assert client.get("/api/auth/councils/kyiv").json["time_zone"] == "Europe/Kyiv"
+
+
+def test_a_scheduled_poll_shows_when_it_opens_on_its_page(client, people):
+    made = client.post(
+        "/api/polls/polls",
+        json={
+            "council": "kyiv",
+            "question": "Де поставити нові лавки?",
+            "options": ["У сквері", "Біля школи"],
+            "opens_at": "2099-06-30T21:00:00Z",
+            "closes_at": "2099-07-31T21:00:00Z",
+        },
+        headers=people.moderator(),
+    )
+    assert made.status_code == 201, made.json
+    poll_id = made.json["id"]
+    published = client.post(f"/api/polls/polls/{poll_id}/publish", headers=people.moderator())
+    assert published.status_code == 200, published.json
+    shown = page(client, f"/polls/{poll_id}?lang=en")
+    assert "Opens July 1, 2099" in shown and "12:00" in shown and "(Europe/Kyiv)" in shown
