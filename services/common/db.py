@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,15 +24,19 @@ from sqlalchemy import (
     TypeDecorator,
     bindparam,
     event,
+    func,
     insert,
     select,
     text,
 )
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import DeclarativeBase
 
 MIGRATIONS_KEY = "viche.migrations"
+log = logging.getLogger("viche.db")
 
 # A pooled connection idle this long is pinged before use (a restarted server or a
 # dropped idle connection). A connection reused sooner is not: under load a ping on
@@ -138,6 +144,24 @@ def insert_if(table: Table, columns: tuple[str, ...], condition):
     return insert(table).from_select(columns, values.where(condition)).returning(table.c.id)
 
 
+def insert_rows_if(table: Table, columns: tuple[str, ...], condition, key: str):
+    """INSERT many rows, each column's values bound as one array (PostgreSQL), each row
+    only where `condition(rows)` holds for it, skipping rows whose unique keys are
+    taken; RETURNING the `key` of each row inserted. For `GroupInsert`."""
+    rows = (
+        func.unnest(*(bindparam(name, type_=ARRAY(table.c[name].type)) for name in columns))
+        .table_valued(*columns)
+        .render_derived()
+    )
+    values = select(*(rows.c[name] for name in columns)).where(condition(rows))
+    return (
+        postgresql.insert(table)
+        .from_select(columns, values)
+        .on_conflict_do_nothing()
+        .returning(table.c[key])
+    )
+
+
 _autocommit_engines: WeakKeyDictionary[Engine, Engine] = WeakKeyDictionary()
 
 
@@ -186,6 +210,16 @@ class HotStatement:
         if engine.dialect.driver != "psycopg":
             with autocommit(engine).connect() as connection:
                 return connection.execute(self.statement, params).first()
+        return self._on_psycopg(engine, params, all_rows=False)
+
+    def all(self, engine: Engine, params: dict) -> list:
+        """Every row the statement returns."""
+        if engine.dialect.driver != "psycopg":
+            with autocommit(engine).connect() as connection:
+                return list(connection.execute(self.statement, params))
+        return self._on_psycopg(engine, params, all_rows=True)
+
+    def _on_psycopg(self, engine: Engine, params: dict, *, all_rows: bool):
         sql, constants, processors = self._for(engine.dialect)
         bound = {**constants, **params}
         for name, processor in processors.items():
@@ -195,7 +229,8 @@ class HotStatement:
             driver = pooled.driver_connection
             driver.autocommit = True
             try:
-                return driver.execute(sql, bound, prepare=True).fetchone()
+                cursor = driver.execute(sql, bound, prepare=True)
+                return cursor.fetchall() if all_rows else cursor.fetchone()
             finally:
                 if not driver.closed:
                     driver.autocommit = False
@@ -214,6 +249,111 @@ class HotStatement:
             ) from exc
         finally:
             pooled.close()
+
+
+class _Waiting:
+    """One row waiting to go in with others, and what became of it."""
+
+    __slots__ = ("inserted", "leads", "params", "woken")
+
+    def __init__(self, params: dict) -> None:
+        self.params = params
+        self.woken = threading.Event()
+        self.leads = False
+        self.inserted: bool | None = None  # None: not tried yet, or to be tried alone
+
+
+class _Line:
+    """The rows waiting for one database, and whether a batch is at it now."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.rows: list[_Waiting] = []
+        self.busy = False
+
+
+class GroupInsert:
+    """Rows that arrive together go in together (a group commit): while one thread's
+    statement is at the database, the rows other threads bring wait in line, and the
+    first of them then inserts the whole line with one statement and one commit.
+
+    Under load most of what a signature costs the database is per statement (a round
+    trip, starting the executor, a commit), not per row. `together` inserts many rows
+    (its parameters are lists, one per column), skips any it may not insert, and
+    returns the `key` of each row it did insert. A row it skipped, or any row of a
+    batch that failed, is then tried `alone` by its own thread, which says why: the
+    IntegrityError of a taken key, or no row when the condition does not hold. Only on
+    PostgreSQL (the batch statement unnests arrays); elsewhere every row goes alone.
+    Each thread's answer comes after the commit that holds its row.
+    """
+
+    MAX_ROWS = 64
+
+    def __init__(self, alone: HotStatement, together: HotStatement, key: str) -> None:
+        self.alone = alone
+        self.together = together
+        self.key = key
+        self._lines: WeakKeyDictionary[Engine, _Line] = WeakKeyDictionary()
+        self._lines_lock = threading.Lock()
+
+    def _line_for(self, engine: Engine) -> _Line:
+        line = self._lines.get(engine)
+        if line is None:
+            with self._lines_lock:
+                line = self._lines.setdefault(engine, _Line())
+        return line
+
+    def insert(self, engine: Engine, params: dict) -> bool:
+        """Whether the row went in (False: the statement's condition does not hold);
+        IntegrityError when a unique key is taken."""
+        if engine.dialect.driver != "psycopg":
+            return self.alone.first(engine, params) is not None
+        line = self._line_for(engine)
+        mine = _Waiting(params)
+        with line.lock:
+            line.rows.append(mine)
+            if not line.busy:
+                line.busy = mine.leads = True
+        if not mine.leads:
+            mine.woken.wait()  # my batch is done, or it is my turn to lead
+        if mine.leads:
+            self._lead(engine, line)
+        if mine.inserted:
+            return True
+        return self.alone.first(engine, params) is not None
+
+    def _lead(self, engine: Engine, line: _Line) -> None:
+        """Insert the line (up to MAX_ROWS, this thread's row first), then hand over."""
+        with line.lock:
+            batch = line.rows[: self.MAX_ROWS]
+            del line.rows[: self.MAX_ROWS]
+        try:
+            columns = batch[0].params.keys()
+            lists = {name: [waiting.params[name] for waiting in batch] for name in columns}
+            try:
+                inserted = {row[0] for row in self.together.all(engine, lists)}
+            except DBAPIError:
+                # Nothing of it was committed, or (a connection lost after the commit)
+                # all of it: either way each row is now tried alone, and answered by
+                # its own attempt (a row that did go in finds its key taken).
+                log.warning("a batch insert failed; its rows go one by one", exc_info=True)
+                inserted = set()
+            for waiting in batch:
+                waiting.inserted = waiting.params[self.key] in inserted
+        finally:
+            # Whatever happened, the next in line leads and every row here learns its
+            # fate (rows not marked inserted are tried alone by their own threads).
+            with line.lock:
+                successor = line.rows[0] if line.rows else None
+                if successor is None:
+                    line.busy = False
+                else:
+                    successor.leads = True
+            for waiting in batch:
+                waiting.leads = False
+                waiting.woken.set()
+            if successor is not None:
+                successor.woken.set()
 
 
 def alembic_config(migrations_dir: Path) -> Config:

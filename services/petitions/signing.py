@@ -14,7 +14,7 @@ from sqlalchemy import bindparam, exists, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from services.common.db import HotStatement, insert_if
+from services.common.db import GroupInsert, HotStatement, UtcDateTime, insert_if, insert_rows_if
 from services.common.errors import NotFound
 from services.common.folding import add_to_count
 from services.common.policies import kept_policy
@@ -27,21 +27,47 @@ from .lifecycle import _require_verified, get_petition
 from .models import CouncilPolicy, FoldWatermark, Petition, PetitionCount, Signature
 from .policy import policy_for
 
-# The hot statement, built once: building it per signature costs more than running it.
-# It inserts the signature only if the petition takes signatures now, so that signing
-# is one round trip to the database; a unique constraint refuses a second signature.
-_OPEN_NOW = exists().where(
-    Petition.id == bindparam("petition_id"),
-    Petition.state == "open",
-    Petition.hidden.is_(False),
-    or_(Petition.deadline_at.is_(None), Petition.deadline_at > bindparam("now")),
-)
-INSERT_SIGNATURE_IF_OPEN = HotStatement(
-    insert_if(
-        Signature.__table__,
-        ("petition_id", "user_id", "phone_hash", "signer_name", "receipt", "notify", "created_at"),
-        _OPEN_NOW,
+
+def _open_now(petition_id, now):
+    """The petition takes signatures at `now`."""
+    return exists().where(
+        Petition.id == petition_id,
+        Petition.state == "open",
+        Petition.hidden.is_(False),
+        or_(Petition.deadline_at.is_(None), Petition.deadline_at > now),
     )
+
+
+# The hot statements, built once: building one per signature costs more than running it.
+# A signature goes in only if the petition takes signatures now, so that signing is one
+# statement; a unique constraint refuses a second signature. Signatures arriving at the
+# same moment go in together (GroupInsert), on PostgreSQL.
+_COLUMNS = (
+    "petition_id",
+    "user_id",
+    "phone_hash",
+    "signer_name",
+    "receipt",
+    "notify",
+    "created_at",
+)
+SIGNATURES = GroupInsert(
+    alone=HotStatement(
+        insert_if(
+            Signature.__table__,
+            _COLUMNS,
+            _open_now(bindparam("petition_id"), bindparam("created_at", type_=UtcDateTime())),
+        )
+    ),
+    together=HotStatement(
+        insert_rows_if(
+            Signature.__table__,
+            _COLUMNS,
+            lambda rows: _open_now(rows.c.petition_id, rows.c.created_at),
+            key="receipt",
+        )
+    ),
+    key="receipt",
 )
 _councils: dict[int, str] = {}  # a petition's council never changes
 
@@ -64,13 +90,13 @@ def sign(session: Session, actor: Principal, petition_id: int, *, notify: bool =
 
     The path is short on purpose (it is the busiest one): the council's rules come from
     memory, and one statement inserts the signature if the petition takes signatures
-    now; only a refusal reads the petition to say why."""
+    now (with others arriving at the same moment); only a refusal reads the petition to
+    say why."""
     council = _council_of(session, petition_id, actor)
     _require_verified(actor, kept_policy(session, CouncilPolicy, council).signer_verification)
     receipt = secrets.token_hex(12)
-    now = utcnow()
     try:
-        inserted = INSERT_SIGNATURE_IF_OPEN.first(
+        inserted = SIGNATURES.insert(
             session.get_bind(),
             {
                 "petition_id": petition_id,
@@ -79,13 +105,12 @@ def sign(session: Session, actor: Principal, petition_id: int, *, notify: bool =
                 "signer_name": actor.name,
                 "receipt": receipt,
                 "notify": notify,
-                "created_at": now,
-                "now": now,
+                "created_at": utcnow(),
             },
         )
     except IntegrityError as exc:
         raise AlreadySigned(gettext("You have signed this petition already.")) from exc
-    if inserted is None:
+    if not inserted:
         petition = get_petition(session, petition_id, actor)
         if petition.deadline_at is not None and petition.deadline_at < utcnow():
             raise WrongState(gettext("The signature period of this petition is over."))

@@ -1,8 +1,10 @@
 """HotStatement: one statement, one round trip, the same answers and errors on both
-databases, and a pooled connection handed back as it was taken."""
+databases, and a pooled connection handed back as it was taken. GroupInsert: rows
+arriving together go in together, and each thread still gets its own row's answer."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -21,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from services.common.db import HotStatement, UtcDateTime, insert_if
+from services.common.db import GroupInsert, HotStatement, UtcDateTime, insert_if, insert_rows_if
 from tests.conftest import TEST_DB, database_url_for, recreate_database
 
 metadata = MetaData()
@@ -41,6 +43,20 @@ PASS_IF_OPEN = HotStatement(
         ("gate_id", "holder", "tags", "at"),
         exists().where(gates.c.id == bindparam("gate_id"), gates.c.state == "open"),
     )
+)
+
+
+def _gate_open(gate_id):
+    return exists().where(gates.c.id == gate_id, gates.c.state == "open")
+
+
+PASS_COLUMNS = ("gate_id", "holder", "at")
+PASSES = GroupInsert(
+    alone=HotStatement(insert_if(passes, PASS_COLUMNS, _gate_open(bindparam("gate_id")))),
+    together=HotStatement(
+        insert_rows_if(passes, PASS_COLUMNS, lambda rows: _gate_open(rows.c.gate_id), "holder")
+    ),
+    key="holder",
 )
 
 
@@ -122,3 +138,66 @@ def test_parameters_go_through_their_column_types(engine):
     assert tags == [3, 1]
     assert at == kyiv_evening and at.utcoffset() == timedelta(0)
     assert at == datetime(2026, 11, 29, 19, 30, tzinfo=UTC)
+
+
+def all_at_once(engine, rows: list[tuple[int, str]]) -> list:
+    """Each (gate, holder) inserted by its own thread, released together: True, False
+    (the gate is shut) or "taken" (IntegrityError), in order."""
+    start = threading.Barrier(len(rows))
+    answers: list = [None] * len(rows)
+
+    def insert(n: int, gate_id: int, holder: str) -> None:
+        start.wait()
+        try:
+            answers[n] = PASSES.insert(
+                engine, {"gate_id": gate_id, "holder": holder, "at": datetime.now(UTC)}
+            )
+        except IntegrityError:
+            answers[n] = "taken"
+
+    threads = [threading.Thread(target=insert, args=(n, *row)) for n, row in enumerate(rows)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return answers
+
+
+@pytest.fixture
+def batches(monkeypatch) -> list[int]:
+    """The number of rows each batch statement carried."""
+    carried: list[int] = []
+    real = PASSES.together.all
+
+    def counted(engine, params):
+        carried.append(len(params["holder"]))
+        return real(engine, params)
+
+    monkeypatch.setattr(PASSES.together, "all", counted)
+    return carried
+
+
+def test_rows_arriving_together_go_in_together_and_each_learns_its_own_fate(engine, batches):
+    rows = [(1, f"resident-{n}") for n in range(24)]
+    rows += [(2, f"shut-out-{n}") for n in range(4)]
+    rows += [(1, "twice"), (1, "twice")]
+    answers = all_at_once(engine, rows)
+    assert answers[:24] == [True] * 24
+    assert answers[24:28] == [False] * 4
+    assert sorted(answers[28:], key=str) == [True, "taken"]
+    assert sorted(passes_held(engine)) == sorted([h for _, h in rows[:24]] + ["twice"])
+    if TEST_DB == "postgres":
+        assert max(batches) > 1  # some rows shared a statement
+        assert sum(batches) >= 24
+    else:
+        assert batches == []  # SQLite: every row alone
+
+
+def test_a_failed_batch_leaves_each_row_to_its_own_attempt(engine, monkeypatch):
+    def lost(engine, params):
+        raise DBAPIError("INSERT …", {}, Exception("the server went away"))
+
+    monkeypatch.setattr(PASSES.together, "all", lost)
+    answers = all_at_once(engine, [(1, f"resident-{n}") for n in range(12)])
+    assert answers == [True] * 12
+    assert len(passes_held(engine)) == 12
