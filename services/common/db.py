@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -18,11 +19,14 @@ from alembic.config import Config
 from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import (
+    JSON,
     DateTime,
     MetaData,
     Table,
+    Text,
     TypeDecorator,
     bindparam,
+    cast,
     event,
     func,
     insert,
@@ -144,16 +148,37 @@ def insert_if(table: Table, columns: tuple[str, ...], condition):
     return insert(table).from_select(columns, values.where(condition)).returning(table.c.id)
 
 
+class _JsonText(TypeDecorator):
+    """A JSON value bound as its text: an array of these is a text[] that PostgreSQL
+    casts item by item (a list of lists would be taken for a 2-D array)."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        return None if value is None else json.dumps(value)
+
+
 def insert_rows_if(table: Table, columns: tuple[str, ...], condition, key: str):
     """INSERT many rows, each column's values bound as one array (PostgreSQL), each row
     only where `condition(rows)` holds for it, skipping rows whose unique keys are
     taken; RETURNING the `key` of each row inserted. For `GroupInsert`."""
+    json_columns = {name for name in columns if isinstance(table.c[name].type, JSON)}
     rows = (
-        func.unnest(*(bindparam(name, type_=ARRAY(table.c[name].type)) for name in columns))
+        func.unnest(
+            *(
+                bindparam(name, type_=ARRAY(_JsonText(), dimensions=1))
+                if name in json_columns
+                else bindparam(name, type_=ARRAY(table.c[name].type))
+                for name in columns
+            )
+        )
         .table_valued(*columns)
         .render_derived()
     )
-    values = select(*(rows.c[name] for name in columns)).where(condition(rows))
+    values = select(
+        *(cast(rows.c[name], JSON) if name in json_columns else rows.c[name] for name in columns)
+    ).where(condition(rows))
     return (
         postgresql.insert(table)
         .from_select(columns, values)
@@ -332,11 +357,11 @@ class GroupInsert:
             lists = {name: [waiting.params[name] for waiting in batch] for name in columns}
             try:
                 inserted = {row[0] for row in self.together.all(engine, lists)}
-            except DBAPIError:
+            except Exception:
                 # Nothing of it was committed, or (a connection lost after the commit)
                 # all of it: either way each row is now tried alone, and answered by
                 # its own attempt (a row that did go in finds its key taken).
-                log.warning("a batch insert failed; its rows go one by one", exc_info=True)
+                log.exception("a batch insert failed; its rows go one by one")
                 inserted = set()
             for waiting in batch:
                 waiting.inserted = waiting.params[self.key] in inserted

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from services.common.caching import forget_public_reads
 from services.common.client import ServiceUnavailable, call_service
-from services.common.db import HotStatement, insert_if
+from services.common.db import GroupInsert, HotStatement, UtcDateTime, insert_if, insert_rows_if
 from services.common.errors import NotFound
 from services.common.hashing import mailbox_hash
 from services.common.policies import kept_policy
@@ -88,31 +88,48 @@ def _new_receipt() -> str:
 # The hot statements, built once: building them per vote costs more than running them.
 # The database says whether the poll is open now: a poll closed a moment ago in another
 # process takes no more votes, whatever this process remembers of it.
-_OPEN_NOW = exists().where(
-    Poll.id == bindparam("poll_id"),
-    # Not IN (…): an expanding parameter is compiled again on every execution.
-    or_(Poll.state == "scheduled", Poll.state == "open"),
-    or_(Poll.opens_at.is_(None), Poll.opens_at <= bindparam("now")),
-    or_(Poll.closes_at.is_(None), Poll.closes_at > bindparam("now")),
-)
-OPEN_NOW = select(_OPEN_NOW)
-# The ballot is the whole vote: the aggregator folds it (services.polls.tallies).
-INSERT_BALLOT_IF_OPEN = HotStatement(
-    insert_if(
-        Ballot.__table__,
-        (
-            "poll_id",
-            "voter_hash",
-            "user_id",
-            "method",
-            "choices",
-            "first_choices",
-            "receipt",
-            "version",
-            "created_at",
-        ),
-        _OPEN_NOW,
+def _open_at(poll_id, moment):
+    """The poll takes votes at `moment`."""
+    return exists().where(
+        Poll.id == poll_id,
+        # Not IN (…): an expanding parameter is compiled again on every execution.
+        or_(Poll.state == "scheduled", Poll.state == "open"),
+        or_(Poll.opens_at.is_(None), Poll.opens_at <= moment),
+        or_(Poll.closes_at.is_(None), Poll.closes_at > moment),
     )
+
+
+OPEN_NOW = select(_open_at(bindparam("poll_id"), bindparam("now")))
+# The ballot is the whole vote: the aggregator folds it (services.polls.tallies). Votes
+# by account arriving at the same moment go in together (GroupInsert), on PostgreSQL.
+_BALLOT_COLUMNS = (
+    "poll_id",
+    "voter_hash",
+    "user_id",
+    "method",
+    "choices",
+    "first_choices",
+    "receipt",
+    "version",
+    "created_at",
+)
+BALLOTS = GroupInsert(
+    alone=HotStatement(
+        insert_if(
+            Ballot.__table__,
+            _BALLOT_COLUMNS,
+            _open_at(bindparam("poll_id"), bindparam("created_at", type_=UtcDateTime())),
+        )
+    ),
+    together=HotStatement(
+        insert_rows_if(
+            Ballot.__table__,
+            _BALLOT_COLUMNS,
+            lambda rows: _open_at(rows.c.poll_id, rows.c.created_at),
+            key="receipt",
+        )
+    ),
+    key="receipt",
 )
 INSERT_ENTRIES = insert(TallyEntry.__table__)
 INSERT_PENDING = insert(PendingVote.__table__)
@@ -148,7 +165,6 @@ def _cast(
     session; `settle(receipt)` runs in the same transaction as the ballot, just before
     it commits."""
     receipt = _new_receipt()
-    now = utcnow()
     ballot = {
         "poll_id": poll.id,
         "voter_hash": voter_hash,
@@ -158,18 +174,17 @@ def _cast(
         "first_choices": choices,
         "receipt": receipt,
         "version": 1,
-        "created_at": now,
-        "now": now,
+        "created_at": utcnow(),
     }
     try:
         if settle:
-            inserted = session.execute(INSERT_BALLOT_IF_OPEN.statement, ballot).first()
+            inserted = session.execute(BALLOTS.alone.statement, ballot).first() is not None
         else:
-            inserted = INSERT_BALLOT_IF_OPEN.first(session.get_bind(), ballot)
+            inserted = BALLOTS.insert(session.get_bind(), ballot)
     except IntegrityError:
         session.rollback()  # and the change below reads the ballot afresh
     else:
-        if inserted is None:
+        if not inserted:
             _refuse_closed(session, poll.id)
         if settle:
             settle(receipt)
