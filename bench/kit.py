@@ -9,8 +9,9 @@ import socket
 import subprocess
 from pathlib import Path
 
-# Each request a different person: POST `body` with the next token from a file, split
-# between wrk's threads. Counts 201/202 answers as accepted, the rest as refused.
+# Each request a different person: POST `body` with the next token from a file, after
+# the first `offset` lines (people an earlier run used), split between wrk's threads.
+# Counts 201/202 answers as accepted, the rest as refused.
 TOKEN_POST_LUA = """
 local tokens = {}
 local threads = {}
@@ -24,9 +25,12 @@ end
 
 function init(args)
   local index = 0
+  local offset = tonumber(args[4] or "0")
   for line in io.lines(args[1]) do
     index = index + 1
-    if index % tonumber(args[2]) == id - 1 then table.insert(tokens, line) end
+    if index > offset and (index - offset) % tonumber(args[2]) == id - 1 then
+      table.insert(tokens, line)
+    end
   end
   body = args[3] or "{}"
   position = 0
@@ -109,6 +113,36 @@ def rps(output: str) -> float:
 
 def accepted(output: str) -> int:
     return int(re.search(r"ACCEPTED (\d+)", output).group(1))
+
+
+def requests_sent(output: str) -> int:
+    """Requests wrk completed: with TOKEN_POST_LUA, the people it used."""
+    return int(re.search(r"(\d+) requests in", output).group(1))
+
+
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+class People:
+    """Hands out fresh people from a tokens file, run after run: nobody signs or votes
+    twice, and no token is checked twice (a remembered token would flatter the rate)."""
+
+    def __init__(self, tokens: Path, script: Path, size: int) -> None:
+        self.tokens, self.script, self.size, self.used = tokens, script, size, 0
+
+    def post(self, url: str, seconds: int, clients: int, body: str = "{}") -> str:
+        if self.used >= self.size:
+            raise RuntimeError("out of people: raise --people")
+        threads = str(min(clients, 2))
+        args = (str(self.tokens), threads, body, str(self.used))
+        output = wrk(url, seconds, clients, self.script, args)
+        self.used += requests_sent(output) + clients  # and those in flight at the end
+        if self.used > self.size:
+            raise RuntimeError("the run went round the people again: raise --people")
+        return output
 
 
 def without_errors(output: str, what: str) -> str:
