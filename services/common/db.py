@@ -285,7 +285,8 @@ class _Waiting:
         self.params = params
         self.woken = threading.Event()
         self.leads = False
-        self.inserted: bool | None = None  # None: not tried yet, or to be tried alone
+        # True: in; False: its condition does not hold; None: to be tried alone.
+        self.inserted: bool | None = None
 
 
 class _Line:
@@ -343,8 +344,8 @@ class GroupInsert:
             mine.woken.wait()  # my batch is done, or it is my turn to lead
         if mine.leads:
             self._lead(engine, line)
-        if mine.inserted:
-            return True
+        if mine.inserted is not None:
+            return mine.inserted
         return self.alone.first(engine, params) is not None
 
     def _lead(self, engine: Engine, line: _Line) -> None:
@@ -353,18 +354,12 @@ class GroupInsert:
             batch = line.rows[: self.MAX_ROWS]
             del line.rows[: self.MAX_ROWS]
         try:
-            columns = batch[0].params.keys()
-            lists = {name: [waiting.params[name] for waiting in batch] for name in columns}
-            try:
-                inserted = {row[0] for row in self.together.all(engine, lists)}
-            except Exception:
-                # Nothing of it was committed, or (a connection lost after the commit)
-                # all of it: either way each row is now tried alone, and answered by
-                # its own attempt (a row that did go in finds its key taken).
-                log.exception("a batch insert failed; its rows go one by one")
-                inserted = set()
-            for waiting in batch:
-                waiting.inserted = waiting.params[self.key] in inserted
+            if len(batch) == 1:
+                # Nobody else in line: this thread's own row, by the cheaper statement
+                # (whose IntegrityError is this thread's answer).
+                batch[0].inserted = self.alone.first(engine, batch[0].params) is not None
+            else:
+                self._insert_together(engine, batch)
         finally:
             # Whatever happened, the next in line leads and every row here learns its
             # fate (rows not marked inserted are tried alone by their own threads).
@@ -379,6 +374,21 @@ class GroupInsert:
                 waiting.woken.set()
             if successor is not None:
                 successor.woken.set()
+
+    def _insert_together(self, engine: Engine, batch: list[_Waiting]) -> None:
+        columns = batch[0].params.keys()
+        lists = {name: [waiting.params[name] for waiting in batch] for name in columns}
+        try:
+            inserted = {row[0] for row in self.together.all(engine, lists)}
+        except Exception:
+            # Nothing of it was committed, or (a connection lost after the commit) all
+            # of it: either way each row is now tried alone, and answered by its own
+            # attempt (a row that did go in finds its key taken).
+            log.exception("a batch insert failed; its rows go one by one")
+            return
+        for waiting in batch:
+            if waiting.params[self.key] in inserted:
+                waiting.inserted = True  # the others are tried alone
 
 
 def alembic_config(migrations_dir: Path) -> Config:
