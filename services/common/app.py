@@ -139,6 +139,8 @@ def create_service_app(
     app = Flask(f"services.{name}", root_path=str(Path(__file__).parents[1] / name))
     # Before any route is added:
     app.url_map.converters.update(int=IdConverter, council=CouncilConverter)
+    # "//" in a path names nothing: a 404 problem, not werkzeug's HTML redirect.
+    app.url_map.merge_slashes = False
     app.config.update(service_config(name))
     app.config.update(
         API_TITLE=title,

@@ -228,3 +228,15 @@ def test_secrets_beyond_ascii_are_compared_not_crashed_on(client, people):
         headers=people.resident(1),
     )
     assert sponsored.status_code == 403
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/petitions/petitions//1", "/api/polls/polls//1/results", "/api/auth/councils//"],
+)
+def test_doubled_slashes_name_nothing(client, path):
+    """Not werkzeug's redirect with an HTML body: a 404 problem, for any method."""
+    for method in ("GET", "POST"):
+        response = client.open(path, method=method, json={})
+        assert response.status_code == 404, (method, path)
+        assert response.headers["Content-Type"] == PROBLEM
