@@ -12,6 +12,7 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from weakref import WeakKeyDictionary
 
 from alembic import command
@@ -161,8 +162,9 @@ class _JsonText(TypeDecorator):
 
 def insert_rows_if(table: Table, columns: tuple[str, ...], condition, key: str):
     """INSERT many rows, each column's values bound as one array (PostgreSQL), each row
-    only where `condition(rows)` holds for it, skipping rows whose unique keys are
-    taken; RETURNING the `key` of each row inserted. For `GroupInsert`."""
+    only where `condition(row)` holds for it (`row.<column>` is that row's value),
+    skipping rows whose unique keys are taken; RETURNING the `key` of each row
+    inserted. For `GroupInsert`."""
     json_columns = {name for name in columns if isinstance(table.c[name].type, JSON)}
     rows = (
         func.unnest(
@@ -178,7 +180,7 @@ def insert_rows_if(table: Table, columns: tuple[str, ...], condition, key: str):
     )
     values = select(
         *(cast(rows.c[name], JSON) if name in json_columns else rows.c[name] for name in columns)
-    ).where(condition(rows))
+    ).where(condition(rows.c))
     return (
         postgresql.insert(table)
         .from_select(columns, values)
@@ -274,6 +276,18 @@ class HotStatement:
             ) from exc
         finally:
             pooled.close()
+
+
+def group_insert_if(table: Table, columns: tuple[str, ...], condition, key: str) -> GroupInsert:
+    """A GroupInsert of rows of `columns`, each only where `condition(row)` holds:
+    `row.<column>` is the bound value for one row alone, the unnested array's item for
+    rows together. `key` (a unique column) tells the rows of a batch apart."""
+    bound = SimpleNamespace(**{name: bindparam(name, type_=table.c[name].type) for name in columns})
+    return GroupInsert(
+        alone=HotStatement(insert_if(table, columns, condition(bound))),
+        together=HotStatement(insert_rows_if(table, columns, condition, key)),
+        key=key,
+    )
 
 
 class _Waiting:

@@ -10,11 +10,11 @@ from __future__ import annotations
 import secrets
 
 from flask_babel import gettext
-from sqlalchemy import bindparam, exists, or_, select
+from sqlalchemy import exists, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from services.common.db import GroupInsert, HotStatement, UtcDateTime, insert_if, insert_rows_if
+from services.common.db import group_insert_if
 from services.common.errors import NotFound
 from services.common.folding import add_to_count
 from services.common.policies import kept_policy
@@ -51,22 +51,10 @@ _COLUMNS = (
     "notify",
     "created_at",
 )
-SIGNATURES = GroupInsert(
-    alone=HotStatement(
-        insert_if(
-            Signature.__table__,
-            _COLUMNS,
-            _open_now(bindparam("petition_id"), bindparam("created_at", type_=UtcDateTime())),
-        )
-    ),
-    together=HotStatement(
-        insert_rows_if(
-            Signature.__table__,
-            _COLUMNS,
-            lambda rows: _open_now(rows.c.petition_id, rows.c.created_at),
-            key="receipt",
-        )
-    ),
+SIGNATURES = group_insert_if(
+    Signature.__table__,
+    _COLUMNS,
+    lambda row: _open_now(row.petition_id, row.created_at),
     key="receipt",
 )
 _councils: dict[int, str] = {}  # a petition's council never changes

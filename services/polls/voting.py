@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from services.common.caching import forget_public_reads
 from services.common.client import ServiceUnavailable, call_service
-from services.common.db import GroupInsert, HotStatement, UtcDateTime, insert_if, insert_rows_if
+from services.common.db import group_insert_if
 from services.common.errors import NotFound
 from services.common.hashing import mailbox_hash
 from services.common.policies import kept_policy
@@ -113,22 +113,10 @@ _BALLOT_COLUMNS = (
     "version",
     "created_at",
 )
-BALLOTS = GroupInsert(
-    alone=HotStatement(
-        insert_if(
-            Ballot.__table__,
-            _BALLOT_COLUMNS,
-            _open_at(bindparam("poll_id"), bindparam("created_at", type_=UtcDateTime())),
-        )
-    ),
-    together=HotStatement(
-        insert_rows_if(
-            Ballot.__table__,
-            _BALLOT_COLUMNS,
-            lambda rows: _open_at(rows.c.poll_id, rows.c.created_at),
-            key="receipt",
-        )
-    ),
+BALLOTS = group_insert_if(
+    Ballot.__table__,
+    _BALLOT_COLUMNS,
+    lambda row: _open_at(row.poll_id, row.created_at),
     key="receipt",
 )
 INSERT_ENTRIES = insert(TallyEntry.__table__)

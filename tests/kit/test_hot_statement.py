@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from services.common.db import GroupInsert, HotStatement, UtcDateTime, insert_if, insert_rows_if
+from services.common.db import HotStatement, UtcDateTime, group_insert_if, insert_if
 from tests.conftest import TEST_DB, database_url_for, recreate_database
 
 metadata = MetaData()
@@ -51,13 +51,7 @@ def _gate_open(gate_id):
 
 
 PASS_COLUMNS = ("gate_id", "holder", "tags", "at")
-PASSES = GroupInsert(
-    alone=HotStatement(insert_if(passes, PASS_COLUMNS, _gate_open(bindparam("gate_id")))),
-    together=HotStatement(
-        insert_rows_if(passes, PASS_COLUMNS, lambda rows: _gate_open(rows.c.gate_id), "holder")
-    ),
-    key="holder",
-)
+PASSES = group_insert_if(passes, PASS_COLUMNS, lambda row: _gate_open(row.gate_id), "holder")
 
 
 @pytest.fixture
