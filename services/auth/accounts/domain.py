@@ -533,8 +533,12 @@ def verify_phone(session: Session, settings: Settings, user: User, code: str) ->
             PhoneVerification.failed_attempts + 1
         )  # in SQL: no lost update
         verification.last_failed_at = now
+        session.flush()
+        # Counted before the commit lets the next guess in: under the row lock this is
+        # this guess's own tally, so the fifth wrong code, and only it, locks.
+        failures = _failures_in_lock_window(session, user.id)
         session.commit()
-        if _failures_in_lock_window(session, user.id) >= CODE_MAX_FAILURES:
+        if failures >= CODE_MAX_FAILURES:
             raise _locked()
         raise WrongCode(
             gettext("The code is wrong."), errors={"code": [gettext("The code is wrong.")]}
