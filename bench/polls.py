@@ -125,12 +125,12 @@ def ballots(poll_id: int) -> int:
 
 def folded_voters(poll_id: int) -> int:
     from gateway.cli import service_app_context
-    from services.polls.models import PollTally
+    from services.polls.models import Poll
     from services.polls.models import db as polls_db
+    from services.polls.tallies import stored_tallies
 
     with service_app_context("polls"):
-        tally = polls_db.session.get(PollTally, poll_id)
-        return tally.voters if tally else 0
+        return stored_tallies(polls_db.session, polls_db.session.get(Poll, poll_id))[0]
 
 
 def wait_until_folded(poll_id: int, limit: float = 30) -> None:

@@ -234,19 +234,17 @@ class HotStatement:
 
     def first(self, engine: Engine, params: dict):
         """The first row the statement returns, or None."""
-        if engine.dialect.driver != "psycopg":
-            with autocommit(engine).connect() as connection:
-                return connection.execute(self.statement, params).first()
-        return self._on_psycopg(engine, params, all_rows=False)
+        return self._run(engine, params, all_rows=False)
 
     def all(self, engine: Engine, params: dict) -> list:
         """Every row the statement returns."""
+        return self._run(engine, params, all_rows=True)
+
+    def _run(self, engine: Engine, params: dict, *, all_rows: bool):
         if engine.dialect.driver != "psycopg":
             with autocommit(engine).connect() as connection:
-                return list(connection.execute(self.statement, params))
-        return self._on_psycopg(engine, params, all_rows=True)
-
-    def _on_psycopg(self, engine: Engine, params: dict, *, all_rows: bool):
+                result = connection.execute(self.statement, params)
+                return result.all() if all_rows else result.first()
         sql, constants, processors = self._for(engine.dialect)
         bound = {**constants, **params}
         for name, processor in processors.items():

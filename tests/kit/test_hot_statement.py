@@ -4,7 +4,6 @@ arriving together go in together, and each thread still gets its own row's answe
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -25,6 +24,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from services.common.db import HotStatement, UtcDateTime, group_insert_if, insert_if
 from tests.conftest import TEST_DB, database_url_for, recreate_database
+from tests.support.concurrency import released_together
 
 metadata = MetaData()
 gates = Table("gates", metadata, Column("id", Integer, primary_key=True), Column("state", String))
@@ -137,30 +137,25 @@ def test_parameters_go_through_their_column_types(engine):
 def all_at_once(engine, rows: list[tuple[int, str]]) -> list:
     """Each (gate, holder) inserted by its own thread, released together: True, False
     (the gate is shut) or "taken" (IntegrityError), in order."""
-    start = threading.Barrier(len(rows))
-    answers: list = [None] * len(rows)
 
-    def insert(n: int, gate_id: int, holder: str) -> None:
-        start.wait()
-        try:
-            answers[n] = PASSES.insert(
-                engine,
-                {
-                    "gate_id": gate_id,
-                    "holder": holder,
-                    "tags": [n] * (n % 3) or None,  # lists of several lengths, and NULL
-                    "at": datetime.now(UTC),
-                },
-            )
-        except IntegrityError:
-            answers[n] = "taken"
+    def inserter(n: int, gate_id: int, holder: str):
+        def insert():
+            try:
+                return PASSES.insert(
+                    engine,
+                    {
+                        "gate_id": gate_id,
+                        "holder": holder,
+                        "tags": [n] * (n % 3) or None,  # lists of several lengths, and NULL
+                        "at": datetime.now(UTC),
+                    },
+                )
+            except IntegrityError:
+                return "taken"
 
-    threads = [threading.Thread(target=insert, args=(n, *row)) for n, row in enumerate(rows)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return answers
+        return insert
+
+    return released_together([inserter(n, *row) for n, row in enumerate(rows)])
 
 
 @pytest.fixture

@@ -3,23 +3,33 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 from werkzeug.test import Client
 
 
-def at_once(gateway, requests: list[tuple[str, str, dict, dict]]) -> list[int]:
-    """Send the requests from as many threads, released together; their statuses."""
-    start = threading.Barrier(len(requests))
-    statuses = [0] * len(requests)
+def released_together(calls: list[Callable[[], object]]) -> list:
+    """Run each call in its own thread, all released at one moment; their results."""
+    start = threading.Barrier(len(calls))
+    results: list = [None] * len(calls)
 
-    def send(n, method, path, body, headers):
-        client = Client(gateway)
+    def run(n: int, call: Callable[[], object]) -> None:
         start.wait()
-        statuses[n] = client.open(path, method=method, json=body, headers=headers).status_code
+        results[n] = call()
 
-    threads = [threading.Thread(target=send, args=(n, *r)) for n, r in enumerate(requests)]
+    threads = [threading.Thread(target=run, args=(n, call)) for n, call in enumerate(calls)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    return statuses
+    return results
+
+
+def at_once(gateway, requests: list[tuple[str, str, dict, dict]]) -> list[int]:
+    """Send the requests from as many threads, released together; their statuses."""
+
+    def sender(method, path, body, headers) -> Callable[[], int]:
+        client = Client(gateway)
+        return lambda: client.open(path, method=method, json=body, headers=headers).status_code
+
+    return released_together([sender(*request) for request in requests])
