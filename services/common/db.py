@@ -19,6 +19,7 @@ from alembic import command
 from alembic.config import Config
 from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
+from psycopg.rows import namedtuple_row
 from sqlalchemy import (
     JSON,
     DateTime,
@@ -223,7 +224,11 @@ class HotStatement:
         if found is None:
             compiled = self.statement.compile(dialect=dialect)
             # Literal values of the statement (a state name, say) are bound parameters too.
-            constants = {k: v for k, v in compiled.params.items() if v is not None}
+            constants = {
+                name: value
+                for name, value in compiled.params.items()
+                if not compiled.binds[name].required
+            }
             processors = {}
             for name, parameter in compiled.binds.items():
                 processor = parameter.type.dialect_impl(dialect).bind_processor(dialect)
@@ -254,7 +259,9 @@ class HotStatement:
             driver = pooled.driver_connection
             driver.autocommit = True
             try:
-                cursor = driver.execute(sql, bound, prepare=True)
+                # Rows with named fields, as SQLAlchemy's are on the other databases.
+                cursor = driver.cursor(row_factory=namedtuple_row)
+                cursor.execute(sql, bound, prepare=True)
                 return cursor.fetchall() if all_rows else cursor.fetchone()
             finally:
                 if not driver.closed:

@@ -17,6 +17,7 @@ from datetime import timedelta
 from sqlalchemy import JSON, Integer, bindparam, cast, func, literal, null, select, union_all
 from sqlalchemy.orm import Session
 
+from services.common.db import HotStatement
 from services.common.folding import add_to_count, claim_settled
 from services.common.timeutil import utcnow
 
@@ -185,22 +186,33 @@ CURRENT_TALLIES = union_all(
 )
 
 
-def current_tallies(session: Session, poll_id: int) -> tuple[int, dict[int, int]]:
-    """Voters and votes per option as of now: the folded tallies plus the ballots and
-    entries not folded yet, read in one statement so that a fold committing meanwhile
-    cannot make a vote count twice or not at all."""
+# Results pages read it alone, outside any transaction: one round trip.
+CURRENT_TALLIES_NOW = HotStatement(CURRENT_TALLIES)
+
+
+def _added_up(rows) -> tuple[int, dict[int, int]]:
     totals: Counter = Counter()
-    for option_id, amount, first_choices in session.execute(CURRENT_TALLIES, {"poll_id": poll_id}):
+    for option_id, amount, first_choices in rows:
         totals[option_id] += amount
         if first_choices:
             totals.update(first_choices)
     return totals.pop(None, 0), dict(totals)
 
 
+def current_tallies(session: Session, poll_id: int) -> tuple[int, dict[int, int]]:
+    """Voters and votes per option as of now, in the session's transaction: the folded
+    tallies plus the ballots and entries not folded yet, read in one statement so that a
+    fold committing meanwhile cannot make a vote count twice or not at all."""
+    return _added_up(session.execute(CURRENT_TALLIES, {"poll_id": poll_id}))
+
+
 def results(session: Session, poll: Poll | PublishedPoll, state: str, final: bool) -> dict:
     """Counts and shares per option, the number of voters and how they were verified;
-    `final` once the closed poll was recounted from its ballots."""
-    voters, per_option = current_tallies(session, poll.id)
+    `final` once the closed poll was recounted from its ballots. Read as committed now,
+    outside the session's transaction."""
+    voters, per_option = _added_up(
+        CURRENT_TALLIES_NOW.all(session.get_bind(), {"poll_id": poll.id})
+    )
     options = []
     for option in poll.options:
         votes = per_option.get(option.id, 0)

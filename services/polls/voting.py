@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from services.common.caching import forget_public_reads
 from services.common.client import ServiceUnavailable, call_service
-from services.common.db import group_insert_if
+from services.common.db import HotStatement, group_insert_if
 from services.common.errors import NotFound
 from services.common.hashing import mailbox_hash
 from services.common.policies import kept_policy
@@ -99,7 +99,7 @@ def _open_at(poll_id, moment):
     )
 
 
-OPEN_NOW = select(_open_at(bindparam("poll_id"), bindparam("now")))
+OPEN_NOW = HotStatement(select(_open_at(bindparam("poll_id"), bindparam("now"))))
 # The ballot is the whole vote: the aggregator folds it (services.polls.tallies). Votes
 # by account arriving at the same moment go in together (GroupInsert), on PostgreSQL.
 _BALLOT_COLUMNS = (
@@ -120,14 +120,31 @@ BALLOTS = group_insert_if(
     key="receipt",
 )
 INSERT_ENTRIES = insert(TallyEntry.__table__)
-INSERT_PENDING = insert(PendingVote.__table__)
-PENDING_VOTE = select(
-    PendingVote.poll_id,
-    PendingVote.status,
-    PendingVote.receipt,
-    PendingVote.expires_at,
-    PendingVote.choices,
-).where(PendingVote.id == bindparam("pending_id"))
+# An email vote is asked for and read back by one statement each, outside any
+# transaction: the pending vote's row is all that changes until it is confirmed.
+_PENDING_COLUMNS = (
+    "id",
+    "poll_id",
+    "choices",
+    "verification_id",
+    "status",
+    "created_at",
+    "expires_at",
+)
+INSERT_PENDING = HotStatement(
+    insert(PendingVote.__table__)
+    .values({name: bindparam(name) for name in _PENDING_COLUMNS})
+    .returning(PendingVote.__table__.c.id)
+)
+PENDING_VOTE = HotStatement(
+    select(
+        PendingVote.poll_id,
+        PendingVote.status,
+        PendingVote.receipt,
+        PendingVote.expires_at,
+        PendingVote.choices,
+    ).where(PendingVote.id == bindparam("pending_id"))
+)
 # A pending vote is settled once (confirmed, refused or cancelled): the status moves only
 # from "pending", so of two tabs confirming at once, one counts.
 _pending = PendingVote.__table__.c
@@ -277,7 +294,7 @@ class PendingReceipt:
 
 
 def _require_open_now(session: Session, poll_id: int) -> None:
-    if not session.scalar(OPEN_NOW, {"poll_id": poll_id, "now": utcnow()}):
+    if not OPEN_NOW.first(session.get_bind(), {"poll_id": poll_id, "now": utcnow()})[0]:
         _refuse_closed(session, poll_id)
 
 
@@ -338,8 +355,8 @@ def request_email_vote(
     # answers that there is no such vote.
     now = utcnow()
     receipt = PendingReceipt(id=pending_id, expires_at=now + PENDING_TTL)
-    session.execute(
-        INSERT_PENDING,
+    INSERT_PENDING.first(
+        session.get_bind(),
         {
             "id": pending_id,
             "poll_id": poll.id,
@@ -350,7 +367,6 @@ def request_email_vote(
             "expires_at": receipt.expires_at,
         },
     )
-    session.commit()
     return receipt
 
 
@@ -366,7 +382,7 @@ def confirm_email_vote(session: Session, claims: dict, poll: PublishedPoll | Non
     """Count, once, the pending vote a verified proof's `claims` name in `poll` (the one
     `poll_named_by` found); the receipt."""
     pending_id = str(claims.get("sub"))
-    pending = session.execute(PENDING_VOTE, {"pending_id": pending_id}).first()
+    pending = PENDING_VOTE.first(session.get_bind(), {"pending_id": pending_id})
     # Whether the poll is still open, the ballot's INSERT checks.
     if pending is None or poll is None or pending.poll_id != poll.id:
         raise NotFound(gettext("There is no such vote."))

@@ -9,6 +9,7 @@ worker died mid-delivery.
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 from datetime import timedelta
@@ -44,11 +45,19 @@ def _render(name: str, locale: str, context: dict) -> str:
         return render_template(f"{TEMPLATES}/{name}", locale=locale, **context).strip()
 
 
-def _render_optional(name: str, locale: str, context: dict) -> str | None:
+@functools.cache
+def _has_template(name: str) -> bool:
+    """Whether the message template exists: Jinja remembers the templates it found,
+    not the ones it looked for in vain, and an HTML part is looked for in every email."""
     try:
-        return _render(name, locale, context)
+        current_app.jinja_env.get_template(f"{TEMPLATES}/{name}")
     except TemplateNotFound:
-        return None
+        return False
+    return True
+
+
+def _render_optional(name: str, locale: str, context: dict) -> str | None:
+    return _render(name, locale, context) if _has_template(name) else None
 
 
 # One INSERT through the session's transaction: no ORM object to build and flush.
