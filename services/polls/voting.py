@@ -384,13 +384,16 @@ def confirm_email_vote(session: Session, claims: dict, poll: PublishedPoll | Non
     pending_id = str(claims.get("sub"))
     pending = PENDING_VOTE.first(session.get_bind(), {"pending_id": pending_id})
     # Whether the poll is still open, the ballot's INSERT checks.
-    if pending is None or poll is None or pending.poll_id != poll.id:
+    if pending is None or poll is None:
         raise NotFound(gettext("There is no such vote."))
-    if pending.status == "confirmed":
-        raise LinkUsed(gettext("This vote was confirmed already."), receipt=pending.receipt)
-    if pending.status != "pending":
+    poll_id, status, counted_receipt, expires_at, choices = pending
+    if poll_id != poll.id:
+        raise NotFound(gettext("There is no such vote."))
+    if status == "confirmed":
+        raise LinkUsed(gettext("This vote was confirmed already."), receipt=counted_receipt)
+    if status != "pending":
         raise LinkUsed(gettext("This vote can no longer be confirmed. Vote again."))
-    if pending.expires_at < utcnow():
+    if expires_at < utcnow():
         raise LinkExpired(gettext("This vote has expired. Vote again."))
 
     def settle(receipt: str) -> None:
@@ -407,7 +410,7 @@ def confirm_email_vote(session: Session, claims: dict, poll: PublishedPoll | Non
             session,
             poll,
             method="email",
-            choices=list(pending.choices),
+            choices=list(choices),
             voter_hash=str(claims["email_hash"]),
             user_id=None,
             settle=settle,

@@ -85,9 +85,9 @@ def test_the_row_when_the_condition_holds_none_when_it_does_not(engine):
     assert passes_held(engine) == ["ann"]  # committed by itself: seen from another connection
 
 
-def test_rows_name_their_columns_and_literals_keep_their_values(engine):
-    """Named fields on both databases; the statement's own values (a NULL among them)
-    are sent as written, only the named parameters come from the caller."""
+def test_literals_keep_their_values_and_rows_read_by_position(engine):
+    """The statement's own values (a NULL among them) are sent as written; only the
+    named parameters come from the caller."""
     let_in(engine, 1, "ann", tags=["x"])
     read = HotStatement(
         select(
@@ -97,9 +97,9 @@ def test_rows_name_their_columns_and_literals_keep_their_values(engine):
             literal(7, Integer).label("seven"),
         ).where(passes.c.gate_id == bindparam("gate_id"))
     )
-    row = read.first(engine, {"gate_id": 1})
-    assert (row.holder, row.tags, row.absent, row.seven) == ("ann", ["x"], None, 7)
-    assert [tuple(r) for r in read.all(engine, {"gate_id": 1})] == [("ann", ["x"], None, 7)]
+    holder, tags, absent, seven = read.first(engine, {"gate_id": 1})
+    assert (holder, tags, absent, seven) == ("ann", ["x"], None, 7)
+    assert [tuple(row) for row in read.all(engine, {"gate_id": 1})] == [("ann", ["x"], None, 7)]
 
 
 def test_a_unique_key_is_sqlalchemys_integrity_error_and_writes_nothing(engine):
