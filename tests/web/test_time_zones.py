@@ -186,3 +186,138 @@ def test_a_scheduled_poll_shows_when_it_opens_on_its_page(client, people):
     assert published.status_code == 200, published.json
     shown = page(client, f"/polls/{poll_id}?lang=en")
     assert "Opens July 1, 2099" in shown and "12:00" in shown and "(Europe/Kyiv)" in shown
+
+
+def draft_card(client, poll_id: int) -> str:
+    shown = page(client, "/councils/kyiv/polls?lang=en")
+    return shown[shown.index(f'id="poll-{poll_id}"') :]
+
+
+def change_draft(client, token: str, poll_id: int, **fields):
+    return client.post(
+        f"/councils/kyiv/polls/{poll_id}/change?lang=en", data={"csrf": token, **fields}
+    )
+
+
+def test_a_draft_is_changed_on_the_councils_clocks_and_keeps_what_was_not_touched(
+    client, auth_app, people
+):
+    token = poll_form(client, auth_app)
+    create_poll(client, token, opens_at="2026-12-01T18:00", closes_at="2026-12-08T18:00")
+    (poll,) = stored_polls(client, people)
+    card = draft_card(client, poll["id"])
+    assert 'value="2026-12-01T18:00"' in card and 'value="2026-12-08T18:00"' in card
+    changed = change_draft(
+        client,
+        token,
+        poll["id"],
+        question="Де поставити лавки й ліхтарі?",
+        options="У сквері\nБіля школи\nНа набережній",
+        opens_at="2026-12-01T18:00",
+        shown_opens_at="2026-12-01T18:00",
+        closes_at="2026-12-15T09:30",
+        shown_closes_at="2026-12-08T18:00",
+    )
+    assert changed.status_code == 303
+    (poll,) = stored_polls(client, people)
+    assert poll["question"] == "Де поставити лавки й ліхтарі?"
+    assert [o["label"] for o in poll["options"]] == ["У сквері", "Біля школи", "На набережній"]
+    assert datetime.fromisoformat(poll["opens_at"]) == datetime(2026, 12, 1, 16, 0, tzinfo=UTC)
+    assert datetime.fromisoformat(poll["closes_at"]) == datetime(2026, 12, 15, 7, 30, tzinfo=UTC)
+    # Emptied: no closing time any more.
+    emptied = change_draft(
+        client,
+        token,
+        poll["id"],
+        question=poll["question"],
+        options="А\nБ",
+        opens_at="2026-12-01T18:00",
+        shown_opens_at="2026-12-01T18:00",
+        closes_at="",
+        shown_closes_at="2026-12-15T09:30",
+    )
+    assert emptied.status_code == 303
+    assert stored_polls(client, people)[0]["closes_at"] is None
+
+
+def test_a_repeated_autumn_hour_sent_back_unchanged_keeps_its_moment(client, auth_app, people):
+    """03:30 on 25 October 2026 comes twice in Kyiv; the second one (01:30 UTC) shows as
+    03:30 and, sent back untouched, is not read as the first (00:30 UTC)."""
+    token = poll_form(client, auth_app)
+    second = "2026-10-25T01:30:00Z"
+    made = client.post(
+        "/api/polls/polls",
+        json={"council": "kyiv", "question": "Коли?", "options": ["А", "Б"], "opens_at": second},
+        headers=people.moderator(),
+    )
+    assert made.status_code == 201
+    poll_id = made.json["id"]
+    assert 'value="2026-10-25T03:30"' in draft_card(client, poll_id)
+    kept = change_draft(
+        client,
+        token,
+        poll_id,
+        question="Коли саме?",
+        options="А\nБ",
+        opens_at="2026-10-25T03:30",
+        shown_opens_at="2026-10-25T03:30",
+        closes_at="",
+        shown_closes_at="",
+    )
+    assert kept.status_code == 303
+    (poll,) = stored_polls(client, people)
+    assert poll["question"] == "Коли саме?"
+    assert datetime.fromisoformat(poll["opens_at"]) == datetime.fromisoformat(second)
+
+
+def test_a_change_that_cannot_be_made_changes_nothing_and_says_why(client, auth_app, people):
+    token = poll_form(client, auth_app)
+    create_poll(client, token, opens_at="2026-12-01T18:00")
+    (poll,) = stored_polls(client, people)
+    skipped = change_draft(
+        client,
+        token,
+        poll["id"],
+        question="Інше питання",
+        options="А\nБ",
+        opens_at="2026-03-29T03:30",  # Kyiv's clocks skip it
+        shown_opens_at="2026-12-01T18:00",
+    )
+    assert skipped.status_code == 422
+    card = html.unescape(skipped.get_data(as_text=True))
+    assert "Europe/Kyiv" in card and 'value="2026-03-29T03:30"' in card  # typed, to correct
+    assert change_draft(client, token, poll["id"], question="", options="А").status_code == 422
+    assert stored_polls(client, people) == [poll]
+    # Published: no longer a draft to change or delete.
+    published = client.post(f"/api/polls/polls/{poll['id']}/publish", headers=people.moderator())
+    assert published.status_code == 200
+    late = change_draft(client, token, poll["id"], question="Пізно", options="А\nБ")
+    assert late.status_code == 409 and "Only a draft can be changed." in late.get_data(as_text=True)
+    gone = client.post(f"/councils/kyiv/polls/{poll['id']}/delete", data={"csrf": token})
+    assert gone.status_code == 409
+    assert client.get(f"/api/polls/polls/{poll['id']}").json["question"] == poll["question"]
+
+
+def test_a_draft_is_deleted_and_another_councils_draft_is_out_of_reach(client, auth_app, people):
+    token = poll_form(client, auth_app)
+    create_poll(client, token)
+    (poll,) = stored_polls(client, people)
+    assert (
+        client.post(f"/councils/kyiv/polls/{poll['id']}/delete", data={"csrf": token}).status_code
+        == 303
+    )
+    assert stored_polls(client, people) == []
+    theirs = client.post(
+        "/api/polls/polls",
+        json={"council": "oliivka", "question": "Їхнє питання?", "options": ["А", "Б"]},
+        headers=people.moderator("oliivka"),
+    ).json["id"]
+    for refused in (
+        change_draft(client, token, theirs, question="Наше!", options="А\nБ"),
+        client.post(f"/councils/kyiv/polls/{theirs}/delete", data={"csrf": token}),
+    ):
+        assert refused.status_code in (403, 404)
+    shown = client.get(f"/api/polls/polls/{theirs}", headers=people.moderator("oliivka"))
+    assert shown.json["question"] == "Їхнє питання?"
+    # Without the form's token nothing is done either.
+    assert client.post(f"/councils/kyiv/polls/{theirs}/delete").status_code in (400, 403)

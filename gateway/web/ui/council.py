@@ -141,7 +141,10 @@ def manage_polls(council: str):
     return _polls_page(council, errors={}, form={})
 
 
-def _polls_page(council: str, errors: dict, form: dict, status: int = 200):
+def _polls_page(
+    council: str, errors: dict, form: dict, status: int = 200, changing: dict | None = None
+):
+    """The polls page; `changing` holds a draft's change form as typed, to correct."""
     drafts = api("polls", "GET", "/polls?" + urlencode({"council": council, "state": "draft"}))
     if drafts.status in (401, 403):
         return render_template(
@@ -164,6 +167,7 @@ def _polls_page(council: str, errors: dict, form: dict, status: int = 200):
             snippets=snippets,
             errors=errors,
             form=form,
+            changing=changing or {},
             zone=council_zone(council),
         ),
         status,
@@ -182,7 +186,7 @@ def create_poll(council: str):
         "council": council,
         "question": form["question"],
         "description": form["description"],
-        "options": [line.strip() for line in form["options"].splitlines() if line.strip()],
+        "options": _answers(form["options"]),
         "method": form["method"] or "email",
         "results_visibility": form["results_visibility"] or "always",
         "language": form["language"] or "uk",
@@ -240,6 +244,54 @@ POLL_FIELDS = (
     "opens_at",
     "closes_at",
 )
+
+
+def _answers(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+DRAFT_FIELDS = ("question", "options", "opens_at", "closes_at")
+TIMES = ("opens_at", "closes_at")
+
+
+@council_pages.post("/councils/<council:council>/polls/<int:poll_id>/change")
+@page_form
+def change_draft(council: str, poll_id: int):
+    """Change a draft's question, answers or times (a published poll stays as it is)."""
+    check_csrf()
+    if not signed_in():
+        return _login_first()
+    form = {key: request.form.get(key, "") for key in DRAFT_FIELDS}
+    changes: dict = {"question": form["question"], "options": _answers(form["options"])}
+    # A time sent back as the form showed it stays as stored: a wall-clock time the
+    # autumn repeats could not be told back into the moment it was.
+    changed = {key: form[key] for key in TIMES if form[key] != request.form.get(f"shown_{key}")}
+    times, errors = poll_times({key: changed.get(key, "") for key in TIMES}, council)
+    changes.update(times)
+    changes.update({key: None for key, typed in changed.items() if not typed})  # emptied
+    if not errors:
+        answer = api("polls", "PATCH", f"/polls/{poll_id}", changes)
+        if answer.ok:
+            return redirect(url_for("council.manage_polls", council=council), code=303)
+        errors, status = answer.errors(), answer.status
+    else:
+        status = 422
+    return _polls_page(
+        council, errors={poll_id: errors}, form={}, status=status, changing={poll_id: form}
+    )
+
+
+@council_pages.post("/councils/<council:council>/polls/<int:poll_id>/delete")
+@page_form
+def delete_draft(council: str, poll_id: int):
+    """Delete a draft (a published poll is closed instead)."""
+    check_csrf()
+    if not signed_in():
+        return _login_first()
+    deleted = api("polls", "DELETE", f"/polls/{poll_id}")
+    if deleted.ok:
+        return redirect(url_for("council.manage_polls", council=council), code=303)
+    return _polls_page(council, errors={poll_id: deleted.errors()}, form={}, status=deleted.status)
 
 
 @council_pages.post("/councils/<council:council>/polls/<int:poll_id>/<action>")

@@ -63,6 +63,14 @@ def format_datetime(value, council: str | None = None) -> str:
     return f"{shown} ({zone.key})"
 
 
+def local_input(value, council: str | None = None) -> str:
+    """A time from the API as a datetime-local field shows it: the council's wall clock,
+    to the minute."""
+    if not value:
+        return ""
+    return _moment(value).astimezone(council_zone(council)).strftime("%Y-%m-%dT%H:%M")
+
+
 def merge_query(query: dict, **changes) -> str:
     return urlencode({**query, **changes})
 
@@ -142,6 +150,7 @@ def state_label(state: str) -> str:
 FILTERS = {
     "format_date": format_date,
     "format_datetime": format_datetime,
+    "local_input": local_input,
     "merge_query": merge_query,
     "state_label": state_label,
     "reason_label": reason_label,
