@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import jwt
 import pytest
+from werkzeug.test import Client
 
 from services.auth.internal.models import EmailVerification
 from services.auth.models import db
@@ -15,6 +16,7 @@ from services.common.client import call_service
 from services.common.timeutil import utcnow
 from services.common.tokens import InvalidToken, verify_service_token
 from tests.auth.helpers import confirmed_resident, link_token, messages
+from tests.support.concurrency import released_together
 
 PUBLIC = "http://127.0.0.1:8000"
 
@@ -63,6 +65,22 @@ def test_a_service_gets_a_proof_without_the_address(auth_app, client, polls_app)
 
     again = client.post("/api/auth/verify/form", data={"token": token})
     assert again.status_code == 400  # once only
+
+
+def test_a_link_pressed_in_several_tabs_at_once_gives_one_proof(auth_app, client):
+    assert ask(auth_app).status_code == 202
+    [mail] = messages(auth_app, "voter@example.org")
+    token = link_token(mail.text_body)
+
+    def press():
+        tab = Client(client.application)
+        return tab.post("/api/auth/verify/form", data={"token": token}).status_code
+
+    statuses = released_together([press] * 6)
+    assert sorted(statuses) == [303] + [400] * 5
+    with auth_app.app_context():
+        (verification,) = db.session.query(EmailVerification).all()
+        assert verification.status == "confirmed" and verification.email is None
 
 
 def test_the_link_opens_in_the_language_of_its_email(auth_app, client):

@@ -23,13 +23,14 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from services.common.db import HotStatement
 from services.common.errors import N_, NotFound, Problem
 from services.common.hashing import mailbox_hash
 from services.common.timeutil import utcnow
 
 from ..accounts.domain import InvalidLink, Settings
 from ..accounts.models import User
-from ..keys import issue_access_token
+from ..keys import current_signer, signed_token
 from ..messaging import enqueue_email
 from .models import EmailVerification
 
@@ -161,7 +162,7 @@ def pending_verification(session: Session, settings: Settings, token: str) -> Em
 # Confirming is one statement: the status moves only from "pending", so of two clicks
 # at once, one confirms; the address is forgotten in the same breath.
 _verification = EmailVerification.__table__.c
-CONFIRM_PENDING = (
+CONFIRM_PENDING = HotStatement(
     update(EmailVerification.__table__)
     .where(
         _verification.id == bindparam("verification_id"),
@@ -181,31 +182,29 @@ CONFIRM_PENDING = (
 
 def confirm(session: Session, settings: Settings, token: str) -> str | None:
     """Confirm once; the caller's return address carrying the proof (None when the
-    caller gave none). The address is forgotten."""
+    caller gave none). The address is forgotten.
+
+    The signing key is at hand before the confirmation commits (one statement, in
+    autocommit): a confirmed verification always gets its proof."""
     verification_id = _verification_id(settings, token)
     if not isinstance(verification_id, str):
         raise _used_or_gone()
-    verification = session.execute(
-        CONFIRM_PENDING, {"verification_id": verification_id, "now": utcnow()}
-    ).first()
-    if verification is None:
-        session.rollback()
+    signer = current_signer(session, settings.secret_key)
+    confirmed = CONFIRM_PENDING.first(
+        session.get_bind(), {"verification_id": verification_id, "now": utcnow()}
+    )
+    if confirmed is None:
         raise _used_or_gone()
-    proof = issue_access_token(
-        session,
-        secret=settings.secret_key,
+    caller, subject, purpose, email_hash, return_url = confirmed
+    proof = signed_token(
+        signer,
         issuer=settings.issuer,
-        audience=verification.caller,
-        subject=verification.subject,
-        claims={
-            "typ": "email-proof",
-            "purpose": verification.purpose,
-            "email_hash": verification.email_hash,
-        },
+        audience=caller,
+        subject=subject,
+        claims={"typ": "email-proof", "purpose": purpose, "email_hash": email_hash},
         ttl=PROOF_TTL,
     )
-    session.commit()
-    return return_address(verification.return_url, proof)
+    return return_address(return_url, proof)
 
 
 def return_address(return_url: str | None, proof: str) -> str | None:
