@@ -1,17 +1,21 @@
 """Service-to-service HTTP: the one way a service talks to another.
 
 In embedded mode the peer app lives in this process and is called through WSGI; in
-distributed mode the call goes over a pooled HTTP connection with timeouts. Callers see
-the same `ServiceResponse` either way, and a peer that is down becomes a 503 problem.
+distributed mode the call goes over a kept-alive HTTP/1.1 connection with timeouts.
+Callers see the same `ServiceResponse` either way, and a peer that is down becomes a
+503 problem.
 """
 
 from __future__ import annotations
 
+import http.client
 import json as jsonlib
+import select
+import threading
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
-import urllib3
 from flask import current_app, g, has_request_context
 from flask_babel import gettext
 from werkzeug.test import EnvironBuilder, run_wsgi_app
@@ -24,7 +28,63 @@ PEERS_KEY = "viche.peers"
 INTERNAL_TOKEN_HEADER = "X-Viche-Internal-Token"
 CALLER_HEADER = "X-Viche-Service"
 
-_pool = urllib3.PoolManager(num_pools=8, maxsize=16, retries=False)
+CONNECT_SECONDS = 2.0
+
+
+class _Connections(threading.local):
+    """Each thread's kept-alive connection to each peer (a gunicorn thread makes one call
+    at a time): http.client directly, with none of a general pool's work per request."""
+
+    def __init__(self) -> None:
+        self.open: dict[str, http.client.HTTPConnection] = {}
+
+
+_connections = _Connections()
+
+
+def _dropped(connection: http.client.HTTPConnection) -> bool:
+    """The peer closed a kept-alive connection (its idle timeout): readable with nothing
+    asked means end of file. Checked before a request, so that none is sent into a
+    closed socket and left in doubt."""
+    return bool(select.select([connection.sock], [], [], 0)[0])
+
+
+def _connection(base: str, seconds: float) -> http.client.HTTPConnection:
+    connection = _connections.open.get(base)
+    if connection is not None and connection.sock is not None and not _dropped(connection):
+        connection.sock.settimeout(seconds)
+        return connection
+    if connection is not None:
+        connection.close()
+    parts = urlsplit(base)
+    kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    connection = kind(parts.netloc, timeout=min(CONNECT_SECONDS, seconds))
+    connection.connect()
+    connection.sock.settimeout(seconds)
+    _connections.open[base] = connection
+    return connection
+
+
+def _over_http(
+    base: str, method: str, path: str, body: bytes | None, headers: dict, seconds: float
+) -> ServiceResponse:
+    """One request on this thread's connection to `base`; OSError or HTTPException when
+    the peer cannot be reached or answers garbage (the connection is then dropped)."""
+    base = base.rstrip("/")
+    try:
+        connection = _connection(base, seconds)
+        connection.request(method, urlsplit(base).path + path, body=body, headers=headers)
+        response = connection.getresponse()
+        data = response.read()
+    except (OSError, http.client.HTTPException):
+        dropped = _connections.open.pop(base, None)
+        if dropped is not None:
+            dropped.close()
+        raise
+    if response.will_close:
+        _connections.open.pop(base, None)
+        connection.close()
+    return ServiceResponse(response.status, dict(response.getheaders()), data)
 
 
 class ServiceUnavailable(Problem):
@@ -100,19 +160,12 @@ def call_service(
         )
     seconds = timeout or config["SERVICE_TIMEOUT_SECONDS"]
     try:
-        response = _pool.request(
-            method,
-            base.rstrip("/") + path,
-            body=body,
-            headers=sent,
-            timeout=urllib3.Timeout(connect=min(2.0, seconds), read=seconds),
-        )
-    except urllib3.exceptions.HTTPError as exc:
+        return _over_http(base, method, path, body, sent, seconds)
+    except (OSError, http.client.HTTPException) as exc:
         current_app.logger.warning("call to %s failed: %s", service, exc)
         raise ServiceUnavailable(
             gettext("The %(service)s service did not answer.", service=service)
         ) from exc
-    return ServiceResponse(response.status, dict(response.headers), response.data)
 
 
 def _call_in_process(
