@@ -11,6 +11,7 @@ from pathlib import Path
 
 import flask_babel
 from babel import Locale
+from babel.numbers import NumberPattern, parse_pattern
 from babel.support import NullTranslations, Translations
 from flask import Flask, current_app, g, has_request_context, render_template, request
 from flask_babel import Babel
@@ -74,10 +75,16 @@ def format_number(value) -> str:
     return flask_babel.format_decimal(value or 0)
 
 
+@cache
+def _percent_to_a_tenth(locale: str) -> NumberPattern:
+    """The language's percent pattern with one optional decimal, parsed once."""
+    return parse_pattern(Locale.parse(locale).percent_formats[None].pattern.replace("0", "0.#", 1))
+
+
 def format_percent(value) -> str:
     """A share given in percent (0–100), to a tenth, as the page's language writes
     percentages: 33,3% in Ukrainian, %33,3 in Turkish, 33.3% in English."""
-    pattern = flask_babel.get_locale().percent_formats[None].pattern.replace("0", "0.#", 1)
+    pattern = _percent_to_a_tenth(str(flask_babel.get_locale()))
     return flask_babel.format_percent((value or 0) / 100, format=pattern)
 
 
