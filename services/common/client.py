@@ -46,7 +46,11 @@ def _dropped(connection: http.client.HTTPConnection) -> bool:
     """The peer closed a kept-alive connection (its idle timeout): readable with nothing
     asked means end of file. Checked before a request, so that none is sent into a
     closed socket and left in doubt."""
-    return bool(select.select([connection.sock], [], [], 0)[0])
+    if not hasattr(select, "poll"):  # Windows (embedded mode calls in-process anyway)
+        return bool(select.select([connection.sock], [], [], 0)[0])
+    poller = select.poll()  # not select(): it refuses descriptors past 1023
+    poller.register(connection.sock, select.POLLIN)
+    return bool(poller.poll(0))
 
 
 def _connection(base: str, seconds: float) -> http.client.HTTPConnection:
