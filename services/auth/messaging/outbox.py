@@ -176,7 +176,9 @@ RECORD_OUTCOME = (
         sent_at=func.coalesce(bindparam("sent_at", type_=_message.sent_at.type), _message.sent_at),
     )
 )
-RECORD_ATTEMPT = insert(DeliveryAttempt.__table__)
+# RETURNING makes SQLAlchemy send a pass's attempts as one multi-row INSERT
+# ("insertmanyvalues") instead of one statement per message.
+RECORD_ATTEMPT = insert(DeliveryAttempt.__table__).returning(DeliveryAttempt.__table__.c.id)
 
 
 def _attempt(message, provider, config, now) -> dict:
