@@ -147,21 +147,42 @@ def _used_or_gone() -> InvalidLink:
     return InvalidLink(gettext("This link has been used already or is no longer valid."))
 
 
-def pending_verification(session: Session, settings: Settings, token: str) -> EmailVerification:
+@dataclass(frozen=True)
+class PendingVerification:
+    """What the link's page shows: the language of the email, and what is confirmed."""
+
+    locale: str
+    context: dict
+
+
+# The link's page reads one row, outside any transaction: every voter opens it once.
+_verification = EmailVerification.__table__.c
+PENDING_TO_SHOW = HotStatement(
+    select(
+        _verification.locale,
+        _verification.context,
+        _verification.status,
+        _verification.expires_at,
+    ).where(_verification.id == bindparam("verification_id"))
+)
+
+
+def pending_verification(session: Session, settings: Settings, token: str) -> PendingVerification:
     """The verification a link names, while it can still be confirmed."""
-    verification = session.get(EmailVerification, _verification_id(settings, token))
-    if (
-        verification is None
-        or verification.status != "pending"
-        or verification.expires_at < utcnow()
-    ):
+    verification_id = _verification_id(settings, token)
+    if not isinstance(verification_id, str):
         raise _used_or_gone()
-    return verification
+    found = PENDING_TO_SHOW.first(session.get_bind(), {"verification_id": verification_id})
+    if found is None:
+        raise _used_or_gone()
+    locale, context, status, expires_at = found
+    if status != "pending" or expires_at < utcnow():
+        raise _used_or_gone()
+    return PendingVerification(locale=locale, context=context or {})
 
 
 # Confirming is one statement: the status moves only from "pending", so of two clicks
 # at once, one confirms; the address is forgotten in the same breath.
-_verification = EmailVerification.__table__.c
 CONFIRM_PENDING = HotStatement(
     update(EmailVerification.__table__)
     .where(
