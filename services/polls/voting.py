@@ -384,11 +384,9 @@ def confirm_email_vote(session: Session, claims: dict, poll: PublishedPoll | Non
     pending_id = str(claims.get("sub"))
     pending = PENDING_VOTE.first(session.get_bind(), {"pending_id": pending_id})
     # Whether the poll is still open, the ballot's INSERT checks.
-    if pending is None or poll is None:
+    if pending is None or poll is None or pending[0] != poll.id:
         raise NotFound(gettext("There is no such vote."))
-    poll_id, status, counted_receipt, expires_at, choices = pending
-    if poll_id != poll.id:
-        raise NotFound(gettext("There is no such vote."))
+    _, status, counted_receipt, expires_at, choices = pending
     if status == "confirmed":
         raise LinkUsed(gettext("This vote was confirmed already."), receipt=counted_receipt)
     if status != "pending":

@@ -202,6 +202,15 @@ def create_poll(council: str):
     return _polls_page(council, errors=created.errors(), form=form, status=created.status)
 
 
+TIMES = ("opens_at", "closes_at")
+DRAFT_FIELDS = ("question", "options", *TIMES)
+
+
+def _answers(text: str) -> list[str]:
+    """The answers typed one per line."""
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
 def poll_times(form: dict, council: str) -> tuple[dict, dict]:
     """The form's opening and closing times, typed on the council's clocks, as UTC for
     the API; and what is wrong with them. A time the autumn fall-back repeats is its first
@@ -209,7 +218,7 @@ def poll_times(form: dict, council: str) -> tuple[dict, dict]:
     the local times, not UTC."""
     zone = council_zone(council)
     times, errors = {}, {}
-    for key in ("opens_at", "closes_at"):
+    for key in TIMES:
         if not form[key]:
             continue
         try:
@@ -244,14 +253,6 @@ POLL_FIELDS = (
     "opens_at",
     "closes_at",
 )
-
-
-def _answers(text: str) -> list[str]:
-    return [line.strip() for line in text.splitlines() if line.strip()]
-
-
-DRAFT_FIELDS = ("question", "options", "opens_at", "closes_at")
-TIMES = ("opens_at", "closes_at")
 
 
 @council_pages.post("/councils/<council:council>/polls/<int:poll_id>/change")

@@ -132,7 +132,7 @@ def request_verification(
     return queued
 
 
-def _verification_id(settings: Settings, token: str) -> str | None:
+def _verification_id(settings: Settings, token: str) -> str:
     """The verification a link's token names, once its signature and age check out."""
     try:
         data = _serializer(settings).loads(token, max_age=int(VERIFICATION_TTL.total_seconds()))
@@ -140,7 +140,10 @@ def _verification_id(settings: Settings, token: str) -> str | None:
         raise InvalidLink(gettext("This link has expired. Ask for a new one.")) from exc
     except BadSignature as exc:
         raise InvalidLink(gettext("This link is not valid.")) from exc
-    return data.get("v") if isinstance(data, dict) else None
+    verification_id = data.get("v") if isinstance(data, dict) else None
+    if not isinstance(verification_id, str):
+        raise _used_or_gone()
+    return verification_id
 
 
 def _used_or_gone() -> InvalidLink:
@@ -170,8 +173,6 @@ PENDING_TO_SHOW = HotStatement(
 def pending_verification(session: Session, settings: Settings, token: str) -> PendingVerification:
     """The verification a link names, while it can still be confirmed."""
     verification_id = _verification_id(settings, token)
-    if not isinstance(verification_id, str):
-        raise _used_or_gone()
     found = PENDING_TO_SHOW.first(session.get_bind(), {"verification_id": verification_id})
     if found is None:
         raise _used_or_gone()
@@ -208,8 +209,6 @@ def confirm(session: Session, settings: Settings, token: str) -> str | None:
     The signing key is at hand before the confirmation commits (one statement, in
     autocommit): a confirmed verification always gets its proof."""
     verification_id = _verification_id(settings, token)
-    if not isinstance(verification_id, str):
-        raise _used_or_gone()
     signer = current_signer(session, settings.secret_key)
     confirmed = CONFIRM_PENDING.first(
         session.get_bind(), {"verification_id": verification_id, "now": utcnow()}
