@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import json
+import time
+
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -149,19 +153,114 @@ def test_a_verified_token_is_remembered_until_it_expires(guarded_app, auth_app, 
     assert len(checked) == 2
 
 
-def test_libsodium_checks_ed25519_signatures_as_openssl_does():
-    """The EdDSA that PyJWT now uses agrees with OpenSSL's check on good signatures,
-    tampered messages and signatures, and another key's signature."""
-    from services.common.tokens import SodiumEdDSA
+def _signed_by_auth(auth_app, claims: dict, **header) -> str:
+    """A compact token signed by auth's real key, with whatever claims and header."""
+    return _signed_raw(auth_app, json.dumps(claims).encode(), **header)
 
-    assert isinstance(jwt.get_algorithm_by_name("EdDSA"), SodiumEdDSA)
-    key, stranger = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
-    message = b"header.payload"
-    signature = key.sign(message)
-    checks = SodiumEdDSA()
-    assert checks.verify(message, key.public_key(), signature)
-    assert not checks.verify(message + b"x", key.public_key(), signature)
-    assert not checks.verify(message, key.public_key(), bytes([signature[0] ^ 1]) + signature[1:])
-    assert not checks.verify(message, key.public_key(), stranger.sign(message))
-    assert not checks.verify(message, key.public_key(), signature[:10])
-    assert not checks.verify(message, key.public_key(), b"")
+
+def _signed_raw(auth_app, payload: bytes, **header) -> str:
+    from services.auth.keys import current_signer
+
+    with auth_app.app_context():
+        kid, private = current_signer(auth_db.session, auth_app.config["SECRET_KEY"])
+    head = _b64_raw(json.dumps({"alg": "EdDSA", "kid": kid, **header}).encode())
+    signed = f"{head}.{_b64_raw(payload)}"
+    return f"{signed}.{_b64_raw(private.sign(signed.encode()))}"
+
+
+def _claims(auth_app, **changes) -> dict:
+    now = int(time.time())
+    claims = {
+        "iss": auth_app.config["JWT_ISSUER"],
+        "aud": auth_app.config["JWT_AUDIENCE"],
+        "sub": "42",
+        "iat": now,
+        "exp": now + 600,
+    }
+    claims.update(changes)
+    return {name: value for name, value in claims.items() if value is not None}
+
+
+def test_a_token_signed_by_auth_with_the_usual_claims_passes(guarded, auth_app):
+    """The baseline for the refusals below: the same making, nothing wrong."""
+    token = _signed_by_auth(auth_app, _claims(auth_app))
+    assert guarded.get("/me", headers=bearer(token)).json["user"] == "42"
+    listed = _signed_by_auth(auth_app, _claims(auth_app, aud=["elsewhere", "viche"]))
+    assert guarded.get("/me", headers=bearer(listed)).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("variant", "changes"),
+    [
+        ("another issuer", {"iss": "https://evil.example"}),
+        ("another audience", {"aud": "elsewhere"}),
+        ("audience list without ours", {"aud": ["elsewhere", "else"]}),
+        ("audience a number", {"aud": 7}),
+        ("no audience", {"aud": None}),
+        ("no issuer", {"iss": None}),
+        ("no subject", {"sub": None}),
+        ("subject a number", {"sub": 42}),
+        ("no expiry", {"exp": None}),
+        ("expiry a string", {"exp": "2999999999"}),
+        ("expiry true", {"exp": True}),
+        ("no issue time", {"iat": None}),
+        ("issued in the future", {"iat": int(time.time()) + 3600}),
+        ("not valid before an hour", {"nbf": int(time.time()) + 3600}),
+        ("not-before a string", {"nbf": "soon"}),
+        ("expired past the leeway", {"exp": int(time.time()) - 120}),
+    ],
+)
+def test_tokens_signed_by_auth_with_bad_claims_are_refused(guarded, auth_app, variant, changes):
+    """auth's own signature does not make wrong claims right."""
+    token = _signed_by_auth(auth_app, _claims(auth_app, **changes))
+    response = guarded.get("/me", headers=bearer(token))
+    assert response.status_code == 401, variant
+    assert response.json["type"] == "urn:viche:problem:invalid-token"
+
+
+def test_an_expired_token_is_said_to_have_expired(guarded, auth_app):
+    token = _signed_by_auth(auth_app, _claims(auth_app, exp=int(time.time()) - 120))
+    assert "expired" in guarded.get("/me", headers=bearer(token)).json["detail"]
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        "signature padded",
+        "signature spelt another way",
+        "signature cut short",
+        "four segments",
+        "payload not JSON",
+        "payload a JSON list",
+        "critical extension",
+        "unencoded payload",
+        "Ed448 kid",
+    ],
+)
+def test_respellings_and_extensions_of_a_real_token_are_refused(guarded, auth_app, variant):
+    """No second spelling of a real signature verifies (a remembered token is keyed by
+    its spelling), and no JWS extension is taken on trust."""
+    good = _signed_by_auth(auth_app, _claims(auth_app))
+    head, body, signature = good.split(".")
+    # The last character of a 64-byte signature carries 4 unused bits: set one.
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    respelt = signature[:-1] + alphabet[alphabet.index(signature[-1]) | 1]
+    variants = {
+        "signature padded": f"{head}.{body}.{signature}==",
+        "signature spelt another way": f"{head}.{body}.{respelt}",
+        "signature cut short": f"{head}.{body}.{signature[:40]}",
+        "four segments": f"{good}.{signature}",
+        "payload not JSON": _signed_raw(auth_app, b"not json"),
+        "payload a JSON list": _signed_raw(auth_app, b"[1, 2]"),
+        "critical extension": _signed_by_auth(auth_app, _claims(auth_app), crit=["exp"]),
+        "unencoded payload": _signed_by_auth(auth_app, _claims(auth_app), b64=True),
+        "Ed448 kid": good.replace(head, _b64_raw(b'{"alg": "Ed448", "kid": "x"}'), 1),
+    }
+    assert respelt != signature
+    response = guarded.get("/me", headers=bearer(variants[variant]))
+    assert response.status_code == 401, variant
+    assert response.json["type"] == "urn:viche:problem:invalid-token"
+
+
+def _b64_raw(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
