@@ -140,7 +140,7 @@ def without_errors(output: str, what: str) -> str:
 
 def write_tokens(auth_app, path: Path, people: int, prefix: str, **claims) -> None:
     """`people` access tokens, one per line, as auth issues them (claims per person:
-    a distinct phone hash each)."""
+    a distinct mailbox and phone hash each)."""
     from services.auth.keys import issue_access_token
     from services.auth.models import db as auth_db
 
@@ -153,6 +153,11 @@ def write_tokens(auth_app, path: Path, people: int, prefix: str, **claims) -> No
                 issuer=auth_app.config["JWT_ISSUER"],
                 audience=auth_app.config["JWT_AUDIENCE"],
                 subject=f"{prefix}{n}",
-                claims={**base, "phone_hash": f"{prefix}-phone-{n}", **claims},
+                claims={
+                    **base,
+                    "email_hash": f"{prefix}-mailbox-{n}",
+                    "phone_hash": f"{prefix}-phone-{n}",
+                    **claims,
+                },
             )
             out.write(token + "\n")

@@ -247,6 +247,10 @@ def token_required(view):
     return wrapper
 
 
+def _text_or_none(value) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 @dataclass(frozen=True)
 class Principal:
     """Who is calling, as the access token says. Built from claims, never from a database."""
@@ -257,7 +261,9 @@ class Principal:
     # council slug -> roles there ("moderator", "admin"); empty for a plain resident.
     roles: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     platform_admin: bool = False
-    # Keyed hash of the verified phone: one person, one signature, across accounts.
+    # Keyed hashes of the confirmed mailbox and the verified phone: one person, one
+    # vote or signature, across accounts.
+    email_hash: str | None = None
     phone_hash: str | None = None
     name: str = ""
     locale: str | None = None
@@ -280,11 +286,10 @@ class Principal:
             phone_verified=claims.get("phone_verified") is True,
             roles=roles,
             platform_admin=claims.get("platform_admin") is True,
-            phone_hash=claims.get("phone_hash")
-            if isinstance(claims.get("phone_hash"), str)
-            else None,
+            email_hash=_text_or_none(claims.get("email_hash")),
+            phone_hash=_text_or_none(claims.get("phone_hash")),
             name=str(claims.get("name") or ""),
-            locale=claims.get("locale") if isinstance(claims.get("locale"), str) else None,
+            locale=_text_or_none(claims.get("locale")),
         )
 
     def has_role(self, council: str, *roles: str) -> bool:

@@ -221,8 +221,10 @@ def _change(
             (Ballot.user_id == user_id) if user_id else (Ballot.voter_hash == voter_hash),
         )
     )
-    if ballot is None:  # the other unique key matched: same phone, another account
-        raise AlreadyVoted(gettext("Someone with this phone number has voted already."))
+    if ballot is None:  # the other unique key matched: the same person, another account
+        if poll.method == "account+phone":
+            raise AlreadyVoted(gettext("Someone with this phone number has voted already."))
+        raise AlreadyVoted(gettext("Someone with this email address has voted already."))
     old = list(ballot.choices)
     changed = session.execute(
         update(Ballot)
@@ -250,19 +252,21 @@ def vote_with_account(session: Session, actor: Principal, poll_id: int, choices:
         raise WrongState(gettext("This poll is not open for voting."))
     if poll.method == "email":
         raise WrongMethod(gettext("This poll takes votes confirmed by email."))
-    if not actor.email_verified:
+    # One ballot per person: per mailbox (one mailbox's +tag accounts are one voter),
+    # or where the poll asks for a phone, per phone.
+    if not (actor.email_verified and actor.email_hash):
         raise VerificationNeeded(gettext("Confirm your email address before voting."))
-    phone_hash = None
+    voter_hash = actor.email_hash
     if poll.method == "account+phone":
         if not (actor.phone_verified and actor.phone_hash):
             raise VerificationNeeded(gettext("Verify your phone number before voting."))
-        phone_hash = actor.phone_hash
+        voter_hash = actor.phone_hash
     return _cast(
         session,
         poll,
         method=poll.method,
         choices=check_choices(poll, choices),
-        voter_hash=phone_hash,
+        voter_hash=voter_hash,
         user_id=actor.user_id,
     )
 

@@ -199,3 +199,24 @@ def test_key_rotation_from_the_cli_keeps_sessions_alive(client, auth_app):
     fresh = client.post("/api/auth/token/refresh", json={"refresh_token": pair["refresh_token"]})
     assert client.get("/api/auth/me", headers=bearer(fresh.json)).status_code == 200
     assert len(client.get("/api/auth/.well-known/jwks.json").json["keys"]) == 2
+
+
+def test_accounts_of_one_mailbox_carry_one_email_hash(client, auth_app):
+    """ann+polls@gmail.com, a.n.n@gmail.com and ann@googlemail.com deliver to one mailbox:
+    their tokens say so with one keyed hash (one vote), and say nothing of the address."""
+
+    def email_hash(email: str) -> str | None:
+        pair = confirmed_resident(client, auth_app, email)
+        return jwt.decode(pair["access_token"], options={"verify_signature": False})["email_hash"]
+
+    first = email_hash("ann+polls@gmail.com")
+    assert first and "ann" not in first
+    assert email_hash("a.n.n@gmail.com") == first
+    assert email_hash("ann@googlemail.com") == first
+    assert email_hash("anna@gmail.com") != first
+    # Until the address is confirmed, no hash stands for it.
+    register(client, "bob@example.org")
+    unconfirmed = jwt.decode(
+        login(client, "bob@example.org").json["access_token"], options={"verify_signature": False}
+    )
+    assert unconfirmed["email_hash"] is None

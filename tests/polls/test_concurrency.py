@@ -38,6 +38,7 @@ def test_many_threads_vote_while_folds_run_and_the_tallies_are_exact(client, peo
             person = Principal(
                 user_id=f"t{worker}-{n}",
                 email_verified=True,
+                email_hash=f"m{worker}-{n}",
                 phone_verified=True,
                 phone_hash=f"h{worker}-{n}",
             )
@@ -50,6 +51,7 @@ def test_many_threads_vote_while_folds_run_and_the_tallies_are_exact(client, peo
                 twin = Principal(
                     user_id=f"twin{worker}-{n}",
                     email_verified=True,
+                    email_hash=f"twin-m{worker}-{n}",
                     phone_verified=True,
                     phone_hash=f"h{worker}-{n}",
                 )

@@ -90,7 +90,9 @@ def test_ballots_from_before_0004_are_counted_once_after_it():
             assert current_tallies(session, poll_id) == (3, {a: 1, b: 1, c: 1})
             # After the upgrade: u4 votes b, u3 changes to a.
             for user_id, choices in (("u4", [b]), ("u3", [a])):
-                person = Principal(user_id=user_id, email_verified=True)
+                person = Principal(
+                    user_id=user_id, email_verified=True, email_hash=f"mailbox-{user_id}"
+                )
                 vote_with_account(session, person, poll_id, choices)
             session.remove()
             exact = (4, {a: 2, b: 2})

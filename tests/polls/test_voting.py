@@ -145,6 +145,22 @@ def test_one_phone_one_vote_across_accounts(client, people):
     assert results(client, poll["id"]).json["voters"] == 1
 
 
+def test_one_mailbox_one_vote_across_accounts(client, people):
+    """Accounts of one mailbox (ann+a@…, ann+b@…) carry one email hash: one ballot, even
+    where the last vote counts (the second account has no ballot of its own to change)."""
+    poll = new_poll(client, people, method="account", allow_change=True)
+    choice = option_ids(poll)[:1]
+    first = vote(client, poll["id"], people.resident(1, email_hash="same"), choice)
+    assert first.status_code == 201
+    second = vote(client, poll["id"], people.resident(2, email_hash="same"), choice)
+    assert second.status_code == 409
+    assert second.json["detail"] == "Someone with this email address has voted already."
+    # A token that does not say which mailbox (issued before auth said it) cannot vote.
+    unknown = vote(client, poll["id"], people.resident(3, email_hash=None), choice)
+    assert unknown.status_code == 403
+    assert results(client, poll["id"]).json["voters"] == 1
+
+
 def test_a_closed_or_draft_poll_takes_no_votes(client, people):
     draft = new_poll(client, people, method="account", publish=False)
     assert vote(client, draft["id"], people.resident(), option_ids(draft)[:1]).status_code == 404

@@ -27,6 +27,7 @@ class People:
     def resident(self, n: int = 1, **claims) -> dict:
         defaults = {
             "name": f"Resident {n}",
+            "email_hash": f"mailbox-{n}",
             "phone_hash": f"phone-{n}",
             "phone_verified": True,
             "email_verified": True,

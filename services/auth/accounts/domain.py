@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.common.errors import N_, Problem
-from services.common.hashing import keyed_hash, secret_digest
+from services.common.hashing import keyed_hash, mailbox_hash, secret_digest
 from services.common.timeutil import utcnow
 
 from ..councils.domain import is_platform_admin, roles_for_user
@@ -206,7 +206,7 @@ def register(
         phone=phone,
         password_hash=password_hash,
         locale=locale,
-        email_hash=keyed_hash(settings.hash_key, "email", email),
+        email_hash=mailbox_hash(settings.hash_key, email),
         link_nonce=0,
     )
     session.add(user)
@@ -242,7 +242,7 @@ def confirm_email(session: Session, settings: Settings, token: str) -> User:
         raise InvalidLink(gettext("This link has been used already or is no longer valid."))
     if address == user.pending_email:  # a change of address, confirmed from the new one
         user.email, user.pending_email = address, None
-        user.email_hash = keyed_hash(settings.hash_key, "email", address)
+        user.email_hash = mailbox_hash(settings.hash_key, address)
     user.email_verified_at = utcnow()
     user.link_nonce += 1
     try:
@@ -286,10 +286,14 @@ def resend_confirmation(session: Session, settings: Settings, email: str) -> Non
     session.commit()
 
 
-def claims_for(session: Session, user: User) -> dict:
-    """The access token's claims: what other services may know about this person."""
+def claims_for(session: Session, settings: Settings, user: User) -> dict:
+    """The access token's claims: what other services may know about this person. The
+    keyed hashes say "the same person" across accounts: one mailbox (whatever +tag or
+    dots an address adds) or one phone, one vote."""
+    verified = user.email_verified_at is not None
     return {
-        "email_verified": user.email_verified_at is not None,
+        "email_verified": verified,
+        "email_hash": mailbox_hash(settings.hash_key, user.email) if verified else None,
         "phone_verified": user.phone_verified_at is not None,
         "roles": roles_for_user(session, user.id),
         "platform_admin": is_platform_admin(session, user.id),
@@ -315,7 +319,7 @@ def _issue(session: Session, settings: Settings, user: User, family: str | None)
         issuer=settings.issuer,
         audience=settings.audience,
         subject=str(user.id),
-        claims=claims_for(session, user),
+        claims=claims_for(session, settings, user),
     )
     session.commit()
     return TokenPair(access, refresh, 15 * 60)
