@@ -103,8 +103,9 @@ def preload(petition_id: int, rows: int) -> None:
     with service_app_context("petitions"):
         petitions_db.session.execute(
             text(
-                "INSERT INTO signatures (petition_id, user_id, phone_hash, signer_name, receipt,"
-                " notify, created_at) SELECT :petition, 'p' || n, 'ph' || n, 'Preloaded',"
+                "INSERT INTO signatures (petition_id, user_id, email_hash, phone_hash,"
+                " signer_name, receipt, notify, created_at)"
+                " SELECT :petition, 'p' || n, 'em' || n, 'ph' || n, 'Preloaded',"
                 " md5(n::text), false, now() - interval '1 hour'"
                 " FROM generate_series(1, :rows) AS n"
             ),

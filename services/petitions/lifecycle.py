@@ -189,6 +189,7 @@ def sponsor(session: Session, actor: Principal, petition_id: int, token: str) ->
         Sponsor(
             petition_id=petition.id,
             user_id=actor.user_id,
+            email_hash=actor.email_hash if actor.email_verified else None,
             phone_hash=actor.phone_hash if actor.phone_verified else None,
             name=actor.name,
             created_at=utcnow(),

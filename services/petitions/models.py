@@ -117,13 +117,17 @@ class Signature(db.Model):
     __tablename__ = "signatures"
     __table_args__ = (
         UniqueConstraint("petition_id", "user_id"),
-        # NULL phone hashes (email-only councils) do not collide with each other.
+        # One person, however many accounts: one mailbox (keyed hash, +tags and Gmail's
+        # dots aside), one phone. NULL hashes (an email-only council's signers have no
+        # phone) do not collide with each other.
+        UniqueConstraint("petition_id", "email_hash"),
         UniqueConstraint("petition_id", "phone_hash"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     petition_id: Mapped[int] = mapped_column(ForeignKey("petitions.id"), nullable=False)
     user_id: Mapped[str] = mapped_column(String(32), nullable=False)
+    email_hash: Mapped[str | None] = mapped_column(String(64))
     phone_hash: Mapped[str | None] = mapped_column(String(64))
     signer_name: Mapped[str] = mapped_column(String(200), nullable=False)
     receipt: Mapped[str] = mapped_column(String(32), nullable=False, unique=True)
@@ -155,12 +159,14 @@ class Sponsor(db.Model):
     __tablename__ = "sponsors"
     __table_args__ = (
         UniqueConstraint("petition_id", "user_id"),
+        UniqueConstraint("petition_id", "email_hash"),
         UniqueConstraint("petition_id", "phone_hash"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     petition_id: Mapped[int] = mapped_column(ForeignKey("petitions.id"), nullable=False)
     user_id: Mapped[str] = mapped_column(String(32), nullable=False)
+    email_hash: Mapped[str | None] = mapped_column(String(64))
     phone_hash: Mapped[str | None] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(200), nullable=False)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)

@@ -45,6 +45,7 @@ def _open_now(petition_id, now):
 _COLUMNS = (
     "petition_id",
     "user_id",
+    "email_hash",
     "phone_hash",
     "signer_name",
     "receipt",
@@ -74,7 +75,8 @@ def _council_of(session: Session, petition_id: int, actor: Principal) -> str:
 
 
 def sign(session: Session, actor: Principal, petition_id: int, *, notify: bool = False) -> str:
-    """Sign an open petition once per account and per verified phone; the receipt id.
+    """Sign an open petition once per person (per account, confirmed mailbox and verified
+    phone); the receipt id.
 
     The path is short on purpose (it is the busiest one): the council's rules come from
     memory, and one statement inserts the signature if the petition takes signatures
@@ -89,6 +91,7 @@ def sign(session: Session, actor: Principal, petition_id: int, *, notify: bool =
             {
                 "petition_id": petition_id,
                 "user_id": actor.user_id,
+                "email_hash": actor.email_hash,  # verified: _require_verified says so
                 "phone_hash": actor.phone_hash if actor.phone_verified else None,
                 "signer_name": actor.name,
                 "receipt": receipt,

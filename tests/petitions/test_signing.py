@@ -29,6 +29,25 @@ def test_twice_is_409_per_account_and_per_phone(client, people, councils):
     assert client.post(url, json={}, headers=same_phone).status_code == 409
 
 
+def test_one_mailbox_signs_once_where_no_phone_is_asked(client, people, councils, petitions_app):
+    """In an email-only council, ann+1@… and ann+2@… (one mailbox, one email hash) are
+    one signer, whatever phones their accounts have or lack."""
+    client.put(
+        f"{API}/councils/kyiv/policy", json={"signer_verification": "email"}, headers=people.admin()
+    )
+    petition_id = open_petition(client, people)
+    url = f"{API}/petitions/{petition_id}/signatures"
+    first = people.resident(1, email_hash="ann", phone_verified=False, phone_hash=None)
+    assert client.post(url, json={}, headers=first).status_code == 201
+    second = people.resident(2, email_hash="ann", phone_verified=False, phone_hash=None)
+    again = client.post(url, json={}, headers=second)
+    assert again.status_code == 409 and again.json["type"].endswith(":already-signed")
+    assert client.post(url, json={}, headers=people.resident(3)).status_code == 201
+    with petitions_app.app_context(), _settled():
+        fold_new_signatures(db.session)
+        assert signature_count(db.session, petition_id) == 2
+
+
 def test_signing_needs_the_councils_verification(client, people, councils):
     petition_id = open_petition(client, people)
     url = f"{API}/petitions/{petition_id}/signatures"

@@ -48,6 +48,10 @@ def test_sponsors_bring_a_petition_to_moderation(client, people):
         url, json={"token": token}, headers=people.resident(2, phone_hash="phone-1")
     )
     assert same_phone.status_code == 409
+    same_mailbox = client.post(
+        url, json={"token": token}, headers=people.resident(5, email_hash="mailbox-1")
+    )
+    assert same_mailbox.status_code == 409
     last = client.post(url, json={"token": token}, headers=people.resident(3))
     assert last.status_code == 201 and last.json["petition"]["state"] == "moderation"
     late = client.post(url, json={"token": token}, headers=people.resident(4))
