@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import re
 import threading
 import time
@@ -67,7 +68,8 @@ def _json_object(data: bytes) -> dict:
 
 
 def _is_time(value) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    """A NumericDate: a finite number (JSON also reads NaN and 1e400)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 class TokenVerifier:

@@ -208,6 +208,8 @@ def test_a_token_signed_by_auth_with_the_usual_claims_passes(guarded, auth_app):
         ("not valid before an hour", {"nbf": int(time.time()) + 3600}),
         ("not-before a string", {"nbf": "soon"}),
         ("expired past the leeway", {"exp": int(time.time()) - 120}),
+        ("expiry NaN", {"exp": float("nan")}),
+        ("expiry infinite", {"exp": float("inf")}),
     ],
 )
 def test_tokens_signed_by_auth_with_bad_claims_are_refused(guarded, auth_app, variant, changes):
