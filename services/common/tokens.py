@@ -263,12 +263,19 @@ class Principal:
     # council slug -> roles there ("moderator", "admin"); empty for a plain resident.
     roles: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     platform_admin: bool = False
-    # Keyed hashes of the confirmed mailbox and the verified phone: one person, one
-    # vote or signature, across accounts.
+    # Keyed hashes of the confirmed mailbox and the verified phone (None while not
+    # verified): one person, one vote or signature, across accounts.
     email_hash: str | None = None
     phone_hash: str | None = None
     name: str = ""
     locale: str | None = None
+
+    def __post_init__(self) -> None:
+        # A hash stands for a person only once verified: callers use it as it is.
+        if not self.email_verified:
+            object.__setattr__(self, "email_hash", None)
+        if not self.phone_verified:
+            object.__setattr__(self, "phone_hash", None)
 
     @classmethod
     def from_claims(cls, claims: Mapping) -> Principal:

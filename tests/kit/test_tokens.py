@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import time
 
 import jwt
@@ -18,7 +16,14 @@ from services.common.client import register_peers
 from services.common.tokens import TOKEN_VERIFIER_KEY, current_principal, token_required
 from services.polls import MIGRATIONS
 from services.polls.models import db as polls_db
-from tests.support.tokens import bearer, forged_tokens, make_token
+from tests.support.tokens import (
+    b64url,
+    bearer,
+    forged_tokens,
+    make_token,
+    signed_by_auth,
+    signed_raw,
+)
 
 
 @pytest.fixture
@@ -153,21 +158,6 @@ def test_a_verified_token_is_remembered_until_it_expires(guarded_app, auth_app, 
     assert len(checked) == 2
 
 
-def _signed_by_auth(auth_app, claims: dict, **header) -> str:
-    """A compact token signed by auth's real key, with whatever claims and header."""
-    return _signed_raw(auth_app, json.dumps(claims).encode(), **header)
-
-
-def _signed_raw(auth_app, payload: bytes, **header) -> str:
-    from services.auth.keys import current_signer
-
-    with auth_app.app_context():
-        kid, private = current_signer(auth_db.session, auth_app.config["SECRET_KEY"])
-    head = _b64_raw(json.dumps({"alg": "EdDSA", "kid": kid, **header}).encode())
-    signed = f"{head}.{_b64_raw(payload)}"
-    return f"{signed}.{_b64_raw(private.sign(signed.encode()))}"
-
-
 def _claims(auth_app, **changes) -> dict:
     now = int(time.time())
     claims = {
@@ -183,9 +173,9 @@ def _claims(auth_app, **changes) -> dict:
 
 def test_a_token_signed_by_auth_with_the_usual_claims_passes(guarded, auth_app):
     """The baseline for the refusals below: the same making, nothing wrong."""
-    token = _signed_by_auth(auth_app, _claims(auth_app))
+    token = signed_by_auth(auth_app, _claims(auth_app))
     assert guarded.get("/me", headers=bearer(token)).json["user"] == "42"
-    listed = _signed_by_auth(auth_app, _claims(auth_app, aud=["elsewhere", "viche"]))
+    listed = signed_by_auth(auth_app, _claims(auth_app, aud=["elsewhere", "viche"]))
     assert guarded.get("/me", headers=bearer(listed)).status_code == 200
 
 
@@ -214,14 +204,14 @@ def test_a_token_signed_by_auth_with_the_usual_claims_passes(guarded, auth_app):
 )
 def test_tokens_signed_by_auth_with_bad_claims_are_refused(guarded, auth_app, variant, changes):
     """auth's own signature does not make wrong claims right."""
-    token = _signed_by_auth(auth_app, _claims(auth_app, **changes))
+    token = signed_by_auth(auth_app, _claims(auth_app, **changes))
     response = guarded.get("/me", headers=bearer(token))
     assert response.status_code == 401, variant
     assert response.json["type"] == "urn:viche:problem:invalid-token"
 
 
 def test_an_expired_token_is_said_to_have_expired(guarded, auth_app):
-    token = _signed_by_auth(auth_app, _claims(auth_app, exp=int(time.time()) - 120))
+    token = signed_by_auth(auth_app, _claims(auth_app, exp=int(time.time()) - 120))
     assert "expired" in guarded.get("/me", headers=bearer(token)).json["detail"]
 
 
@@ -242,7 +232,7 @@ def test_an_expired_token_is_said_to_have_expired(guarded, auth_app):
 def test_respellings_and_extensions_of_a_real_token_are_refused(guarded, auth_app, variant):
     """No second spelling of a real signature verifies (a remembered token is keyed by
     its spelling), and no JWS extension is taken on trust."""
-    good = _signed_by_auth(auth_app, _claims(auth_app))
+    good = signed_by_auth(auth_app, _claims(auth_app))
     head, body, signature = good.split(".")
     # The last character of a 64-byte signature carries 4 unused bits: set one.
     alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
@@ -252,17 +242,13 @@ def test_respellings_and_extensions_of_a_real_token_are_refused(guarded, auth_ap
         "signature spelt another way": f"{head}.{body}.{respelt}",
         "signature cut short": f"{head}.{body}.{signature[:40]}",
         "four segments": f"{good}.{signature}",
-        "payload not JSON": _signed_raw(auth_app, b"not json"),
-        "payload a JSON list": _signed_raw(auth_app, b"[1, 2]"),
-        "critical extension": _signed_by_auth(auth_app, _claims(auth_app), crit=["exp"]),
-        "unencoded payload": _signed_by_auth(auth_app, _claims(auth_app), b64=True),
-        "Ed448 kid": good.replace(head, _b64_raw(b'{"alg": "Ed448", "kid": "x"}'), 1),
+        "payload not JSON": signed_raw(auth_app, b"not json"),
+        "payload a JSON list": signed_raw(auth_app, b"[1, 2]"),
+        "critical extension": signed_by_auth(auth_app, _claims(auth_app), crit=["exp"]),
+        "unencoded payload": signed_by_auth(auth_app, _claims(auth_app), b64=True),
+        "Ed448 kid": good.replace(head, b64url(b'{"alg": "Ed448", "kid": "x"}'), 1),
     }
     assert respelt != signature
     response = guarded.get("/me", headers=bearer(variants[variant]))
     assert response.status_code == 401, variant
     assert response.json["type"] == "urn:viche:problem:invalid-token"
-
-
-def _b64_raw(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()

@@ -9,7 +9,7 @@ from datetime import timedelta
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from services.auth.keys import issue_access_token
+from services.auth.keys import current_signer, issue_access_token
 from services.auth.models import db as auth_db
 
 
@@ -33,12 +33,27 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def _b64_raw(data: bytes) -> str:
+def b64url(data: bytes) -> str:
+    """A compact token's segment: base64url, unpadded."""
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 def _b64(data: dict) -> str:
-    return _b64_raw(json.dumps(data).encode())
+    return b64url(json.dumps(data).encode())
+
+
+def signed_raw(auth_app, payload: bytes, **header) -> str:
+    """A compact token signed by auth's real key over any payload and header."""
+    with auth_app.app_context():
+        kid, private = current_signer(auth_db.session, auth_app.config["SECRET_KEY"])
+    head = b64url(json.dumps({"alg": "EdDSA", "kid": kid, **header}).encode())
+    signed = f"{head}.{b64url(payload)}"
+    return f"{signed}.{b64url(private.sign(signed.encode()))}"
+
+
+def signed_by_auth(auth_app, claims: dict, **header) -> str:
+    """A token signed by auth's real key with whatever claims (auth would not issue)."""
+    return signed_raw(auth_app, json.dumps(claims).encode(), **header)
 
 
 def forged_tokens(auth_app) -> dict[str, str]:
@@ -66,14 +81,14 @@ def forged_tokens(auth_app) -> dict[str, str]:
         ),
         "garbage": "not.a.token",
         "header not JSON": "bm90IGpzb24." + payload + "." + signature,
-        "header a JSON list": _b64_raw(b'["EdDSA"]') + "." + payload + "." + signature,
+        "header a JSON list": b64url(b'["EdDSA"]') + "." + payload + "." + signature,
         "header not base64url": header.replace(header[3], "!") + "." + payload + "." + signature,
-        "header nested past the parser": _b64_raw(b"[" * 100_000) + "." + payload + ".x",
+        "header nested past the parser": b64url(b"[" * 100_000) + "." + payload + ".x",
         "header kid not a string": _b64({"alg": "EdDSA", "kid": 7})
         + "."
         + payload
         + "."
         + signature,
-        "header not UTF-8": _b64_raw(b'{"alg": "\xff"}') + "." + payload + "." + signature,
+        "header not UTF-8": b64url(b'{"alg": "\xff"}') + "." + payload + "." + signature,
         "no dots": header,
     }

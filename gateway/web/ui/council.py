@@ -270,15 +270,12 @@ def change_draft(council: str, poll_id: int):
     times, errors = poll_times({key: changed.get(key, "") for key in TIMES}, council)
     changes.update(times)
     changes.update({key: None for key, typed in changed.items() if not typed})  # emptied
-    if not errors:
-        answer = api("polls", "PATCH", f"/polls/{poll_id}", changes)
-        if answer.ok:
-            return redirect(url_for("council.manage_polls", council=council), code=303)
-        errors, status = answer.errors(), answer.status
-    else:
-        status = 422
-    return _polls_page(
-        council, errors={poll_id: errors}, form={}, status=status, changing={poll_id: form}
+    if errors:
+        return _polls_page(
+            council, errors={poll_id: errors}, form={}, status=422, changing={poll_id: form}
+        )
+    return _after_poll_change(
+        council, poll_id, api("polls", "PATCH", f"/polls/{poll_id}", changes), form
     )
 
 
@@ -289,10 +286,7 @@ def delete_draft(council: str, poll_id: int):
     check_csrf()
     if not signed_in():
         return _login_first()
-    deleted = api("polls", "DELETE", f"/polls/{poll_id}")
-    if deleted.ok:
-        return redirect(url_for("council.manage_polls", council=council), code=303)
-    return _polls_page(council, errors={poll_id: deleted.errors()}, form={}, status=deleted.status)
+    return _after_poll_change(council, poll_id, api("polls", "DELETE", f"/polls/{poll_id}"))
 
 
 @council_pages.post("/councils/<council:council>/polls/<int:poll_id>/<action>")
@@ -304,10 +298,21 @@ def move_poll(council: str, poll_id: int, action: str):
         return _login_first()
     if action not in ("publish", "close", "archive"):
         abort(404)
-    moved = api("polls", "POST", f"/polls/{poll_id}/{action}")
-    if moved.ok:
+    return _after_poll_change(council, poll_id, api("polls", "POST", f"/polls/{poll_id}/{action}"))
+
+
+def _after_poll_change(council: str, poll_id: int, answer, typed: dict | None = None):
+    """Back to the polls page: plainly when the API took the change, else with what it
+    said is wrong beside the poll (and the change form as typed, to correct)."""
+    if answer.ok:
         return redirect(url_for("council.manage_polls", council=council), code=303)
-    return _polls_page(council, errors={poll_id: moved.errors()}, form={}, status=moved.status)
+    return _polls_page(
+        council,
+        errors={poll_id: answer.errors()},
+        form={},
+        status=answer.status,
+        changing={poll_id: typed} if typed else None,
+    )
 
 
 PETITION_SETTINGS = {
