@@ -127,7 +127,13 @@ class PendingVoteSchema(Schema):
 
 
 class ResultsQuerySchema(Schema):
-    receipt = fields.String(validate=validate.Length(max=32))
+    receipt = fields.String(
+        validate=validate.Length(max=32),
+        metadata={
+            "description": "The reader's vote receipt: shows results kept for voters, "
+            "the reader's vote among them before the next fold counts it for everyone."
+        },
+    )
 
 
 class ResultOptionSchema(Schema):
@@ -200,7 +206,13 @@ def visible_results(poll_id: int) -> dict:
             if poll.results_visibility == "after_close"
             else gettext("The results are shown to those who have voted.")
         )
-    return tallies.results(db.session, poll, state, final=poll.reconciled_at is not None)
+    return tallies.results(
+        db.session,
+        poll,
+        state,
+        final=poll.reconciled_at is not None,
+        own_receipt=request.args.get("receipt"),  # the reader's own vote shows at once
+    )
 
 
 @polls_blp.route("/polls", methods=["POST"])

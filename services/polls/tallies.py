@@ -186,16 +186,38 @@ CURRENT_TALLIES = union_all(
 )
 
 
-# Results pages read it alone, outside any transaction: one round trip.
+# Closed polls' results read it alone, outside any transaction: one round trip. A closed
+# poll takes no more ballots, so what is left unfolded is at most its last moment's.
 CURRENT_TALLIES_NOW = HotStatement(CURRENT_TALLIES)
+# An open poll's results: the folded tallies, and the reader's own ballot while the
+# aggregator has not folded it yet, so that "your vote was counted" shows it (as it is
+# now: a change made before the ballot was folded, whose entries wait with it, too).
+# At most options + 2 rows, however many vote at the moment: reading never grows with
+# the rate of voting. Other voters' newest ballots, and a change to a ballot folded
+# already, show at the next fold, within a second.
+FOLDED_TALLIES_NOW = HotStatement(
+    union_all(
+        select(OptionTally.option_id, OptionTally.votes, _NO_CHOICES).where(
+            OptionTally.poll_id == _POLL
+        ),
+        select(literal(None, Integer), PollTally.voters, _NO_CHOICES).where(
+            PollTally.poll_id == _POLL
+        ),
+        select(literal(None, Integer), literal(1, Integer), Ballot.choices).where(
+            Ballot.receipt == bindparam("receipt"),
+            Ballot.poll_id == _POLL,
+            Ballot.id > _folded_upto(BALLOTS),
+        ),
+    )
+)
 
 
 def _added_up(rows) -> tuple[int, dict[int, int]]:
     totals: Counter = Counter()
-    for option_id, amount, first_choices in rows:
+    for option_id, amount, ballot_choices in rows:
         totals[option_id] += amount
-        if first_choices:
-            totals.update(first_choices)
+        if ballot_choices:
+            totals.update(ballot_choices)
     return totals.pop(None, 0), dict(totals)
 
 
@@ -206,13 +228,25 @@ def current_tallies(session: Session, poll_id: int) -> tuple[int, dict[int, int]
     return _added_up(session.execute(CURRENT_TALLIES, {"poll_id": poll_id}))
 
 
-def results(session: Session, poll: Poll | PublishedPoll, state: str, final: bool) -> dict:
+def results(
+    session: Session,
+    poll: Poll | PublishedPoll,
+    state: str,
+    final: bool,
+    own_receipt: str | None = None,
+) -> dict:
     """Counts and shares per option, the number of voters and how they were verified;
     `final` once the closed poll was recounted from its ballots. Read as committed now,
-    outside the session's transaction."""
-    voters, per_option = _added_up(
-        CURRENT_TALLIES_NOW.all(session.get_bind(), {"poll_id": poll.id})
-    )
+    outside the session's transaction: while the poll is open, as folded, with the
+    ballot of `own_receipt` (the reader's) whether folded yet or not; once it is
+    closed, every ballot."""
+    if state in ("closed", "archived"):
+        rows = CURRENT_TALLIES_NOW.all(session.get_bind(), {"poll_id": poll.id})
+    else:
+        rows = FOLDED_TALLIES_NOW.all(
+            session.get_bind(), {"poll_id": poll.id, "receipt": own_receipt}
+        )
+    voters, per_option = _added_up(rows)
     options = []
     for option in poll.options:
         votes = per_option.get(option.id, 0)

@@ -66,12 +66,12 @@ def _results_for(poll: Poll) -> dict | None:
     return tallies.results(db.session, poll, state, final=poll.reconciled_at is not None)
 
 
-def _results_after_vote(poll: PublishedPoll) -> dict | None:
-    """Results beside "your vote was counted": the poll took the vote, so it is open,
-    and they show unless the council keeps them until it closes."""
+def _results_after_vote(poll: PublishedPoll, receipt: str) -> dict | None:
+    """Results beside "your vote was counted", the vote among them: the poll took the
+    vote, so it is open, and they show unless the council keeps them until it closes."""
     if poll.results_visibility == "after_close":
         return None
-    return tallies.results(db.session, poll, "open", final=False)
+    return tallies.results(db.session, poll, "open", final=False, own_receipt=receipt)
 
 
 @widget_blp.get("/widget/<int:poll_id>")
@@ -164,7 +164,11 @@ def confirmed():
                 "polls/message.html", poll, status=problem.status, ok=False, problem=problem
             )
     return _page(
-        "polls/message.html", poll, ok=True, receipt=receipt, results=_results_after_vote(poll)
+        "polls/message.html",
+        poll,
+        ok=True,
+        receipt=receipt,
+        results=_results_after_vote(poll, receipt),
     )
 
 

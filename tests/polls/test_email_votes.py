@@ -16,6 +16,7 @@ from tests.auth.helpers import messages
 from tests.polls.conftest import (
     confirm_in_browser,
     confirmation_token,
+    fold,
     new_poll,
     option_ids,
     request_email_vote,
@@ -24,16 +25,18 @@ from tests.polls.conftest import (
 pytestmark = pytest.mark.usefixtures("councils")
 
 
-def voters(client, poll_id) -> int:
+def voters(client, polls_app, poll_id) -> int:
+    """The poll's voters once everything that settled is folded in."""
+    fold(polls_app)
     return client.get(f"/api/polls/polls/{poll_id}/results").json["voters"]
 
 
-def test_the_seed_flow_vote_confirm_thank_you(client, people, auth_app):
+def test_the_seed_flow_vote_confirm_thank_you(client, people, auth_app, polls_app):
     poll = new_poll(client, people)
     choice = option_ids(poll)[2]
     asked = request_email_vote(client, poll["id"], [choice], locale="uk")
     assert asked.status_code == 202 and len(asked.json["pending_id"]) >= 40
-    assert voters(client, poll["id"]) == 0  # pending counts nowhere
+    assert voters(client, polls_app, poll["id"]) == 0  # pending counts nowhere
 
     [email] = messages(auth_app, "voter@example.org", "confirm_for_service")
     assert email.recipient == "voter@example.org" and email.locale == "uk"
@@ -44,19 +47,19 @@ def test_the_seed_flow_vote_confirm_thank_you(client, people, auth_app):
     assert page.status_code == 200
     assert poll["question"] in page.get_data(as_text=True)
     assert "Telegram" in page.get_data(as_text=True)
-    assert voters(client, poll["id"]) == 0
+    assert voters(client, polls_app, poll["id"]) == 0
 
     thanks = confirm_in_browser(client, token)
     assert thanks.status_code == 200
     body = thanks.get_data(as_text=True)
     assert "Дякуємо! Ваш голос враховано." in body  # the seed's "Thank you! Your vote was counted"
-    assert voters(client, poll["id"]) == 1
+    assert voters(client, polls_app, poll["id"]) == 1
     counted = client.get(f"/api/polls/polls/{poll['id']}/results").json["options"]
     assert {o["id"]: o["votes"] for o in counted}[choice] == 1
 
     # The same link again: already used, nothing changes.
     assert client.post("/api/auth/verify/form", data={"token": token}).status_code == 400
-    assert voters(client, poll["id"]) == 1
+    assert voters(client, polls_app, poll["id"]) == 1
 
 
 @pytest.mark.parametrize(
@@ -75,7 +78,7 @@ def test_the_thank_you_page_shows_results_with_the_vote_unless_kept_until_close(
     assert ('id="results-title"' in body) is shown
 
 
-def test_a_second_vote_from_the_same_address_is_refused(client, people, auth_app):
+def test_a_second_vote_from_the_same_address_is_refused(client, people, auth_app, polls_app):
     poll = new_poll(client, people)
     first, second = option_ids(poll)[:2]
     assert request_email_vote(client, poll["id"], [first]).status_code == 202
@@ -88,7 +91,7 @@ def test_a_second_vote_from_the_same_address_is_refused(client, people, auth_app
     refused = confirm_in_browser(client, confirmation_token(auth_app))
     assert refused.status_code == 409
     assert "вже" in refused.get_data(as_text=True)  # "…was counted already", in Ukrainian
-    assert voters(client, poll["id"]) == 1
+    assert voters(client, polls_app, poll["id"]) == 1
 
 
 @pytest.mark.parametrize(
@@ -99,7 +102,7 @@ def test_a_second_vote_from_the_same_address_is_refused(client, people, auth_app
     ],
 )
 def test_one_mailbox_votes_once_however_its_address_is_written(
-    client, people, auth_app, first, second
+    client, people, auth_app, polls_app, first, second
 ):
     poll = new_poll(client, people)
     choice = option_ids(poll)[:1]
@@ -108,7 +111,7 @@ def test_one_mailbox_votes_once_however_its_address_is_written(
     assert request_email_vote(client, poll["id"], choice, email=second).status_code == 202
     refused = confirm_in_browser(client, confirmation_token(auth_app, second))
     assert refused.status_code == 409
-    assert voters(client, poll["id"]) == 1
+    assert voters(client, polls_app, poll["id"]) == 1
 
 
 def test_a_mailbox_is_its_address_without_tag_or_ignored_dots():
@@ -117,20 +120,21 @@ def test_a_mailbox_is_its_address_without_tag_or_ignored_dots():
     assert mailbox("+only@example.org") == "+only@example.org"  # nothing but a tag: kept
 
 
-def test_a_changed_vote_by_email_where_allowed(client, people, auth_app):
+def test_a_changed_vote_by_email_where_allowed(client, people, auth_app, polls_app):
     poll = new_poll(client, people, allow_change=True)
     first, second = option_ids(poll)[:2]
     request_email_vote(client, poll["id"], [first])
     confirm_in_browser(client, confirmation_token(auth_app))
     request_email_vote(client, poll["id"], [second])
     assert confirm_in_browser(client, confirmation_token(auth_app)).status_code == 200
+    fold(polls_app)
     data = client.get(f"/api/polls/polls/{poll['id']}/results").json
     assert data["voters"] == 1
     assert {o["id"]: o["votes"] for o in data["options"]}[second] == 1
     assert {o["id"]: o["votes"] for o in data["options"]}[first] == 0
 
 
-def test_the_proof_cannot_be_replayed_or_forged(client, people, auth_app):
+def test_the_proof_cannot_be_replayed_or_forged(client, people, auth_app, polls_app):
     poll = new_poll(client, people)
     request_email_vote(client, poll["id"], option_ids(poll)[:1])
     token = confirmation_token(auth_app)
@@ -140,10 +144,10 @@ def test_the_proof_cannot_be_replayed_or_forged(client, people, auth_app):
     assert client.get(landing).status_code == 200
     replay = client.get(landing)
     assert replay.status_code == 409
-    assert voters(client, poll["id"]) == 1
+    assert voters(client, polls_app, poll["id"]) == 1
     for bad in ("", "nonsense", landing.split("proof=")[1][:-5] + "AAAAA"):
         assert client.get(f"/api/polls/votes/confirm?proof={bad}").status_code == 400
-    assert voters(client, poll["id"]) == 1
+    assert voters(client, polls_app, poll["id"]) == 1
 
 
 def test_a_proof_naming_no_poll_is_refused_in_the_visitors_language(client):
@@ -154,7 +158,7 @@ def test_a_proof_naming_no_poll_is_refused_in_the_visitors_language(client):
         assert page.status_code == 400 and lang_attribute in page.get_data(as_text=True)
 
 
-def test_cancelling_a_pending_vote_kills_its_link(client, people, auth_app):
+def test_cancelling_a_pending_vote_kills_its_link(client, people, auth_app, polls_app):
     poll = new_poll(client, people)
     pending = request_email_vote(client, poll["id"], option_ids(poll)[:1]).json["pending_id"]
     token = confirmation_token(auth_app)
@@ -163,7 +167,7 @@ def test_cancelling_a_pending_vote_kills_its_link(client, people, auth_app):
     assert client.post("/api/polls/pending-votes/guessed-id/cancel").status_code == 404
     # auth was told: the link's page no longer offers a button.
     assert client.get(f"/api/auth/verify?token={token}").status_code == 400
-    assert voters(client, poll["id"]) == 0
+    assert voters(client, polls_app, poll["id"]) == 0
 
 
 def test_an_expired_pending_vote_is_not_counted(client, people, auth_app, polls_app):
@@ -180,15 +184,15 @@ def test_an_expired_pending_vote_is_not_counted(client, people, auth_app, polls_
     with polls_app.app_context():
         assert expire_pending(polls_db.session) == 1
         polls_db.session.remove()
-    assert voters(client, poll["id"]) == 0
+    assert voters(client, polls_app, poll["id"]) == 0
 
 
-def test_a_poll_closed_before_confirmation_counts_nothing(client, people, auth_app):
+def test_a_poll_closed_before_confirmation_counts_nothing(client, people, auth_app, polls_app):
     poll = new_poll(client, people)
     request_email_vote(client, poll["id"], option_ids(poll)[:1])
     client.post(f"/api/polls/polls/{poll['id']}/close", headers=people.moderator())
     assert confirm_in_browser(client, confirmation_token(auth_app)).status_code == 409
-    assert voters(client, poll["id"]) == 0
+    assert voters(client, polls_app, poll["id"]) == 0
 
 
 @pytest.mark.parametrize(

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.polls.conftest import deliver, new_poll, option_ids, request_email_vote
+from tests.polls.conftest import deliver, fold, new_poll, option_ids, request_email_vote
 from tests.support.smtp import links_in, text_of
 
 pytestmark = pytest.mark.usefixtures("councils")
 
 
-def test_a_vote_confirmed_from_a_real_email(client, people, auth_app, smtp_server):
+def test_a_vote_confirmed_from_a_real_email(client, people, auth_app, polls_app, smtp_server):
     poll = new_poll(client, people)
     choice = option_ids(poll)[1]
     assert request_email_vote(client, poll["id"], [choice], locale="uk").status_code == 202
@@ -28,6 +28,7 @@ def test_a_vote_confirmed_from_a_real_email(client, people, auth_app, smtp_serve
     thanks = client.get(landing)
     assert thanks.status_code == 200
     assert "Дякуємо! Ваш голос враховано." in thanks.get_data(as_text=True)
+    fold(polls_app)
     results = client.get(f"/api/polls/polls/{poll['id']}/results").json
     assert results["voters"] == 1
     assert {o["id"]: o["votes"] for o in results["options"]}[choice] == 1
