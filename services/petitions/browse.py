@@ -37,6 +37,10 @@ PUBLICLY_LISTED = and_(
 SORTS = ("newest", "most_signed", "closing_soon")
 SIMILAR_LIMIT = 5
 WORD = re.compile(r"\w{4,}", re.UNICODE)
+# Words are compared by their first letters: the languages we serve inflect and append
+# (ліхтарі, ліхтарів; парк, парку; yol, yolların), and a duplicate worded in another case
+# is still a duplicate.
+STEM = 5
 
 
 def _encode(values: list) -> str:
@@ -126,23 +130,37 @@ def browse(
     return page, _encode([key, last.id])
 
 
+def _stem(word: str) -> str:
+    return word.casefold()[:STEM]
+
+
+def _same_word(stem: str, word: str) -> bool:
+    """Whether `word` (casefolded) is a form of the word `stem` starts: one begins the
+    other (a four-letter word is its own stem)."""
+    return word.startswith(stem) or stem.startswith(word)
+
+
 def similar(session: Session, council: str, title: str) -> list[Petition]:
     """Published petitions of the council whose titles share the most words with `title`
-    (words of four letters or more), for a resident about to file a duplicate."""
-    words = sorted({w.casefold() for w in WORD.findall(title)}, key=len, reverse=True)[:8]
-    if not words:
+    (words of four letters or more, in any of their forms), for a resident about to file
+    a duplicate."""
+    longest = sorted(set(WORD.findall(title)), key=len, reverse=True)[:8]
+    stems = {_stem(word) for word in longest}
+    if not stems:
         return []
+    # Candidates by each stem's first four letters, written lower and capitalised
+    # (SQLite folds only ASCII case); ranked below by whole stems.
+    starts = {stem[:4] for stem in stems}
     candidates = session.scalars(
         select(Petition)
         .where(
             Petition.council == council,
             PUBLICLY_LISTED,
-            # Each word as written lower and capitalised: SQLite folds only ASCII case.
             or_(
                 *(
                     Petition.title.ilike(_like(form), escape="\\")
-                    for word in words
-                    for form in {word, word.capitalize()}
+                    for start in starts
+                    for form in {start, start.capitalize()}
                 )
             ),
         )
@@ -151,8 +169,8 @@ def similar(session: Session, council: str, title: str) -> list[Petition]:
     ).all()
 
     def shared(petition: Petition) -> int:
-        have = {w.casefold() for w in WORD.findall(petition.title)}
-        return sum(1 for word in words if word in have)
+        words = [word.casefold() for word in WORD.findall(petition.title)]
+        return sum(1 for stem in stems if any(_same_word(stem, word) for word in words))
 
     ranked = sorted(candidates, key=lambda p: (-shared(p), -p.id))
     return [p for p in ranked if shared(p)][:SIMILAR_LIMIT]

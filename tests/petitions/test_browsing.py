@@ -104,6 +104,26 @@ def test_similar_titles_are_suggested_before_filing(client, people):
     assert client.get(f"{API}/petitions/similar?council=kyiv").status_code == 422
 
 
+@pytest.mark.parametrize(
+    "existing, asked",
+    [
+        ("Ліхтарі на вулиці Шевченка", "Немає ліхтарів біля школи"),  # another case
+        ("Новий парк", "Освітлення парку"),  # a four-letter word and its form
+        ("Освітлення парку", "Новий парк"),
+        ("Játszótér a Petőfi utcában", "Új játszóteret kérünk"),  # suffixes appended
+        ("Yolların onarımı", "Yolları onarın"),
+    ],
+    ids=["uk-case", "uk-short-word", "uk-short-word-asked-longer", "hu-suffix", "tr-suffix"],
+)
+def test_similar_titles_match_other_forms_of_a_word(client, people, existing, asked):
+    wanted = open_petition(client, people, title=existing)
+    open_petition(client, people, title="Сміттєві баки у дворі")
+    found = client.get(
+        f"{API}/petitions/similar", query_string={"council": "kyiv", "title": asked}
+    ).json["petitions"]
+    assert [p["id"] for p in found] == [wanted]
+
+
 def test_the_rejected_list_follows_the_council_setting(client, people):
     author = people.resident(100)
     petition_id = rejected_petition(
