@@ -67,7 +67,13 @@ class PetitionListSchema(Schema):
 class ListQuerySchema(Schema):
     council = fields.String(validate=validate.Length(max=64))
     state = fields.String(validate=validate.OneOf(browse.LISTED_STATES))
-    q = fields.String(validate=validate.Length(max=100))
+    q = fields.String(
+        validate=validate.Length(max=100),
+        metadata={
+            "description": "words the title or the text must hold, every one, in any of "
+            "their forms (ліхтарів finds Ліхтарі)"
+        },
+    )
     sort = fields.String(load_default="newest", validate=validate.OneOf(browse.SORTS))
     cursor = fields.String(
         validate=validate.Length(max=200),

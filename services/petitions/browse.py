@@ -67,6 +67,21 @@ def _like(text: str) -> str:
     return "%" + text.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_") + "%"
 
 
+def _contains(column, part: str):
+    """`column` holds `part`, written lower or capitalised: SQLite folds only ASCII case,
+    and a resident types "ліхтарі" for a title that begins "Ліхтарі"."""
+    return or_(*(column.ilike(_like(form), escape="\\") for form in {part, part.capitalize()}))
+
+
+def _stem(word: str) -> str:
+    return word.casefold()[:STEM]
+
+
+def _search_terms(q: str) -> list[str]:
+    """What a search asks for: each word's stem (a short word as it is), at most eight."""
+    return [_stem(word) for word in re.findall(r"\w+", q)][:8]
+
+
 def browse(
     session: Session,
     *,
@@ -88,13 +103,13 @@ def browse(
         statement = statement.where(Petition.council == council)
     if state:
         statement = statement.where(Petition.state == state)
-    if q:
-        pattern = _like(q)
+    terms = _search_terms(q or "")
+    if q and q.strip() and not terms:  # punctuation alone: no petition has those words
+        return [], None
+    # Every word of the search, in any of its forms, in the title or the text.
+    for term in terms:
         statement = statement.where(
-            or_(
-                Petition.title.ilike(pattern, escape="\\"),
-                Petition.text.ilike(pattern, escape="\\"),
-            )
+            or_(_contains(Petition.title, term), _contains(Petition.text, term))
         )
     after = _decode(cursor, sort) if cursor else None
     if sort == "most_signed":
@@ -130,10 +145,6 @@ def browse(
     return page, _encode([key, last.id])
 
 
-def _stem(word: str) -> str:
-    return word.casefold()[:STEM]
-
-
 def _same_word(stem: str, word: str) -> bool:
     """Whether `word` (casefolded) is a form of the word `stem` starts: one begins the
     other (a four-letter word is its own stem)."""
@@ -148,21 +159,14 @@ def similar(session: Session, council: str, title: str) -> list[Petition]:
     stems = {_stem(word) for word in longest}
     if not stems:
         return []
-    # Candidates by each stem's first four letters, written lower and capitalised
-    # (SQLite folds only ASCII case); ranked below by whole stems.
+    # Candidates by each stem's first four letters; ranked below by whole stems.
     starts = {stem[:4] for stem in stems}
     candidates = session.scalars(
         select(Petition)
         .where(
             Petition.council == council,
             PUBLICLY_LISTED,
-            or_(
-                *(
-                    Petition.title.ilike(_like(form), escape="\\")
-                    for start in starts
-                    for form in {start, start.capitalize()}
-                )
-            ),
+            or_(*(_contains(Petition.title, start) for start in starts)),
         )
         .order_by(Petition.id.desc())
         .limit(200)

@@ -124,6 +124,26 @@ def test_similar_titles_match_other_forms_of_a_word(client, people, existing, as
     assert [p["id"] for p in found] == [wanted]
 
 
+def test_search_finds_every_word_in_any_form_and_case(client, people):
+    # Both texts are conftest's TEXT (lights on Shevchenka street, dark and unsafe).
+    lights = open_petition(client, people, title="Ліхтарі на вулиці Шевченка")
+    road = open_petition(client, people, title="Ремонт дороги на вулиці Садовій")
+
+    def search(q: str) -> list[int]:
+        response = client.get(f"{API}/petitions", query_string={"q": q})
+        assert response.status_code == 200, response.json
+        return sorted(p["id"] for p in response.json["petitions"])
+
+    assert search("ремонт") == [road]  # typed lower, written capitalised
+    assert search("ремонту") == [road]  # another case of the word
+    assert search("садовій дороги") == [road]  # any order
+    assert search("небезпечно ремонт") == [road]  # the text counts too
+    assert search("вулиці") == sorted([lights, road])
+    assert search("ремонт школи") == []  # every word must be there
+    assert search("?!") == []  # no words: nothing has them
+    assert search("100%_") == []  # LIKE's wildcards are only text
+
+
 def test_the_rejected_list_follows_the_council_setting(client, people):
     author = people.resident(100)
     petition_id = rejected_petition(
