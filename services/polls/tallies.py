@@ -171,11 +171,15 @@ def _folded_upto(stream: str):
 # Built once: results are read on every results request and every vote-counted page.
 _POLL = bindparam("poll_id")
 _NO_CHOICES = cast(null(), JSON)  # first in the union: it types the column for every row
-CURRENT_TALLIES = union_all(
+# Rows of (option id or None for voters, amount, a ballot's choices to count each once).
+_FOLDED = (
     select(OptionTally.option_id, OptionTally.votes, _NO_CHOICES).where(
         OptionTally.poll_id == _POLL
     ),
     select(literal(None, Integer), PollTally.voters, _NO_CHOICES).where(PollTally.poll_id == _POLL),
+)
+CURRENT_TALLIES = union_all(
+    *_FOLDED,
     select(TallyEntry.option_id, TallyEntry.delta, _NO_CHOICES).where(
         TallyEntry.poll_id == _POLL, TallyEntry.id > _folded_upto(ENTRIES)
     ),
@@ -197,12 +201,7 @@ CURRENT_TALLIES_NOW = HotStatement(CURRENT_TALLIES)
 # already, show at the next fold, within a second.
 FOLDED_TALLIES_NOW = HotStatement(
     union_all(
-        select(OptionTally.option_id, OptionTally.votes, _NO_CHOICES).where(
-            OptionTally.poll_id == _POLL
-        ),
-        select(literal(None, Integer), PollTally.voters, _NO_CHOICES).where(
-            PollTally.poll_id == _POLL
-        ),
+        *_FOLDED,
         select(literal(None, Integer), literal(1, Integer), Ballot.choices).where(
             Ballot.receipt == bindparam("receipt"),
             Ballot.poll_id == _POLL,
