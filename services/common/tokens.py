@@ -147,6 +147,7 @@ class TokenVerifier:
             if len(parts) != 3:
                 raise ValueError("not three segments")
             header = _json_object(_segment(parts[0]))
+            payload = _segment(parts[1])  # read only once the signature holds
             signature = _segment(parts[2])
         except ValueError as exc:
             raise InvalidToken(gettext("The access token is malformed.")) from exc
@@ -164,7 +165,7 @@ class TokenVerifier:
         signed = f"{parts[0]}.{parts[1]}".encode("ascii")
         try:
             nacl.bindings.crypto_sign_open(signature + signed, key)
-            claims = _json_object(_segment(parts[1]))
+            claims = _json_object(payload)
         except (nacl.exceptions.CryptoError, ValueError, TypeError) as exc:
             raise InvalidToken(gettext("The access token is not valid.")) from exc
         self._check_claims(claims, audience or self.audience)

@@ -239,6 +239,27 @@ def test_requests_the_servers_cannot_read_are_problems_too(topology):
         assert problem["type"] == f"urn:viche:problem:{slug}" and problem["status"] == status
 
 
+@pytest.mark.parametrize("raw_value", [b"Bearer \xe9", b"Bearer a.\xc3\xa9.b", b"\xff\xfe"])
+def test_header_bytes_beyond_ascii_are_never_a_500(topology, raw_value):
+    """Latin-1 bytes and UTF-8 in the headers the services read, through the gateway."""
+    gateway = topology.specs["gateway"].port
+    for method, path in (
+        ("GET", "/api/polls/polls"),
+        ("POST", "/api/petitions/petitions/1/signatures"),
+        ("GET", "/api/auth/me"),
+    ):
+        head = (
+            f"{method} {path} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n"
+            "Content-Type: application/json\r\nContent-Length: 2\r\n"
+        ).encode()
+        headers = b"".join(
+            name + b": " + raw_value + b"\r\n"
+            for name in (b"Authorization", b"Accept-Language", b"X-Request-ID", b"If-None-Match")
+        )
+        status, _, _ = raw_exchange(gateway, head + headers + b"\r\n{}")
+        assert 200 <= status < 500, (path, raw_value, status)
+
+
 def test_a_service_that_is_down_is_503_and_comes_back(topology):
     port = topology.specs["gateway"].port
     topology.stop(["petitions"])

@@ -17,7 +17,7 @@ from werkzeug.routing import IntegerConverter
 
 from services.common.hashing import secrets_match
 from services.common.inputs import IdConverter
-from services.petitions.models import Petition
+from services.petitions.models import Petition, Signature
 from services.polls.models import Poll
 from tests.petitions.conftest import TEXT, open_petition
 from tests.petitions.test_sponsors import submitted_with_sponsors
@@ -240,3 +240,44 @@ def test_doubled_slashes_name_nothing(client, path):
         response = client.open(path, method=method, json={})
         assert response.status_code == 404, (method, path)
         assert response.headers["Content-Type"] == PROBLEM
+
+
+# Header values as a server hands them over: Latin-1 text, so bytes past ASCII arrive
+# as characters like "é" wherever a client puts them.
+HOSTILE_HEADERS = [
+    ("Authorization", "Bearer é"),
+    ("Authorization", "Bearer a.é.b"),
+    ("Authorization", "Basic é"),
+    ("Authorization", "Bearer " + "x" * 20000),
+    ("Authorization", "Bearer"),
+    ("Accept-Language", "é"),
+    ("Accept-Language", "uk;q=é, en;q=1e400, ;;;"),
+    ("If-None-Match", 'W/"é", *'),
+    ("If-Modified-Since", "é"),
+    ("X-Request-Id", "é" * 300),
+    ("Cookie", "viche_lang=é; session=é"),
+    ("Content-Type", "application/json; charset=é"),
+    ("X-Forwarded-For", "é, 999.1.1.1"),
+    ("Range", "bytes=é"),
+]
+
+
+@pytest.mark.parametrize(
+    "name, value", HOSTILE_HEADERS, ids=[f"{n}:{v[:20]}" for n, v in HOSTILE_HEADERS]
+)
+def test_headers_beyond_ascii_or_reason_are_never_a_500(client, people, name, value):
+    petition_id = open_petition(client, people)
+    requests = [
+        ("GET", "/api/petitions/petitions", None),
+        ("GET", f"/api/petitions/petitions/{petition_id}", None),
+        ("POST", f"/api/petitions/petitions/{petition_id}/signatures", {}),
+        ("GET", "/api/auth/me", None),
+        ("GET", "/api/auth/verify?token=x", None),
+        ("GET", "/api/polls/polls", None),
+        ("GET", "/", None),
+        ("GET", "/petitions", None),
+    ]
+    for method, path, body in requests:
+        response = client.open(path, method=method, json=body, headers={name: value})
+        assert response.status_code < 500, (method, path, response.status_code)
+    assert rows(client.application.apps["petitions"], Signature) == 0  # nobody signed
