@@ -15,7 +15,7 @@ from .api import keys_blp
 from .councils.api import councils_blp
 from .internal.api import internal_blp, verify_pages_blp
 from .internal.models import EmailVerification  # noqa: F401 - a table
-from .keys import jwks
+from .keys import access_withdrawals, jwks
 from .messaging.dev import dev_blp
 from .models import db
 from .settings import auth_settings
@@ -42,4 +42,5 @@ def create_app(config: Mapping | None = None) -> Flask:
         title="Viche auth",
         description="Accounts, verification, access tokens, councils and roles.",
         fetch_jwks=lambda: jwks(db.session),
+        fetch_withdrawals=lambda: access_withdrawals(db.session),
     )

@@ -69,14 +69,32 @@ def create_council(slug: str, name: str, language: str, time_zone: str | None) -
 @click.argument("role", type=click.Choice(["moderator", "admin"]))
 def grant_role(council: str, who: str, role: str) -> None:
     """Give an account (id or email) a role in a council."""
+    from .councils.domain import grant_role as grant
+
+    _change_role(grant, council, who, role)
+    click.echo(f"{who} is {role} of {council}")
+
+
+@auth_cli.command("revoke-role")
+@click.argument("council")
+@click.argument("who")
+@click.argument("role", type=click.Choice(["moderator", "admin"]))
+def revoke_role(council: str, who: str, role: str) -> None:
+    """Take a role in a council away from an account (id or email); its access tokens
+    stop working within seconds."""
+    from .councils.domain import revoke_role as revoke
+
+    _change_role(revoke, council, who, role)
+    click.echo(f"{who} is no longer {role} of {council}")
+
+
+def _change_role(change, council: str, who: str, role: str) -> None:
     from gateway.cli import service_app_context
     from services.common.errors import Problem
 
-    from .councils.domain import grant_role as grant
-
     with service_app_context("auth"):
         try:
-            grant(
+            change(
                 db.session,
                 actor_id=None,
                 slug=council,
@@ -85,7 +103,6 @@ def grant_role(council: str, who: str, role: str) -> None:
             )
         except Problem as problem:
             raise click.ClickException(problem.detail or problem.title) from problem
-        click.echo(f"{who} is {role} of {council}")
 
 
 @auth_cli.command("grant-platform-admin")

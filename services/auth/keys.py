@@ -3,6 +3,11 @@
 Keys are Ed25519 (JWT `alg: EdDSA`). The private key is stored encrypted with the
 deployment's secret key; `jwks` publishes the public halves of every key that may still
 have tokens in flight, so a rotation never invalidates a token mid-life.
+
+An access token is checked by each service on its own, so it cannot be taken back one
+by one; `withdraw_access_tokens` takes back all of a person's tokens issued until now
+(a deleted account, a reset password, a role taken away), and the services, which read
+`access_withdrawals` every few seconds, refuse them from then on.
 """
 
 from __future__ import annotations
@@ -16,14 +21,17 @@ from datetime import timedelta
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from services.common.timeutil import utcnow
 
-from .models import SigningKey
+from .models import AccessWithdrawal, SigningKey
 
 ACCESS_TOKEN_TTL = timedelta(minutes=15)
+# A withdrawal is published while a token it takes back may still be presented: its
+# lifetime, and the services' leeway for clocks that disagree.
+WITHDRAWALS_KEPT = ACCESS_TOKEN_TTL + timedelta(minutes=2)
 # A retired key is published this long after rotation: longer than any access token lives.
 ROTATION_OVERLAP = timedelta(hours=1)
 
@@ -93,6 +101,29 @@ def jwks(session: Session) -> dict:
     return {"keys": published}
 
 
+def withdraw_access_tokens(session: Session, user_id: int) -> None:
+    """Every access token of the user issued until now stops working at every service
+    within seconds (in the caller's transaction); older withdrawals are tidied away."""
+    now = utcnow()
+    session.execute(delete(AccessWithdrawal).where(AccessWithdrawal.at < now - WITHDRAWALS_KEPT))
+    session.add(AccessWithdrawal(user_id=user_id, at=now))
+
+
+def access_withdrawals(session: Session) -> dict:
+    """The withdrawals a token may still meet: {"withdrawals": [{"user_id", "at"}]}, `at`
+    in seconds since the epoch, the latest per user."""
+    since = utcnow() - WITHDRAWALS_KEPT
+    rows = session.execute(
+        select(AccessWithdrawal.user_id, AccessWithdrawal.at).where(AccessWithdrawal.at >= since)
+    )
+    latest: dict[int, float] = {}
+    for user_id, at in rows:
+        latest[user_id] = max(latest.get(user_id, 0.0), at.timestamp())
+    return {
+        "withdrawals": [{"user_id": str(user), "at": at} for user, at in sorted(latest.items())]
+    }
+
+
 def _private_key(key: SigningKey, secret: str) -> Ed25519PrivateKey:
     with _cache_lock:
         cached = _private_cache.get(key.kid)
@@ -157,7 +188,9 @@ def signed_token(
         "iss": issuer,
         "aud": audience,
         "sub": subject,
-        "iat": int(now.timestamp()),
+        # To the microsecond: a token issued just after a withdrawal, in the same
+        # second, is not taken back with the ones before it.
+        "iat": round(now.timestamp(), 6),
         "exp": int((now + ttl).timestamp()),
         "jti": secrets.token_urlsafe(12),
     }

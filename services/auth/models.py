@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import LargeBinary, String
+from sqlalchemy import Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.common.db import UtcDateTime, new_database
@@ -26,3 +26,15 @@ class SigningKey(db.Model):
     # the JWKS until `expires_at` so that tokens signed before the rotation still verify.
     retired_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class AccessWithdrawal(db.Model):
+    """Every access token of `user_id` issued before `at` stops working: the account was
+    deleted, its password reset, or a role taken away. The services fetch the recent
+    ones (GET /internal/access-withdrawals); a row outlives every such token, no longer."""
+
+    __tablename__ = "access_withdrawals"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(Integer, nullable=False)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False, index=True)

@@ -134,6 +134,7 @@ def create_service_app(
     description: str,
     migrations: Path,
     fetch_jwks: Callable[[], dict] | None = None,
+    fetch_withdrawals: Callable[[], dict] | None = None,
 ) -> Flask:
     """Build a service app with the whole kit in place."""
     app = Flask(f"services.{name}", root_path=str(Path(__file__).parents[1] / name))
@@ -171,7 +172,7 @@ def create_service_app(
         else:
             app.register_blueprint(blueprint)
     init_errors(app)
-    init_tokens(app, fetch_jwks)
+    init_tokens(app, fetch_jwks, fetch_withdrawals)
     app.before_request(refuse_nul_in_request)
     app.before_request(_check_body_type)
     app.after_request(security_headers)

@@ -103,6 +103,8 @@ def service_config(service: str, environ: Mapping[str, str] | None = None) -> di
         "JWT_AUDIENCE": env("VICHE_JWT_AUDIENCE", "viche", vars_),
         "JWKS_CACHE_SECONDS": env_int("VICHE_JWKS_CACHE_SECONDS", 300, vars_),
         "JWKS_MIN_REFETCH_SECONDS": float(env("VICHE_JWKS_MIN_REFETCH_SECONDS", "1", vars_)),
+        # How often each process reads the access tokens auth took back.
+        "ACCESS_WITHDRAWALS_SECONDS": float(env("VICHE_ACCESS_WITHDRAWALS_SECONDS", "5", vars_)),
         "SERVICE_TIMEOUT_SECONDS": float(env("VICHE_SERVICE_TIMEOUT", "5", vars_)),
         "BEHIND_GATEWAY": env("VICHE_BEHIND_GATEWAY", "0", vars_) == "1",
         "SERVICE_URLS": {name: service_url(name, vars_) for name in (*SERVICES, "web")},

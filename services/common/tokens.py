@@ -3,12 +3,15 @@
 Only auth holds a signing key. Every other service fetches the public keys (through
 `call_service`, so embedded and distributed mode alike), caches them, and checks each
 token locally: EdDSA only, issuer, audience, subject, times. Claims land on `g.claims`.
+Tokens auth has taken back (a deleted account, a reset password, a role taken away) are
+read every few seconds and refused (`Withdrawals`).
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import logging
 import math
 import re
 import threading
@@ -30,6 +33,8 @@ from .errors import Problem, Unauthorized
 
 ALGORITHMS = ["EdDSA"]
 JWKS_PATH = "/.well-known/jwks.json"
+WITHDRAWALS_PATH = "/internal/access-withdrawals"
+log = logging.getLogger("viche.tokens")
 TOKEN_VERIFIER_KEY = "viche.token_verifier"
 VERIFIED_KEPT = 10_000  # tokens whose claims each process remembers until they expire
 
@@ -72,8 +77,43 @@ def _is_time(value) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
+class Withdrawals:
+    """The access tokens auth took back (services.auth.keys.withdraw_access_tokens): per
+    user, the moment before which their tokens stop working. Read from `fetch` every
+    `every_seconds` by whichever request comes first, while the others go on with the
+    list they have; if auth cannot be reached, the last list stays (and a token lives
+    no longer than its expiry anyway)."""
+
+    def __init__(self, fetch: Callable[[], dict], every_seconds: float = 5.0) -> None:
+        self._fetch = fetch
+        self.every_seconds = every_seconds
+        self._latest: dict[str, float] = {}
+        self._read_at = float("-inf")
+        self._lock = threading.Lock()
+
+    def withdrawn(self, claims: dict) -> bool:
+        """Whether the token with these (verified) claims was taken back."""
+        due = time.monotonic() - self._read_at >= self.every_seconds
+        if due and self._lock.acquire(blocking=False):
+            try:
+                self._read()
+            finally:
+                self._lock.release()
+        at = self._latest.get(claims["sub"])
+        return at is not None and claims["iat"] < at
+
+    def _read(self) -> None:
+        self._read_at = time.monotonic()
+        try:
+            listed = self._fetch()["withdrawals"]
+            self._latest = {str(item["user_id"]): float(item["at"]) for item in listed}
+        except Exception as exc:  # auth unreachable or answering nonsense: try again later
+            log.warning("could not read the withdrawn access tokens: %s", exc)
+
+
 class TokenVerifier:
-    """Verifies access tokens with a cached JWKS from `fetch_jwks`."""
+    """Verifies access tokens with a cached JWKS from `fetch_jwks`, and refuses those
+    `withdrawals` lists."""
 
     def __init__(
         self,
@@ -84,8 +124,10 @@ class TokenVerifier:
         cache_seconds: float = 300,
         min_refetch_seconds: float = 1.0,
         leeway: float = 30,
+        withdrawals: Withdrawals | None = None,
     ) -> None:
         self._fetch_jwks = fetch_jwks
+        self.withdrawals = withdrawals
         self.issuer = issuer
         self.audience = audience
         self.cache_seconds = cache_seconds
@@ -130,14 +172,15 @@ class TokenVerifier:
         the suite's access-token audience.
         """
         cache_key = (token, audience or self.audience)
-        known = self._verified.get(cache_key)
-        if known is not None and time.time() <= known["exp"] + self.leeway:
-            return dict(known)
-        claims = self._verify(token, audience)
-        with self._lock:
-            self._verified[cache_key] = claims
-            while len(self._verified) > VERIFIED_KEPT:
-                self._verified.popitem(last=False)
+        claims = self._verified.get(cache_key)
+        if claims is None or time.time() > claims["exp"] + self.leeway:
+            claims = self._verify(token, audience)
+            with self._lock:
+                self._verified[cache_key] = claims
+                while len(self._verified) > VERIFIED_KEPT:
+                    self._verified.popitem(last=False)
+        if audience is None and self.withdrawals and self.withdrawals.withdrawn(claims):
+            raise InvalidToken(gettext("This access token was taken back. Sign in again."))
         return dict(claims)
 
     def _verify(self, token: str, audience: str | None) -> dict:
@@ -200,14 +243,30 @@ def fetch_jwks_from_auth() -> dict:
     return response.json()
 
 
-def init_tokens(app: Flask, fetch_jwks: Callable[[], dict] | None = None) -> None:
-    """Give the app a verifier; auth passes its own key store, the others fetch from auth."""
+def fetch_withdrawals_from_auth() -> dict:
+    response = call_service("auth", "GET", WITHDRAWALS_PATH, internal=True)
+    if not response.ok:
+        raise ServiceUnavailable(f"auth answered {response.status}")
+    return response.json()
+
+
+def init_tokens(
+    app: Flask,
+    fetch_jwks: Callable[[], dict] | None = None,
+    fetch_withdrawals: Callable[[], dict] | None = None,
+) -> None:
+    """Give the app a verifier; auth passes its own key store and withdrawals, the others
+    fetch them from auth."""
     app.extensions[TOKEN_VERIFIER_KEY] = TokenVerifier(
         fetch_jwks or fetch_jwks_from_auth,
         issuer=app.config["JWT_ISSUER"],
         audience=app.config["JWT_AUDIENCE"],
         cache_seconds=app.config["JWKS_CACHE_SECONDS"],
         min_refetch_seconds=app.config["JWKS_MIN_REFETCH_SECONDS"],
+        withdrawals=Withdrawals(
+            fetch_withdrawals or fetch_withdrawals_from_auth,
+            every_seconds=app.config["ACCESS_WITHDRAWALS_SECONDS"],
+        ),
     )
 
 

@@ -23,7 +23,7 @@ from services.common.hashing import keyed_hash, mailbox_hash, secret_digest
 from services.common.timeutil import utcnow
 
 from ..councils.domain import is_platform_admin, roles_for_user
-from ..keys import issue_access_token
+from ..keys import issue_access_token, withdraw_access_tokens
 from ..messaging import enqueue_email, enqueue_sms
 from ..messaging.models import OutboxMessage
 from .models import PhoneVerification, RefreshToken, User
@@ -351,8 +351,9 @@ def refresh(session: Session, settings: Settings, token: str) -> TokenPair:
         .where(RefreshToken.id == row.id, RefreshToken.used_at.is_(None))
         .values(used_at=now)
     ).rowcount
-    if claimed != 1:
+    if claimed != 1:  # a stolen token, perhaps: its thief's access tokens go too
         revoke_family(session, row.family)
+        withdraw_access_tokens(session, row.user_id)
         session.commit()
         raise invalid
     user = session.get(User, row.user_id)
@@ -381,11 +382,13 @@ def logout(session: Session, token: str) -> None:
 
 
 def revoke_all_sessions(session: Session, user_id: int) -> None:
+    """Sign the person out everywhere: refresh tokens revoked, access tokens withdrawn."""
     session.execute(
         update(RefreshToken)
         .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
         .values(revoked_at=utcnow())
     )
+    withdraw_access_tokens(session, user_id)
 
 
 def request_password_reset(session: Session, settings: Settings, email: str) -> None:

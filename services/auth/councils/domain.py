@@ -19,6 +19,7 @@ from services.common.errors import N_, Conflict, Forbidden, NotFound, Problem
 from services.common.timeutil import is_time_zone
 
 from ..accounts.models import User
+from ..keys import withdraw_access_tokens
 from .models import ROLES, Council, CouncilRole, PlatformAdmin, RoleChange
 
 
@@ -188,6 +189,8 @@ def revoke_role(
             council_id=council.id, user_id=user_id, role=role, action="revoke", by_user_id=actor_id
         )
     )
+    # Tokens that still name the role stop working; a fresh one names what is left.
+    withdraw_access_tokens(session, user_id)
     session.commit()
 
 

@@ -14,6 +14,7 @@ from services.common.config import SUPPORTED_LOCALES
 from services.common.fields import EmailAddress, SmallObject, id_field
 from services.common.i18n import render_in_language
 
+from .. import keys
 from ..accounts.domain import InvalidLink, Settings
 from ..models import db
 from . import domain
@@ -60,6 +61,23 @@ class NotificationSchema(Schema):
 
 class NotifiedSchema(Schema):
     queued = fields.Integer(required=True)
+
+
+class WithdrawalSchema(Schema):
+    user_id = fields.String(required=True)
+    at = fields.Float(required=True, metadata={"description": "seconds since the epoch"})
+
+
+class WithdrawalsSchema(Schema):
+    withdrawals = fields.List(fields.Nested(WithdrawalSchema), required=True)
+
+
+@internal_blp.route("/access-withdrawals")
+@internal_blp.response(200, WithdrawalsSchema)
+@service_required
+def access_withdrawals():
+    """Access tokens taken back: a user's tokens issued before `at` are refused."""
+    return keys.access_withdrawals(db.session)
 
 
 @internal_blp.route("/email-verifications", methods=["POST"])
