@@ -116,3 +116,18 @@ def grant_platform_admin(who: str) -> None:
     with service_app_context("auth"):
         grant(db.session, _user_id(db.session, who))
         click.echo(f"{who} is a platform admin")
+
+
+@auth_cli.command("revoke-platform-admin")
+@click.argument("who")
+def revoke_platform_admin(who: str) -> None:
+    """Make a platform admin (id or email) an ordinary account again; its access tokens
+    stop working within seconds."""
+    from gateway.cli import service_app_context
+
+    from .councils.domain import revoke_platform_admin as revoke
+
+    with service_app_context("auth"):
+        if not revoke(db.session, _user_id(db.session, who)):
+            raise click.ClickException(f"{who} is not a platform admin")
+        click.echo(f"{who} is no longer a platform admin")

@@ -67,6 +67,27 @@ def test_a_moderator_whose_role_is_taken_away_moves_nothing_with_the_old_token(
     assert still.json["state"] == "moderation"
 
 
+def test_a_platform_admin_made_ordinary_adds_no_council_with_the_old_token(client, auth_app):
+    confirmed_resident(client, auth_app, "platform@example.org")
+    CliRunner().invoke(viche, ["auth", "grant-platform-admin", "platform@example.org"])
+    platform = login(client, "platform@example.org").json
+    body = {"slug": "lviv", "name": "Львівська громада", "default_language": "uk"}
+    assert client.post("/api/auth/councils", json=body, headers=bearer(platform)).status_code == 201
+    revoked = CliRunner().invoke(viche, ["auth", "revoke-platform-admin", "platform@example.org"])
+    assert revoked.exit_code == 0, revoked.output
+    again = CliRunner().invoke(viche, ["auth", "revoke-platform-admin", "platform@example.org"])
+    assert again.exit_code != 0 and "not a platform admin" in again.output
+    other = {**body, "slug": "odesa", "name": "Одеська громада"}
+    old_token = client.post("/api/auth/councils", json=other, headers=bearer(platform))
+    assert old_token.status_code == 401
+    fresh = client.post(
+        "/api/auth/token/refresh", json={"refresh_token": platform["refresh_token"]}
+    )
+    assert (
+        client.post("/api/auth/councils", json=other, headers=bearer(fresh.json)).status_code == 403
+    )
+
+
 def test_a_deleted_account_signs_nothing_with_a_token_it_still_holds(client, auth_app, people):
     client.put(
         f"{API}/councils/kyiv/policy", json={"signer_verification": "email"}, headers=people.admin()

@@ -214,3 +214,14 @@ def grant_platform_admin(session: Session, user_id: int) -> None:
     if session.get(PlatformAdmin, user_id) is None:
         session.add(PlatformAdmin(user_id=user_id))
         session.commit()
+
+
+def revoke_platform_admin(session: Session, user_id: int) -> bool:
+    """Whether the account was a platform admin; its tokens that say so stop working."""
+    held = session.get(PlatformAdmin, user_id)
+    if held is None:
+        return False
+    session.delete(held)
+    withdraw_access_tokens(session, user_id)
+    session.commit()
+    return True
