@@ -28,7 +28,8 @@ def csv_cell(value: object) -> object:
 
 
 def csv_download(rows: Iterable[Iterable[object]], filename: str) -> Response:
-    """A CSV attachment; every cell passes through `csv_cell`."""
+    """A CSV attachment; every cell passes through `csv_cell`. Its header row is in the
+    reader's language, which a cache must tell apart (Vary)."""
     out = io.StringIO()
     writer = csv.writer(out)
     for row in rows:
@@ -36,5 +37,8 @@ def csv_download(rows: Iterable[Iterable[object]], filename: str) -> Response:
     return Response(
         out.getvalue(),
         mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Vary": "Accept-Language, Cookie",
+        },
     )

@@ -375,7 +375,14 @@ def signers_csv(petition_id: int):
         .where(Signature.petition_id == petition_id)
         .order_by(Signature.id)
     ).all()
-    header = [["name", "signed_at", "receipt", "invalidation"]]
+    header = [
+        [
+            gettext("Name"),
+            gettext("Signed at (UTC)"),
+            gettext("Receipt"),
+            gettext("Set aside by invalidation"),
+        ]
+    ]
     body = (
         [name, at.isoformat(), receipt, invalidation or ""]
         for name, at, receipt, invalidation in rows

@@ -351,12 +351,13 @@ def results(query, poll_id: int):
 @cached_public_read(max_age=5, stale_while_revalidate=30)
 @polls_blp.arguments(ResultsQuerySchema, location="query")
 def results_csv(query, poll_id: int):
-    """The results as CSV (option, votes, percent)."""
+    """The results as CSV (answer, votes, percent; then the voters), headed in the
+    reader's language."""
     data = visible_results(poll_id)
     rows = [
-        ["option", "votes", "percent"],
+        [gettext("Answer"), gettext("Votes"), gettext("Percent")],
         *([o["label"], o["votes"], o["percent"]] for o in data["options"]),
-        ["voters", data["voters"], ""],
+        [gettext("Voters"), data["voters"], ""],
     ]
     return csv_download(rows, f"poll-{poll_id}-results.csv")
 

@@ -234,5 +234,10 @@ def test_the_signers_csv_is_for_moderators_and_runs_no_formulas(client, people):
     response = client.get(url, headers=people.moderator("kyiv"))
     assert response.status_code == 200 and response.mimetype == "text/csv"
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
-    assert rows[0] == ["name", "signed_at", "receipt", "invalidation"]
+    assert rows[0] == ["Name", "Signed at (UTC)", "Receipt", "Set aside by invalidation"]
     assert rows[1][0] == '\'=HYPERLINK("http://evil","x")' and rows[2][0] == "Олена Коваль"
+    hungarian = client.get(url, headers={**people.moderator("kyiv"), "Accept-Language": "hu"})
+    assert next(csv.reader(io.StringIO(hungarian.get_data(as_text=True))))[:2] == [
+        "Név",
+        "Aláírás ideje (UTC)",
+    ]

@@ -83,10 +83,17 @@ def test_results_as_csv_cannot_run_formulas(client, people, polls_app):
     assert response.status_code == 200 and response.mimetype == "text/csv"
     assert "attachment" in response.headers["Content-Disposition"]
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
-    assert rows[0] == ["option", "votes", "percent"]
+    assert rows[0] == ["Answer", "Votes", "Percent"]
     assert rows[1][0] == '\'=HYPERLINK("http://evil")' and rows[1][1] == "1"
     assert rows[2][0] == "'+1" and rows[3][0] == "Звичайна відповідь"
-    assert rows[-1][:2] == ["voters", "1"]
+    assert rows[-1][:2] == ["Voters", "1"]
+    # Headed in the reader's language, which caches are told the file varies by.
+    assert "Accept-Language" in response.headers["Vary"]
+    ukrainian = client.get(
+        f"/api/polls/polls/{poll['id']}/results.csv", headers={"Accept-Language": "uk"}
+    )
+    rows = list(csv.reader(io.StringIO(ukrainian.get_data(as_text=True))))
+    assert rows[0] == ["Відповідь", "Голоси", "Відсоток"] and rows[-1][0] == "Проголосували"
 
 
 def test_public_reads_carry_etags_and_answer_304(client, people, polls_app):
