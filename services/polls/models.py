@@ -127,6 +127,9 @@ class TallyEntry(db.Model):
     option_id: Mapped[int | None] = mapped_column(Integer)
     delta: Mapped[int] = mapped_column(Integer, nullable=False)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    # The changed ballot, so that its voter sees the change before it is folded (none
+    # on entries written before 0005).
+    ballot_id: Mapped[int | None] = mapped_column(Integer, index=True)
 
 
 class OptionTally(db.Model):

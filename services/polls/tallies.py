@@ -14,7 +14,18 @@ from __future__ import annotations
 from collections import Counter
 from datetime import timedelta
 
-from sqlalchemy import JSON, Integer, bindparam, cast, func, literal, null, select, union_all
+from sqlalchemy import (
+    JSON,
+    Integer,
+    and_,
+    bindparam,
+    cast,
+    func,
+    literal,
+    null,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from services.common.db import HotStatement
@@ -34,12 +45,18 @@ STREAMS = ((BALLOTS, Ballot), (ENTRIES, TallyEntry))
 RECONCILE_AFTER_CLOSE = timedelta(seconds=5)
 
 
-def entries_for(poll_id: int, added: list[int], removed: list[int]) -> list[dict]:
-    """Tally entry rows for a changed vote: +1 per added option, -1 per removed one."""
+def entries_for(poll_id: int, ballot_id: int, added: list[int], removed: list[int]) -> list[dict]:
+    """Tally entry rows for a changed ballot: +1 per added option, -1 per removed one."""
     now = utcnow()
     deltas = [(o, 1) for o in added] + [(o, -1) for o in removed]
     return [
-        {"poll_id": poll_id, "option_id": option, "delta": delta, "created_at": now}
+        {
+            "poll_id": poll_id,
+            "ballot_id": ballot_id,
+            "option_id": option,
+            "delta": delta,
+            "created_at": now,
+        }
         for option, delta in deltas
     ]
 
@@ -193,30 +210,31 @@ CURRENT_TALLIES = union_all(
 # Closed polls' results read it alone, outside any transaction: one round trip. A closed
 # poll takes no more ballots, so what is left unfolded is at most its last moment's.
 CURRENT_TALLIES_NOW = HotStatement(CURRENT_TALLIES)
-# An open poll's results: the folded tallies, and the reader's own ballot while the
-# aggregator has not folded it yet, so that "your vote was counted" shows it (as it is
-# now: a change made before the ballot was folded, whose entries wait with it, too).
-# At most options + 2 rows, however many vote at the moment: reading never grows with
-# the rate of voting. Other voters' newest ballots, and a change to a ballot folded
-# already, show at the next fold, within a second.
+# An open poll's results: the folded tallies, and what of the reader's own ballot the
+# aggregator has not folded yet (the ballot, its changes), so that "your vote was
+# counted" shows it as it is now. A few rows, however many vote at the moment: reading
+# never grows with the rate of voting. Other voters' newest votes show at the next
+# fold, within a second.
+_OWN_BALLOT = and_(Ballot.receipt == bindparam("receipt"), Ballot.poll_id == _POLL)
 FOLDED_TALLIES_NOW = HotStatement(
     union_all(
         *_FOLDED,
-        select(literal(None, Integer), literal(1, Integer), Ballot.choices).where(
-            Ballot.receipt == bindparam("receipt"),
-            Ballot.poll_id == _POLL,
-            Ballot.id > _folded_upto(BALLOTS),
+        select(literal(None, Integer), literal(1, Integer), Ballot.first_choices).where(
+            _OWN_BALLOT, Ballot.id > _folded_upto(BALLOTS)
         ),
+        select(TallyEntry.option_id, TallyEntry.delta, _NO_CHOICES)
+        .join(Ballot, Ballot.id == TallyEntry.ballot_id)
+        .where(_OWN_BALLOT, TallyEntry.id > _folded_upto(ENTRIES)),
     )
 )
 
 
 def _added_up(rows) -> tuple[int, dict[int, int]]:
     totals: Counter = Counter()
-    for option_id, amount, ballot_choices in rows:
+    for option_id, amount, first_choices in rows:
         totals[option_id] += amount
-        if ballot_choices:
-            totals.update(ballot_choices)
+        if first_choices:
+            totals.update(first_choices)
     return totals.pop(None, 0), dict(totals)
 
 

@@ -237,7 +237,7 @@ def _change(
     added = [o for o in choices if o not in old]
     removed = [o for o in old if o not in choices]
     if added or removed:
-        session.execute(INSERT_ENTRIES, entries_for(poll.id, added, removed))
+        session.execute(INSERT_ENTRIES, entries_for(poll.id, ballot.id, added, removed))
     if settle:
         settle(ballot.receipt)
     session.commit()

@@ -55,13 +55,17 @@ def test_changing_a_vote_where_the_poll_allows_it(client, people, polls_app):
     fold(polls_app)
     changed = vote(client, poll["id"], resident, [c, b])
     assert changed.status_code == 201 and changed.json["receipt"] == receipt
-    # The change is two entries (c in, a out), shown once folded.
+    # The change is two entries (c in, a out): its voter sees it at once, others once
+    # it is folded.
     assert tally_entries(polls_app) == [(c, 1), (a, -1)]
-    assert fold(polls_app) == 2
     data = results(client, poll["id"], receipt=receipt).json
     assert data["voters"] == 1
     assert {o["id"]: o["votes"] for o in data["options"]} == {a: 0, b: 1, c: 1, _: 0}
+    before = results(client, poll["id"]).json
+    assert {o["id"]: o["votes"] for o in before["options"]} == {a: 1, b: 1, c: 0, _: 0}
+    assert fold(polls_app) == 2
     assert results(client, poll["id"]).json == data
+    assert results(client, poll["id"], receipt=receipt).json == data  # counted once
 
 
 def test_a_vote_is_its_ballot_alone_and_shows_to_its_voter_before_it_is_folded(
