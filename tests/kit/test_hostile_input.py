@@ -281,3 +281,20 @@ def test_headers_beyond_ascii_or_reason_are_never_a_500(client, people, name, va
         response = client.open(path, method=method, json=body, headers={name: value})
         assert response.status_code < 500, (method, path, response.status_code)
     assert rows(client.application.apps["petitions"], Signature) == 0  # nobody signed
+
+
+def test_a_token_naming_no_account_is_refused_by_auth(client, people):
+    """Auth signs only account ids; a subject that is none is a 401, never a 500."""
+    resident, admin = people.resident(1), people.admin("kyiv")  # subjects "r1", "akyiv"
+    council = {"slug": "lviv", "name": "Львівська громада", "default_language": "uk"}
+    for method, path, headers, body in (
+        ("GET", "/api/auth/me", resident, None),
+        ("DELETE", "/api/auth/me", resident, {"password": "a long enough passphrase"}),
+        ("POST", "/api/auth/councils", admin, council),
+        ("PATCH", "/api/auth/councils/kyiv", admin, {"name": "Київ"}),
+        ("PUT", "/api/auth/councils/kyiv/roles/1/moderator", admin, None),
+        ("DELETE", "/api/auth/councils/kyiv/roles/1/moderator", admin, None),
+    ):
+        response = client.open(path, method=method, json=body, headers=headers)
+        assert response.status_code == 401, (method, path, response.status_code)
+        assert response.headers["Content-Type"] == PROBLEM

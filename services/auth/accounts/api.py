@@ -60,7 +60,7 @@ def token_pair(pair: domain.TokenPair) -> dict:
 
 def current_user() -> User:
     principal = current_principal()
-    user = db.session.get(User, int(principal.user_id))
+    user = db.session.get(User, domain.account_id(principal.user_id))
     if user is None or user.deleted_at is not None:
         raise Problem(gettext("This account no longer exists."), slug="unauthorized", status=401)
     return user

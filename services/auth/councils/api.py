@@ -12,6 +12,7 @@ from services.common.config import SUPPORTED_LOCALES
 from services.common.errors import Forbidden
 from services.common.tokens import current_principal, token_required
 
+from ..accounts.domain import account_id
 from ..models import db
 from . import domain
 from .models import ROLES, Council
@@ -86,7 +87,7 @@ def get_council(slug: str):
 @token_required
 def create_council(data):
     """Add a council (platform admins)."""
-    if not domain.is_platform_admin(db.session, int(current_principal().user_id)):
+    if not domain.is_platform_admin(db.session, account_id(current_principal().user_id)):
         raise Forbidden(gettext("Only platform admins may add councils."))
     return public_council(domain.create_council(db.session, **data))
 
@@ -98,7 +99,7 @@ def create_council(data):
 def update_council(changes, slug: str):
     """Change the council's name, default language or time zone (its admins, or
     platform admins)."""
-    actor = int(current_principal().user_id)
+    actor = account_id(current_principal().user_id)
     return public_council(
         domain.update_council(db.session, actor_id=actor, slug=slug, changes=changes)
     )
@@ -109,7 +110,7 @@ def update_council(changes, slug: str):
 @token_required
 def list_roles(slug: str):
     """Who moderates and administers this council (its admins)."""
-    actor = int(current_principal().user_id)
+    actor = account_id(current_principal().user_id)
     return {"roles": domain.council_roles(db.session, actor_id=actor, slug=slug)}
 
 
@@ -119,7 +120,11 @@ def list_roles(slug: str):
 def grant_role(slug: str, user_id: int, role: str):
     """Grant a role in this council (its admins, or platform admins)."""
     domain.grant_role(
-        db.session, actor_id=int(current_principal().user_id), slug=slug, user_id=user_id, role=role
+        db.session,
+        actor_id=account_id(current_principal().user_id),
+        slug=slug,
+        user_id=user_id,
+        role=role,
     )
 
 
@@ -129,5 +134,9 @@ def grant_role(slug: str, user_id: int, role: str):
 def revoke_role(slug: str, user_id: int, role: str):
     """Revoke a role in this council (its admins, or platform admins)."""
     domain.revoke_role(
-        db.session, actor_id=int(current_principal().user_id), slug=slug, user_id=user_id, role=role
+        db.session,
+        actor_id=account_id(current_principal().user_id),
+        slug=slug,
+        user_id=user_id,
+        role=role,
     )
