@@ -117,8 +117,14 @@ def topology(tmp_path_factory):
             patch.setenv(name, value)
         migrate_all()
     ports = {name: free_port() for name in ("auth", "polls", "petitions", "web", "gateway")}
-    env = {**urls, "VICHE_RATE_LIMIT": "100000/minute", "LOG_LEVEL": "WARNING"}
+    env = {
+        **urls,
+        "VICHE_RATE_LIMIT": "100000/minute",
+        "LOG_LEVEL": "WARNING",
+        "VICHE_ACCESS_WITHDRAWALS_SECONDS": "0.2",
+    }
     cluster = Cluster(process_specs(ports, workers=1), env, tmp_path_factory.mktemp("logs"))
+    cluster.database_urls = urls
     cluster.start()
     yield cluster
     cluster.stop()
@@ -277,6 +283,48 @@ def test_request_ids_travel_end_to_end(topology):
     assert headers["X-Request-ID"] == "trace-1"
     _, headers, _ = request(port, "GET", "/api/auth/healthz", headers={"X-Request-ID": "no spaces"})
     assert headers["X-Request-ID"] != "no spaces" and len(headers["X-Request-ID"]) == 32
+
+
+def test_a_withdrawn_token_is_refused_by_services_that_read_auth_over_http(topology, monkeypatch):
+    """The services read auth's withdrawals over HTTP (distributed mode), not in-process."""
+    from gateway.cli import service_app_context
+    from services.auth.accounts.domain import Settings, claims_for
+    from services.auth.accounts.models import User
+    from services.auth.keys import forget_signer, issue_access_token, withdraw_access_tokens
+    from services.auth.models import db as auth_db
+    from services.common.timeutil import utcnow
+
+    for name, url in topology.database_urls.items():
+        monkeypatch.setenv(name, url)
+    forget_signer()  # sign with this topology's key, not another suite's
+    with service_app_context("auth") as auth:
+        user = User(name="Оля", email="olia@example.org", email_verified_at=utcnow(), locale="uk")
+        auth_db.session.add(user)
+        auth_db.session.commit()
+        token = issue_access_token(
+            auth_db.session,
+            secret=auth.config["SECRET_KEY"],
+            issuer=auth.config["JWT_ISSUER"],
+            audience=auth.config["JWT_AUDIENCE"],
+            subject=str(user.id),
+            claims=claims_for(auth_db.session, Settings.from_config(auth.config), user),
+        )
+        user_id = user.id
+    forget_signer()
+    port = topology.specs["gateway"].port
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+    def filing_nothing() -> int:  # 422 signed in, 401 not
+        return request(port, "POST", "/api/petitions/petitions", b"{}", headers)[0]
+
+    assert filing_nothing() == 422
+    with service_app_context("auth"):
+        withdraw_access_tokens(auth_db.session, user_id)
+        auth_db.session.commit()
+    deadline = time.monotonic() + 10
+    while filing_nothing() != 401:
+        assert time.monotonic() < deadline, "the withdrawal never reached petitions"
+        time.sleep(0.1)
 
 
 # The lab: what crosses the gateway, and how it fails
