@@ -21,7 +21,7 @@ from datetime import timedelta
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from services.common.timeutil import utcnow
@@ -112,16 +112,13 @@ def withdraw_access_tokens(session: Session, user_id: int) -> None:
 def access_withdrawals(session: Session) -> dict:
     """The withdrawals a token may still meet: {"withdrawals": [{"user_id", "at"}]}, `at`
     in seconds since the epoch, the latest per user."""
-    since = utcnow() - WITHDRAWALS_KEPT
-    rows = session.execute(
-        select(AccessWithdrawal.user_id, AccessWithdrawal.at).where(AccessWithdrawal.at >= since)
+    latest = session.execute(
+        select(AccessWithdrawal.user_id, func.max(AccessWithdrawal.at))
+        .where(AccessWithdrawal.at >= utcnow() - WITHDRAWALS_KEPT)
+        .group_by(AccessWithdrawal.user_id)
+        .order_by(AccessWithdrawal.user_id)
     )
-    latest: dict[int, float] = {}
-    for user_id, at in rows:
-        latest[user_id] = max(latest.get(user_id, 0.0), at.timestamp())
-    return {
-        "withdrawals": [{"user_id": str(user), "at": at} for user, at in sorted(latest.items())]
-    }
+    return {"withdrawals": [{"user_id": str(user), "at": at.timestamp()} for user, at in latest]}
 
 
 def _private_key(key: SigningKey, secret: str) -> Ed25519PrivateKey:

@@ -186,21 +186,23 @@ def present(poll: Poll) -> dict:
     return data
 
 
-def results_visible_to_caller(poll: Poll, state: str) -> bool:
+def results_visible_to_caller(poll: Poll, state: str, receipt: str | None) -> bool:
     if poll.results_visibility == "always" or state in ("closed", "archived"):
         return True
     viewer = current_principal(required=False)
     if lifecycle.can_manage(viewer, poll.council):
         return True
     if poll.results_visibility == "after_vote":
-        return voting.voted(db.session, poll, viewer, request.args.get("receipt"))
+        return voting.voted(db.session, poll, viewer, receipt)
     return False
 
 
-def visible_results(poll_id: int) -> dict:
+def visible_results(poll_id: int, receipt: str | None) -> dict:
+    """The poll's results, if the caller may see them; `receipt` is the caller's vote's
+    (it shows results kept for voters, and the vote among them at once)."""
     poll = lifecycle.get_poll(db.session, poll_id, current_principal(required=False))
     state = lifecycle.effective_state(poll)
-    if not results_visible_to_caller(poll, state):
+    if not results_visible_to_caller(poll, state, receipt):
         raise ResultsHidden(
             gettext("The results are shown when the poll closes.")
             if poll.results_visibility == "after_close"
@@ -211,7 +213,7 @@ def visible_results(poll_id: int) -> dict:
         poll,
         state,
         final=poll.reconciled_at is not None,
-        own_receipt=request.args.get("receipt"),  # the reader's own vote shows at once
+        own_receipt=receipt,
     )
 
 
@@ -343,7 +345,7 @@ def cancel_pending_vote(pending_id: str):
 @polls_blp.response(200, ResultsSchema)
 def results(query, poll_id: int):
     """Votes per option, voters and verification; when the poll shows them to the caller."""
-    return visible_results(poll_id)
+    return visible_results(poll_id, query.get("receipt"))
 
 
 @polls_blp.route("/polls/<int:poll_id>/results.csv")
@@ -353,7 +355,7 @@ def results(query, poll_id: int):
 def results_csv(query, poll_id: int):
     """The results as CSV (answer, votes, percent; then the voters), headed in the
     reader's language."""
-    data = visible_results(poll_id)
+    data = visible_results(poll_id, query.get("receipt"))
     rows = [
         [gettext("Answer"), gettext("Votes"), gettext("Percent")],
         *([o["label"], o["votes"], o["percent"]] for o in data["options"]),

@@ -62,7 +62,7 @@ def current_user() -> User:
     principal = current_principal()
     user = db.session.get(User, domain.account_id(principal.user_id))
     if user is None or user.deleted_at is not None:
-        raise Problem(gettext("This account no longer exists."), slug="unauthorized", status=401)
+        raise domain.NoSuchAccount(gettext("This account no longer exists."))
     return user
 
 

@@ -42,11 +42,15 @@ SMS_PER_ACCOUNT_PER_DAY = 5
 SMS_PER_CLIENT_PER_DAY = 20
 
 
+class NoSuchAccount(Problem):
+    slug, status = "unauthorized", 401
+
+
 def account_id(subject: str) -> int:
     """The account an access token's subject names; 401 for a subject that names none
     (auth signs only account ids, but a token is input all the same)."""
     if not (subject.isascii() and subject.isdigit() and len(subject) < 10):
-        raise Problem(gettext("This account no longer exists."), slug="unauthorized", status=401)
+        raise NoSuchAccount(gettext("This account no longer exists."))
     return int(subject)
 
 
