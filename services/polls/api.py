@@ -25,6 +25,7 @@ from services.common.tokens import current_principal, token_required
 from . import lifecycle, tallies, voting
 from .errors import NotAllowed, ResultsHidden
 from .models import METHODS, RESULTS_VISIBILITY, CouncilPolicy, Poll, db
+from .widget import widget_height
 
 polls_blp = Blueprint("polls", __name__, description="Polls, votes and results")
 
@@ -373,15 +374,16 @@ def embed(poll_id: int):
     base = current_app.config["PUBLIC_URL"]
     url = f"{base}/api/polls/widget/{poll.id}"
     title = escape(poll.question)  # for an HTML attribute
+    height = widget_height(poll)
     return {
         "widget_url": url,
         "iframe": (
-            f'<iframe src="{url}" title="{title}" width="100%" height="420" '
+            f'<iframe src="{url}" title="{title}" width="100%" height="{height}" '
             'style="border:0;max-width:32rem" loading="lazy"></iframe>'
         ),
         "script": (
             f'<script src="{base}/api/polls/widget.js" data-poll="{poll.id}" '
-            f'data-title="{title}" async></script>'
+            f'data-title="{title}" data-height="{height}" async></script>'
         ),
     }
 

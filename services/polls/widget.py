@@ -7,6 +7,9 @@ and only by the origins the council lists (Content-Security-Policy frame-ancesto
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import math
 from pathlib import Path
 
 from flask import Blueprint, Response, make_response, render_template, request
@@ -25,7 +28,12 @@ from .lifecycle import PublishedPoll
 from .models import CouncilPolicy, Poll, db
 
 widget_blp = Blueprint("widget", __name__)
-EMBED_SCRIPT = (Path(__file__).parent / "static" / "widget.js").read_text()
+STATIC = Path(__file__).parent / "static"
+EMBED_SCRIPT = (STATIC / "widget.js").read_text()
+# The one script a widget page runs (inline, allowed by its hash): it tells the loader
+# on the council's page how tall the page is.
+HEIGHT_SCRIPT = (STATIC / "widget-height.js").read_text()
+HEIGHT_SCRIPT_HASH = base64.b64encode(hashlib.sha256(HEIGHT_SCRIPT.encode()).digest()).decode()
 
 
 def _language(poll: Poll | PublishedPoll | None) -> str:
@@ -47,15 +55,34 @@ def _page(
     """Render in the poll's language, framable by the council's sites only."""
     language = _language(poll)
     with force_locale(language):
-        body = render_template(template, poll=poll, lang=language, **context)
+        body = render_template(
+            template, poll=poll, lang=language, height_script=HEIGHT_SCRIPT, **context
+        )
     response = make_response(body, status)
     ancestors = _frameable_by(poll) if poll is not None else "'none'"
     response.headers["Content-Security-Policy"] = (
-        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+        "default-src 'none'; style-src 'unsafe-inline'; "
+        f"script-src 'sha256-{HEIGHT_SCRIPT_HASH}'; form-action 'self'; "
         f"base-uri 'none'; frame-ancestors {ancestors}"
     )
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _lines(text: str | None, per_line: int) -> int:
+    return math.ceil(len(text or "") / per_line)
+
+
+def widget_height(poll: Poll) -> int:
+    """A first guess at the widget's height in pixels, for a snippet that stands without
+    the loader script (the loader then fits its frame to the page)."""
+    heading = _lines(poll.question, 36) * 30 + _lines(poll.description, 55) * 24
+    options = sum(_lines(option.label, 45) * 24 + 8 for option in poll.options)
+    # Legend, the options, the email field, its note and the button; or a sign-in link.
+    body = 240 + options if poll.method == "email" else 60
+    if poll.results_visibility == "always":  # title, voters, a line and a bar per answer
+        body += 70 + options + 28 * len(poll.options)
+    return min(32 + heading + body, 2400)
 
 
 def _results_for(poll: Poll) -> dict | None:

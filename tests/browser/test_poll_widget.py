@@ -151,6 +151,67 @@ def test_the_snippet_on_a_council_page_votes_by_email(suite, poll, page):
         site.stop()
 
 
+def test_the_loader_fits_the_frame_to_the_poll(suite, moderator_token, page):
+    """A long poll with its results beneath: the frame grows to the page (the Vote
+    button is not hidden below a scrollbar), and nothing but the poll's page moves it."""
+    status, created = suite.api(
+        "POST",
+        "/api/polls/polls",
+        {
+            "council": "hromada",
+            "question": "Які вулиці ремонтувати першими?",
+            "options": [f"Вулиця номер {n}" for n in range(1, 11)],
+            "results_visibility": "always",
+        },
+        moderator_token,
+    )
+    assert status == 201, created
+    poll_id = created["id"]
+    assert suite.api("POST", f"/api/polls/polls/{poll_id}/publish", None, moderator_token)[0] == 200
+    site = CouncilSite("")
+    try:
+        assert (
+            suite.api(
+                "PUT",
+                "/api/polls/councils/hromada/policy",
+                {"widget_origins": [f"http://127.0.0.1:{site.port}"]},
+                moderator_token,
+            )[0]
+            == 200
+        )
+        embed = suite.api("GET", f"/api/polls/polls/{poll_id}/embed", None, moderator_token)[1]
+        (site.root / "index.html").write_text(COUNCIL_PAGE.format(snippet=embed["script"]))
+        page.goto(site.url)
+        frame_element = page.locator("iframe")
+        widget = page.frame_locator("iframe")
+        widget.get_by_text("Вулиця номер 10").first.wait_for()
+
+        def fits() -> bool:
+            inner = widget.locator("body").evaluate(
+                "b => [Math.ceil(b.getBoundingClientRect().height), window.innerHeight]"
+            )
+            return abs(inner[0] - inner[1]) <= 2
+
+        for _ in range(50):
+            if fits():
+                break
+            page.wait_for_timeout(100)
+        assert fits(), "the frame never took the page's height"
+        height = frame_element.bounding_box()["height"]
+        assert height > 800  # ten answers and their results
+        vote = widget.get_by_role("button")
+        assert vote.bounding_box()["y"] + vote.bounding_box()["height"] < (
+            frame_element.bounding_box()["y"] + height
+        )
+        page.screenshot_step("widget-fits-a-long-poll")
+        # The council's page (or any other frame on it) cannot resize the widget.
+        page.evaluate("window.postMessage({viche: 'height', height: 10}, '*')")
+        page.wait_for_timeout(300)
+        assert frame_element.bounding_box()["height"] == height
+    finally:
+        site.stop()
+
+
 def test_a_site_the_council_did_not_list_cannot_frame_the_widget(suite, poll, browser):
     site = CouncilSite(
         f'<iframe src="{suite.url}/api/polls/widget/{poll["id"]}" title="poll"></iframe>'

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import csv
+import hashlib
 import io
+import re
 from datetime import timedelta
 
 import pytest
@@ -253,6 +256,45 @@ def test_the_embed_snippet_and_loader(client, people):
     assert loader.status_code == 200 and loader.mimetype == "text/javascript"
     assert "iframe" in loader.get_data(as_text=True)
     assert client.get(f"/api/polls/polls/{poll['id']}/embed").status_code == 401
+
+
+def test_the_widget_runs_only_its_own_height_script(client, people):
+    """The one inline script (telling the loader the page's height) is allowed by its
+    hash: nothing else a page might carry, a poll's text included, can run."""
+    poll = new_poll(client, people, question="<script>alert(1)</script>")
+    page = client.get(f"/api/polls/widget/{poll['id']}")
+    scripts = re.findall(r"<script>(.*?)</script>", page.get_data(as_text=True), re.S)
+    assert len(scripts) == 1 and "postMessage" in scripts[0]
+    digest = base64.b64encode(hashlib.sha256(scripts[0].encode()).digest()).decode()
+    csp = page.headers["Content-Security-Policy"]
+    assert (
+        f"script-src 'sha256-{digest}';" in csp
+        and "'unsafe-inline'" not in csp.split("script-src")[1].split(";")[0]
+    )
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.get_data(as_text=True)
+
+
+def test_the_snippet_is_as_tall_as_the_poll(client, people):
+    """Without the loader the frame cannot fit itself: the snippet's height grows with
+    the answers, and with the results shown beneath them."""
+
+    def height(poll: dict) -> int:
+        snippet = client.get(
+            f"/api/polls/polls/{poll['id']}/embed", headers=people.moderator()
+        ).json
+        iframe = int(re.search(r'height="(\d+)"', snippet["iframe"]).group(1))
+        assert f'data-height="{iframe}"' in snippet["script"]
+        return iframe
+
+    two = height(new_poll(client, people, options=["Так", "Ні"], results_visibility="after_close"))
+    twelve_options = [f"Відповідь номер {n}" for n in range(12)]
+    twelve = height(
+        new_poll(client, people, options=twelve_options, results_visibility="after_close")
+    )
+    with_results = height(
+        new_poll(client, people, options=twelve_options, results_visibility="always")
+    )
+    assert 300 <= two < twelve < with_results <= 2400
 
 
 def test_a_draft_has_no_widget(client, people):

@@ -1,5 +1,6 @@
 // Viche poll widget loader: <script src="https://SITE/api/polls/widget.js" data-poll="7" async>
-// Puts the poll's iframe where the script tag stands. No cookies, no tracking.
+// Puts the poll's iframe where the script tag stands, and keeps it as tall as the
+// poll's page says it is. No cookies, no tracking.
 (function () {
   var scripts = document.querySelectorAll("script[data-poll]");
   for (var i = 0; i < scripts.length; i++) {
@@ -16,5 +17,15 @@
     frame.style.cssText = "border:0;width:100%;max-width:32rem;height:" +
       (tag.getAttribute("data-height") || "420") + "px";
     tag.parentNode.insertBefore(frame, tag.nextSibling);
+    fitToPage(frame, new URL(base).origin);
+  }
+
+  function fitToPage(frame, origin) {
+    window.addEventListener("message", function (event) {
+      // Only this frame's own page, from our site, moves its height.
+      if (event.source !== frame.contentWindow || event.origin !== origin) return;
+      var height = event.data && event.data.viche === "height" && Number(event.data.height);
+      if (height > 0) frame.style.height = Math.min(Math.max(height, 120), 4000) + "px";
+    });
   }
 })();
