@@ -151,9 +151,23 @@ def test_the_snippet_on_a_council_page_votes_by_email(suite, poll, page):
         site.stop()
 
 
+def _fits_its_page(page, frame: str) -> float:
+    """Wait until the frame is as tall as the page inside it; its height."""
+    widget = page.frame_locator(frame)
+    widget.get_by_role("button").wait_for()
+    measure = "b => [Math.ceil(b.getBoundingClientRect().height), window.innerHeight]"
+    for _ in range(50):
+        inner, visible = widget.locator("body").evaluate(measure)
+        if abs(inner - visible) <= 2:
+            return page.locator(frame).bounding_box()["height"]
+        page.wait_for_timeout(100)
+    raise AssertionError(f"the frame is {visible}px tall, its page {inner}px")
+
+
 def test_the_loader_fits_the_frame_to_the_poll(suite, moderator_token, page):
     """A long poll with its results beneath: the frame grows to the page (the Vote
-    button is not hidden below a scrollbar), and nothing but the poll's page moves it."""
+    button is not hidden below a scrollbar), on a council's site and on our own poll
+    page, and nothing but the poll's page moves it."""
     status, created = suite.api(
         "POST",
         "/api/polls/polls",
@@ -182,34 +196,18 @@ def test_the_loader_fits_the_frame_to_the_poll(suite, moderator_token, page):
         embed = suite.api("GET", f"/api/polls/polls/{poll_id}/embed", None, moderator_token)[1]
         (site.root / "index.html").write_text(COUNCIL_PAGE.format(snippet=embed["script"]))
         page.goto(site.url)
-        frame_element = page.locator("iframe")
-        widget = page.frame_locator("iframe")
-        widget.get_by_text("Вулиця номер 10").first.wait_for()
-
-        def fits() -> bool:
-            inner = widget.locator("body").evaluate(
-                "b => [Math.ceil(b.getBoundingClientRect().height), window.innerHeight]"
-            )
-            return abs(inner[0] - inner[1]) <= 2
-
-        for _ in range(50):
-            if fits():
-                break
-            page.wait_for_timeout(100)
-        assert fits(), "the frame never took the page's height"
-        height = frame_element.bounding_box()["height"]
+        height = _fits_its_page(page, "iframe")
         assert height > 800  # ten answers and their results
-        vote = widget.get_by_role("button")
-        assert vote.bounding_box()["y"] + vote.bounding_box()["height"] < (
-            frame_element.bounding_box()["y"] + height
-        )
         page.screenshot_step("widget-fits-a-long-poll")
         # The council's page (or any other frame on it) cannot resize the widget.
         page.evaluate("window.postMessage({viche: 'height', height: 10}, '*')")
         page.wait_for_timeout(300)
-        assert frame_element.bounding_box()["height"] == height
+        assert page.locator("iframe").bounding_box()["height"] == height
     finally:
         site.stop()
+    page.goto(f"{suite.url}/polls/{poll_id}")
+    assert _fits_its_page(page, "iframe.poll") > 800
+    page.screenshot_step("poll-page-fits-a-long-poll")
 
 
 def test_a_site_the_council_did_not_list_cannot_frame_the_widget(suite, poll, browser):

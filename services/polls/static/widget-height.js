@@ -8,4 +8,8 @@
   }
   if (window.ResizeObserver) new ResizeObserver(tell).observe(document.body);
   window.addEventListener("load", tell);
+  // A loader that came after the load event asks.
+  window.addEventListener("message", function (event) {
+    if (event.source === window.parent && event.data && event.data.viche === "height?") tell();
+  });
 })();

@@ -1,6 +1,7 @@
 // Viche poll widget loader: <script src="https://SITE/api/polls/widget.js" data-poll="7" async>
 // Puts the poll's iframe where the script tag stands, and keeps it as tall as the
-// poll's page says it is. No cookies, no tracking.
+// poll's page says it is; does the same for an iframe of ours marked data-viche-fit.
+// No cookies, no tracking.
 (function () {
   var scripts = document.querySelectorAll("script[data-poll]");
   for (var i = 0; i < scripts.length; i++) {
@@ -19,6 +20,11 @@
     tag.parentNode.insertBefore(frame, tag.nextSibling);
     fitToPage(frame, new URL(base).origin);
   }
+  var marked = document.querySelectorAll("iframe[data-viche-fit]:not([data-viche-done])");
+  for (var j = 0; j < marked.length; j++) {
+    marked[j].setAttribute("data-viche-done", "1");
+    fitToPage(marked[j], new URL(marked[j].src).origin);
+  }
 
   function fitToPage(frame, origin) {
     window.addEventListener("message", function (event) {
@@ -27,5 +33,8 @@
       var height = event.data && event.data.viche === "height" && Number(event.data.height);
       if (height > 0) frame.style.height = Math.min(Math.max(height, 120), 4000) + "px";
     });
+    // A frame that loaded before this script ran has told its height already: ask again
+    // (one still loading holds another origin's page, and drops the question).
+    if (frame.contentWindow) frame.contentWindow.postMessage({ viche: "height?" }, origin);
   }
 })();
