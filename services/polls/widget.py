@@ -166,8 +166,15 @@ def widget_cancel(pending_id: str):
     try:
         voting.cancel_pending(db.session, pending_id[:64])
     except Problem as problem:
-        return _page("polls/message.html", poll, status=problem.status, ok=False, problem=problem)
-    return _page("polls/message.html", poll, ok=True, cancelled=True)
+        return _page(
+            "polls/message.html",
+            poll,
+            status=problem.status,
+            ok=False,
+            problem=problem,
+            framed=True,
+        )
+    return _page("polls/message.html", poll, ok=True, cancelled=True, framed=True)
 
 
 @widget_blp.get("/votes/confirm")

@@ -186,6 +186,10 @@ def test_the_widget_votes_by_email_in_the_polls_language(client, people, auth_ap
     assert "Майже готово" in sent.get_data(as_text=True)
     thanks = confirm_in_browser(client, confirmation_token(auth_app, "widget@example.org"))
     assert "Дякуємо! Ваш голос враховано." in thanks.get_data(as_text=True)
+    # Opened from the email, the page leads on to the poll's own page, in its language.
+    public = polls_app.config["PUBLIC_URL"]
+    onward = f'href="{public}/polls/{poll["id"]}?lang=uk">Відкрити опитування</a>'
+    assert onward in thanks.get_data(as_text=True)
     fold(polls_app)
     results = client.get(f"/api/polls/polls/{poll['id']}/results").json
     assert results["voters"] == 1 and results["verification"] == "email"
@@ -201,6 +205,9 @@ def test_the_widget_cancel_button(client, people, auth_app):
     action = html.split('action="', 2)[1].split('"', 1)[0]
     cancelled = client.post(action, data={"poll": str(poll["id"])})
     assert cancelled.status_code == 200 and "скасовано" in cancelled.get_data(as_text=True)
+    # In the council's frame, the way back is the form again.
+    back = f'href="/api/polls/widget/{poll["id"]}?lang=uk">Повернутися до опитування</a>'
+    assert back in cancelled.get_data(as_text=True)
     token = confirmation_token(auth_app, "widget@example.org")
     assert client.get(f"/api/auth/verify?token={token}").status_code == 400
 
