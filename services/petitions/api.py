@@ -51,6 +51,12 @@ class PetitionSchema(Schema):
     opened_at = fields.DateTime(allow_none=True)
     deadline_at = fields.DateTime(allow_none=True)
     succeeded_at = fields.DateTime(allow_none=True)
+    moderation_due_at = fields.DateTime(
+        allow_none=True, metadata={"description": "moderators decide by then (working days)"}
+    )
+    response_due_at = fields.DateTime(
+        allow_none=True, metadata={"description": "the council answers by then, once successful"}
+    )
     rejection_reason = fields.String(allow_none=True)
     rejection_explanation = fields.String(allow_none=True)
     response = fields.Dict(allow_none=True)
@@ -193,6 +199,8 @@ def present(petition: Petition, signatures: int | None = None) -> dict:
                 "opened_at",
                 "deadline_at",
                 "succeeded_at",
+                "moderation_due_at",
+                "response_due_at",
             )
         },
         "signatures": signature_count(db.session, petition.id)

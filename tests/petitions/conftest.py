@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from sqlalchemy import update
+
+from services.common.timeutil import utcnow
+from services.petitions.models import Petition, db
+
 TEXT = "Просимо встановити ліхтарі на вулиці Шевченка, бо ввечері там темно й небезпечно."
 
 
@@ -52,3 +59,14 @@ def open_petition(client, people, council="kyiv", threshold=None, title=TITLE) -
         == 200
     )
     return petition_id
+
+
+def make_due_date_pass(petitions_app, petition_id: int, column: str) -> None:
+    """Let the petition's moderation_due_at or response_due_at pass."""
+    with petitions_app.app_context():
+        db.session.execute(
+            update(Petition)
+            .where(Petition.id == petition_id)
+            .values({column: utcnow() - timedelta(hours=1)})
+        )
+        db.session.commit()

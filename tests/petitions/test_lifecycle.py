@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import pytest
 
 from services.common.timeutil import utcnow
 from services.petitions.counts import fold_new_signatures
 from services.petitions.lifecycle import add_working_days, close_expired
 from services.petitions.models import Petition, db
-from tests.petitions.conftest import TEXT, open_petition
+from tests.petitions.conftest import (
+    TEXT,
+    make_due_date_pass,
+    open_petition,
+    submitted_petition,
+)
 
 API = "/api/petitions"
 
@@ -211,9 +218,41 @@ def test_expired_petitions_close_by_themselves(client, people, councils, petitio
     )
 
 
-def test_working_days_skip_weekends():
-    from datetime import datetime
+def test_late_moderation_and_late_responses_are_flagged(client, people, councils, petitions_app):
+    client.put(f"{API}/councils/kyiv/policy", json={"threshold": 1}, headers=people.admin())
+    submitted_at = utcnow()
+    petition_id = submitted_petition(client, people)
+    moderator = people.moderator()
+    queued = client.get(f"{API}/councils/kyiv/moderation", headers=moderator).json["petitions"]
+    due = datetime.fromisoformat(queued[0]["moderation_due_at"])
+    # Two working days by default: a weekend in between moves it on.
+    assert abs(due - add_working_days(submitted_at, 2)) < timedelta(minutes=1)
+    assert queued[0]["overdue"] is False and queued[0]["response_due_at"] is None
+    make_due_date_pass(petitions_app, petition_id, "moderation_due_at")
+    queued = client.get(f"{API}/councils/kyiv/moderation", headers=moderator).json["petitions"]
+    assert queued[0]["overdue"] is True
 
+    client.post(f"{API}/petitions/{petition_id}/approve", headers=moderator)
+    assert client.get(f"{API}/petitions/{petition_id}").json["overdue"] is False
+    client.post(f"{API}/petitions/{petition_id}/signatures", json={}, headers=people.resident(1))
+    with petitions_app.app_context(), _settled():
+        fold_new_signatures(db.session)
+    successful = client.get(f"{API}/petitions/{petition_id}").json
+    assert successful["state"] == "successful" and successful["overdue"] is False
+    succeeded_at = datetime.fromisoformat(successful["succeeded_at"])
+    due = datetime.fromisoformat(successful["response_due_at"])
+    assert due == add_working_days(succeeded_at, 10)  # ten working days by default
+    make_due_date_pass(petitions_app, petition_id, "response_due_at")
+    assert client.get(f"{API}/petitions/{petition_id}").json["overdue"] is True
+    answered = client.post(
+        f"{API}/petitions/{petition_id}/response",
+        json={"text": "Відповідаємо із запізненням: ліхтарі будуть.", "decision": "supported"},
+        headers=moderator,
+    ).json
+    assert answered["state"] == "answered" and answered["overdue"] is False
+
+
+def test_working_days_skip_weekends():
     friday = datetime(2026, 11, 20, 12)
     assert add_working_days(friday, 1).weekday() == 0  # Monday
     assert add_working_days(friday, 2).day == 24

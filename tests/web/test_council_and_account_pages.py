@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tests.auth.helpers import sms_code
-from tests.petitions.conftest import TEXT, open_petition, rejected_petition
+from tests.petitions.conftest import TEXT, make_due_date_pass, open_petition, rejected_petition
 from tests.web.test_pages import csrf, register_and_confirm, sign_in, signed_in_with_role
 
 pytestmark = pytest.mark.usefixtures("councils")
@@ -85,6 +85,7 @@ def test_a_moderator_works_the_queue_from_the_page(client, auth_app, people):
     queue = client.get("/councils/kyiv/moderation?lang=uk")
     html = queue.get_data(as_text=True)
     assert queue.status_code == 200 and "Сквер замість парковки" in html
+    assert html.count("Розглянути до ") == 2 and "Прострочено" not in html
     assert "/councils/kyiv/moderation" in html  # the menu offers the council's queue
     token = csrf(queue)
     approved = client.post(f"/councils/kyiv/petitions/{ids[0]}/approve", data={"csrf": token})
@@ -113,6 +114,10 @@ def test_the_response_is_published_from_the_petition_page(client, auth_app, peop
     signed_in_with_role(client, auth_app, "moderator@example.org", "admin")
     page = client.get(f"/petitions/{petition_id}?lang=uk")
     assert "Оприлюднити відповідь громади" in page.get_data(as_text=True)
+    assert "Громада має відповісти до " in page.get_data(as_text=True)
+    assert "Прострочено" not in page.get_data(as_text=True)
+    make_due_date_pass(petitions_app, petition_id, "response_due_at")
+    assert "Прострочено" in client.get(f"/petitions/{petition_id}?lang=uk").get_data(as_text=True)
     published = client.post(
         f"/petitions/{petition_id}/response",
         data={"csrf": csrf(page), "decision": "supported", "text": "Ліхтарі встановимо до зими."},
@@ -120,6 +125,7 @@ def test_the_response_is_published_from_the_petition_page(client, auth_app, peop
     assert published.status_code == 303
     shown = client.get(f"/petitions/{petition_id}?lang=uk").get_data(as_text=True)
     assert "Ліхтарі встановимо до зими." in shown
+    assert "Громада має відповісти до " not in shown and "Прострочено" not in shown
     assert "Оприлюднити відповідь громади" not in shown
 
 
