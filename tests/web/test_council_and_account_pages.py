@@ -118,6 +118,8 @@ def test_the_response_is_published_from_the_petition_page(client, auth_app, peop
     assert "Прострочено" not in page.get_data(as_text=True)
     make_due_date_pass(petitions_app, petition_id, "response_due_at")
     assert "Прострочено" in client.get(f"/petitions/{petition_id}?lang=uk").get_data(as_text=True)
+    listed = client.get("/petitions?state=successful&lang=uk").get_data(as_text=True)
+    assert "Громада має відповісти до " in listed and "Прострочено" in listed
     published = client.post(
         f"/petitions/{petition_id}/response",
         data={"csrf": csrf(page), "decision": "supported", "text": "Ліхтарі встановимо до зими."},
