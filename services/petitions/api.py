@@ -70,7 +70,14 @@ class PetitionListSchema(Schema):
     )
 
 
-class ListQuerySchema(Schema):
+class PageQuerySchema(Schema):
+    cursor = fields.String(
+        validate=validate.Length(max=200),
+        metadata={"description": "the next_cursor of the previous page"},
+    )
+
+
+class ListQuerySchema(PageQuerySchema):
     council = fields.String(validate=validate.Length(max=64))
     state = fields.String(validate=validate.OneOf(browse.LISTED_STATES))
     q = fields.String(
@@ -81,10 +88,6 @@ class ListQuerySchema(Schema):
         },
     )
     sort = fields.String(load_default="newest", validate=validate.OneOf(browse.SORTS))
-    cursor = fields.String(
-        validate=validate.Length(max=200),
-        metadata={"description": "the next_cursor of the previous page"},
-    )
     limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
 
 
@@ -484,19 +487,15 @@ def signers(petition_id: int):
 
 
 @petitions_blp.route("/councils/<council:council>/moderation")
+@petitions_blp.arguments(PageQuerySchema, location="query")
 @petitions_blp.response(200, PetitionListSchema)
 @token_required
-def moderation_queue(council: str):
-    """Petitions awaiting moderation, oldest first, with deadline flags."""
+def moderation_queue(query, council: str):
+    """Petitions awaiting moderation, oldest first, with deadline flags; a page at a time."""
     if not lifecycle.is_moderator(current_principal(), council):
         raise NotAllowed()
-    rows = db.session.scalars(
-        select(Petition)
-        .where(Petition.council == council, Petition.state == "moderation")
-        .order_by(Petition.id)
-        .limit(200)
-    ).all()
-    return {"petitions": [present(p) for p in rows], "next_cursor": None}
+    page, next_cursor = browse.moderation_queue(db.session, council, query.get("cursor"))
+    return {"petitions": [present(p) for p in page], "next_cursor": next_cursor}
 
 
 @petitions_blp.route("/councils/<council:council>/policy")

@@ -145,6 +145,20 @@ def browse(
     return page, _encode([key, last.id])
 
 
+def moderation_queue(
+    session: Session, council: str, cursor: str | None = None, limit: int = 50
+) -> tuple[list[Petition], str | None]:
+    """A page of the council's petitions awaiting moderation, oldest first (the first to
+    fall due), and the cursor of the next."""
+    statement = select(Petition).where(Petition.council == council, Petition.state == "moderation")
+    if cursor:
+        statement = statement.where(Petition.id > _decode(cursor, "oldest")[1])
+    rows = session.scalars(statement.order_by(Petition.id).limit(limit + 1)).all()
+    if len(rows) <= limit:
+        return list(rows), None
+    return list(rows[:limit]), _encode([rows[limit - 1].id, rows[limit - 1].id])
+
+
 def _same_word(stem: str, word: str) -> bool:
     """Whether `word` (casefolded) is a form of the word `stem` starts: one begins the
     other (a four-letter word is its own stem)."""

@@ -7,7 +7,13 @@ import json
 import pytest
 
 from tests.auth.helpers import sms_code
-from tests.petitions.conftest import TEXT, make_due_date_pass, open_petition, rejected_petition
+from tests.petitions.conftest import (
+    TEXT,
+    make_due_date_pass,
+    open_petition,
+    rejected_petition,
+    submitted_petition,
+)
 from tests.web.test_pages import csrf, register_and_confirm, sign_in, signed_in_with_role
 
 pytestmark = pytest.mark.usefixtures("councils")
@@ -103,6 +109,27 @@ def test_a_moderator_works_the_queue_from_the_page(client, auth_app, people):
     assert "Nothing waits" in client.get("/councils/kyiv/moderation?lang=en").get_data(as_text=True)
     # Elsewhere the same person is nobody.
     assert client.get("/councils/oliivka/moderation").status_code == 403
+
+
+def test_a_long_queue_comes_a_page_at_a_time_oldest_first(client, auth_app, people):
+    ids = [submitted_petition(client, people, title=f"Петиція номер {n}") for n in range(52)]
+    moderator = people.moderator()
+    first = client.get("/api/petitions/councils/kyiv/moderation", headers=moderator).json
+    assert [p["id"] for p in first["petitions"]] == ids[:50] and first["next_cursor"]
+    rest = client.get(
+        f"/api/petitions/councils/kyiv/moderation?cursor={first['next_cursor']}", headers=moderator
+    ).json
+    assert [p["id"] for p in rest["petitions"]] == ids[50:] and rest["next_cursor"] is None
+    forged = client.get("/api/petitions/councils/kyiv/moderation?cursor=bm9wZQ", headers=moderator)
+    assert forged.status_code == 422 and "cursor" in forged.json["errors"]
+
+    signed_in_with_role(client, auth_app, "moderator@example.org", "moderator")
+    page = client.get("/councils/kyiv/moderation?lang=uk").get_data(as_text=True)
+    assert page.count('class="card"') == 50 and "Петиція номер 49<" in page
+    more = page.split('rel="next" href="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
+    second = client.get(f"/councils/kyiv/moderation{more}&lang=uk").get_data(as_text=True)
+    assert second.count('class="card"') == 2 and "Петиція номер 51<" in second
+    assert 'rel="next"' not in second
 
 
 def test_the_response_is_published_from_the_petition_page(client, auth_app, people, petitions_app):

@@ -35,7 +35,12 @@ def _login_first():
 
 
 def _moderation_page(council: str, errors: dict | None = None, status: int | None = None):
-    queue = api("petitions", "GET", f"/councils/{council}/moderation")
+    cursor = request.args.get("cursor", "")[:200]
+    queue = api(
+        "petitions",
+        "GET",
+        f"/councils/{council}/moderation" + (f"?{urlencode({'cursor': cursor})}" if cursor else ""),
+    )
     policy = api("petitions", "GET", f"/councils/{council}/policy", signed_in=False)
     return (
         render_template(
