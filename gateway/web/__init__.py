@@ -6,6 +6,7 @@ service claims: a problem+json 404 for API clients, an HTML page for browsers.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -30,6 +31,12 @@ from .ui.pages import pages
 from .ui.session import csrf_token, save_session
 
 HERE = Path(__file__).parent
+# The pages load their scripts, styles and frames (the poll widget) from this site only,
+# and no inline script or style at all.
+WEB_UI_POLICY = (
+    "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
 LANGUAGE_NAMES = {
     "uk": "Українська",
     "en": "English",
@@ -85,7 +92,7 @@ def create_app(config: Mapping | None = None) -> Flask:
     init_i18n(app)
     init_errors(app)
     app.before_request(refuse_nul_in_request)
-    app.after_request(security_headers)
+    app.after_request(functools.partial(security_headers, policy=WEB_UI_POLICY))
     app.register_blueprint(pages)
     app.register_blueprint(council_pages)
     app.after_request(save_session)

@@ -12,6 +12,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
+from gateway.web import WEB_UI_POLICY
+from services.common.app import SERVICE_PAGES_POLICY
 from services.common.timeutil import utcnow
 from services.polls.models import Ballot, OptionTally, Poll, PollTally, TallyEntry
 from services.polls.models import db as polls_db
@@ -224,8 +226,12 @@ def test_only_the_widget_may_be_framed_and_only_by_the_councils_sites(client, pe
     assert "frame-ancestors 'self' https://rada.example.ua http://127.0.0.1:9000" in csp
     for path in (f"/api/polls/polls/{poll['id']}", "/api/auth/healthz", "/api/petitions/petitions"):
         headers = client.get(path).headers
-        assert headers["Content-Security-Policy"] == "frame-ancestors 'none'", path
+        assert headers["Content-Security-Policy"] == SERVICE_PAGES_POLICY, path
         assert headers["X-Frame-Options"] == "DENY"
+    # The web UI's pages load only from this site, and run nothing inline.
+    page = client.get(f"/polls/{poll['id']}").headers
+    assert page["Content-Security-Policy"] == WEB_UI_POLICY and "unsafe" not in WEB_UI_POLICY
+    assert "frame-ancestors 'none'" in WEB_UI_POLICY and page["X-Frame-Options"] == "DENY"
     # Only the council's admins set them, and only as origins.
     moderator = people.moderator("kyiv")
     assert (
