@@ -24,10 +24,22 @@ from services.common.timeutil import utcnow
 from services.common.tokens import Principal
 
 from .errors import AlreadySigned, NotAllowed, VerificationNeeded, WrongState
-from .models import DECISIONS, PendingNotification, Petition, Response, Sponsor, Transition
+from .models import (
+    DECISIONS,
+    PendingNotification,
+    Petition,
+    Response,
+    Signature,
+    Sponsor,
+    Transition,
+)
 from .policy import policy_for, publishes_rejected
 
 PUBLISHED = ("open", "successful", "answered", "closed")
+# A signature whose statement began before the deadline may commit just after it, and
+# the counts are folded in behind the rows: a petition is judged this long after its
+# deadline, by its rows, so that a threshold reached in the last second is not lost.
+JUDGED_AFTER_DEADLINE = timedelta(seconds=5)
 
 
 def add_working_days(start: datetime, days: int) -> datetime:
@@ -277,12 +289,20 @@ def mark_successful(session: Session, petition: Petition, at: datetime) -> None:
 
 
 def close_expired(session: Session, now: datetime | None = None) -> int:
-    """Close open petitions whose period ended below the threshold (the scheduler)."""
+    """Judge open petitions whose period ended (the scheduler): successful when their
+    signatures, counted from the rows, reached the threshold in time; closed otherwise.
+    The number judged."""
     now = now or utcnow()
     expired = session.scalars(
-        select(Petition).where(Petition.state == "open", Petition.deadline_at < now)
+        select(Petition).where(
+            Petition.state == "open", Petition.deadline_at < now - JUDGED_AFTER_DEADLINE
+        )
     ).all()
     for petition in expired:
+        reached_at = _threshold_reached_at(session, petition)
+        if reached_at is not None:
+            mark_successful(session, petition, reached_at)
+            continue
         petition.closed_at = now
         on_failure = policy_for(session, petition.council).on_failure
         _record(
@@ -294,6 +314,19 @@ def close_expired(session: Session, now: datetime | None = None) -> int:
         )
     session.commit()
     return len(expired)
+
+
+def _threshold_reached_at(session: Session, petition: Petition) -> datetime | None:
+    """When the signature that reached the threshold was given; None if none did."""
+    if not petition.threshold:
+        return None
+    return session.scalar(
+        select(Signature.created_at)
+        .where(Signature.petition_id == petition.id, Signature.invalidation_id.is_(None))
+        .order_by(Signature.id)
+        .offset(petition.threshold - 1)
+        .limit(1)
+    )
 
 
 def respond(

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
+from sqlalchemy import select
 
 from services.common.timeutil import utcnow
 from services.petitions.counts import fold_new_signatures
 from services.petitions.lifecycle import add_working_days, close_expired
-from services.petitions.models import Petition, db
+from services.petitions.models import Petition, Signature, db
 from tests.petitions.conftest import (
     TEXT,
     make_due_date_pass,
@@ -250,6 +251,40 @@ def test_late_moderation_and_late_responses_are_flagged(client, people, councils
         headers=moderator,
     ).json
     assert answered["state"] == "answered" and answered["overdue"] is False
+
+
+def test_a_threshold_reached_in_the_last_second_is_not_lost(
+    client, people, councils, petitions_app
+):
+    """The last signatures came just before the deadline and the aggregator has not
+    folded them in yet: judged from its rows, the petition succeeded; it is not closed."""
+    petition_id = open_petition(client, people, threshold=2)
+    for n in (1, 2):
+        signed = client.post(
+            f"{API}/petitions/{petition_id}/signatures", json={}, headers=people.resident(n)
+        )
+        assert signed.status_code == 201
+    with petitions_app.app_context():
+        petition = db.session.get(Petition, petition_id)
+        petition.deadline_at = utcnow() - timedelta(seconds=1)
+        db.session.commit()
+        # Just after the deadline a signature may still be committing: not judged yet.
+        assert close_expired(db.session) == 0
+        last = db.session.scalars(
+            select(Signature.created_at).where(Signature.petition_id == petition_id)
+        ).all()[-1]
+        assert close_expired(db.session, now=utcnow() + timedelta(seconds=10)) == 1
+    judged = client.get(f"{API}/petitions/{petition_id}").json
+    assert judged["state"] == "successful"
+    assert datetime.fromisoformat(judged["succeeded_at"]) == last
+    assert judged["response_due_at"] == add_working_days(last, 10).isoformat()
+    steps = client.get(f"{API}/petitions/{petition_id}/timeline").json["timeline"]
+    assert [t["to"] for t in steps][-2:] == ["open", "successful"]
+    # The aggregator, folding them later, counts them once and moves nothing.
+    with petitions_app.app_context(), _settled():
+        assert fold_new_signatures(db.session) == 2
+    judged = client.get(f"{API}/petitions/{petition_id}").json
+    assert judged["state"] == "successful" and judged["signatures"] == 2
 
 
 def test_working_days_skip_weekends():
