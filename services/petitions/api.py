@@ -111,7 +111,12 @@ class ResponseSchema(Schema):
 
 
 class SignersSchema(Schema):
-    signers = fields.List(fields.String(), required=True, metadata={"description": "names"})
+    signers = fields.List(
+        fields.String(), required=True, metadata={"description": "names, in the order they signed"}
+    )
+    next_cursor = fields.String(
+        allow_none=True, metadata={"description": "pass as `cursor` for the next page"}
+    )
 
 
 class SignSchema(Schema):
@@ -471,19 +476,16 @@ def timeline(petition_id: int):
 
 @petitions_blp.route("/petitions/<int:petition_id>/signers")
 @cached_public_read(max_age=30, stale_while_revalidate=120)
+@petitions_blp.arguments(PageQuerySchema, location="query")
 @petitions_blp.response(200, SignersSchema)
-def signers(petition_id: int):
-    """Signer names, where the council publishes them (names only, never contacts)."""
+def signers(query, petition_id: int):
+    """Signer names, where the council publishes them (names only, never contacts), a
+    thousand at a time."""
     petition = lifecycle.get_petition(db.session, petition_id)
     if not policy_for(db.session, petition.council).signer_names_public:
         raise NotAllowed()
-    names = db.session.scalars(
-        select(Signature.signer_name)
-        .where(Signature.petition_id == petition_id, Signature.invalidation_id.is_(None))
-        .order_by(Signature.id)
-        .limit(5000)
-    ).all()
-    return {"signers": list(names)}
+    names, next_cursor = browse.signer_names(db.session, petition_id, query.get("cursor"))
+    return {"signers": names, "next_cursor": next_cursor}
 
 
 @petitions_blp.route("/councils/<council:council>/moderation")

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from services.common.errors import ValidationFailed
 from services.common.fields import is_id
 
-from .models import CouncilPolicy, Petition, PetitionCount
+from .models import CouncilPolicy, Petition, PetitionCount, Signature
 
 LISTED_STATES = ("open", "successful", "answered", "closed", "rejected")
 # What anyone may see: published, not taken down, and rejected only in a council that
@@ -145,18 +145,44 @@ def browse(
     return page, _encode([key, last.id])
 
 
+def _id_cursor(last_id: int) -> str:
+    """The cursor of a page ordered by id alone."""
+    return _encode([last_id, last_id])
+
+
+def _after_id(cursor: str | None) -> int | None:
+    return _decode(cursor, "id")[1] if cursor else None
+
+
 def moderation_queue(
     session: Session, council: str, cursor: str | None = None, limit: int = 50
 ) -> tuple[list[Petition], str | None]:
     """A page of the council's petitions awaiting moderation, oldest first (the first to
     fall due), and the cursor of the next."""
     statement = select(Petition).where(Petition.council == council, Petition.state == "moderation")
-    if cursor:
-        statement = statement.where(Petition.id > _decode(cursor, "oldest")[1])
+    after = _after_id(cursor)
+    if after is not None:
+        statement = statement.where(Petition.id > after)
     rows = session.scalars(statement.order_by(Petition.id).limit(limit + 1)).all()
     if len(rows) <= limit:
         return list(rows), None
-    return list(rows[:limit]), _encode([rows[limit - 1].id, rows[limit - 1].id])
+    return list(rows[:limit]), _id_cursor(rows[limit - 1].id)
+
+
+def signer_names(
+    session: Session, petition_id: int, cursor: str | None = None, limit: int = 1000
+) -> tuple[list[str], str | None]:
+    """A page of the names of those whose signatures count, in the order they signed,
+    and the cursor of the next."""
+    statement = select(Signature.id, Signature.signer_name).where(
+        Signature.petition_id == petition_id, Signature.invalidation_id.is_(None)
+    )
+    after = _after_id(cursor)
+    if after is not None:
+        statement = statement.where(Signature.id > after)
+    rows = session.execute(statement.order_by(Signature.id).limit(limit + 1)).all()
+    names = [name for _, name in rows[:limit]]
+    return names, _id_cursor(rows[limit - 1].id) if len(rows) > limit else None
 
 
 def _same_word(stem: str, word: str) -> bool:

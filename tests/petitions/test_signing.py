@@ -5,11 +5,13 @@ from __future__ import annotations
 import threading
 
 import pytest
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
+from services.common.timeutil import utcnow
 from services.common.tokens import Principal
 from services.petitions.counts import fold_new_signatures, reconcile_counts, signature_count
-from services.petitions.models import db
+from services.petitions.models import Signature, db
 from services.petitions.signing import sign
 from tests.conftest import TEST_DB
 from tests.petitions.conftest import open_petition
@@ -89,11 +91,55 @@ def test_public_reads_carry_etags_and_answer_304(client, people, councils):
 def test_signer_names_only_where_public(client, people, councils):
     petition_id = open_petition(client, people)
     client.post(f"{API}/petitions/{petition_id}/signatures", json={}, headers=people.resident(7))
-    assert client.get(f"{API}/petitions/{petition_id}/signers").json == {"signers": ["Resident 7"]}
+    assert client.get(f"{API}/petitions/{petition_id}/signers").json == {
+        "signers": ["Resident 7"],
+        "next_cursor": None,
+    }
     client.put(
         f"{API}/councils/kyiv/policy", json={"signer_names_public": False}, headers=people.admin()
     )
     assert client.get(f"{API}/petitions/{petition_id}/signers").status_code == 403
+
+
+def test_every_signer_is_listed_a_thousand_at_a_time(client, people, councils, petitions_app):
+    """Where the law publishes the list of signers, it is the whole list, page by page."""
+    petition_id = open_petition(client, people)
+    with petitions_app.app_context():
+        db.session.execute(
+            insert(Signature),
+            [
+                {
+                    "petition_id": petition_id,
+                    "user_id": n,
+                    "signer_name": f"Підписант {n}",
+                    "receipt": f"r{n:023d}",
+                    "notify": False,
+                    "created_at": utcnow(),
+                }
+                for n in range(1, 1503)
+            ],
+        )
+        db.session.commit()
+    first = client.get(f"{API}/petitions/{petition_id}/signers").json
+    assert first["signers"][:2] == ["Підписант 1", "Підписант 2"] and len(first["signers"]) == 1000
+    rest = client.get(f"{API}/petitions/{petition_id}/signers?cursor={first['next_cursor']}").json
+    assert rest["signers"][0] == "Підписант 1001" and rest["signers"][-1] == "Підписант 1502"
+    assert rest["next_cursor"] is None
+    bad = client.get(f"{API}/petitions/{petition_id}/signers?cursor=not-a-cursor")
+    assert bad.status_code == 422 and "cursor" in bad.json["errors"]
+    # The petition's page shows the first thousand and leads on to the rest.
+    page = client.get(f"/petitions/{petition_id}?lang=uk").get_data(as_text=True)
+    assert "Підписант 1001" not in page
+    assert "Підписант 999, Підписант 1000</p>" in page
+    more = page.split('rel="next" href="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
+    assert ">Інші підписанти</a>" in page
+    rest_page = client.get(more + "&lang=uk").get_data(as_text=True)
+    assert "Підписант 1001, Підписант 1002" in rest_page and 'rel="next"' not in rest_page
+    client.put(
+        f"{API}/councils/kyiv/policy", json={"signer_names_public": False}, headers=people.admin()
+    )
+    hidden = client.get(more + "&lang=uk")
+    assert hidden.status_code == 403 and "Підписант" not in hidden.get_data(as_text=True)
 
 
 def test_reconciliation_repairs_a_drifted_count(client, people, councils, petitions_app):

@@ -83,7 +83,7 @@ def petition(petition_id: int):
         answer=answer,
         petition=answer.body if answer.ok else None,
         timeline=timeline.body["timeline"] if timeline.ok else [],
-        signers=signers.body["signers"] if signers.ok else None,
+        signers=signers.body if signers.ok else None,
         signed_in=signed_in(),
         errors={},
         receipt=request.args.get("receipt"),
@@ -95,6 +95,26 @@ def petition(petition_id: int):
         and answer.body["state"] in ("open", "successful", "answered", "closed")
         and not answer.body["hidden"]
         and _moderates(answer.body["council"]),
+    )
+
+
+@pages.get("/petitions/<int:petition_id>/signers")
+def signers(petition_id: int):
+    """The published list of signers past its first page, a page at a time."""
+    answer = api("petitions", "GET", f"/petitions/{petition_id}")
+    cursor = request.args.get("cursor", "")[:200]
+    names = api(
+        "petitions",
+        "GET",
+        f"/petitions/{petition_id}/signers?" + urlencode({"cursor": cursor} if cursor else {}),
+        signed_in=False,
+    )
+    if 404 in (answer.status, names.status):
+        abort(404)
+    failed = next((a for a in (answer, names) if not a.ok), None)  # 403: not published
+    return (
+        render_template("ui/signers.html", petition=answer.body, signers=names.body, failed=failed),
+        failed.status if failed else 200,
     )
 
 
