@@ -8,11 +8,11 @@ import io
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import insert, update
 
 from services.common.timeutil import utcnow
 from services.petitions.counts import reconcile_counts
-from services.petitions.models import Petition
+from services.petitions.models import Petition, Signature
 from services.petitions.models import db as petitions_db
 from tests.petitions.conftest import open_petition, rejected_petition
 from tests.petitions.test_lifecycle import _settled
@@ -241,3 +241,33 @@ def test_the_signers_csv_is_for_moderators_and_runs_no_formulas(client, people):
         "Név",
         "Aláírás ideje (UTC)",
     ]
+
+
+def test_a_long_signers_csv_is_written_as_it_is_read(client, people, petitions_app):
+    """Thousands of signers come out whole, in order, a chunk at a time (never the whole
+    file in memory)."""
+    petition_id = open_petition(client, people)
+    with petitions_app.app_context():
+        petitions_db.session.execute(
+            insert(Signature),
+            [
+                {
+                    "petition_id": petition_id,
+                    "user_id": n,
+                    "signer_name": f"Підписант {n}",
+                    "receipt": f"r{n:023d}",
+                    "notify": False,
+                    "created_at": utcnow(),
+                }
+                for n in range(1, 2502)
+            ],
+        )
+        petitions_db.session.commit()
+        petitions_db.session.remove()
+    response = client.get(
+        f"{API}/petitions/{petition_id}/signers.csv", headers=people.moderator("kyiv")
+    )
+    assert response.status_code == 200 and response.is_streamed
+    rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
+    assert len(rows) == 2502 and rows[1][0] == "Підписант 1" and rows[-1][0] == "Підписант 2501"
+    assert [row[2] for row in rows[1:]] == [f"r{n:023d}" for n in range(1, 2502)]
