@@ -16,7 +16,8 @@ def start_jobs(app: Flask) -> list[PeriodicTask]:
     """Start the petitions service's periodic jobs in this process."""
     return [
         PeriodicTask(app, "fold-signatures", 0.5, lambda: fold_new_signatures(db.session)).start(),
-        PeriodicTask(app, "close-expired", 60, lambda: close_expired(db.session)).start(),
+        # Often: until it runs, a petition past its deadline still looks open.
+        PeriodicTask(app, "close-expired", 5, lambda: close_expired(db.session)).start(),
         PeriodicTask(app, "reconcile-counts", 300, lambda: reconcile_counts(db.session)).start(),
         PeriodicTask(app, "notify-responses", 2, lambda: hand_over(db.session)).start(),
     ]

@@ -293,10 +293,11 @@ def close_expired(session: Session, now: datetime | None = None) -> int:
     signatures, counted from the rows, reached the threshold in time; closed otherwise.
     The number judged."""
     now = now or utcnow()
+    # Every process runs this job: each judges the petitions the others have not locked.
     expired = session.scalars(
-        select(Petition).where(
-            Petition.state == "open", Petition.deadline_at < now - JUDGED_AFTER_DEADLINE
-        )
+        select(Petition)
+        .where(Petition.state == "open", Petition.deadline_at < now - JUDGED_AFTER_DEADLINE)
+        .with_for_update(skip_locked=True)
     ).all()
     for petition in expired:
         reached_at = _threshold_reached_at(session, petition)

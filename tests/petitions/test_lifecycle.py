@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from services.common.timeutil import utcnow
 from services.petitions.counts import fold_new_signatures
 from services.petitions.lifecycle import add_working_days, close_expired
 from services.petitions.models import Petition, Signature, db
+from tests.conftest import TEST_DB
 from tests.petitions.conftest import (
     TEXT,
     make_due_date_pass,
@@ -285,6 +288,41 @@ def test_a_threshold_reached_in_the_last_second_is_not_lost(
         assert fold_new_signatures(db.session) == 2
     judged = client.get(f"{API}/petitions/{petition_id}").json
     assert judged["state"] == "successful" and judged["signatures"] == 2
+
+
+@pytest.mark.skipif(TEST_DB != "postgres", reason="concurrent jobs need a server database")
+def test_two_processes_judge_each_petition_once(client, people, councils, petitions_app):
+    """Every process runs the deadline job; at the same moment, each petition is still
+    judged once, by one of them."""
+    ids = [open_petition(client, people, title=f"Петиція {n}") for n in range(3)]
+    with petitions_app.app_context():
+        db.session.execute(
+            update(Petition)
+            .where(Petition.id.in_(ids))
+            .values(deadline_at=utcnow() - timedelta(minutes=1))
+        )
+        db.session.commit()
+        engine = db.engine
+    start = threading.Barrier(2)
+    judged, failures = [], []
+
+    def judge():
+        with petitions_app.test_request_context("/"), Session(engine) as session:
+            start.wait()
+            try:
+                judged.append(close_expired(session))
+            except Exception as exc:
+                failures.append(exc)
+
+    threads = [threading.Thread(target=judge) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == [] and sum(judged) == 3
+    for petition_id in ids:
+        steps = client.get(f"{API}/petitions/{petition_id}/timeline").json["timeline"]
+        assert [t["to"] for t in steps].count("closed") == 1
 
 
 def test_working_days_skip_weekends():
