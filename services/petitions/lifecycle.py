@@ -297,7 +297,7 @@ def close_expired(session: Session, now: datetime | None = None) -> int:
     expired = session.scalars(
         select(Petition)
         .where(Petition.state == "open", Petition.deadline_at < now - JUDGED_AFTER_DEADLINE)
-        .with_for_update(skip_locked=True)
+        .with_for_update(skip_locked=True, key_share=True)
     ).all()
     for petition in expired:
         reached_at = _threshold_reached_at(session, petition)

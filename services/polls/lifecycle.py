@@ -239,7 +239,7 @@ def advance_by_clock(session: Session, now: datetime | None = None) -> int:
                 (Poll.state == "open") & (Poll.closes_at <= now),
             )
         )
-        .with_for_update(skip_locked=True)
+        .with_for_update(skip_locked=True, key_share=True)
     ).all()
     for poll in due:
         state = effective_state(poll, now)

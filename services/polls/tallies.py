@@ -131,20 +131,30 @@ def recount(session: Session, poll: Poll) -> tuple[int, Counter]:
 def reconcile_closed(session: Session) -> int:
     """Recount polls closed a moment ago from their ballots; the number made final."""
     fold_votes(session)  # everything settled is in the tallies before comparing
-    due = session.scalars(
-        select(Poll).where(
-            Poll.state.in_(("closed", "archived")),
-            Poll.reconciled_at.is_(None),
-            Poll.closed_at <= utcnow() - RECONCILE_AFTER_CLOSE,
-        )
-    ).all()
-    for poll in due:
+    made_final = 0
+    while True:
+        # One poll at a time, locked: every process runs this job, and each takes only a
+        # poll no other has taken. (NO KEY UPDATE: a tally row inserted meanwhile still
+        # takes its key-share lock on the poll, and no fold waits on us.)
+        poll = session.scalars(
+            select(Poll)
+            .where(
+                Poll.state.in_(("closed", "archived")),
+                Poll.reconciled_at.is_(None),
+                Poll.closed_at <= utcnow() - RECONCILE_AFTER_CLOSE,
+            )
+            .order_by(Poll.id)
+            .limit(1)
+            .with_for_update(skip_locked=True, key_share=True)
+        ).first()
+        if poll is None:
+            return made_final
         # Hold the folds off while comparing, so no vote is counted twice.
         _claim_streams(session)
         reconcile(session, poll)
         poll.reconciled_at = utcnow()
         session.commit()
-    return len(due)
+        made_final += 1
 
 
 def reconcile(session: Session, poll: Poll) -> bool:

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 
 import pytest
 from sqlalchemy.orm import Session
 
+from services.common.timeutil import utcnow
 from services.common.tokens import Principal
 from services.polls.errors import AlreadyVoted
 from services.polls.models import Poll
 from services.polls.models import db as polls_db
-from services.polls.tallies import current_tallies, fold_votes, recount, stored_tallies
+from services.polls.tallies import (
+    current_tallies,
+    fold_votes,
+    reconcile_closed,
+    recount,
+    stored_tallies,
+)
 from services.polls.voting import vote_with_account
 from tests.conftest import TEST_DB
 from tests.polls.conftest import fold, new_poll, option_ids
@@ -87,3 +95,43 @@ def test_many_threads_vote_while_folds_run_and_the_tallies_are_exact(client, peo
         # And nothing waits unfolded: the tallies alone say the same.
         assert stored_tallies(polls_db.session, stored) == (voters, counted)
         polls_db.session.remove()
+
+
+def test_two_processes_reconcile_a_closed_poll_once(client, people, polls_app):
+    """Every process runs the reconciliation job; at the same moment, a closed poll is
+    recounted and made final by one of them, and the other fails on nothing."""
+    poll = new_poll(client, people, method="account")
+    choice = option_ids(poll)[0]
+    for n in range(3):
+        voted = client.post(
+            f"/api/polls/polls/{poll['id']}/votes",
+            json={"choices": [choice]},
+            headers=people.resident(n),
+        )
+        assert voted.status_code == 201, voted.json
+    fold(polls_app)  # as in any running installation, the streams' watermarks exist
+    with polls_app.app_context():
+        closed = polls_db.session.get(Poll, poll["id"])
+        closed.state = "closed"
+        closed.closed_at = utcnow() - timedelta(minutes=1)
+        polls_db.session.commit()
+        engine = polls_db.engine
+    start = threading.Barrier(2)
+    made_final, failures = [], []
+
+    def reconciler() -> None:
+        with polls_app.test_request_context("/"), Session(engine) as session:
+            start.wait()
+            try:
+                made_final.append(reconcile_closed(session))
+            except Exception as exc:
+                failures.append(exc)
+
+    threads = [threading.Thread(target=reconciler) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == [] and sum(made_final) == 1
+    results = client.get(f"/api/polls/polls/{poll['id']}/results").json
+    assert results["voters"] == 3 and results["final"] is True
