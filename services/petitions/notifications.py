@@ -32,35 +32,32 @@ def recipients(session: Session, petition: Petition) -> list[int]:
     return sorted(int(i) for i in ids if i.isdigit())
 
 
-def hand_over(session: Session) -> int:
-    """Pass waiting notifications to auth; the number handed over."""
-    waiting = session.scalars(
-        select(PendingNotification)
-        .where(PendingNotification.sent_at.is_(None), PendingNotification.attempts < 20)
-        .order_by(PendingNotification.id)
-        .limit(20)
-    ).all()
+def hand_over(session: Session, limit: int = 20) -> int:
+    """Pass waiting notifications to auth; the number handed over.
+
+    Every process runs this job: each takes one notification at a time that no other
+    holds (the row stays locked until it is marked sent or its attempt is counted), so
+    nobody gets the same email twice."""
     done = 0
-    for pending in waiting:
-        petition = session.get(Petition, pending.petition_id)
-        people = recipients(session, petition)
-        url = f"{current_app.config['PUBLIC_URL']}/petitions/{petition.id}"
+    tried: list[int] = []
+    while len(tried) < limit:
+        pending = session.scalars(
+            select(PendingNotification)
+            .where(
+                PendingNotification.sent_at.is_(None),
+                PendingNotification.attempts < 20,
+                PendingNotification.id.not_in(tried),
+            )
+            .order_by(PendingNotification.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        ).first()
+        if pending is None:
+            break
+        tried.append(pending.id)
         pending.attempts += 1
         try:
-            for start in range(0, len(people), CHUNK):
-                response = call_service(
-                    "auth",
-                    "POST",
-                    "/internal/notifications",
-                    internal=True,
-                    json={
-                        "user_ids": people[start : start + CHUNK],
-                        "template": "petition_response",
-                        "context": {"title": petition.title, "url": url},
-                    },
-                )
-                if not response.ok:
-                    raise ServiceUnavailable(f"auth answered {response.status}")
+            _notify(session, session.get(Petition, pending.petition_id))
         except ServiceUnavailable as exc:
             pending.last_error = str(exc.detail or exc)[:300]
             session.commit()
@@ -68,4 +65,24 @@ def hand_over(session: Session) -> int:
         pending.sent_at = utcnow()
         session.commit()
         done += 1
+    session.commit()
     return done
+
+
+def _notify(session: Session, petition: Petition) -> None:
+    people = recipients(session, petition)
+    url = f"{current_app.config['PUBLIC_URL']}/petitions/{petition.id}"
+    for start in range(0, len(people), CHUNK):
+        response = call_service(
+            "auth",
+            "POST",
+            "/internal/notifications",
+            internal=True,
+            json={
+                "user_ids": people[start : start + CHUNK],
+                "template": "petition_response",
+                "context": {"title": petition.title, "url": url},
+            },
+        )
+        if not response.ok:
+            raise ServiceUnavailable(f"auth answered {response.status}")

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+
+import pytest
+from sqlalchemy.orm import Session
+
 from services.auth.accounts.models import User
 from services.auth.messaging.models import OutboxMessage
 from services.auth.models import db as auth_db
@@ -10,6 +15,7 @@ from services.petitions.counts import fold_new_signatures
 from services.petitions.models import PendingNotification
 from services.petitions.models import db as petitions_db
 from services.petitions.notifications import hand_over
+from tests.conftest import TEST_DB
 from tests.petitions.conftest import open_petition
 from tests.petitions.test_lifecycle import _settled
 from tests.support.tokens import bearer, make_token
@@ -90,3 +96,53 @@ def test_a_notification_waits_while_auth_is_down(client, people, councils, auth_
         pending = petitions_db.session.query(PendingNotification).one()
         assert pending.sent_at is None and pending.attempts == 1 and pending.last_error
         assert hand_over(petitions_db.session) == 1
+
+
+@pytest.mark.skipif(TEST_DB != "postgres", reason="concurrent jobs need a server database")
+def test_two_processes_hand_over_each_notification_once(
+    client, people, councils, auth_app, petitions_app
+):
+    """Every process runs the job; at the same moment, each signer still gets one email
+    per response."""
+    signer = account(auth_app, "twice@example.org")
+    token = bearer(make_token(auth_app, signer, phone_hash="p-twice", name="Signer"))
+    for n in range(3):
+        petition_id = open_petition(client, people, threshold=1, title=f"Петиція {n}")
+        signed = client.post(
+            f"{API}/petitions/{petition_id}/signatures", json={"notify": True}, headers=token
+        )
+        assert signed.status_code == 201
+        with petitions_app.app_context(), _settled():
+            fold_new_signatures(petitions_db.session)
+        answered = client.post(
+            f"{API}/petitions/{petition_id}/response",
+            json={"text": "Рада підтримує петицію.", "decision": "supported"},
+            headers=people.moderator(),
+        )
+        assert answered.status_code == 200
+    with petitions_app.app_context():
+        engine = petitions_db.engine
+    start = threading.Barrier(2)
+    handed, failures = [], []
+
+    def job() -> None:
+        with petitions_app.test_request_context("/"), Session(engine) as session:
+            start.wait()
+            try:
+                handed.append(hand_over(session))
+            except Exception as exc:
+                failures.append(exc)
+
+    threads = [threading.Thread(target=job) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == [] and sum(handed) == 3
+    with auth_app.app_context():
+        emails = [
+            m.recipient
+            for m in auth_db.session.query(OutboxMessage)
+            if m.template == "petition_response"
+        ]
+    assert sorted(emails).count("twice@example.org") == 3
