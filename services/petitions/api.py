@@ -442,15 +442,15 @@ def similar_petitions(query):
 
 @petitions_blp.route("/councils/<council:council>/rejected")
 @cached_public_read(max_age=60, stale_while_revalidate=300)
+@petitions_blp.arguments(PageQuerySchema, location="query")
 @petitions_blp.response(200, PetitionListSchema)
-def rejected_petitions(council: str):
-    """The council's rejected petitions with reasons, where its policy publishes them."""
+def rejected_petitions(query, council: str):
+    """The council's rejected petitions with reasons, where its policy publishes them;
+    newest first, a page at a time."""
     if not policy_for(db.session, council).rejected_public:
         raise NotAllowed(gettext("This council does not publish its rejected petitions."))
-    return {
-        "petitions": [present(p) for p in browse.rejected(db.session, council)],
-        "next_cursor": None,
-    }
+    page, next_cursor = browse.rejected(db.session, council, query.get("cursor"))
+    return {"petitions": [present(p) for p in page], "next_cursor": next_cursor}
 
 
 @petitions_blp.route("/petitions/<int:petition_id>/timeline")

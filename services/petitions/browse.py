@@ -154,19 +154,28 @@ def _after_id(cursor: str | None) -> int | None:
     return _decode(cursor, "id")[1] if cursor else None
 
 
+def _petitions_by_id(
+    session: Session, statement, cursor: str | None, limit: int, *, newest_first: bool = False
+) -> tuple[list[Petition], str | None]:
+    """A page of the petitions `statement` selects, in the order of their ids, and the
+    cursor of the next."""
+    after = _after_id(cursor)
+    if after is not None:
+        statement = statement.where(Petition.id < after if newest_first else Petition.id > after)
+    order = Petition.id.desc() if newest_first else Petition.id.asc()
+    rows = session.scalars(statement.order_by(order).limit(limit + 1)).all()
+    if len(rows) <= limit:
+        return list(rows), None
+    return list(rows[:limit]), _id_cursor(rows[limit - 1].id)
+
+
 def moderation_queue(
     session: Session, council: str, cursor: str | None = None, limit: int = 50
 ) -> tuple[list[Petition], str | None]:
     """A page of the council's petitions awaiting moderation, oldest first (the first to
     fall due), and the cursor of the next."""
     statement = select(Petition).where(Petition.council == council, Petition.state == "moderation")
-    after = _after_id(cursor)
-    if after is not None:
-        statement = statement.where(Petition.id > after)
-    rows = session.scalars(statement.order_by(Petition.id).limit(limit + 1)).all()
-    if len(rows) <= limit:
-        return list(rows), None
-    return list(rows[:limit]), _id_cursor(rows[limit - 1].id)
+    return _petitions_by_id(session, statement, cursor, limit)
 
 
 def signer_names(
@@ -220,13 +229,12 @@ def similar(session: Session, council: str, title: str) -> list[Petition]:
     return [p for p in ranked if shared(p)][:SIMILAR_LIMIT]
 
 
-def rejected(session: Session, council: str, limit: int = 100) -> list[Petition]:
-    """The council's rejected petitions, newest first (shown where its policy says)."""
-    return session.scalars(
-        select(Petition)
-        .where(
-            Petition.council == council, Petition.state == "rejected", Petition.hidden.is_(False)
-        )
-        .order_by(Petition.id.desc())
-        .limit(limit)
-    ).all()
+def rejected(
+    session: Session, council: str, cursor: str | None = None, limit: int = 50
+) -> tuple[list[Petition], str | None]:
+    """A page of the council's rejected petitions, newest first (shown where its policy
+    says), and the cursor of the next."""
+    statement = select(Petition).where(
+        Petition.council == council, Petition.state == "rejected", Petition.hidden.is_(False)
+    )
+    return _petitions_by_id(session, statement, cursor, limit, newest_first=True)

@@ -144,6 +144,17 @@ def test_search_finds_every_word_in_any_form_and_case(client, people):
     assert search("100%_") == []  # LIKE's wildcards are only text
 
 
+def test_every_rejected_petition_is_listed_newest_first_a_page_at_a_time(client, people):
+    ids = [
+        rejected_petition(client, people, f"Відхилена {n}", "duplicate", "Така вже є.")
+        for n in range(53)
+    ]
+    first = client.get(f"{API}/councils/kyiv/rejected").json
+    assert [p["id"] for p in first["petitions"]] == ids[::-1][:50] and first["next_cursor"]
+    rest = client.get(f"{API}/councils/kyiv/rejected?cursor={first['next_cursor']}").json
+    assert [p["id"] for p in rest["petitions"]] == ids[::-1][50:] and rest["next_cursor"] is None
+
+
 def test_the_rejected_list_follows_the_council_setting(client, people):
     author = people.resident(100)
     petition_id = rejected_petition(
