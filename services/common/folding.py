@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from sqlalchemy import Integer, String, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from .timeutil import utcnow
@@ -34,9 +35,9 @@ def claim_settled(session: Session, watermark_model: type, name: str, id_column,
     and commits; the row lock keeps two folds in two processes from counting twice.
     """
     mark = session.get(watermark_model, name, with_for_update=True)
-    if mark is None:
-        mark = watermark_model(name=name, last_id=0)
-        session.add(mark)
+    if mark is None:  # the stream's first fold
+        _make_watermark(session, watermark_model, name)
+        mark = session.get(watermark_model, name, with_for_update=True)
     upto = session.scalar(
         select(func.max(id_column)).where(
             id_column > mark.last_id, created_column <= utcnow() - SETTLE
@@ -45,6 +46,14 @@ def claim_settled(session: Session, watermark_model: type, name: str, id_column,
     if upto is None:
         return None
     return mark, mark.last_id, upto
+
+
+def _make_watermark(session: Session, watermark_model: type, name: str) -> None:
+    """Start the stream at 0, unless another process has just done so: then this one
+    waits for that row and leaves it as it is."""
+    dialect = session.get_bind().dialect.name
+    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
+    session.execute(insert(watermark_model).values(name=name, last_id=0).on_conflict_do_nothing())
 
 
 def add_to_count(session: Session, model: type, key: dict, column: str, delta: int, **also) -> None:

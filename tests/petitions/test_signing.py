@@ -5,13 +5,13 @@ from __future__ import annotations
 import threading
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import delete, insert
 from sqlalchemy.orm import Session
 
 from services.common.timeutil import utcnow
 from services.common.tokens import Principal
 from services.petitions.counts import fold_new_signatures, reconcile_counts, signature_count
-from services.petitions.models import Signature, db
+from services.petitions.models import FoldWatermark, Signature, db
 from services.petitions.signing import sign
 from tests.conftest import TEST_DB
 from tests.petitions.conftest import open_petition
@@ -196,3 +196,40 @@ def test_many_threads_sign_and_the_count_is_exact(client, people, councils, peti
         fold_new_signatures(db.session)
         assert signature_count(db.session, petition_id) == 200
         assert reconcile_counts(db.session) == 0
+
+
+@pytest.mark.skipif(TEST_DB != "postgres", reason="concurrent folds need a server database")
+def test_two_first_folds_at_once_count_every_signature_once(
+    client, people, councils, petitions_app
+):
+    """A new installation: the stream's watermark does not exist yet, and two processes
+    fold for the first time at the same moment. Both finish; every signature counts once."""
+    petition_id = open_petition(client, people)
+    for n in range(5):
+        client.post(
+            f"{API}/petitions/{petition_id}/signatures", json={}, headers=people.resident(n)
+        )
+    with petitions_app.app_context():
+        db.session.execute(delete(FoldWatermark))
+        db.session.commit()
+        engine = db.engine
+    start = threading.Barrier(2)
+    folded, failures = [], []
+
+    def fold() -> None:
+        with petitions_app.test_request_context("/"), Session(engine) as session:
+            start.wait()
+            try:
+                folded.append(fold_new_signatures(session))
+            except Exception as exc:
+                failures.append(exc)
+
+    threads = [threading.Thread(target=fold) for _ in range(2)]
+    with _settled():
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert failures == [] and sum(folded) == 5
+    with petitions_app.app_context():
+        assert signature_count(db.session, petition_id) == 5
