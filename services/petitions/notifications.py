@@ -57,7 +57,7 @@ def hand_over(session: Session, limit: int = 20) -> int:
         tried.append(pending.id)
         pending.attempts += 1
         try:
-            _notify(session, session.get(Petition, pending.petition_id))
+            _notify(session, pending)
         except ServiceUnavailable as exc:
             pending.last_error = str(exc.detail or exc)[:300]
             session.commit()
@@ -69,20 +69,25 @@ def hand_over(session: Session, limit: int = 20) -> int:
     return done
 
 
-def _notify(session: Session, petition: Petition) -> None:
-    people = recipients(session, petition)
+def _notify(session: Session, pending: PendingNotification) -> None:
+    """Hand the recipients to auth a chunk at a time, from where an earlier attempt
+    stopped (`pending.handed_over_upto`, written when the attempt ends)."""
+    petition = session.get(Petition, pending.petition_id)
+    people = [i for i in recipients(session, petition) if i > pending.handed_over_upto]
     url = f"{current_app.config['PUBLIC_URL']}/petitions/{petition.id}"
     for start in range(0, len(people), CHUNK):
+        chunk = people[start : start + CHUNK]
         response = call_service(
             "auth",
             "POST",
             "/internal/notifications",
             internal=True,
             json={
-                "user_ids": people[start : start + CHUNK],
+                "user_ids": chunk,
                 "template": "petition_response",
                 "context": {"title": petition.title, "url": url},
             },
         )
         if not response.ok:
             raise ServiceUnavailable(f"auth answered {response.status}")
+        pending.handed_over_upto = chunk[-1]

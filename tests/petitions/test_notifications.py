@@ -10,7 +10,9 @@ from sqlalchemy.orm import Session
 from services.auth.accounts.models import User
 from services.auth.messaging.models import OutboxMessage
 from services.auth.models import db as auth_db
+from services.common.client import PEERS_KEY, Peer
 from services.common.timeutil import utcnow
+from services.petitions import notifications
 from services.petitions.counts import fold_new_signatures
 from services.petitions.models import PendingNotification
 from services.petitions.models import db as petitions_db
@@ -146,3 +148,55 @@ def test_two_processes_hand_over_each_notification_once(
             if m.template == "petition_response"
         ]
     assert sorted(emails).count("twice@example.org") == 3
+
+
+def test_a_retry_goes_on_from_where_a_long_list_stopped(
+    client, people, councils, auth_app, petitions_app, monkeypatch
+):
+    """Auth takes the first chunk of recipients and fails on the next: the retry hands
+    over only the rest, and nobody gets the email twice."""
+    monkeypatch.setattr(notifications, "CHUNK", 1)
+    petition_id = open_petition(client, people, threshold=1)
+    signers = [account(auth_app, f"chunk{n}@example.org") for n in range(3)]
+    for user_id in signers:
+        token = make_token(auth_app, user_id, phone_hash=f"p{user_id}", name="Signer")
+        signed = client.post(
+            f"{API}/petitions/{petition_id}/signatures",
+            json={"notify": True},
+            headers=bearer(token),
+        )
+        assert signed.status_code == 201
+    with petitions_app.app_context(), _settled():
+        fold_new_signatures(petitions_db.session)
+    client.post(
+        f"{API}/petitions/{petition_id}/response",
+        json={"text": "Рада підтримує петицію.", "decision": "supported"},
+        headers=people.moderator(),
+    )
+    peers = petitions_app.extensions[PEERS_KEY]
+    real = peers["auth"]
+    calls = []
+
+    def auth_failing_on_the_third_call(environ, start_response):
+        if environ["PATH_INFO"].endswith("/internal/notifications"):
+            calls.append(environ["PATH_INFO"])
+            if len(calls) == 3:
+                start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
+                return [b"down"]
+        return real.app(environ, start_response)
+
+    peers["auth"] = Peer(auth_failing_on_the_third_call, real.prefix)
+    try:
+        with petitions_app.test_request_context("/"):
+            assert hand_over(petitions_db.session) == 0  # two signers' chunks went, not the third
+            assert hand_over(petitions_db.session) == 1
+    finally:
+        peers["auth"] = real
+    assert len(calls) == 3 + 1  # the retry sent the third chunk only
+    with auth_app.app_context():
+        sent = sorted(
+            m.recipient
+            for m in auth_db.session.query(OutboxMessage)
+            if m.template == "petition_response"
+        )
+    assert sent == [f"chunk{n}@example.org" for n in range(3)]
