@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import update
+from sqlalchemy import insert, update
 
 from services.common.timeutil import utcnow
-from services.petitions.models import Petition, db
+from services.petitions.models import Petition, Signature, db
 
 TEXT = "Просимо встановити ліхтарі на вулиці Шевченка, бо ввечері там темно й небезпечно."
 
@@ -70,3 +70,25 @@ def make_due_date_pass(petitions_app, petition_id: int, column: str) -> None:
             .values({column: utcnow() - timedelta(hours=1)})
         )
         db.session.commit()
+
+
+def add_signers(petitions_app, petition_id: int, count: int) -> None:
+    """`count` signatures written straight to the table (no requests): "Підписант 1" to
+    "Підписант <count>", account ids 1 to count, receipts r000…1 and on."""
+    with petitions_app.app_context():
+        db.session.execute(
+            insert(Signature),
+            [
+                {
+                    "petition_id": petition_id,
+                    "user_id": n,
+                    "signer_name": f"Підписант {n}",
+                    "receipt": f"r{n:023d}",
+                    "notify": False,
+                    "created_at": utcnow(),
+                }
+                for n in range(1, count + 1)
+            ],
+        )
+        db.session.commit()
+        db.session.remove()

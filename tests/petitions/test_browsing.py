@@ -8,13 +8,13 @@ import io
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import insert, update
+from sqlalchemy import update
 
 from services.common.timeutil import utcnow
 from services.petitions.counts import reconcile_counts
-from services.petitions.models import Petition, Signature
+from services.petitions.models import Petition
 from services.petitions.models import db as petitions_db
-from tests.petitions.conftest import open_petition, rejected_petition
+from tests.petitions.conftest import add_signers, open_petition, rejected_petition
 from tests.petitions.test_lifecycle import _settled
 
 API = "/api/petitions"
@@ -258,23 +258,7 @@ def test_a_long_signers_csv_is_written_as_it_is_read(client, people, petitions_a
     """Thousands of signers come out whole, in order, a chunk at a time (never the whole
     file in memory)."""
     petition_id = open_petition(client, people)
-    with petitions_app.app_context():
-        petitions_db.session.execute(
-            insert(Signature),
-            [
-                {
-                    "petition_id": petition_id,
-                    "user_id": n,
-                    "signer_name": f"Підписант {n}",
-                    "receipt": f"r{n:023d}",
-                    "notify": False,
-                    "created_at": utcnow(),
-                }
-                for n in range(1, 2502)
-            ],
-        )
-        petitions_db.session.commit()
-        petitions_db.session.remove()
+    add_signers(petitions_app, petition_id, 2501)
     response = client.get(
         f"{API}/petitions/{petition_id}/signers.csv", headers=people.moderator("kyiv")
     )

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
 
 from services.common.timeutil import utcnow
 from services.petitions.counts import fold_new_signatures
@@ -20,6 +18,7 @@ from tests.petitions.conftest import (
     open_petition,
     submitted_petition,
 )
+from tests.support.concurrency import as_processes_at_once, failures
 
 API = "/api/petitions"
 
@@ -302,24 +301,8 @@ def test_two_processes_judge_each_petition_once(client, people, councils, petiti
             .values(deadline_at=utcnow() - timedelta(minutes=1))
         )
         db.session.commit()
-        engine = db.engine
-    start = threading.Barrier(2)
-    judged, failures = [], []
-
-    def judge():
-        with petitions_app.test_request_context("/"), Session(engine) as session:
-            start.wait()
-            try:
-                judged.append(close_expired(session))
-            except Exception as exc:
-                failures.append(exc)
-
-    threads = [threading.Thread(target=judge) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert failures == [] and sum(judged) == 3
+    judged = as_processes_at_once(petitions_app, close_expired)
+    assert failures(judged) == [] and sum(judged) == 3
     for petition_id in ids:
         steps = client.get(f"{API}/petitions/{petition_id}/timeline").json["timeline"]
         assert [t["to"] for t in steps].count("closed") == 1

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
-from sqlalchemy.orm import Session
 
 from services.auth.accounts.models import User
 from services.auth.messaging.models import OutboxMessage
@@ -20,6 +17,7 @@ from services.petitions.notifications import hand_over
 from tests.conftest import TEST_DB
 from tests.petitions.conftest import open_petition
 from tests.petitions.test_lifecycle import _settled
+from tests.support.concurrency import as_processes_at_once, failures
 from tests.support.tokens import bearer, make_token
 
 API = "/api/petitions"
@@ -39,53 +37,53 @@ def account(auth_app, email: str) -> str:
         return str(user.id)
 
 
+def sign(client, auth_app, petition_id: int, user_id: str, notify: bool = True) -> None:
+    token = make_token(auth_app, user_id, phone_hash=f"p{user_id}", name="Signer")
+    signed = client.post(
+        f"{API}/petitions/{petition_id}/signatures", json={"notify": notify}, headers=bearer(token)
+    )
+    assert signed.status_code == 201
+
+
+def answer(client, people, petitions_app, petition_id: int) -> None:
+    """The signatures counted (the threshold reached), then the council's response."""
+    with petitions_app.app_context(), _settled():
+        fold_new_signatures(petitions_db.session)
+    answered = client.post(
+        f"{API}/petitions/{petition_id}/response",
+        json={"text": "Рада підтримує петицію.", "decision": "supported"},
+        headers=people.moderator(),
+    )
+    assert answered.status_code == 200
+
+
+def response_emails(auth_app) -> list[str]:
+    """Everyone auth was asked to tell of a response, as many times as it was asked."""
+    with auth_app.app_context():
+        return sorted(
+            m.recipient
+            for m in auth_db.session.query(OutboxMessage)
+            if m.template == "petition_response"
+        )
+
+
 def test_signers_who_asked_hear_the_answer(client, people, councils, auth_app, petitions_app):
     petition_id = open_petition(client, people, threshold=2)
     wants, silent = account(auth_app, "wants@example.org"), account(auth_app, "quiet@example.org")
     for user_id, notify in ((wants, True), (silent, False)):
-        token = make_token(auth_app, user_id, phone_hash=f"p{user_id}", name="Signer")
-        assert (
-            client.post(
-                f"{API}/petitions/{petition_id}/signatures",
-                json={"notify": notify},
-                headers=bearer(token),
-            ).status_code
-            == 201
-        )
-    with petitions_app.app_context(), _settled():
-        fold_new_signatures(petitions_db.session)
-    client.post(
-        f"{API}/petitions/{petition_id}/response",
-        json={"text": "Рада підтримує петицію.", "decision": "supported"},
-        headers=people.moderator(),
-    )
+        sign(client, auth_app, petition_id, user_id, notify)
+    answer(client, people, petitions_app, petition_id)
     with petitions_app.test_request_context("/"):
         assert hand_over(petitions_db.session) == 1
         assert hand_over(petitions_db.session) == 0  # once
-    with auth_app.app_context():
-        sent_to = {
-            m.recipient
-            for m in auth_db.session.query(OutboxMessage)
-            if m.template == "petition_response"
-        }
-    assert sent_to == {"wants@example.org"}
+    assert set(response_emails(auth_app)) == {"wants@example.org"}
 
 
 def test_a_notification_waits_while_auth_is_down(client, people, councils, auth_app, petitions_app):
     petition_id = open_petition(client, people, threshold=1)
-    signer = make_token(auth_app, "41", phone_hash="p41", name="Signer")
-    signed = client.post(
-        f"{API}/petitions/{petition_id}/signatures", json={"notify": True}, headers=bearer(signer)
-    )
-    assert signed.status_code == 201
-    with petitions_app.app_context(), _settled():
-        fold_new_signatures(petitions_db.session)
-    client.post(
-        f"{API}/petitions/{petition_id}/response",
-        json={"text": "Рада підтримує петицію.", "decision": "supported"},
-        headers=people.moderator(),
-    )
-    peers = petitions_app.extensions["viche.peers"]
+    sign(client, auth_app, petition_id, "41")
+    answer(client, people, petitions_app, petition_id)
+    peers = petitions_app.extensions[PEERS_KEY]
     saved = peers.pop("auth")
     try:
         with petitions_app.test_request_context("/"):
@@ -107,47 +105,13 @@ def test_two_processes_hand_over_each_notification_once(
     """Every process runs the job; at the same moment, each signer still gets one email
     per response."""
     signer = account(auth_app, "twice@example.org")
-    token = bearer(make_token(auth_app, signer, phone_hash="p-twice", name="Signer"))
     for n in range(3):
         petition_id = open_petition(client, people, threshold=1, title=f"Петиція {n}")
-        signed = client.post(
-            f"{API}/petitions/{petition_id}/signatures", json={"notify": True}, headers=token
-        )
-        assert signed.status_code == 201
-        with petitions_app.app_context(), _settled():
-            fold_new_signatures(petitions_db.session)
-        answered = client.post(
-            f"{API}/petitions/{petition_id}/response",
-            json={"text": "Рада підтримує петицію.", "decision": "supported"},
-            headers=people.moderator(),
-        )
-        assert answered.status_code == 200
-    with petitions_app.app_context():
-        engine = petitions_db.engine
-    start = threading.Barrier(2)
-    handed, failures = [], []
-
-    def job() -> None:
-        with petitions_app.test_request_context("/"), Session(engine) as session:
-            start.wait()
-            try:
-                handed.append(hand_over(session))
-            except Exception as exc:
-                failures.append(exc)
-
-    threads = [threading.Thread(target=job) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert failures == [] and sum(handed) == 3
-    with auth_app.app_context():
-        emails = [
-            m.recipient
-            for m in auth_db.session.query(OutboxMessage)
-            if m.template == "petition_response"
-        ]
-    assert sorted(emails).count("twice@example.org") == 3
+        sign(client, auth_app, petition_id, signer)
+        answer(client, people, petitions_app, petition_id)
+    handed = as_processes_at_once(petitions_app, hand_over)
+    assert failures(handed) == [] and sum(handed) == 3
+    assert response_emails(auth_app).count("twice@example.org") == 3
 
 
 def test_a_retry_goes_on_from_where_a_long_list_stopped(
@@ -157,22 +121,9 @@ def test_a_retry_goes_on_from_where_a_long_list_stopped(
     over only the rest, and nobody gets the email twice."""
     monkeypatch.setattr(notifications, "CHUNK", 1)
     petition_id = open_petition(client, people, threshold=1)
-    signers = [account(auth_app, f"chunk{n}@example.org") for n in range(3)]
-    for user_id in signers:
-        token = make_token(auth_app, user_id, phone_hash=f"p{user_id}", name="Signer")
-        signed = client.post(
-            f"{API}/petitions/{petition_id}/signatures",
-            json={"notify": True},
-            headers=bearer(token),
-        )
-        assert signed.status_code == 201
-    with petitions_app.app_context(), _settled():
-        fold_new_signatures(petitions_db.session)
-    client.post(
-        f"{API}/petitions/{petition_id}/response",
-        json={"text": "Рада підтримує петицію.", "decision": "supported"},
-        headers=people.moderator(),
-    )
+    for n in range(3):
+        sign(client, auth_app, petition_id, account(auth_app, f"chunk{n}@example.org"))
+    answer(client, people, petitions_app, petition_id)
     peers = petitions_app.extensions[PEERS_KEY]
     real = peers["auth"]
     calls = []
@@ -193,10 +144,4 @@ def test_a_retry_goes_on_from_where_a_long_list_stopped(
     finally:
         peers["auth"] = real
     assert len(calls) == 3 + 1  # the retry sent the third chunk only
-    with auth_app.app_context():
-        sent = sorted(
-            m.recipient
-            for m in auth_db.session.query(OutboxMessage)
-            if m.template == "petition_response"
-        )
-    assert sent == [f"chunk{n}@example.org" for n in range(3)]
+    assert response_emails(auth_app) == [f"chunk{n}@example.org" for n in range(3)]

@@ -5,17 +5,17 @@ from __future__ import annotations
 import threading
 
 import pytest
-from sqlalchemy import delete, insert
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
-from services.common.timeutil import utcnow
 from services.common.tokens import Principal
 from services.petitions.counts import fold_new_signatures, reconcile_counts, signature_count
-from services.petitions.models import FoldWatermark, Signature, db
+from services.petitions.models import FoldWatermark, db
 from services.petitions.signing import sign
 from tests.conftest import TEST_DB
-from tests.petitions.conftest import open_petition
+from tests.petitions.conftest import add_signers, open_petition
 from tests.petitions.test_lifecycle import _settled
+from tests.support.concurrency import as_processes_at_once, failures
 
 API = "/api/petitions"
 
@@ -104,22 +104,7 @@ def test_signer_names_only_where_public(client, people, councils):
 def test_every_signer_is_listed_a_thousand_at_a_time(client, people, councils, petitions_app):
     """Where the law publishes the list of signers, it is the whole list, page by page."""
     petition_id = open_petition(client, people)
-    with petitions_app.app_context():
-        db.session.execute(
-            insert(Signature),
-            [
-                {
-                    "petition_id": petition_id,
-                    "user_id": n,
-                    "signer_name": f"Підписант {n}",
-                    "receipt": f"r{n:023d}",
-                    "notify": False,
-                    "created_at": utcnow(),
-                }
-                for n in range(1, 1503)
-            ],
-        )
-        db.session.commit()
+    add_signers(petitions_app, petition_id, 1502)
     first = client.get(f"{API}/petitions/{petition_id}/signers").json
     assert first["signers"][:2] == ["Підписант 1", "Підписант 2"] and len(first["signers"]) == 1000
     rest = client.get(f"{API}/petitions/{petition_id}/signers?cursor={first['next_cursor']}").json
@@ -212,24 +197,8 @@ def test_two_first_folds_at_once_count_every_signature_once(
     with petitions_app.app_context():
         db.session.execute(delete(FoldWatermark))
         db.session.commit()
-        engine = db.engine
-    start = threading.Barrier(2)
-    folded, failures = [], []
-
-    def fold() -> None:
-        with petitions_app.test_request_context("/"), Session(engine) as session:
-            start.wait()
-            try:
-                folded.append(fold_new_signatures(session))
-            except Exception as exc:
-                failures.append(exc)
-
-    threads = [threading.Thread(target=fold) for _ in range(2)]
     with _settled():
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-    assert failures == [] and sum(folded) == 5
+        folded = as_processes_at_once(petitions_app, fold_new_signatures)
+    assert failures(folded) == [] and sum(folded) == 5
     with petitions_app.app_context():
         assert signature_count(db.session, petition_id) == 5

@@ -23,6 +23,7 @@ from services.polls.tallies import (
 from services.polls.voting import vote_with_account
 from tests.conftest import TEST_DB
 from tests.polls.conftest import fold, new_poll, option_ids
+from tests.support.concurrency import as_processes_at_once, failures
 
 pytestmark = [
     pytest.mark.usefixtures("councils"),
@@ -115,23 +116,7 @@ def test_two_processes_reconcile_a_closed_poll_once(client, people, polls_app):
         closed.state = "closed"
         closed.closed_at = utcnow() - timedelta(minutes=1)
         polls_db.session.commit()
-        engine = polls_db.engine
-    start = threading.Barrier(2)
-    made_final, failures = [], []
-
-    def reconciler() -> None:
-        with polls_app.test_request_context("/"), Session(engine) as session:
-            start.wait()
-            try:
-                made_final.append(reconcile_closed(session))
-            except Exception as exc:
-                failures.append(exc)
-
-    threads = [threading.Thread(target=reconciler) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert failures == [] and sum(made_final) == 1
+    made_final = as_processes_at_once(polls_app, reconcile_closed)
+    assert failures(made_final) == [] and sum(made_final) == 1
     results = client.get(f"/api/polls/polls/{poll['id']}/results").json
     assert results["voters"] == 3 and results["final"] is True

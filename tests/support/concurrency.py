@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+from sqlalchemy.orm import Session
 from werkzeug.test import Client
 
 
@@ -33,3 +34,24 @@ def at_once(gateway, requests: list[tuple[str, str, dict, dict]]) -> list[int]:
         return lambda: client.open(path, method=method, json=body, headers=headers).status_code
 
     return released_together([sender(*request) for request in requests])
+
+
+def as_processes_at_once(app, job: Callable[[Session], object], processes: int = 2) -> list:
+    """Run `job(session)` as that many processes running a periodic job would, released
+    together: each in its own thread, request context and database session. Their
+    results; an exception a job raised stands in its place."""
+    with app.app_context():
+        engine = app.extensions["sqlalchemy"].engine
+
+    def one() -> object:
+        with app.test_request_context("/"), Session(engine) as session:
+            try:
+                return job(session)
+            except Exception as exc:
+                return exc
+
+    return released_together([one] * processes)
+
+
+def failures(results: list) -> list[Exception]:
+    return [result for result in results if isinstance(result, Exception)]
