@@ -50,7 +50,7 @@ def hand_over(session: Session, limit: int = 20) -> int:
             )
             .order_by(PendingNotification.id)
             .limit(1)
-            .with_for_update(skip_locked=True)
+            .with_for_update(skip_locked=True, key_share=True)
         ).first()
         if pending is None:
             break

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import request
 
@@ -32,8 +33,20 @@ class Answer:
         return errors
 
 
-def api(service: str, method: str, path: str, json: Any = None, *, signed_in: bool = True):
-    """The API's answer, with the visitor's token; an expired token is renewed once."""
+def api(
+    service: str,
+    method: str,
+    path: str,
+    json: Any = None,
+    *,
+    query: dict | None = None,
+    signed_in: bool = True,
+):
+    """The API's answer, with the visitor's token; an expired token is renewed once.
+    `query` values that are empty are left out."""
+    given = {key: value for key, value in (query or {}).items() if value}
+    if given:
+        path = f"{path}?{urlencode(given)}"
     answer = _call(service, method, path, json, signed_in)
     if _token_refused(answer) and signed_in and session().get("refresh") and _refresh():
         answer = _call(service, method, path, json, signed_in)

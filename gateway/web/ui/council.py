@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from urllib.parse import urlencode
 
 from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 from flask_babel import force_locale, gettext
@@ -35,11 +34,11 @@ def _login_first():
 
 
 def _moderation_page(council: str, errors: dict | None = None, status: int | None = None):
-    cursor = request.args.get("cursor", "")[:200]
     queue = api(
         "petitions",
         "GET",
-        f"/councils/{council}/moderation" + (f"?{urlencode({'cursor': cursor})}" if cursor else ""),
+        f"/councils/{council}/moderation",
+        query={"cursor": request.args.get("cursor")},
     )
     policy = api("petitions", "GET", f"/councils/{council}/policy", signed_in=False)
     return (
@@ -121,10 +120,11 @@ def council_home(council: str):
     petitions = api(
         "petitions",
         "GET",
-        "/petitions?" + urlencode({"council": council, "state": "open"}),
+        "/petitions",
+        query={"council": council, "state": "open"},
         signed_in=False,
     )
-    polls = api("polls", "GET", "/polls?" + urlencode({"council": council}), signed_in=False)
+    polls = api("polls", "GET", "/polls", query={"council": council}, signed_in=False)
     language = request_locale()
     if not (request.args.get("lang") or request.cookies.get(LANGUAGE_COOKIE)):
         language = known.body["default_language"]  # a council's own language comes first
@@ -150,12 +150,12 @@ def _polls_page(
     council: str, errors: dict, form: dict, status: int = 200, changing: dict | None = None
 ):
     """The polls page; `changing` holds a draft's change form as typed, to correct."""
-    drafts = api("polls", "GET", "/polls?" + urlencode({"council": council, "state": "draft"}))
+    drafts = api("polls", "GET", "/polls", query={"council": council, "state": "draft"})
     if drafts.status in (401, 403):
         return render_template(
             "ui/message.html", ok=False, message=drafts.errors()["form"][0], back=None
         ), drafts.status
-    published = api("polls", "GET", "/polls?" + urlencode({"council": council}))
+    published = api("polls", "GET", "/polls", query={"council": council})
     polls = (drafts.body["polls"] if drafts.ok else []) + (
         published.body["polls"] if published.ok else []
     )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
 import jwt
 from flask import Blueprint, abort, jsonify, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
@@ -60,7 +58,7 @@ def petitions():
         for key in ("q", "sort", "state", "council", "cursor")
         if request.args.get(key)
     }
-    answer = api("petitions", "GET", "/petitions?" + urlencode(query), signed_in=False)
+    answer = api("petitions", "GET", "/petitions", query=query, signed_in=False)
     councils = api("auth", "GET", "/councils", signed_in=False)
     return render_template(
         "ui/petitions.html",
@@ -102,11 +100,11 @@ def petition(petition_id: int):
 def signers(petition_id: int):
     """The published list of signers past its first page, a page at a time."""
     answer = api("petitions", "GET", f"/petitions/{petition_id}")
-    cursor = request.args.get("cursor", "")[:200]
     names = api(
         "petitions",
         "GET",
-        f"/petitions/{petition_id}/signers?" + urlencode({"cursor": cursor} if cursor else {}),
+        f"/petitions/{petition_id}/signers",
+        query={"cursor": request.args.get("cursor")},
         signed_in=False,
     )
     if 404 in (answer.status, names.status):
@@ -333,7 +331,8 @@ def file_petition():
         found = api(
             "petitions",
             "GET",
-            "/petitions/similar?" + urlencode({"council": form["council"], "title": form["title"]}),
+            "/petitions/similar",
+            query={"council": form["council"], "title": form["title"]},
             signed_in=False,
         )
         similar = found.body["petitions"] if found.ok else []
