@@ -13,6 +13,7 @@ stay bytes from end to end. Run under gunicorn (what `viche up` and the compose 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import ClassVar
 from urllib.parse import parse_qs, urlsplit
@@ -27,7 +28,13 @@ from services.common.server import problem_response_bytes
 from . import policy
 from .policy import GatewaySettings
 from .ratelimit import AsyncRateLimiter
-from .upstream import UpstreamBadResponse, UpstreamPool, UpstreamTimeout, UpstreamUnavailable
+from .upstream import (
+    BodyStream,
+    UpstreamBadResponse,
+    UpstreamPool,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
 
 log = logging.getLogger("viche.gateway")
 
@@ -286,12 +293,51 @@ class ProxyApp:
             for name, value in policy.forwardable(upstream.headers)
             if name.lower() != b"content-length"
         ]
-        response_headers.append((b"content-length", str(len(upstream.body)).encode()))
+        if upstream.stream is None:
+            response_headers.append((b"content-length", str(len(upstream.body)).encode()))
         if not any(name.lower() == b"x-request-id" for name, _ in upstream.headers):
             response_headers.append((b"x-request-id", request_id.encode()))
         if cors:
             response_headers += _encode(cors)
-        await self._send(send, upstream.status, response_headers, upstream.body)
+        if upstream.stream is None:
+            await self._send(send, upstream.status, response_headers, upstream.body)
+        else:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": upstream.status,
+                    "headers": response_headers,
+                }
+            )
+            await self._relay(send, receive, upstream.stream, route.service, request_id)
+
+    async def _relay(self, send, receive, stream: BodyStream, service: str, request_id: str):
+        """Hand on a streamed body as it arrives. Its status has been sent: if the
+        upstream breaks off now, the client's response ends without its last chunk (a
+        cut-off download, never one that looks whole); if the client goes away, the
+        upstream connection is closed and the service stops writing."""
+        client_gone = asyncio.ensure_future(_until_disconnected(receive))
+        try:
+            async for chunk in stream.read():
+                if client_gone.done():
+                    return
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except (UpstreamUnavailable, UpstreamTimeout, UpstreamBadResponse) as exc:
+            log.warning(
+                "upstream %s broke off a streamed response: %s",
+                service,
+                exc,
+                extra={"request_id": request_id},
+            )
+        finally:
+            client_gone.cancel()
+            stream.close()
+
+
+async def _until_disconnected(receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 def create_proxy_app(settings: GatewaySettings | None = None) -> ProxyApp:

@@ -6,6 +6,12 @@ time on features a reverse proxy to known, trusted upstreams does not need (cook
 redirects, tracing, per-request timeout machinery). This client speaks exactly what the proxy
 needs: one request per connection at a time, responses parsed by httptools (the parser
 behind uvicorn), connections reused while the upstream keeps them alive.
+
+A response with a length is read whole (the service built it whole). A chunked one (a
+service streaming, such as a CSV download of a million signatures) is relayed as it
+arrives: the gateway holds about `BodyStream.HIGH_WATER` bytes of it at most, reading from the
+upstream pauses while the client falls behind, and the timeout counts from the last
+bytes received, so a long download is not cut off while it flows.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import httptools
@@ -37,6 +44,80 @@ class UpstreamResponse:
     status: int
     headers: list[tuple[bytes, bytes]]
     body: bytes
+    # A chunked response: `body` is empty and the body comes from here.
+    stream: BodyStream | None = None
+
+
+class BodyStream:
+    """The body of a chunked upstream response, handed on as it arrives."""
+
+    HIGH_WATER = 256 * 1024  # bytes held before reading from the upstream pauses
+
+    def __init__(self, transport: asyncio.Transport, timeout: float) -> None:
+        self.transport = transport
+        self.timeout = timeout
+        self.chunks: deque[bytes] = deque()
+        self.held = 0
+        self.paused = False
+        self.complete = False
+        self.error: Exception | None = None
+        self.waiter: asyncio.Future | None = None
+        # Set by the pool: what to do with the connection once the body is read or not.
+        self.settle: Callable[[bool], None] = lambda _whole: None
+
+    def feed(self, data: bytes) -> None:
+        self.chunks.append(data)
+        self.held += len(data)
+        if self.held > self.HIGH_WATER and not self.paused:
+            self.paused = True
+            self.transport.pause_reading()
+        self._wake()
+
+    def finish(self) -> None:
+        self.complete = True
+        self._wake()
+
+    def fail(self, exc: Exception) -> None:
+        if not self.complete and self.error is None:
+            self.error = exc
+            self._wake()
+
+    def _wake(self) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+    async def read(self) -> AsyncIterator[bytes]:
+        """What has arrived since the last chunk, until the body is complete; raises
+        UpstreamTimeout when nothing arrives for `timeout` seconds and
+        UpstreamUnavailable or UpstreamBadResponse when the upstream breaks off."""
+        while True:
+            if self.chunks:
+                data = b"".join(self.chunks)
+                self.chunks.clear()
+                self.held = 0
+                if self.paused:
+                    self.paused = False
+                    self.transport.resume_reading()
+                yield data
+            elif self.error is not None:
+                raise self.error
+            elif self.complete:
+                return
+            else:
+                self.waiter = asyncio.get_running_loop().create_future()
+                try:
+                    async with asyncio.timeout(self.timeout):
+                        await self.waiter
+                except TimeoutError:
+                    raise UpstreamTimeout(f"no bytes within {self.timeout} s") from None
+                finally:
+                    self.waiter = None
+
+    def close(self) -> None:
+        """Done with the body: a connection read to the end serves the next request;
+        one left part way (failed, or the client went away) is closed."""
+        settle, self.settle = self.settle, lambda _whole: None
+        settle(self.complete and self.error is None and not self.chunks)
 
 
 class _Connection(asyncio.Protocol):
@@ -57,6 +138,8 @@ class _Connection(asyncio.Protocol):
         self.status = 0
         self.keep_alive = False
         self.head = False
+        self.stream: BodyStream | None = None
+        self.timeout = 0.0
 
     # asyncio.Protocol
     def connection_made(self, transport) -> None:
@@ -85,16 +168,32 @@ class _Connection(asyncio.Protocol):
         if self.head:  # a HEAD response announces a body it does not send
             self.keep_alive = False
             self.on_message_complete()
+        elif self._chunked() and self.waiter is not None and not self.waiter.done():
+            self.stream = BodyStream(self.transport, self.timeout)  # type: ignore[arg-type]
+            self.waiter.set_result(UpstreamResponse(self.status, self.headers, b"", self.stream))
+
+    def _chunked(self) -> bool:
+        return any(
+            name.lower() == b"transfer-encoding" and b"chunked" in value.lower()
+            for name, value in self.headers
+        )
 
     def on_body(self, body: bytes) -> None:
-        self.body.append(body)
+        if self.stream is not None:
+            self.stream.feed(body)
+        else:
+            self.body.append(body)
 
     def on_message_complete(self) -> None:
-        if self.waiter is not None and not self.waiter.done():
+        if self.stream is not None:
+            self.stream.finish()
+        elif self.waiter is not None and not self.waiter.done():
             self.waiter.set_result(UpstreamResponse(self.status, self.headers, b"".join(self.body)))
 
     def _fail(self, exc: Exception) -> None:
-        if self.waiter is not None and not self.waiter.done():
+        if self.stream is not None:
+            self.stream.fail(exc)
+        elif self.waiter is not None and not self.waiter.done():
             self.waiter.set_exception(exc)
 
     def close(self) -> None:
@@ -105,6 +204,7 @@ class _Connection(asyncio.Protocol):
     async def send(self, request: bytes, head: bool, timeout: float) -> UpstreamResponse:
         self._reset()
         self.head = head
+        self.timeout = timeout
         self.received = False
         self.waiter = asyncio.get_running_loop().create_future()
         self.transport.write(request)  # type: ignore[union-attr]
@@ -168,6 +268,16 @@ class UpstreamPool:
         else:
             connection.close()
 
+    def _settle(self, connection: _Connection, response: UpstreamResponse) -> UpstreamResponse:
+        """Give the connection back now, or once a streamed body has been read."""
+        if response.stream is None:
+            self._release(connection)
+        else:
+            response.stream.settle = lambda whole: (
+                self._release(connection) if whole else connection.close()
+            )
+        return response
+
     def _serialise(
         self, method: str, target: bytes, headers: list[tuple[bytes, bytes]], body: bytes | None
     ) -> bytes:
@@ -196,16 +306,14 @@ class UpstreamPool:
                 connection.close()
                 raise
             else:
-                self._release(connection)
-                return response
+                return self._settle(connection, response)
         connection = await self._connect()
         try:
             response = await connection.send(payload, method == "HEAD", self.timeout)
         except BaseException:
             connection.close()
             raise
-        self._release(connection)
-        return response
+        return self._settle(connection, response)
 
     def close(self) -> None:
         while self.idle:

@@ -51,8 +51,17 @@ def assert_problem(status, headers, body, expected_status, slug):
     return problem
 
 
+class Streams:
+    """What the chunked /stream/* answers of the Echo upstream wait for and report."""
+
+    released = threading.Event()  # /stream/held sends its second half once set
+    endless_written = 0  # bytes /stream/endless has written so far
+    endless_stopped = threading.Event()  # its connection was closed under it
+
+
 class Echo(BaseHTTPRequestHandler):
-    """Shows what the gateway forwarded; /slow waits, /hop answers with hop headers."""
+    """Shows what the gateway forwarded; /slow waits, /hop answers with hop headers,
+    /stream/* answers in chunks as a streaming service does."""
 
     protocol_version = "HTTP/1.1"
 
@@ -61,9 +70,43 @@ class Echo(BaseHTTPRequestHandler):
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             super().handle()
 
+    def _chunk(self, data: bytes) -> None:
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+
+    def _stream(self):
+        self.send_response(200)
+        self.send_header("Content-Type", "text/csv")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        kind = self.path.removeprefix("/stream/")
+        if kind == "flowing":  # longer in all than the gateway's timeout, never idle that long
+            for n in range(5):
+                self._chunk(f"row {n}\n".encode())
+                time.sleep(0.4)
+        elif kind == "held":
+            self._chunk(b"first half\n")
+            Streams.released.wait(5)
+            self._chunk(b"second half\n")
+        elif kind == "stalled":
+            self._chunk(b"first half\n")
+            time.sleep(3)
+            self._chunk(b"too late\n")
+        elif kind == "endless":
+            block = b"x" * 65536
+            try:
+                while True:
+                    self._chunk(block)
+                    Streams.endless_written += len(block)
+            except OSError:
+                Streams.endless_stopped.set()
+                raise
+        self.wfile.write(b"0\r\n\r\n")
+
     def _answer(self):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
+        if self.path.startswith("/stream/"):
+            return self._stream()
         if self.path.startswith("/slow"):
             time.sleep(3)
         payload = json.dumps(
@@ -446,3 +489,63 @@ def test_rate_limit_is_429_with_retry_after(tmp_path_factory, lab):
         assert 1 <= int(headers["Retry-After"]) <= 60
     finally:
         limited.stop()
+
+
+# Streamed responses (a service writing a CSV as it reads it) pass through as they come
+
+
+def test_a_streamed_response_flows_past_the_timeout(lab):
+    # Two seconds in all, the lab's timeout is one: only silence counts against it.
+    status, headers, body = request(lab, "GET", "/api/polls/stream/flowing")
+    assert status == 200, body
+    assert body == b"".join(f"row {n}\n".encode() for n in range(5))
+    assert "Content-Length" not in headers and headers["X-Request-ID"]
+
+
+def test_a_streamed_response_arrives_before_it_ends(lab):
+    Streams.released.clear()
+    connection = http.client.HTTPConnection("127.0.0.1", lab, timeout=10)
+    try:
+        connection.request("GET", "/api/polls/stream/held")
+        response = connection.getresponse()
+        assert response.status == 200
+        # The first half reaches the client while the upstream still holds the second.
+        assert response.read1() == b"first half\n"
+        Streams.released.set()
+        assert response.read() == b"second half\n"
+    finally:
+        Streams.released.set()
+        connection.close()
+    assert request(lab, "GET", "/api/polls/echo")[0] == 200
+
+
+def test_a_stream_that_stalls_is_cut_off_not_passed_as_whole(lab):
+    started = time.monotonic()
+    connection = http.client.HTTPConnection("127.0.0.1", lab, timeout=10)
+    try:
+        connection.request("GET", "/api/polls/stream/stalled")
+        response = connection.getresponse()
+        assert response.status == 200
+        with pytest.raises(http.client.IncompleteRead):
+            response.read()
+    finally:
+        connection.close()
+    assert time.monotonic() - started < 2.5
+    assert request(lab, "GET", "/api/polls/echo")[0] == 200
+
+
+def test_a_client_that_reads_slowly_holds_the_upstream_back_and_one_that_leaves_stops_it(lab):
+    Streams.endless_stopped.clear()
+    Streams.endless_written = 0
+    client = socket.create_connection(("127.0.0.1", lab), timeout=10)
+    try:
+        client.sendall(b"GET /api/polls/stream/endless HTTP/1.1\r\nHost: lab\r\n\r\n")
+        assert client.recv(65536).startswith(b"HTTP/1.1 200")
+        time.sleep(2)  # not reading: at loopback speed an unbounded relay would take GBs
+        held_back = Streams.endless_written
+        assert held_back < 64 * 2**20
+    finally:
+        client.close()
+    # The client left: the gateway drops the upstream connection, the upstream stops.
+    assert Streams.endless_stopped.wait(5), Streams.endless_written
+    assert request(lab, "GET", "/api/polls/echo")[0] == 200
