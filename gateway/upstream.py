@@ -138,6 +138,7 @@ class _Connection(asyncio.Protocol):
         self.status = 0
         self.keep_alive = False
         self.head = False
+        self.chunked = False
         self.stream: BodyStream | None = None
         self.timeout = 0.0
 
@@ -161,6 +162,8 @@ class _Connection(asyncio.Protocol):
     # httptools callbacks
     def on_header(self, name: bytes, value: bytes) -> None:
         self.headers.append((name, value))
+        if len(name) == 17 and name.lower() == b"transfer-encoding":
+            self.chunked = b"chunked" in value.lower()
 
     def on_headers_complete(self) -> None:
         self.status = self.parser.get_status_code()
@@ -168,15 +171,9 @@ class _Connection(asyncio.Protocol):
         if self.head:  # a HEAD response announces a body it does not send
             self.keep_alive = False
             self.on_message_complete()
-        elif self._chunked() and self.waiter is not None and not self.waiter.done():
+        elif self.chunked and self.waiter is not None and not self.waiter.done():
             self.stream = BodyStream(self.transport, self.timeout)  # type: ignore[arg-type]
             self.waiter.set_result(UpstreamResponse(self.status, self.headers, b"", self.stream))
-
-    def _chunked(self) -> bool:
-        return any(
-            name.lower() == b"transfer-encoding" and b"chunked" in value.lower()
-            for name, value in self.headers
-        )
 
     def on_body(self, body: bytes) -> None:
         if self.stream is not None:
