@@ -225,8 +225,9 @@ class PendingNotification(db.Model):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    # The highest account id handed to auth so far (recipients go in order of id): a
-    # retry after a failure part way through a long list goes on from there.
+    # The highest account id handed to auth so far (recipients go in order of id),
+    # committed after every chunk: a retry after a failure or a crash part way through a
+    # long list goes on from there.
     handed_over_upto: Mapped[int] = mapped_column(
         Integer, nullable=False, default=0, server_default="0"
     )

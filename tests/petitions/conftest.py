@@ -62,7 +62,7 @@ def open_petition(client, people, council="kyiv", threshold=None, title=TITLE) -
 
 
 def make_due_date_pass(petitions_app, petition_id: int, column: str) -> None:
-    """Let the petition's moderation_due_at or response_due_at pass."""
+    """Let the petition's moderation_due_at, response_due_at or deadline_at pass."""
     with petitions_app.app_context():
         db.session.execute(
             update(Petition)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import event, select
 
 from services.auth.accounts.models import User
 from services.auth.messaging.models import OutboxMessage
@@ -145,3 +146,98 @@ def test_a_retry_goes_on_from_where_a_long_list_stopped(
         peers["auth"] = real
     assert len(calls) == 3 + 1  # the retry sent the third chunk only
     assert response_emails(auth_app) == [f"chunk{n}@example.org" for n in range(3)]
+
+
+class ProcessDied(Exception):
+    """What the job meets when its process is killed part way (a connection reset, an
+    out-of-memory kill, a deploy): nothing that counts as auth being unavailable."""
+
+
+def test_a_retry_after_the_job_died_sends_only_the_rest(
+    client, people, councils, auth_app, petitions_app, monkeypatch
+):
+    """Auth takes two chunks of recipients, then the job dies: what auth took stays
+    handed over, and the next run sends only the third chunk."""
+    monkeypatch.setattr(notifications, "CHUNK", 1)
+    petition_id = open_petition(client, people, threshold=1)
+    for n in range(3):
+        sign(client, auth_app, petition_id, account(auth_app, f"died{n}@example.org"))
+    answer(client, people, petitions_app, petition_id)
+    peers = petitions_app.extensions[PEERS_KEY]
+    real = peers["auth"]
+    calls = []
+
+    def dying_on_the_third_call(environ, start_response):
+        if environ["PATH_INFO"].endswith("/internal/notifications"):
+            calls.append(environ["PATH_INFO"])
+            if len(calls) == 3:
+                raise ProcessDied
+        return real.app(environ, start_response)
+
+    peers["auth"] = Peer(dying_on_the_third_call, real.prefix)
+    try:
+        with petitions_app.test_request_context("/"):
+            with pytest.raises(ProcessDied):
+                hand_over(petitions_db.session)
+            petitions_db.session.remove()  # the process is gone, and its transaction
+            assert hand_over(petitions_db.session) == 1
+    finally:
+        peers["auth"] = real
+    assert len(calls) == 3 + 1  # the next run sent the third chunk only
+    assert response_emails(auth_app) == [f"died{n}@example.org" for n in range(3)]
+    with petitions_app.app_context():
+        pending = petitions_db.session.query(PendingNotification).one()
+        assert pending.sent_at is not None and pending.attempts == 2
+
+
+def test_a_process_stops_where_another_went_on_between_chunks(
+    client, people, councils, auth_app, petitions_app, monkeypatch
+):
+    """Between two chunks the notification is free a moment: another process that takes
+    it then sends the rest, and the first stops without sending anything again."""
+    monkeypatch.setattr(notifications, "CHUNK", 1)
+    petition_id = open_petition(client, people, threshold=1)
+    for n in range(3):
+        sign(client, auth_app, petition_id, account(auth_app, f"between{n}@example.org"))
+    answer(client, people, petitions_app, petition_id)
+    other: list = []
+
+    def the_other_process_runs(session):
+        other.extend(as_processes_at_once(petitions_app, hand_over, processes=1))
+
+    with petitions_app.test_request_context("/"):
+        event.listen(petitions_db.session(), "after_commit", the_other_process_runs, once=True)
+        first = hand_over(petitions_db.session)
+    assert failures(other) == [] and (first, other) == (0, [1])
+    assert response_emails(auth_app) == [f"between{n}@example.org" for n in range(3)]
+
+
+@pytest.mark.skipif(TEST_DB != "postgres", reason="row locks need a server database")
+def test_a_process_stops_when_another_holds_the_notification_between_chunks(
+    client, people, councils, auth_app, petitions_app, monkeypatch
+):
+    """Another process that locked the notification while it was free between two chunks
+    keeps it: the first stops, and the rest goes once, from the committed progress."""
+    monkeypatch.setattr(notifications, "CHUNK", 1)
+    petition_id = open_petition(client, people, threshold=1)
+    for n in range(3):
+        sign(client, auth_app, petition_id, account(auth_app, f"held{n}@example.org"))
+    answer(client, people, petitions_app, petition_id)
+    with petitions_app.app_context():
+        holder = petitions_db.engine.connect()
+
+    def another_process_locks_it(session):
+        holder.execute(select(PendingNotification.id).with_for_update())
+
+    try:
+        with petitions_app.test_request_context("/"):
+            event.listen(
+                petitions_db.session(), "after_commit", another_process_locks_it, once=True
+            )
+            assert hand_over(petitions_db.session) == 0
+            assert response_emails(auth_app) == ["held0@example.org"]
+    finally:
+        holder.close()  # the other process lets it go without sending
+    with petitions_app.test_request_context("/"):
+        assert hand_over(petitions_db.session) == 1
+    assert response_emails(auth_app) == [f"held{n}@example.org" for n in range(3)]

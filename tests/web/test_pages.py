@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 
 import pytest
+from werkzeug.test import Client
 
 from tests.auth.helpers import PASSWORD, link_token, messages
-from tests.petitions.conftest import open_petition
+from tests.petitions.conftest import make_due_date_pass, open_petition
 
 pytestmark = pytest.mark.usefixtures("councils")
 
@@ -78,6 +79,38 @@ def test_a_resident_registers_signs_in_and_signs(client, auth_app, people):
     assert signed.status_code == 303 and "receipt=" in signed.headers["Location"]
     thanks = client.get(signed.headers["Location"]).get_data(as_text=True)
     assert "Дякуємо" in thanks
+
+
+def test_no_sign_button_once_the_deadline_has_passed(client, auth_app, people, petitions_app):
+    """Past its deadline a petition still reads open until the deadline job judges it a
+    few seconds later; its page no longer offers to sign it (the API would refuse)."""
+    petition_id = open_petition(client, people)
+    client.put(  # no phone needed
+        "/api/petitions/councils/kyiv/policy",
+        json={"signer_verification": "email"},
+        headers=people.admin(),
+    )
+    page = f"/petitions/{petition_id}?lang=en"
+    sign_form = f'action="/petitions/{petition_id}/sign"'
+    visitor = Client(client.application)  # signed out
+    register_and_confirm(client, auth_app)
+    sign_in(client)
+    assert sign_form in client.get(page).text
+    assert "Sign in to sign this petition" in visitor.get(page).text
+
+    make_due_date_pass(petitions_app, petition_id, "deadline_at")
+    assert client.get(f"/api/petitions/petitions/{petition_id}").json["state"] == "open"
+    for html in (client.get(page).text, visitor.get(page).text):
+        assert sign_form not in html and "Sign in to sign this petition" not in html
+        assert "Signature collection has ended." in html
+    assert "Збір підписів завершено." in client.get(f"/petitions/{petition_id}?lang=uk").text
+    # A page loaded before the deadline still sends the form: the API refuses, the page
+    # that says so no longer offers it again.
+    late = client.post(
+        f"/petitions/{petition_id}/sign?lang=en", data={"csrf": csrf(client.get(page))}
+    )
+    assert late.status_code == 409 and sign_form not in late.text
+    assert "Signature collection has ended." in late.text
 
 
 def test_wrong_password_is_shown_next_to_the_form(client, auth_app):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import jwt
 from flask import Blueprint, abort, jsonify, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 
 from services.common.app import public
 from services.common.i18n import request_locale
+from services.common.timeutil import utcnow
 
 from .api import api, renew_tokens
 from .session import check_csrf, clear_session, session, update_session
@@ -41,6 +44,16 @@ def token_roles(access_token: str) -> dict:
     except jwt.PyJWTError:
         return {}
     return roles if isinstance(roles, dict) else {}
+
+
+def collecting(petition: dict | None) -> bool:
+    """Whether the petition takes signatures now, as the API decides it: open and before
+    its deadline. Its state still reads open for a few seconds after the deadline, until
+    the deadline job judges it; the Sign form is not offered then."""
+    if not petition or petition["state"] != "open":
+        return False
+    deadline = petition.get("deadline_at")
+    return deadline is None or datetime.fromisoformat(deadline) > utcnow()
 
 
 @pages.app_context_processor
@@ -85,6 +98,7 @@ def petition(petition_id: int):
         signed_in=signed_in(),
         errors={},
         receipt=request.args.get("receipt"),
+        collecting=collecting(answer.body if answer.ok else None),
         # The form is offered where the API would take it; the API still decides.
         can_respond=answer.ok
         and answer.body["state"] == "successful"
@@ -144,6 +158,7 @@ def sign(petition_id: int):
             signed_in=True,
             errors=answer.errors(),
             receipt=None,
+            collecting=collecting(shown.body if shown.ok else None),
             can_respond=False,
             can_take_down=False,
         ),
