@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import re
 import time
+from zoneinfo import ZoneInfo
 
+from flask import current_app
 from flask_babel import gettext
 from werkzeug.routing import BaseConverter
 
 from .client import call_service
 from .errors import N_, NotFound, Problem
+from .timeutil import is_time_zone
 
 # As long as auth lets an HTTP cache keep a council (its Cache-Control max-age).
 KNOWN_FOR_SECONDS = 60.0
@@ -60,6 +63,21 @@ def council_info(slug: str) -> dict | None:
     info = response.json()
     _known[slug] = (time.monotonic(), info)
     return info
+
+
+def council_zone(council: str | None) -> ZoneInfo:
+    """The council's time zone, as auth says (remembered briefly); the installation's
+    (VICHE_DEFAULT_TIME_ZONE) when there is no council or auth cannot answer: a page
+    shows its times a zone off rather than not at all, and names the zone it used."""
+    name = None
+    if council:
+        try:
+            name = (council_info(council) or {}).get("time_zone")
+        except Problem:  # auth is down or slow
+            name = None
+    if not (name and is_time_zone(name)):
+        name = current_app.config["DEFAULT_TIME_ZONE"]
+    return ZoneInfo(name)
 
 
 def forget_councils() -> None:

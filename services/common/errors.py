@@ -176,8 +176,9 @@ FIELD_MESSAGES = [
         r"|list|tuple|mapping type|utf-8 string)\.",
         N_("This value has the wrong type."),
     ),
+    (r"Not a valid date\.", N_("Give a date as year-month-day, like 2027-01-01.")),
     (
-        r"Not a valid (?:aware |naive )?(?:datetime|date|time)\.",
+        r"Not a valid (?:aware |naive )?(?:datetime|time)\.",
         N_("Give a date and time with its offset, like 2026-05-01T09:00:00+03:00."),
     ),
     (r"Number too large\.|Special numeric values .*", N_("This number cannot be taken.")),

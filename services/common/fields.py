@@ -59,6 +59,21 @@ class Moment(fields.AwareDateTime):
         return moment
 
 
+class CalendarDate(fields.Date):
+    """A day on a calendar ("2027-01-01"), kept as that text in a JSON column."""
+
+    EARLIEST, LATEST = Moment.EARLIEST.date(), Moment.LATEST.date()
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return value if isinstance(value, str) else super()._serialize(value, attr, obj, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        day = super()._deserialize(value, attr, data, **kwargs)
+        if not self.EARLIEST <= day < self.LATEST:
+            raise ValidationError(str(_l("Give a date between the years 2000 and 2199.")))
+        return day.isoformat()
+
+
 class SmallObject(fields.Dict):
     """A JSON object of at most `max_entries` entries, documented as such
     (validate.Length would appear in the OpenAPI document as a string's maxLength)."""

@@ -11,7 +11,7 @@ from services.common.blueprint import Blueprint
 from services.common.caching import cached_public_read
 from services.common.councils import ensure_council
 from services.common.csvfiles import CSV_DOC, ROWS_PER_CHUNK, csv_download
-from services.common.fields import Moment
+from services.common.fields import CalendarDate, Moment
 from services.common.tokens import current_principal, token_required
 
 from . import browse, invalidation, lifecycle, signing
@@ -176,6 +176,14 @@ class PolicySchema(Schema):
     author_verification = fields.String(validate=validate.OneOf(["email", "email+phone"]))
     moderation_days = fields.Integer(validate=validate.Range(min=1, max=60))
     response_days = fields.Integer(validate=validate.Range(min=1, max=120))
+    non_working_days = fields.List(
+        CalendarDate(),
+        validate=validate.Length(max=200),
+        metadata={
+            "description": "weekdays that are not working days (public holidays): the"
+            " moderation and response periods skip them, counted on the council's calendar"
+        },
+    )
     signer_names_public = fields.Boolean()
     sponsors_needed = fields.Integer(validate=validate.Range(min=0, max=20))
     rejected_public = fields.Boolean()

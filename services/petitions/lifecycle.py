@@ -11,13 +11,15 @@ commits. A refusal is a Problem: 409 for the wrong state, 403 for the wrong acto
 from __future__ import annotations
 
 import secrets
-from datetime import datetime, timedelta
+from collections.abc import Collection
+from datetime import UTC, datetime, timedelta, tzinfo
 
 from flask_babel import gettext
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from services.common.councils import council_zone
 from services.common.errors import NotFound, ValidationFailed
 from services.common.hashing import secrets_match
 from services.common.timeutil import utcnow
@@ -42,14 +44,26 @@ PUBLISHED = ("open", "successful", "answered", "closed")
 JUDGED_AFTER_DEADLINE = timedelta(seconds=5)
 
 
-def add_working_days(start: datetime, days: int) -> datetime:
-    """`days` working days (Monday to Friday) after `start`."""
-    moment = start
+def add_working_days(
+    start: datetime, days: int, zone: tzinfo = UTC, days_off: Collection[str] = ()
+) -> datetime:
+    """`days` working days after `start` on a council's calendar: Monday to Friday in
+    its time zone, but for `days_off` (ISO dates: public holidays); at the same hour of
+    the day on its clocks."""
+    moment = start.astimezone(zone)
     while days > 0:
-        moment += timedelta(days=1)
-        if moment.weekday() < 5:
+        moment += timedelta(days=1)  # an aware time plus a day: the same wall-clock hour
+        if moment.weekday() < 5 and moment.date().isoformat() not in days_off:
             days -= 1
-    return moment
+    return moment.astimezone(UTC)
+
+
+def due_after(session: Session, council: str, start: datetime, period: str) -> datetime:
+    """When the council's `period` ("moderation_days", "response_days": working days in
+    its policy) that begins at `start` ends, on its calendar."""
+    policy = policy_for(session, council)
+    days_off = frozenset(policy.non_working_days)
+    return add_working_days(start, getattr(policy, period), council_zone(council), days_off)
 
 
 def _record(
@@ -162,9 +176,7 @@ def submit(session: Session, actor: Principal, petition_id: int) -> Petition:
 
 
 def _to_moderation(session: Session, petition: Petition, actor: Principal | None) -> None:
-    petition.moderation_due_at = add_working_days(
-        utcnow(), policy_for(session, petition.council).moderation_days
-    )
+    petition.moderation_due_at = due_after(session, petition.council, utcnow(), "moderation_days")
     _record(session, petition, "moderation", actor)
 
 
@@ -282,9 +294,7 @@ def take_down(session: Session, actor: Principal, petition_id: int, reason: str)
 def mark_successful(session: Session, petition: Petition, at: datetime) -> None:
     """The threshold is reached (called by the count aggregator)."""
     petition.succeeded_at = at
-    petition.response_due_at = add_working_days(
-        at, policy_for(session, petition.council).response_days
-    )
+    petition.response_due_at = due_after(session, petition.council, at, "response_days")
     _record(session, petition, "successful", None)
 
 

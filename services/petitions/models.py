@@ -63,6 +63,9 @@ class CouncilPolicy(db.Model):
     sponsors_needed: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     moderation_days: Mapped[int] = mapped_column(Integer, nullable=False, default=2)
     response_days: Mapped[int] = mapped_column(Integer, nullable=False, default=10)
+    # Weekdays that are no working days (public holidays), as ISO dates: the two
+    # periods above skip them as they skip weekends.
+    non_working_days: Mapped[list] = mapped_column(JSON, nullable=False, default=lambda: [])
     signer_names_public: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     # A public list of rejected petitions with their reasons.
     rejected_public: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)

@@ -23,4 +23,6 @@ def publishes_rejected(session: Session, council: str) -> bool:
 
 def update_policy(session: Session, actor: Principal, council: str, changes: dict) -> CouncilPolicy:
     """Change the council's rules (its admins, or platform admins)."""
+    if "non_working_days" in changes:
+        changes = {**changes, "non_working_days": sorted(set(changes["non_working_days"]))}
     return policies.update_policy(session, CouncilPolicy, actor, council, changes, NotAllowed())

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select, update
@@ -21,6 +22,7 @@ from tests.petitions.conftest import (
 from tests.support.concurrency import as_processes_at_once, failures
 
 API = "/api/petitions"
+KYIV = ZoneInfo("Europe/Kyiv")  # the test councils' zone
 
 
 def file(client, people, council="kyiv", **claims):
@@ -229,7 +231,7 @@ def test_late_moderation_and_late_responses_are_flagged(client, people, councils
     queued = client.get(f"{API}/councils/kyiv/moderation", headers=moderator).json["petitions"]
     due = datetime.fromisoformat(queued[0]["moderation_due_at"])
     # Two working days by default: a weekend in between moves it on.
-    assert abs(due - add_working_days(submitted_at, 2)) < timedelta(minutes=1)
+    assert abs(due - add_working_days(submitted_at, 2, KYIV)) < timedelta(minutes=1)
     assert queued[0]["overdue"] is False and queued[0]["response_due_at"] is None
     make_due_date_pass(petitions_app, petition_id, "moderation_due_at")
     queued = client.get(f"{API}/councils/kyiv/moderation", headers=moderator).json["petitions"]
@@ -244,7 +246,7 @@ def test_late_moderation_and_late_responses_are_flagged(client, people, councils
     assert successful["state"] == "successful" and successful["overdue"] is False
     succeeded_at = datetime.fromisoformat(successful["succeeded_at"])
     due = datetime.fromisoformat(successful["response_due_at"])
-    assert due == add_working_days(succeeded_at, 10)  # ten working days by default
+    assert due == add_working_days(succeeded_at, 10, KYIV)  # ten working days by default
     make_due_date_pass(petitions_app, petition_id, "response_due_at")
     assert client.get(f"{API}/petitions/{petition_id}").json["overdue"] is True
     answered = client.post(
@@ -279,7 +281,7 @@ def test_a_threshold_reached_in_the_last_second_is_not_lost(
     judged = client.get(f"{API}/petitions/{petition_id}").json
     assert judged["state"] == "successful"
     assert datetime.fromisoformat(judged["succeeded_at"]) == last
-    assert judged["response_due_at"] == add_working_days(last, 10).isoformat()
+    assert judged["response_due_at"] == add_working_days(last, 10, KYIV).isoformat()
     steps = client.get(f"{API}/petitions/{petition_id}/timeline").json["timeline"]
     assert [t["to"] for t in steps][-2:] == ["open", "successful"]
     # The aggregator, folding them later, counts them once and moves nothing.
@@ -309,6 +311,82 @@ def test_two_processes_judge_each_petition_once(client, people, councils, petiti
 
 
 def test_working_days_skip_weekends():
-    friday = datetime(2026, 11, 20, 12)
+    friday = datetime(2026, 11, 20, 12, tzinfo=UTC)
     assert add_working_days(friday, 1).weekday() == 0  # Monday
     assert add_working_days(friday, 2).day == 24
+
+
+def test_working_days_are_the_councils_own():
+    # Just after midnight on a Saturday in Kyiv is still Friday in UTC: one working day
+    # later is Monday just after midnight there, not Tuesday.
+    saturday_in_kyiv = datetime(2026, 11, 21, 0, 30, tzinfo=KYIV)
+    assert saturday_in_kyiv.astimezone(UTC).weekday() == 4
+    assert add_working_days(saturday_in_kyiv, 1, KYIV) == datetime(2026, 11, 23, 0, 30, tzinfo=KYIV)
+    # New Year's Day, a Friday, is a day off: from Thursday noon one working day is Monday.
+    thursday = datetime(2026, 12, 31, 12, tzinfo=KYIV)
+    assert add_working_days(thursday, 1, KYIV, {"2027-01-01"}) == datetime(
+        2027, 1, 4, 12, tzinfo=KYIV
+    )
+    # Across the spring clock change the deadline keeps its hour on the council's clocks.
+    before_dst = datetime(2027, 3, 26, 12, tzinfo=KYIV)
+    due = add_working_days(before_dst, 1, KYIV)
+    assert due.tzinfo is UTC and due.astimezone(KYIV).hour == 12
+    assert due - before_dst == timedelta(days=3) - timedelta(hours=1)
+
+
+def test_the_councils_days_off_move_its_deadlines(client, people, councils):
+    admin = people.admin()
+    today = utcnow().astimezone(KYIV).date()
+    next_weekdays = [
+        day for day in (today + timedelta(days=n) for n in range(1, 15)) if day.weekday() < 5
+    ][:5]
+    days_off = [day.isoformat() for day in reversed(next_weekdays)] + [
+        next_weekdays[0].isoformat()  # twice: kept once
+    ]
+    changed = client.put(
+        f"{API}/councils/kyiv/policy", json={"non_working_days": days_off}, headers=admin
+    )
+    assert changed.status_code == 200, changed.json
+    kept = [day.isoformat() for day in next_weekdays]
+    assert client.get(f"{API}/councils/kyiv/policy").json["non_working_days"] == kept
+    submitted_at = utcnow()
+    petition_id = submitted_petition(client, people)
+    seen = client.get(f"{API}/petitions/{petition_id}", headers=people.moderator()).json
+    due = datetime.fromisoformat(seen["moderation_due_at"])
+    assert abs(due - add_working_days(submitted_at, 2, KYIV, set(kept))) < timedelta(minutes=1)
+    # Five weekdays off first: the two working days come after them.
+    assert due.astimezone(KYIV).date() > next_weekdays[-1]
+    assert client.get(f"{API}/councils/oliivka/policy").json["non_working_days"] == []
+
+
+@pytest.mark.parametrize(
+    "days_off",
+    [
+        ["2027-02-30"],
+        ["2027-01-01T00:00:00+02:00"],
+        ["1 January"],
+        ["1999-12-31"],
+        [20270101],
+        "2027-01-01",
+        [(date(2027, 1, 1) + timedelta(days=n)).isoformat() for n in range(201)],
+    ],
+)
+def test_days_off_that_are_no_dates_are_refused(client, people, councils, days_off):
+    admin = people.admin()
+    refused = client.put(
+        f"{API}/councils/kyiv/policy", json={"non_working_days": days_off}, headers=admin
+    )
+    assert refused.status_code == 422
+    assert all(field.startswith("non_working_days") for field in refused.json["errors"])
+    assert client.get(f"{API}/councils/kyiv/policy").json["non_working_days"] == []
+
+
+def test_only_the_councils_admins_set_its_days_off(client, people, councils):
+    for headers in (people.moderator(), people.admin("oliivka"), people.resident(1)):
+        refused = client.put(
+            f"{API}/councils/kyiv/policy",
+            json={"non_working_days": ["2027-01-01"]},
+            headers=headers,
+        )
+        assert refused.status_code == 403
+    assert client.get(f"{API}/councils/kyiv/policy").json["non_working_days"] == []

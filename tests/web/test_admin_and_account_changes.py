@@ -26,12 +26,15 @@ def test_an_admin_changes_the_councils_rules(client, auth_app):
             "rejected_public": "on",
             "widget_origins": "https://rada.example.ua\n",
             "block_disposable_email": "on",
+            "non_working_days": "2027-01-01\n\n 2026-12-25 \n",
         },
     )
     assert saved.status_code == 200 and 'role="status"' in saved.get_data(as_text=True)
     policy = client.get("/api/petitions/councils/kyiv/policy").json
     assert policy["threshold"] == 500 and policy["sponsors_needed"] == 3
     assert policy["allow_withdrawal"] is False and policy["rejected_public"] is True
+    assert policy["non_working_days"] == ["2026-12-25", "2027-01-01"]
+    assert "2026-12-25\n2027-01-01</textarea>" in saved.get_data(as_text=True)
     assert client.get("/api/polls/councils/kyiv/policy").json["widget_origins"] == [
         "https://rada.example.ua"
     ]
@@ -42,6 +45,16 @@ def test_an_admin_changes_the_councils_rules(client, auth_app):
     assert bad.status_code == 422 and 'role="alert"' in bad.get_data(as_text=True)
     assert "Підписів потрібно" in bad.get_data(as_text=True)  # the field's label, not its key
     assert "threshold:" not in bad.get_data(as_text=True)
+    bad = client.post(
+        "/councils/kyiv/settings?lang=uk",
+        data={"csrf": csrf(page), "non_working_days": "2027-01-01\n31.12.2026"},
+    )
+    assert bad.status_code == 422
+    assert "Святкові" in bad.get_data(as_text=True)  # the field's label names it
+    assert client.get("/api/petitions/councils/kyiv/policy").json["non_working_days"] == [
+        "2026-12-25",
+        "2027-01-01",
+    ]
 
 
 def test_digits_of_other_kinds_are_refused_not_crashed_on(client, auth_app):

@@ -8,12 +8,11 @@ from datetime import UTC, datetime
 from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 from flask_babel import force_locale, gettext
 
-from services.common.councils import forget_councils
+from services.common.councils import council_zone, forget_councils
 from services.common.i18n import LANGUAGE_COOKIE, request_locale
 from services.common.timeutil import NonexistentLocalTime, local_to_utc
 
 from .api import api
-from .filters import council_zone
 from .pages import page_form, signed_in
 from .session import check_csrf
 
@@ -191,7 +190,7 @@ def create_poll(council: str):
         "council": council,
         "question": form["question"],
         "description": form["description"],
-        "options": _answers(form["options"]),
+        "options": lines(form["options"]),
         "method": form["method"] or "email",
         "results_visibility": form["results_visibility"] or "always",
         "language": form["language"] or "uk",
@@ -211,8 +210,8 @@ TIMES = ("opens_at", "closes_at")
 DRAFT_FIELDS = ("question", "options", *TIMES)
 
 
-def _answers(text: str) -> list[str]:
-    """The answers typed one per line."""
+def lines(text: str) -> list[str]:
+    """A textarea's entries (poll answers, websites, dates), one per line."""
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
@@ -268,7 +267,7 @@ def change_draft(council: str, poll_id: int):
     if not signed_in():
         return _login_first()
     form = {key: request.form.get(key, "") for key in DRAFT_FIELDS}
-    changes: dict = {"question": form["question"], "options": _answers(form["options"])}
+    changes: dict = {"question": form["question"], "options": lines(form["options"])}
     # A time sent back as the form showed it stays as stored: a wall-clock time the
     # autumn repeats could not be told back into the moment it was.
     changed = {key: form[key] for key in TIMES if form[key] != request.form.get(f"shown_{key}")}
@@ -372,10 +371,9 @@ def save_settings(council: str):
             number = whole_number(raw) if kind is int else None
             petitions[key] = raw if number is None else number  # the API says what is wrong
     petitions.update({key: form.get(key) == "on" for key in PETITION_SWITCHES})
+    petitions["non_working_days"] = lines(form.get("non_working_days", ""))
     polls = {
-        "widget_origins": [
-            line.strip() for line in form.get("widget_origins", "").splitlines() if line.strip()
-        ],
+        "widget_origins": lines(form.get("widget_origins", "")),
         "block_disposable_email": form.get("block_disposable_email") == "on",
     }
     time_zone = form.get("time_zone", "").strip()

@@ -4,33 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
 from babel import Locale
 from babel.dates import format_date as babel_date
 from babel.dates import format_datetime as babel_datetime
-from flask import current_app
 from flask_babel import gettext
 
-from services.common.councils import council_info
-from services.common.errors import N_, Problem
+from services.common.councils import council_zone
+from services.common.errors import N_
 from services.common.i18n import request_locale
-from services.common.timeutil import is_time_zone
-
-
-def council_zone(council: str | None) -> ZoneInfo:
-    """The council's time zone, as auth says (remembered briefly); the installation's
-    (VICHE_DEFAULT_TIME_ZONE) when there is no council or auth cannot answer: a page
-    shows its times a zone off rather than not at all, and names the zone it used."""
-    name = None
-    if council:
-        try:
-            name = (council_info(council) or {}).get("time_zone")
-        except Problem:  # auth is down or slow
-            name = None
-    if not (name and is_time_zone(name)):
-        name = current_app.config["DEFAULT_TIME_ZONE"]
-    return ZoneInfo(name)
 
 
 def _moment(value) -> datetime:
