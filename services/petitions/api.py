@@ -17,7 +17,7 @@ from services.common.tokens import current_principal, token_required
 from . import browse, invalidation, lifecycle, signing
 from .counts import signature_count
 from .errors import NotAllowed
-from .models import DECISIONS, Petition, Response, Signature, Transition, db
+from .models import DECISIONS, Petition, Response, Signature, Transition, db, in_signing_order
 from .policy import policy_for, update_policy
 
 petitions_blp = Blueprint("petitions", __name__, description="Petitions and signatures")
@@ -391,15 +391,16 @@ def signers_csv(petition_id: int):
         ]
         # Read while the file is written (a server-side cursor on PostgreSQL).
         signatures = db.session.execute(
-            select(
-                Signature.signer_name,
-                Signature.created_at,
-                Signature.receipt,
-                Signature.invalidation_id,
-            )
-            .where(Signature.petition_id == petition_id)
-            .order_by(Signature.id)
-            .execution_options(yield_per=ROWS_PER_CHUNK)
+            in_signing_order(
+                db.session,
+                select(
+                    Signature.signer_name,
+                    Signature.created_at,
+                    Signature.receipt,
+                    Signature.invalidation_id,
+                ),
+                petition_id,
+            ).execution_options(yield_per=ROWS_PER_CHUNK)
         )
         for name, at, receipt, set_aside_by in signatures:
             yield [name, at.isoformat(), receipt, set_aside_by or ""]
