@@ -15,7 +15,7 @@ from services.common.fields import Moment
 from services.common.tokens import current_principal, token_required
 
 from . import browse, invalidation, lifecycle, signing
-from .counts import signature_count
+from .counts import signature_count, signature_counts
 from .errors import NotAllowed
 from .models import DECISIONS, Petition, Response, Signature, Transition, db, in_signing_order
 from .policy import policy_for, update_policy
@@ -188,7 +188,32 @@ class PolicySchema(Schema):
 
 
 def present(petition: Petition, signatures: int | None = None) -> dict:
-    response = db.session.get(Response, petition.id)
+    """One petition as the API shows it, with its count (read here unless given) and
+    the council's response."""
+    if signatures is None:
+        signatures = signature_count(db.session, petition.id)
+    return _presented(petition, signatures, db.session.get(Response, petition.id))
+
+
+def present_page(petitions: list[Petition], counts: dict[int, int] | None = None) -> list[dict]:
+    """A list of petitions as the API shows them: their counts (read here unless given)
+    and responses read with one query each, not two per petition."""
+    if not petitions:
+        return []
+    ids = [petition.id for petition in petitions]
+    if counts is None:
+        counts = signature_counts(db.session, ids)
+    responses = {
+        response.petition_id: response
+        for response in db.session.scalars(select(Response).where(Response.petition_id.in_(ids)))
+    }
+    return [
+        _presented(petition, counts[petition.id], responses.get(petition.id))
+        for petition in petitions
+    ]
+
+
+def _presented(petition: Petition, signatures: int, response: Response | None) -> dict:
     return {
         **{
             key: getattr(petition, key)
@@ -211,9 +236,7 @@ def present(petition: Petition, signatures: int | None = None) -> dict:
                 "response_due_at",
             )
         },
-        "signatures": signature_count(db.session, petition.id)
-        if signatures is None
-        else signatures,
+        "signatures": signatures,
         "response": {
             "text": response.text,
             "decision": response.decision,
@@ -426,7 +449,9 @@ def list_petitions(query):
     pages by `cursor`."""
     page, next_cursor = browse.browse(db.session, **query)
     return {
-        "petitions": [present(petition, count) for petition, count in page],
+        "petitions": present_page(
+            [petition for petition, _ in page], {petition.id: count for petition, count in page}
+        ),
         "next_cursor": next_cursor,
     }
 
@@ -438,7 +463,7 @@ def list_petitions(query):
 def similar_petitions(query):
     """Published petitions whose titles resemble a new one's (asked before filing)."""
     found = browse.similar(db.session, query["council"], query["title"])
-    return {"petitions": [present(p) for p in found], "next_cursor": None}
+    return {"petitions": present_page(found), "next_cursor": None}
 
 
 @petitions_blp.route("/councils/<council:council>/rejected")
@@ -451,7 +476,7 @@ def rejected_petitions(query, council: str):
     if not policy_for(db.session, council).rejected_public:
         raise NotAllowed(gettext("This council does not publish its rejected petitions."))
     page, next_cursor = browse.rejected(db.session, council, query.get("cursor"))
-    return {"petitions": [present(p) for p in page], "next_cursor": next_cursor}
+    return {"petitions": present_page(page), "next_cursor": next_cursor}
 
 
 @petitions_blp.route("/petitions/<int:petition_id>/timeline")
@@ -499,7 +524,7 @@ def moderation_queue(query, council: str):
     if not lifecycle.is_moderator(current_principal(), council):
         raise NotAllowed()
     page, next_cursor = browse.moderation_queue(db.session, council, query.get("cursor"))
-    return {"petitions": [present(p) for p in page], "next_cursor": next_cursor}
+    return {"petitions": present_page(page), "next_cursor": next_cursor}
 
 
 @petitions_blp.route("/councils/<council:council>/policy")
