@@ -10,6 +10,7 @@ import json
 import logging
 import threading
 import time
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -417,6 +418,15 @@ def alembic_config(migrations_dir: Path) -> Config:
 
 def upgrade_database(app: Flask, revision: str = "head") -> None:
     """Apply the service's migrations up to `revision` on its own database."""
+    _migrate(app, command.upgrade, revision)
+
+
+def downgrade_database(app: Flask, revision: str) -> None:
+    """Undo the service's migrations after `revision` on its own database."""
+    _migrate(app, command.downgrade, revision)
+
+
+def _migrate(app: Flask, step, revision: str) -> None:
     db, migrations_dir = app.extensions[MIGRATIONS_KEY]
     config = alembic_config(migrations_dir)
     with app.app_context(), db.engine.connect() as connection:
@@ -426,11 +436,15 @@ def upgrade_database(app: Flask, revision: str = "head") -> None:
             # its children's ON DELETE CASCADE. SQLite takes this only between transactions.
             connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
             connection.commit()
+        config.attributes["connection"] = connection
+        config.attributes["target_metadata"] = db.metadata
         try:
-            with connection.begin():
-                config.attributes["connection"] = connection
-                config.attributes["target_metadata"] = db.metadata
-                command.upgrade(config, revision)
+            # SQLite: one transaction, checked for orphaned rows before it commits.
+            # PostgreSQL: Alembic holds the transaction (migrations/env.py), so that a
+            # migration can step out of it (`autocommit_block`, for what cannot run in
+            # a transaction: CREATE INDEX CONCURRENTLY).
+            with connection.begin() if sqlite else nullcontext():
+                step(config, revision)
                 if sqlite and connection.exec_driver_sql("PRAGMA foreign_key_check").first():
                     raise RuntimeError("the migration left rows whose parent is gone")
         finally:

@@ -15,9 +15,9 @@ from services.common.fields import CalendarDate, Moment
 from services.common.tokens import current_principal, token_required
 
 from . import browse, invalidation, lifecycle, signing
-from .counts import signature_count
+from .counts import signature_count, signature_counts
 from .errors import NotAllowed
-from .models import DECISIONS, Petition, Response, Signature, Transition, db
+from .models import DECISIONS, Petition, Response, Signature, Transition, db, in_signing_order
 from .policy import policy_for, update_policy
 
 petitions_blp = Blueprint("petitions", __name__, description="Petitions and signatures")
@@ -196,7 +196,32 @@ class PolicySchema(Schema):
 
 
 def present(petition: Petition, signatures: int | None = None) -> dict:
-    response = db.session.get(Response, petition.id)
+    """One petition as the API shows it, with its count (read here unless given) and
+    the council's response."""
+    if signatures is None:
+        signatures = signature_count(db.session, petition.id)
+    return _presented(petition, signatures, db.session.get(Response, petition.id))
+
+
+def present_page(petitions: list[Petition], counts: dict[int, int] | None = None) -> list[dict]:
+    """A list of petitions as the API shows them: their counts (read here unless given)
+    and responses read with one query each, not two per petition."""
+    if not petitions:
+        return []
+    ids = [petition.id for petition in petitions]
+    if counts is None:
+        counts = signature_counts(db.session, ids)
+    responses = {
+        response.petition_id: response
+        for response in db.session.scalars(select(Response).where(Response.petition_id.in_(ids)))
+    }
+    return [
+        _presented(petition, counts[petition.id], responses.get(petition.id))
+        for petition in petitions
+    ]
+
+
+def _presented(petition: Petition, signatures: int, response: Response | None) -> dict:
     return {
         **{
             key: getattr(petition, key)
@@ -219,9 +244,7 @@ def present(petition: Petition, signatures: int | None = None) -> dict:
                 "response_due_at",
             )
         },
-        "signatures": signature_count(db.session, petition.id)
-        if signatures is None
-        else signatures,
+        "signatures": signatures,
         "response": {
             "text": response.text,
             "decision": response.decision,
@@ -399,15 +422,16 @@ def signers_csv(petition_id: int):
         ]
         # Read while the file is written (a server-side cursor on PostgreSQL).
         signatures = db.session.execute(
-            select(
-                Signature.signer_name,
-                Signature.created_at,
-                Signature.receipt,
-                Signature.invalidation_id,
-            )
-            .where(Signature.petition_id == petition_id)
-            .order_by(Signature.id)
-            .execution_options(yield_per=ROWS_PER_CHUNK)
+            in_signing_order(
+                db.session,
+                select(
+                    Signature.signer_name,
+                    Signature.created_at,
+                    Signature.receipt,
+                    Signature.invalidation_id,
+                ),
+                petition_id,
+            ).execution_options(yield_per=ROWS_PER_CHUNK)
         )
         for name, at, receipt, set_aside_by in signatures:
             yield [name, at.isoformat(), receipt, set_aside_by or ""]
@@ -433,7 +457,9 @@ def list_petitions(query):
     pages by `cursor`."""
     page, next_cursor = browse.browse(db.session, **query)
     return {
-        "petitions": [present(petition, count) for petition, count in page],
+        "petitions": present_page(
+            [petition for petition, _ in page], {petition.id: count for petition, count in page}
+        ),
         "next_cursor": next_cursor,
     }
 
@@ -445,7 +471,7 @@ def list_petitions(query):
 def similar_petitions(query):
     """Published petitions whose titles resemble a new one's (asked before filing)."""
     found = browse.similar(db.session, query["council"], query["title"])
-    return {"petitions": [present(p) for p in found], "next_cursor": None}
+    return {"petitions": present_page(found), "next_cursor": None}
 
 
 @petitions_blp.route("/councils/<council:council>/rejected")
@@ -458,7 +484,7 @@ def rejected_petitions(query, council: str):
     if not policy_for(db.session, council).rejected_public:
         raise NotAllowed(gettext("This council does not publish its rejected petitions."))
     page, next_cursor = browse.rejected(db.session, council, query.get("cursor"))
-    return {"petitions": [present(p) for p in page], "next_cursor": next_cursor}
+    return {"petitions": present_page(page), "next_cursor": next_cursor}
 
 
 @petitions_blp.route("/petitions/<int:petition_id>/timeline")
@@ -506,7 +532,7 @@ def moderation_queue(query, council: str):
     if not lifecycle.is_moderator(current_principal(), council):
         raise NotAllowed()
     page, next_cursor = browse.moderation_queue(db.session, council, query.get("cursor"))
-    return {"petitions": [present(p) for p in page], "next_cursor": next_cursor}
+    return {"petitions": present_page(page), "next_cursor": next_cursor}
 
 
 @petitions_blp.route("/councils/<council:council>/policy")

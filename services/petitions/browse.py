@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from services.common.errors import ValidationFailed
 from services.common.fields import is_id
 
-from .models import CouncilPolicy, Petition, PetitionCount, Signature
+from .models import CouncilPolicy, Petition, PetitionCount, Signature, in_signing_order
 
 LISTED_STATES = ("open", "successful", "answered", "closed", "rejected")
 # What anyone may see: published, not taken down, and rejected only in a council that
@@ -183,13 +183,13 @@ def signer_names(
 ) -> tuple[list[str], str | None]:
     """A page of the names of those whose signatures count, in the order they signed,
     and the cursor of the next."""
-    statement = select(Signature.id, Signature.signer_name).where(
-        Signature.petition_id == petition_id, Signature.invalidation_id.is_(None)
+    statement = in_signing_order(
+        session,
+        select(Signature.id, Signature.signer_name).where(Signature.invalidation_id.is_(None)),
+        petition_id,
+        _after_id(cursor) or 0,
     )
-    after = _after_id(cursor)
-    if after is not None:
-        statement = statement.where(Signature.id > after)
-    rows = session.execute(statement.order_by(Signature.id).limit(limit + 1)).all()
+    rows = session.execute(statement.limit(limit + 1)).all()
     names = [name for _, name in rows[:limit]]
     return names, _id_cursor(rows[limit - 1].id) if len(rows) > limit else None
 

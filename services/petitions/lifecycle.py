@@ -34,6 +34,7 @@ from .models import (
     Signature,
     Sponsor,
     Transition,
+    in_signing_order,
 )
 from .policy import policy_for, publishes_rejected
 
@@ -332,9 +333,11 @@ def _threshold_reached_at(session: Session, petition: Petition) -> datetime | No
     if not petition.threshold:
         return None
     return session.scalar(
-        select(Signature.created_at)
-        .where(Signature.petition_id == petition.id, Signature.invalidation_id.is_(None))
-        .order_by(Signature.id)
+        in_signing_order(
+            session,
+            select(Signature.created_at).where(Signature.invalidation_id.is_(None)),
+            petition.id,
+        )
         .offset(petition.threshold - 1)
         .limit(1)
     )

@@ -72,9 +72,10 @@ def make_due_date_pass(petitions_app, petition_id: int, column: str) -> None:
         db.session.commit()
 
 
-def add_signers(petitions_app, petition_id: int, count: int) -> None:
+def add_signers(petitions_app, petition_id: int, count: int, first: int = 1) -> None:
     """`count` signatures written straight to the table (no requests): "Підписант 1" to
-    "Підписант <count>", account ids 1 to count, receipts r000…1 and on."""
+    "Підписант <count>", account ids 1 to count, receipts r000…1 and on (numbered from
+    `first` instead of 1 where given)."""
     with petitions_app.app_context():
         db.session.execute(
             insert(Signature),
@@ -87,7 +88,7 @@ def add_signers(petitions_app, petition_id: int, count: int) -> None:
                     "notify": False,
                     "created_at": utcnow(),
                 }
-                for n in range(1, count + 1)
+                for n in range(first, first + count)
             ],
         )
         db.session.commit()

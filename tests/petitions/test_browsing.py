@@ -8,11 +8,12 @@ import io
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import event, update
 
+from services.common.caching import forget_public_reads
 from services.common.timeutil import utcnow
 from services.petitions.counts import reconcile_counts
-from services.petitions.models import Petition
+from services.petitions.models import Petition, PetitionCount, Response
 from services.petitions.models import db as petitions_db
 from tests.petitions.conftest import add_signers, open_petition, rejected_petition
 from tests.petitions.test_lifecycle import _settled
@@ -266,3 +267,94 @@ def test_a_long_signers_csv_is_written_as_it_is_read(client, people, petitions_a
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
     assert len(rows) == 2502 and rows[1][0] == "Підписант 1" and rows[-1][0] == "Підписант 2501"
     assert [row[2] for row in rows[1:]] == [f"r{n:023d}" for n in range(1, 2502)]
+
+
+def _written(petitions_app, state: str, numbers: range) -> None:
+    """Petitions of kyiv in `state` written straight to the table, with what lists show:
+    every other one counted and late (in moderation); a response where answered."""
+    now = utcnow()
+    with petitions_app.app_context():
+        session = petitions_db.session
+        for n in numbers:
+            due = now + (timedelta(hours=-1) if n % 2 else timedelta(days=2))
+            petition = Petition(
+                council="kyiv",
+                author_id="100",
+                author_name="Автор",
+                title=f"Ліхтарі на вулиці {n}",
+                text="Просимо встановити ліхтарі на вулиці, бо ввечері там темно.",
+                state=state,
+                submitted_at=now,
+                moderation_due_at=due,
+            )
+            if state == "rejected":
+                petition.rejection_reason = "duplicate"
+                petition.rejection_explanation = "Така вже є."
+            if state == "answered":
+                petition.threshold, petition.opened_at, petition.succeeded_at = 1, now, now
+                petition.deadline_at, petition.response_due_at = now + timedelta(days=90), due
+            session.add(petition)
+            session.flush()
+            if n % 2:
+                session.add(PetitionCount(petition_id=petition.id, signatures=n))
+            if state == "answered":
+                session.add(
+                    Response(
+                        petition_id=petition.id,
+                        text=f"Відповідь {n}",
+                        decision="supported",
+                        published_by="7",
+                    )
+                )
+        session.commit()
+        session.remove()
+
+
+LISTS = {  # the state of the petitions each list shows, its path, and whose list it is
+    "moderation queue": ("moderation", "/councils/kyiv/moderation", "moderator"),
+    "rejected": ("rejected", "/councils/kyiv/rejected", None),
+    "published": ("answered", "/petitions?council=kyiv&limit=50", None),
+    "similar titles": ("answered", "/petitions/similar?council=kyiv&title=Ліхтарі на вулиці", None),
+}
+
+
+@pytest.mark.parametrize("name", LISTS)
+def test_a_list_reads_its_counts_and_responses_in_one_query_each(
+    name, client, people, petitions_app
+):
+    """The statements a list runs do not grow with its length (not two more a petition:
+    its count and its response), and each petition reads as it does alone."""
+    state, path, reader = LISTS[name]
+    headers = people.moderator("kyiv") if reader else {}
+    with petitions_app.app_context():
+        engine = petitions_db.engine
+
+    def listed() -> tuple[list[dict], int]:
+        client.get(f"{API}{path}", headers=headers)  # what is read once and kept, kept
+        forget_public_reads()
+        statements = []
+
+        def executed(_connection, _cursor, statement, *_):
+            statements.append(statement)
+
+        event.listen(engine, "before_cursor_execute", executed)
+        try:
+            response = client.get(f"{API}{path}", headers=headers)
+        finally:
+            event.remove(engine, "before_cursor_execute", executed)
+        assert response.status_code == 200, response.json
+        return response.json["petitions"], len(statements)
+
+    _written(petitions_app, state, range(1, 4))
+    few, few_statements = listed()
+    _written(petitions_app, state, range(4, 31))
+    many, many_statements = listed()
+    assert len(few) == 3 and len(many) == (5 if name == "similar titles" else 30)
+    assert many_statements == few_statements
+    assert {p["response"] is not None for p in many} == {state == "answered"}
+    assert {p["signatures"] for p in many} > {0}
+    if state == "moderation":
+        assert {p["overdue"] for p in many} == {True, False}
+    for shown in many:
+        alone = client.get(f"{API}/petitions/{shown['id']}", headers=headers)
+        assert alone.json == shown

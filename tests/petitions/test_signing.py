@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import threading
+from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import delete
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from services.common.timeutil import utcnow
 from services.common.tokens import Principal
 from services.petitions.counts import fold_new_signatures, reconcile_counts, signature_count
-from services.petitions.models import FoldWatermark, db
+from services.petitions.lifecycle import close_expired
+from services.petitions.models import FoldWatermark, Petition, Signature, db
 from services.petitions.signing import sign
 from tests.conftest import TEST_DB
 from tests.petitions.conftest import add_signers, open_petition
@@ -125,6 +130,46 @@ def test_every_signer_is_listed_a_thousand_at_a_time(client, people, councils, p
     )
     hidden = client.get(more + "&lang=uk")
     assert hidden.status_code == 403 and "Підписант" not in hidden.get_data(as_text=True)
+
+
+def test_a_petitions_signatures_are_read_apart_from_its_neighbours(
+    client, people, councils, petitions_app
+):
+    """The signer pages, the moderators' CSV and the moment the threshold was reached
+    read the petition's own signatures in order, with the petitions filed before and
+    after it signed before and after it (they read the index on (petition_id, id))."""
+    earlier, petition_id, later = (
+        open_petition(client, people, title=f"Ліхтарі на вулиці {n}") for n in range(3)
+    )
+    add_signers(petitions_app, later, 3, first=3001)
+    add_signers(petitions_app, petition_id, 1502)
+    add_signers(petitions_app, earlier, 3, first=2001)
+    first = client.get(f"{API}/petitions/{petition_id}/signers").json
+    rest = client.get(f"{API}/petitions/{petition_id}/signers?cursor={first['next_cursor']}").json
+    names = [f"Підписант {n}" for n in range(1, 1503)]
+    assert first["signers"] + rest["signers"] == names and rest["next_cursor"] is None
+    for neighbour, numbers in ((earlier, range(2001, 2004)), (later, range(3001, 3004))):
+        listed = client.get(f"{API}/petitions/{neighbour}/signers").json["signers"]
+        assert listed == [f"Підписант {n}" for n in numbers]
+    csv_file = client.get(
+        f"{API}/petitions/{petition_id}/signers.csv", headers=people.moderator("kyiv")
+    ).get_data(as_text=True)
+    assert [row[0] for row in csv.reader(io.StringIO(csv_file))][1:] == names
+    with petitions_app.app_context():
+        db.session.execute(
+            update(Petition)
+            .where(Petition.id == petition_id)
+            .values(threshold=1200, deadline_at=utcnow() - timedelta(minutes=1))
+        )
+        db.session.commit()
+        assert close_expired(db.session) == 1
+        reached_at = db.session.scalar(
+            select(Signature.created_at).where(Signature.receipt == f"r{1200:023d}")
+        )
+        db.session.remove()
+    judged = client.get(f"{API}/petitions/{petition_id}").json
+    assert judged["state"] == "successful"
+    assert datetime.fromisoformat(judged["succeeded_at"]) == reached_at
 
 
 def test_reconciliation_repairs_a_drifted_count(client, people, councils, petitions_app):

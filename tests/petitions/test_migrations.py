@@ -1,0 +1,86 @@
+"""Migration 0010: the index on signatures (petition_id, id), built on PostgreSQL without
+a transaction (CONCURRENTLY), taken away and built again."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import inspect, text
+from sqlalchemy.exc import IntegrityError
+
+from services.common.db import downgrade_database, upgrade_database
+from services.petitions import create_app
+from tests.conftest import TEST_DB, database_url_for, recreate_database
+
+INDEX = "ix_signatures_petition_id_id"
+
+
+@pytest.fixture
+def app():
+    url = database_url_for("petitions", "upgrade")
+    recreate_database(url)
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url})
+    yield app
+    with app.app_context():
+        app.extensions["sqlalchemy"].engine.dispose()
+
+
+def _indexes(app) -> dict[str, list[str]]:
+    with app.app_context():
+        indexes = inspect(app.extensions["sqlalchemy"].engine).get_indexes("signatures")
+    return {index["name"]: index["column_names"] for index in indexes}
+
+
+def _revision(app) -> str:
+    with app.app_context(), app.extensions["sqlalchemy"].engine.connect() as connection:
+        return connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
+
+
+def test_0010_adds_the_index_and_takes_it_away(app):
+    upgrade_database(app, "0009")
+    assert INDEX not in _indexes(app)
+    upgrade_database(app)
+    assert _indexes(app)[INDEX] == ["petition_id", "id"] and _revision(app) == "0010"
+    downgrade_database(app, "0009")
+    assert INDEX not in _indexes(app) and _revision(app) == "0009"
+    upgrade_database(app)
+    assert _indexes(app)[INDEX] == ["petition_id", "id"]
+
+
+@pytest.mark.skipif(TEST_DB != "postgres", reason="CREATE INDEX CONCURRENTLY is PostgreSQL's")
+def test_0010_run_again_finishes_a_build_that_failed_half_way(app):
+    """A concurrent build that fails leaves an invalid index of its name behind (here one
+    made to fail on purpose): 0010 run again replaces it with a whole one; and an index
+    already whole (a run stopped after the build) is kept."""
+    upgrade_database(app, "0009")
+    with app.app_context():
+        engine = app.extensions["sqlalchemy"].engine
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO petitions (id, council, author_id, author_name, title, text,"
+                    " state, hidden, created_at) VALUES"
+                    " (1, 'kyiv', '1', 'A', 'Title', 'Text', 'open', false, now())"
+                )
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO signatures (petition_id, user_id, signer_name, receipt, notify,"
+                    " created_at) VALUES (1, '1', 'A', 'r1', false, now()),"
+                    " (1, '2', 'B', 'r2', false, now())"
+                )
+            )
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            with pytest.raises(IntegrityError):  # two signatures of one petition
+                connection.execute(
+                    text(f"CREATE UNIQUE INDEX CONCURRENTLY {INDEX} ON signatures (petition_id)")
+                )
+            valid = text("SELECT indisvalid FROM pg_index WHERE indexrelid = CAST(:i AS regclass)")
+            assert connection.execute(valid, {"i": INDEX}).scalar_one() is False
+    upgrade_database(app)
+    with app.app_context(), engine.connect() as connection:
+        assert connection.execute(valid, {"i": INDEX}).scalar_one() is True
+    assert _indexes(app)[INDEX] == ["petition_id", "id"]
+    with app.app_context(), engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '0009'"))
+    upgrade_database(app)
+    assert _indexes(app)[INDEX] == ["petition_id", "id"] and _revision(app) == "0010"
