@@ -1,5 +1,6 @@
-"""Migration 0010: the index on signatures (petition_id, id), built on PostgreSQL without
-a transaction (CONCURRENTLY), taken away and built again."""
+"""Migrations that do more than a model change shows: 0010, the index on signatures
+(petition_id, id), built on PostgreSQL without a transaction (CONCURRENTLY), taken away
+and built again; 0011, the councils' days off, kept for councils that set rules."""
 
 from __future__ import annotations
 
@@ -38,11 +39,11 @@ def _revision(app) -> str:
 def test_0010_adds_the_index_and_takes_it_away(app):
     upgrade_database(app, "0009")
     assert INDEX not in _indexes(app)
-    upgrade_database(app)
+    upgrade_database(app, "0010")
     assert _indexes(app)[INDEX] == ["petition_id", "id"] and _revision(app) == "0010"
     downgrade_database(app, "0009")
     assert INDEX not in _indexes(app) and _revision(app) == "0009"
-    upgrade_database(app)
+    upgrade_database(app, "0010")
     assert _indexes(app)[INDEX] == ["petition_id", "id"]
 
 
@@ -76,11 +77,36 @@ def test_0010_run_again_finishes_a_build_that_failed_half_way(app):
                 )
             valid = text("SELECT indisvalid FROM pg_index WHERE indexrelid = CAST(:i AS regclass)")
             assert connection.execute(valid, {"i": INDEX}).scalar_one() is False
-    upgrade_database(app)
+    upgrade_database(app, "0010")
     with app.app_context(), engine.connect() as connection:
         assert connection.execute(valid, {"i": INDEX}).scalar_one() is True
     assert _indexes(app)[INDEX] == ["petition_id", "id"]
     with app.app_context(), engine.begin() as connection:
         connection.execute(text("UPDATE alembic_version SET version_num = '0009'"))
-    upgrade_database(app)
+    upgrade_database(app, "0010")
     assert _indexes(app)[INDEX] == ["petition_id", "id"] and _revision(app) == "0010"
+
+
+def test_0011_gives_councils_with_rules_no_days_off_and_takes_the_column_away(app):
+    upgrade_database(app, "0010")
+    with app.app_context(), app.extensions["sqlalchemy"].engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO council_policies (council, threshold, collection_days,"
+                " signer_verification, author_verification, sponsors_needed, moderation_days,"
+                " response_days, signer_names_public, rejected_public, allow_withdrawal,"
+                " on_failure, rejection_reasons, updated_at) VALUES ('kyiv', 100, 30,"
+                " 'email', 'email', 0, 2, 10, true, true, false, 'closed', '[]',"
+                " CURRENT_TIMESTAMP)"
+            )
+        )
+    upgrade_database(app)
+    with app.app_context(), app.extensions["sqlalchemy"].engine.connect() as connection:
+        days_off = connection.execute(
+            text("SELECT non_working_days FROM council_policies WHERE council = 'kyiv'")
+        ).scalar_one()
+    assert days_off in ([], "[]") and _revision(app) == "0011"
+    downgrade_database(app, "0010")
+    with app.app_context():
+        columns = inspect(app.extensions["sqlalchemy"].engine).get_columns("council_policies")
+    assert "non_working_days" not in {column["name"] for column in columns}
