@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import pytest
 from sqlalchemy import event, select
 
@@ -36,6 +38,41 @@ def account(auth_app, email: str) -> str:
         auth_db.session.add(user)
         auth_db.session.commit()
         return str(user.id)
+
+
+def answered_to_three_signers(client, people, auth_app, petitions_app, monkeypatch, name):
+    """A petition answered after three signers asked to hear back, its recipients handed
+    to auth one at a time (a chunk of one); their addresses."""
+    monkeypatch.setattr(notifications, "CHUNK", 1)
+    petition_id = open_petition(client, people, threshold=1)
+    addresses = [f"{name}{n}@example.org" for n in range(3)]
+    for address in addresses:
+        sign(client, auth_app, petition_id, account(auth_app, address))
+    answer(client, people, petitions_app, petition_id)
+    return addresses
+
+
+@contextmanager
+def auth_notified_through(petitions_app, on_call):
+    """Petitions' calls to auth's notification API pass `on_call(number, start_response)`
+    first, which may answer instead of auth (or raise); yields the list of calls."""
+    peers = petitions_app.extensions[PEERS_KEY]
+    real = peers["auth"]
+    calls = []
+
+    def wrapped(environ, start_response):
+        if environ["PATH_INFO"].endswith("/internal/notifications"):
+            calls.append(environ["PATH_INFO"])
+            answered = on_call(len(calls), start_response)
+            if answered is not None:
+                return answered
+        return real.app(environ, start_response)
+
+    peers["auth"] = Peer(wrapped, real.prefix)
+    try:
+        yield calls
+    finally:
+        peers["auth"] = real
 
 
 def sign(client, auth_app, petition_id: int, user_id: str, notify: bool = True) -> None:
@@ -120,32 +157,24 @@ def test_a_retry_goes_on_from_where_a_long_list_stopped(
 ):
     """Auth takes the first chunk of recipients and fails on the next: the retry hands
     over only the rest, and nobody gets the email twice."""
-    monkeypatch.setattr(notifications, "CHUNK", 1)
-    petition_id = open_petition(client, people, threshold=1)
-    for n in range(3):
-        sign(client, auth_app, petition_id, account(auth_app, f"chunk{n}@example.org"))
-    answer(client, people, petitions_app, petition_id)
-    peers = petitions_app.extensions[PEERS_KEY]
-    real = peers["auth"]
-    calls = []
+    addresses = answered_to_three_signers(
+        client, people, auth_app, petitions_app, monkeypatch, "chunk"
+    )
 
-    def auth_failing_on_the_third_call(environ, start_response):
-        if environ["PATH_INFO"].endswith("/internal/notifications"):
-            calls.append(environ["PATH_INFO"])
-            if len(calls) == 3:
-                start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
-                return [b"down"]
-        return real.app(environ, start_response)
+    def failing_on_the_third_call(number, start_response):
+        if number == 3:
+            start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
+            return [b"down"]
+        return None
 
-    peers["auth"] = Peer(auth_failing_on_the_third_call, real.prefix)
-    try:
-        with petitions_app.test_request_context("/"):
-            assert hand_over(petitions_db.session) == 0  # two signers' chunks went, not the third
-            assert hand_over(petitions_db.session) == 1
-    finally:
-        peers["auth"] = real
+    with (
+        auth_notified_through(petitions_app, failing_on_the_third_call) as calls,
+        petitions_app.test_request_context("/"),
+    ):
+        assert hand_over(petitions_db.session) == 0  # two signers' chunks went, not the third
+        assert hand_over(petitions_db.session) == 1
     assert len(calls) == 3 + 1  # the retry sent the third chunk only
-    assert response_emails(auth_app) == [f"chunk{n}@example.org" for n in range(3)]
+    assert response_emails(auth_app) == addresses
 
 
 class ProcessDied(Exception):
@@ -158,33 +187,25 @@ def test_a_retry_after_the_job_died_sends_only_the_rest(
 ):
     """Auth takes two chunks of recipients, then the job dies: what auth took stays
     handed over, and the next run sends only the third chunk."""
-    monkeypatch.setattr(notifications, "CHUNK", 1)
-    petition_id = open_petition(client, people, threshold=1)
-    for n in range(3):
-        sign(client, auth_app, petition_id, account(auth_app, f"died{n}@example.org"))
-    answer(client, people, petitions_app, petition_id)
-    peers = petitions_app.extensions[PEERS_KEY]
-    real = peers["auth"]
-    calls = []
+    addresses = answered_to_three_signers(
+        client, people, auth_app, petitions_app, monkeypatch, "died"
+    )
 
-    def dying_on_the_third_call(environ, start_response):
-        if environ["PATH_INFO"].endswith("/internal/notifications"):
-            calls.append(environ["PATH_INFO"])
-            if len(calls) == 3:
-                raise ProcessDied
-        return real.app(environ, start_response)
+    def dying_on_the_third_call(number, _start_response):
+        if number == 3:
+            raise ProcessDied
+        return None
 
-    peers["auth"] = Peer(dying_on_the_third_call, real.prefix)
-    try:
-        with petitions_app.test_request_context("/"):
-            with pytest.raises(ProcessDied):
-                hand_over(petitions_db.session)
-            petitions_db.session.remove()  # the process is gone, and its transaction
-            assert hand_over(petitions_db.session) == 1
-    finally:
-        peers["auth"] = real
+    with (
+        auth_notified_through(petitions_app, dying_on_the_third_call) as calls,
+        petitions_app.test_request_context("/"),
+    ):
+        with pytest.raises(ProcessDied):
+            hand_over(petitions_db.session)
+        petitions_db.session.remove()  # the process is gone, and its transaction
+        assert hand_over(petitions_db.session) == 1
     assert len(calls) == 3 + 1  # the next run sent the third chunk only
-    assert response_emails(auth_app) == [f"died{n}@example.org" for n in range(3)]
+    assert response_emails(auth_app) == addresses
     with petitions_app.app_context():
         pending = petitions_db.session.query(PendingNotification).one()
         assert pending.sent_at is not None and pending.attempts == 2
@@ -195,11 +216,9 @@ def test_a_process_stops_where_another_went_on_between_chunks(
 ):
     """Between two chunks the notification is free a moment: another process that takes
     it then sends the rest, and the first stops without sending anything again."""
-    monkeypatch.setattr(notifications, "CHUNK", 1)
-    petition_id = open_petition(client, people, threshold=1)
-    for n in range(3):
-        sign(client, auth_app, petition_id, account(auth_app, f"between{n}@example.org"))
-    answer(client, people, petitions_app, petition_id)
+    addresses = answered_to_three_signers(
+        client, people, auth_app, petitions_app, monkeypatch, "between"
+    )
     other: list = []
 
     def the_other_process_runs(session):
@@ -209,7 +228,7 @@ def test_a_process_stops_where_another_went_on_between_chunks(
         event.listen(petitions_db.session(), "after_commit", the_other_process_runs, once=True)
         first = hand_over(petitions_db.session)
     assert failures(other) == [] and (first, other) == (0, [1])
-    assert response_emails(auth_app) == [f"between{n}@example.org" for n in range(3)]
+    assert response_emails(auth_app) == addresses
 
 
 @pytest.mark.skipif(TEST_DB != "postgres", reason="row locks need a server database")
@@ -218,11 +237,9 @@ def test_a_process_stops_when_another_holds_the_notification_between_chunks(
 ):
     """Another process that locked the notification while it was free between two chunks
     keeps it: the first stops, and the rest goes once, from the committed progress."""
-    monkeypatch.setattr(notifications, "CHUNK", 1)
-    petition_id = open_petition(client, people, threshold=1)
-    for n in range(3):
-        sign(client, auth_app, petition_id, account(auth_app, f"held{n}@example.org"))
-    answer(client, people, petitions_app, petition_id)
+    addresses = answered_to_three_signers(
+        client, people, auth_app, petitions_app, monkeypatch, "held"
+    )
     with petitions_app.app_context():
         holder = petitions_db.engine.connect()
 
@@ -240,4 +257,4 @@ def test_a_process_stops_when_another_holds_the_notification_between_chunks(
         holder.close()  # the other process lets it go without sending
     with petitions_app.test_request_context("/"):
         assert hand_over(petitions_db.session) == 1
-    assert response_emails(auth_app) == [f"held{n}@example.org" for n in range(3)]
+    assert response_emails(auth_app) == addresses
