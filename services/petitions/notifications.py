@@ -100,7 +100,15 @@ def _notify(session: Session, pending: PendingNotification) -> bool:
             "POST",
             "/internal/notifications",
             internal=True,
-            json={"user_ids": chunk, "template": "petition_response", "context": context},
+            json={
+                "user_ids": chunk,
+                "template": "petition_response",
+                "context": context,
+                # The chunk's name at auth: if this process dies after auth took it and
+                # before the progress is committed, the retry hands it over again under
+                # the same name, and auth does not send it twice.
+                "key": f"petition-response-{pending.id}-from-{chunk[0]}",
+            },
         )
         if not response.ok:
             raise ServiceUnavailable(f"auth answered {response.status}")

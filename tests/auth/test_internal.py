@@ -16,6 +16,7 @@ from services.common.client import call_service
 from services.common.timeutil import utcnow
 from services.common.tokens import InvalidToken, verify_service_token
 from tests.auth.helpers import confirmed_resident, link_token, messages
+from tests.conftest import TEST_DB
 from tests.support.concurrency import released_together
 
 PUBLIC = "http://127.0.0.1:8000"
@@ -224,3 +225,50 @@ def test_notifications_reach_confirmed_users_in_their_language(auth_app, client,
     assert crowded.status == 422 and "context" in crowded.json()["errors"]
     [notice] = messages(auth_app, "olena@example.org", "petition_response")
     assert "Більше ліхтарів" in notice.text_body and notice.locale == "uk"
+
+
+def test_a_batch_handed_over_again_under_its_key_is_not_sent_again(auth_app, client):
+    pair = confirmed_resident(client, auth_app)
+    user_id = int(jwt.decode(pair["access_token"], options={"verify_signature": False})["sub"])
+    batch = {
+        "user_ids": [user_id],
+        "template": "petition_response",
+        "context": {"title": "Більше ліхтарів", "url": f"{PUBLIC}/petitions/3"},
+        "key": "petition-response-1-from-7",
+    }
+    internal = auth_app.test_client()
+
+    def hand_over(caller="petitions", **changes):
+        return internal.post(
+            "/internal/notifications",
+            json={**batch, **changes},
+            headers=internal_headers(auth_app, caller),
+        )
+
+    first, again = hand_over(), hand_over()
+    assert first.status_code == again.status_code == 202
+    assert first.json == again.json == {"queued": 1}
+    assert len(messages(auth_app, "olena@example.org", "petition_response")) == 1
+    # Another key, or the same key from another service, is another batch.
+    assert hand_over(key="petition-response-1-from-8").json == {"queued": 1}
+    assert hand_over(caller="polls").json == {"queued": 1}
+    assert len(messages(auth_app, "olena@example.org", "petition_response")) == 3
+    for key in ("", "k" * 129, 7):
+        assert hand_over(key=key).status_code == 422
+    assert len(messages(auth_app, "olena@example.org", "petition_response")) == 3
+
+
+@pytest.mark.skipif(TEST_DB != "postgres", reason="concurrent requests need a server database")
+def test_one_batch_handed_over_twice_at_once_is_sent_once(auth_app, client):
+    pair = confirmed_resident(client, auth_app)
+    user_id = int(jwt.decode(pair["access_token"], options={"verify_signature": False})["sub"])
+    batch = {"user_ids": [user_id], "template": "petition_response", "key": "twice"}
+
+    def hand_over():
+        return auth_app.test_client().post(
+            "/internal/notifications", json=batch, headers=internal_headers(auth_app, "petitions")
+        )
+
+    answers = released_together([hand_over] * 4)
+    assert [answer.json for answer in answers] == [{"queued": 1}] * 4
+    assert len(messages(auth_app, "olena@example.org", "petition_response")) == 1

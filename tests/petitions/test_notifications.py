@@ -54,8 +54,9 @@ def answered_to_three_signers(client, people, auth_app, petitions_app, monkeypat
 
 @contextmanager
 def auth_notified_through(petitions_app, on_call):
-    """Petitions' calls to auth's notification API pass `on_call(number, start_response)`
-    first, which may answer instead of auth (or raise); yields the list of calls."""
+    """Petitions' calls to auth's notification API go through
+    `on_call(number, environ, start_response, auth)`, which answers (auth's answer, or
+    its own) or raises; yields the list of calls."""
     peers = petitions_app.extensions[PEERS_KEY]
     real = peers["auth"]
     calls = []
@@ -63,9 +64,7 @@ def auth_notified_through(petitions_app, on_call):
     def wrapped(environ, start_response):
         if environ["PATH_INFO"].endswith("/internal/notifications"):
             calls.append(environ["PATH_INFO"])
-            answered = on_call(len(calls), start_response)
-            if answered is not None:
-                return answered
+            return on_call(len(calls), environ, start_response, real.app)
         return real.app(environ, start_response)
 
     peers["auth"] = Peer(wrapped, real.prefix)
@@ -161,11 +160,11 @@ def test_a_retry_goes_on_from_where_a_long_list_stopped(
         client, people, auth_app, petitions_app, monkeypatch, "chunk"
     )
 
-    def failing_on_the_third_call(number, start_response):
+    def failing_on_the_third_call(number, environ, start_response, auth):
         if number == 3:
             start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
             return [b"down"]
-        return None
+        return auth(environ, start_response)
 
     with (
         auth_notified_through(petitions_app, failing_on_the_third_call) as calls,
@@ -191,10 +190,10 @@ def test_a_retry_after_the_job_died_sends_only_the_rest(
         client, people, auth_app, petitions_app, monkeypatch, "died"
     )
 
-    def dying_on_the_third_call(number, _start_response):
+    def dying_on_the_third_call(number, environ, start_response, auth):
         if number == 3:
             raise ProcessDied
-        return None
+        return auth(environ, start_response)
 
     with (
         auth_notified_through(petitions_app, dying_on_the_third_call) as calls,
@@ -209,6 +208,34 @@ def test_a_retry_after_the_job_died_sends_only_the_rest(
     with petitions_app.app_context():
         pending = petitions_db.session.query(PendingNotification).one()
         assert pending.sent_at is not None and pending.attempts == 2
+
+
+def test_a_chunk_auth_took_just_before_the_job_died_is_not_sent_twice(
+    client, people, councils, auth_app, petitions_app, monkeypatch
+):
+    """The job dies after auth took the second chunk and before its progress was
+    committed: the next run hands that chunk over again, under the same key, and auth
+    does not send it again."""
+    addresses = answered_to_three_signers(
+        client, people, auth_app, petitions_app, monkeypatch, "lost"
+    )
+
+    def dying_after_the_second_call(number, environ, start_response, auth):
+        answered = b"".join(auth(environ, start_response))  # auth took it and committed
+        if number == 2:
+            raise ProcessDied
+        return [answered]
+
+    with (
+        auth_notified_through(petitions_app, dying_after_the_second_call) as calls,
+        petitions_app.test_request_context("/"),
+    ):
+        with pytest.raises(ProcessDied):
+            hand_over(petitions_db.session)
+        petitions_db.session.remove()
+        assert hand_over(petitions_db.session) == 1
+    assert len(calls) == 2 + 2  # the second chunk was handed over twice…
+    assert response_emails(auth_app) == addresses  # …and mailed once
 
 
 def test_a_process_stops_where_another_went_on_between_chunks(

@@ -57,6 +57,13 @@ class NotificationSchema(Schema):
         values=fields.String(validate=validate.Length(max=2000)),
         load_default=dict,
     )
+    key = fields.String(
+        validate=validate.Length(min=1, max=128),
+        metadata={
+            "description": "the caller's name for this batch: handed over again under the"
+            " same key, it is not sent again (safe retries)"
+        },
+    )
 
 
 class NotifiedSchema(Schema):
@@ -106,7 +113,7 @@ def cancel_email_verification(verification_id: str):
 @service_required
 def notify_users(data):
     """Email users (those with a confirmed address) a message from an allowed template."""
-    return {"queued": domain.notify(db.session, settings(), **data)}
+    return {"queued": domain.notify(db.session, settings(), caller=g.calling_service, **data)}
 
 
 @verify_pages_blp.get("/verify")

@@ -21,6 +21,7 @@ from urllib.parse import urlencode
 from flask_babel import gettext
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.common.db import HotStatement
@@ -32,7 +33,7 @@ from ..accounts.domain import InvalidLink, Settings
 from ..accounts.models import User
 from ..keys import current_signer, signed_token
 from ..messaging import enqueue_email
-from .models import EmailVerification
+from .models import EmailVerification, NotificationBatch
 
 VERIFICATION_TTL = timedelta(days=1)
 PROOF_TTL = timedelta(minutes=10)
@@ -252,14 +253,29 @@ def cancel(session: Session, *, caller: str, verification_id: str) -> None:
 
 
 def notify(
-    session: Session, settings: Settings, *, user_ids: list[int], template: str, context: dict
+    session: Session,
+    settings: Settings,
+    *,
+    caller: str,
+    user_ids: list[int],
+    template: str,
+    context: dict,
+    key: str | None = None,
 ) -> int:
-    """Email each user who still has a confirmed address, in their language."""
+    """Email each user who still has a confirmed address, in their language; how many.
+
+    A batch the caller names with a `key` is sent once: handed over again under that
+    key (the caller retrying because it never learnt that the first time worked), it
+    is answered as before and nobody gets a second email."""
     if template not in NOTIFICATION_TEMPLATES:
         raise InvalidRequest(
             gettext("There is no such message."),
             errors={"template": [gettext("Unknown template.")]},
         )
+    if key is not None:
+        earlier = session.get(NotificationBatch, (caller, key))
+        if earlier is not None:
+            return earlier.queued
     users = session.scalars(
         select(User).where(
             User.id.in_(user_ids), User.deleted_at.is_(None), User.email_verified_at.is_not(None)
@@ -274,5 +290,11 @@ def notify(
             context={**context, "name": user.name},
             user_id=user.id,
         )
-    session.commit()
+    if key is not None:  # with the emails: both or neither
+        session.add(NotificationBatch(caller=caller, key=key, queued=len(users)))
+    try:
+        session.commit()
+    except IntegrityError:  # the same batch, handed over twice at once: the other sent it
+        session.rollback()
+        return session.get(NotificationBatch, (caller, key)).queued
     return len(users)

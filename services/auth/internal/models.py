@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, String
+from sqlalchemy import JSON, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.common.db import UtcDateTime
@@ -32,3 +32,15 @@ class EmailVerification(db.Model):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False)
     settled_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class NotificationBatch(db.Model):
+    """A batch of notifications a service handed over under its own key: handed over
+    again (a retry after the caller lost the answer), it is not sent again."""
+
+    __tablename__ = "notification_batches"
+
+    caller: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    queued: Mapped[int] = mapped_column(Integer, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
