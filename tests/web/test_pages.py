@@ -97,12 +97,14 @@ def test_no_sign_button_once_the_deadline_has_passed(client, auth_app, people, p
     sign_in(client)
     assert sign_form in client.get(page).text
     assert "Sign in to sign this petition" in visitor.get(page).text
+    assert "Collecting signatures until" in visitor.get(page).text
 
     make_due_date_pass(petitions_app, petition_id, "deadline_at")
     assert client.get(f"/api/petitions/petitions/{petition_id}").json["state"] == "open"
     for html in (client.get(page).text, visitor.get(page).text):
         assert sign_form not in html and "Sign in to sign this petition" not in html
         assert "Signature collection has ended." in html
+        assert "Collecting signatures until" not in html  # nor that it still collects
     assert "Збір підписів завершено." in client.get(f"/petitions/{petition_id}?lang=uk").text
     # A page loaded before the deadline still sends the form: the API refuses, the page
     # that says so no longer offers it again.

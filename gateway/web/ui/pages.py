@@ -46,7 +46,8 @@ def token_roles(access_token: str) -> dict:
     return roles if isinstance(roles, dict) else {}
 
 
-def collecting(petition: dict | None) -> bool:
+@pages.app_template_global()
+def takes_signatures(petition: dict | None) -> bool:
     """Whether the petition takes signatures now, as the API decides it: open and before
     its deadline. Its state still reads open for a few seconds after the deadline, until
     the deadline job judges it; the Sign form is not offered then."""
@@ -98,7 +99,6 @@ def petition(petition_id: int):
         signed_in=signed_in(),
         errors={},
         receipt=request.args.get("receipt"),
-        collecting=collecting(answer.body if answer.ok else None),
         # The form is offered where the API would take it; the API still decides.
         can_respond=answer.ok
         and answer.body["state"] == "successful"
@@ -158,7 +158,6 @@ def sign(petition_id: int):
             signed_in=True,
             errors=answer.errors(),
             receipt=None,
-            collecting=collecting(shown.body if shown.ok else None),
             can_respond=False,
             can_take_down=False,
         ),
