@@ -16,7 +16,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from weakref import WeakKeyDictionary
 
-from alembic import command
+from alembic import command, op
 from alembic.config import Config
 from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
@@ -419,6 +419,41 @@ def alembic_config(migrations_dir: Path) -> Config:
 def upgrade_database(app: Flask, revision: str = "head") -> None:
     """Apply the service's migrations up to `revision` on its own database."""
     _migrate(app, command.upgrade, revision)
+
+
+def build_index_beside_writers(
+    name: str, table: str, columns: list[str], where: str | None = None
+) -> None:
+    """In a migration: an index on a table that is written all the time (signatures,
+    the outbox). On PostgreSQL it is built CONCURRENTLY, so writes go on meanwhile; that
+    cannot run in a transaction, so the migrations before it are committed first. A
+    build interrupted half way leaves an invalid index of its name, which IF NOT EXISTS
+    would keep: it is dropped first, so running the migration again finishes the job."""
+    partial = {}
+    if where is not None:  # a partial index: only the rows a job looks for
+        partial = {"postgresql_where": text(where), "sqlite_where": text(where)}
+    if op.get_context().dialect.name != "postgresql":
+        op.create_index(name, table, columns, **partial)
+        return
+    with op.get_context().autocommit_block():
+        invalid = op.get_bind().scalar(
+            text("SELECT NOT indisvalid FROM pg_index WHERE indexrelid = to_regclass(:name)"),
+            {"name": name},
+        )
+        if invalid:
+            op.drop_index(name, table_name=table, postgresql_concurrently=True, if_exists=True)
+        op.create_index(
+            name, table, columns, postgresql_concurrently=True, if_not_exists=True, **partial
+        )
+
+
+def drop_index_beside_writers(name: str, table: str) -> None:
+    """In a migration: the twin of build_index_beside_writers."""
+    if op.get_context().dialect.name != "postgresql":
+        op.drop_index(name, table_name=table)
+        return
+    with op.get_context().autocommit_block():
+        op.drop_index(name, table_name=table, postgresql_concurrently=True, if_exists=True)
 
 
 def downgrade_database(app: Flask, revision: str) -> None:

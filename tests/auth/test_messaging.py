@@ -10,13 +10,14 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from services.auth import create_app
-from services.auth.messaging import enqueue_email, enqueue_sms
+from services.auth.messaging import enqueue_email, enqueue_sms, outbox
 from services.auth.messaging.models import DeliveryAttempt, OutboxMessage
 from services.auth.messaging.outbox import claim_due, deliver_due, sweep
 from services.auth.models import db
 from services.common.timeutil import utcnow
 from tests.conftest import TEST_DB
 from tests.support.smtp import SmtpServer, links_in, text_of
+from tests.support.statements import statements_run
 
 CONTEXT = {"name": "Олена", "link": "http://127.0.0.1:8000/confirm?t=abc"}
 
@@ -190,21 +191,59 @@ def test_sms_through_a_real_kannel_keeps_cyrillic(auth_app, kannel):
     assert message(auth_app, message_id).status == "sent"
 
 
-def test_delivered_sms_bodies_are_redacted_outside_development(auth_app):
-    message_id = queue_hello(auth_app, to="+380501234567", channel="sms")
-    deliver(auth_app)  # the console backend
+def made_ago(auth_app, message_id: int, age: timedelta, **values) -> None:
     with auth_app.app_context():
         db.session.execute(
             update(OutboxMessage)
             .where(OutboxMessage.id == message_id)
-            .values(sent_at=utcnow() - timedelta(hours=2))
+            .values(created_at=utcnow() - age, **values)
         )
         db.session.commit()
-        sweep(db.session, {**auth_app.config, "DEV_OUTBOX": True})
-        assert "Олена" in db.session.get(OutboxMessage, message_id).text_body
+
+
+def test_settled_messages_are_forgotten_once_old_enough_outside_development(auth_app):
+    """SMS (codes) after an hour, emails (links; an email voter's address, which nothing
+    else keeps) after a week: their recipient and text; what is still to be sent, never."""
+    sms = queue_hello(auth_app, to="+380501234567", channel="sms")
+    recent_sms = queue_hello(auth_app, to="+380501234568", channel="sms")
+    old_email = queue_hello(auth_app, to="voter@example.org")
+    failed_email = queue_hello(auth_app, to="bounced@example.org")
+    week_old_email = queue_hello(auth_app, to="recent@example.org")
+    assert deliver(auth_app) == {"sent": 5, "retry": 0, "failed": 0}  # the console backend
+    waiting_email = queue_hello(auth_app, to="waiting@example.org")
+    made_ago(auth_app, sms, timedelta(hours=2))
+    made_ago(auth_app, recent_sms, timedelta(minutes=30))
+    made_ago(auth_app, old_email, timedelta(days=8))
+    made_ago(auth_app, failed_email, timedelta(days=8), status="failed")
+    made_ago(auth_app, week_old_email, timedelta(days=6))
+    made_ago(auth_app, waiting_email, timedelta(days=8), next_attempt_at=utcnow() + timedelta(1))
+
+    with auth_app.app_context():
+        sweep(db.session, {**auth_app.config, "DEV_OUTBOX": True})  # the dev outbox shows all
+        assert "Олена" in db.session.get(OutboxMessage, sms).text_body
         sweep(db.session, {**auth_app.config, "DEV_OUTBOX": False})
-        db.session.expire_all()
-        assert "Олена" not in db.session.get(OutboxMessage, message_id).text_body
+    forgotten = {sms, old_email, failed_email}
+    for message_id in (sms, recent_sms, old_email, failed_email, week_old_email, waiting_email):
+        kept = message(auth_app, message_id)
+        if message_id in forgotten:
+            assert kept.redacted and "@" not in kept.recipient and "+380" not in kept.recipient
+            assert "Олена" not in kept.text_body and kept.html_body is None
+        else:
+            assert not kept.redacted and "Олена" in kept.text_body, message_id
+    assert message(auth_app, waiting_email).status == "created"  # still to be sent
+
+
+def test_a_backlog_of_old_messages_is_forgotten_in_short_steps(auth_app, monkeypatch):
+    monkeypatch.setattr(outbox, "REDACT_AT_ONCE", 2)
+    ids = [queue_hello(auth_app, to=f"old{n}@example.org") for n in range(5)]
+    deliver(auth_app)
+    for message_id in ids:
+        made_ago(auth_app, message_id, timedelta(days=30))
+    with auth_app.app_context(), statements_run(db.engine) as statements:
+        sweep(db.session, {**auth_app.config, "DEV_OUTBOX": False})
+    assert all(message(auth_app, message_id).redacted for message_id in ids)
+    email_steps = [s for s in statements if s.lstrip().startswith("UPDATE") and "LIMIT" in s]
+    assert len(email_steps) >= 3  # 2 + 2 + 1 (and the SMS step)
 
 
 def test_the_dev_outbox_shows_messages(auth_app, client):

@@ -8,7 +8,7 @@ import io
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event, update
+from sqlalchemy import update
 
 from services.common.caching import forget_public_reads
 from services.common.timeutil import utcnow
@@ -17,6 +17,7 @@ from services.petitions.models import Petition, PetitionCount, Response
 from services.petitions.models import db as petitions_db
 from tests.petitions.conftest import add_signers, open_petition, rejected_petition
 from tests.petitions.test_lifecycle import _settled
+from tests.support.statements import statements_run
 
 API = "/api/petitions"
 pytestmark = pytest.mark.usefixtures("councils")
@@ -332,16 +333,8 @@ def test_a_list_reads_its_counts_and_responses_in_one_query_each(
     def listed() -> tuple[list[dict], int]:
         client.get(f"{API}{path}", headers=headers)  # what is read once and kept, kept
         forget_public_reads()
-        statements = []
-
-        def executed(_connection, _cursor, statement, *_):
-            statements.append(statement)
-
-        event.listen(engine, "before_cursor_execute", executed)
-        try:
+        with statements_run(engine) as statements:
             response = client.get(f"{API}{path}", headers=headers)
-        finally:
-            event.remove(engine, "before_cursor_execute", executed)
         assert response.status_code == 200, response.json
         return response.json["petitions"], len(statements)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.common.db import UtcDateTime
@@ -43,6 +43,15 @@ class OutboxMessage(db.Model):
     __table_args__ = (
         # The worker's question, "what is due?", reads this index only.
         Index("ix_outbox_messages_due", "status", "next_attempt_at"),
+        # The sweep's, "what is settled and old enough to forget?": only the rows not
+        # forgotten yet, however many were sent before them.
+        Index(
+            "ix_outbox_messages_unredacted",
+            "channel",
+            "created_at",
+            postgresql_where=text("NOT redacted"),
+            sqlite_where=text("NOT redacted"),
+        ),
     )
 
 

@@ -4,7 +4,9 @@
 and insert the row in the caller's transaction without committing: the message exists exactly
 when the change that caused it does. `deliver_due` hands due messages to the providers,
 each in its own transaction, with retries and backoff; `sweep` returns messages whose
-worker died mid-delivery.
+worker died mid-delivery, and forgets the addresses and texts of settled ones once they
+are old enough (SMS_RETENTION, EMAIL_RETENTION): the outbox is not an archive of links,
+codes and the addresses of people who voted by email.
 """
 
 from __future__ import annotations
@@ -36,7 +38,9 @@ TEMPLATES = "messages"
 BACKOFF_BASE = timedelta(seconds=10)
 BACKOFF_MAX = timedelta(hours=1)
 STUCK_AFTER = timedelta(minutes=5)
-SMS_RETENTION = timedelta(hours=1)
+SMS_RETENTION = timedelta(hours=1)  # codes
+EMAIL_RETENTION = timedelta(days=7)  # long enough to answer "I never got the email"
+REDACT_AT_ONCE = 1000  # rows per statement: a backlog is worked off in short steps
 REDACTED = "[redacted after delivery]"
 
 
@@ -253,29 +257,44 @@ def deliver_due(session: Session, config, limit: int = 50) -> dict[str, int]:
 
 
 def sweep(session: Session, config) -> int:
-    """Return stuck `sending` rows to the queue; redact delivered SMS bodies (they hold codes).
-
-    In development the dev outbox needs the codes readable, so nothing is redacted there.
-    """
+    """Return stuck `sending` rows to the queue (how many); forget settled messages once
+    they are old enough (not in development, where the dev outbox shows them)."""
     now = utcnow()
     returned = session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.status == "sending", OutboxMessage.claimed_at < now - STUCK_AFTER)
         .values(status="created", next_attempt_at=now)
     ).rowcount
-    if not dev_outbox_enabled(config):
-        session.execute(
-            update(OutboxMessage)
-            .where(
-                OutboxMessage.channel == "sms",
-                OutboxMessage.status == "sent",
-                OutboxMessage.redacted.is_(False),
-                OutboxMessage.sent_at < now - SMS_RETENTION,
-            )
-            .values(text_body=REDACTED, redacted=True)
-        )
     session.commit()
+    if not dev_outbox_enabled(config):
+        for channel, retention in (("sms", SMS_RETENTION), ("email", EMAIL_RETENTION)):
+            while redact_settled(session, channel, now - retention) == REDACT_AT_ONCE:
+                pass
     return returned
+
+
+def redact_settled(session: Session, channel: str, made_before) -> int:
+    """Forget the recipient and the text of up to REDACT_AT_ONCE sent or failed messages
+    of `channel` made before `made_before`; how many. Reads the index of the rows not
+    forgotten yet, so the work follows the messages of the last days, not the table."""
+    settled = (
+        select(OutboxMessage.id)
+        .where(
+            ~OutboxMessage.redacted,
+            OutboxMessage.created_at < made_before,
+            OutboxMessage.channel == channel,
+            OutboxMessage.status.in_(("sent", "failed")),
+        )
+        .limit(REDACT_AT_ONCE)
+    )
+    redacted = session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(settled.scalar_subquery()))
+        .values(recipient=REDACTED, subject=None, text_body=REDACTED, html_body=None, redacted=True)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    session.commit()
+    return redacted
 
 
 def dev_outbox_enabled(config=None) -> bool:
