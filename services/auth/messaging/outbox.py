@@ -40,7 +40,8 @@ BACKOFF_MAX = timedelta(hours=1)
 STUCK_AFTER = timedelta(minutes=5)
 SMS_RETENTION = timedelta(hours=1)  # codes
 EMAIL_RETENTION = timedelta(days=7)  # long enough to answer "I never got the email"
-REDACT_AT_ONCE = 1000  # rows per statement: a backlog is worked off in short steps
+REDACT_AT_ONCE = 1000  # rows per statement: a backlog is worked off in short steps,
+REDACT_STEPS_PER_SWEEP = 10  # and over several sweeps, delivery going on between them
 REDACTED = "[redacted after delivery]"
 
 
@@ -268,8 +269,9 @@ def sweep(session: Session, config) -> int:
     session.commit()
     if not dev_outbox_enabled(config):
         for channel, retention in (("sms", SMS_RETENTION), ("email", EMAIL_RETENTION)):
-            while redact_settled(session, channel, now - retention) == REDACT_AT_ONCE:
-                pass
+            for _ in range(REDACT_STEPS_PER_SWEEP):
+                if redact_settled(session, channel, now - retention) < REDACT_AT_ONCE:
+                    break
     return returned
 
 
