@@ -10,6 +10,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
@@ -419,6 +420,19 @@ def alembic_config(migrations_dir: Path) -> Config:
 def upgrade_database(app: Flask, revision: str = "head") -> None:
     """Apply the service's migrations up to `revision` on its own database."""
     _migrate(app, command.upgrade, revision)
+
+
+def in_steps(step: Callable[[], int], size: int, most: int) -> int:
+    """Run `step` (which handles up to `size` rows and commits) until it handles fewer,
+    `most` times at the most: a backlog is worked off in short transactions, what is
+    left waits for the next run. The rows handled."""
+    handled = 0
+    for _ in range(most):
+        done = step()
+        handled += done
+        if done < size:
+            break
+    return handled
 
 
 def build_index_beside_writers(

@@ -8,9 +8,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import jwt
 import pytest
+from sqlalchemy import update
 from werkzeug.test import Client
 
+from services.auth.internal import domain as internal_domain
 from services.auth.internal.models import EmailVerification
+from services.auth.messaging.worker import DeliveryWorker
 from services.auth.models import db
 from services.common.client import call_service
 from services.common.timeutil import utcnow
@@ -164,6 +167,29 @@ def test_an_expired_verification_confirms_nothing(auth_app, client):
     with auth_app.app_context():
         kept = db.session.get(EmailVerification, verification_id)
         assert kept.status == "pending" and kept.settled_at is None
+
+
+def test_the_address_of_a_link_nobody_clicked_is_erased_once_it_expires(
+    auth_app, client, monkeypatch
+):
+    monkeypatch.setattr(internal_domain, "FORGET_AT_ONCE", 2)
+    ignored = [ask(auth_app, email=f"ignored{n}@example.org").json["id"] for n in range(3)]
+    waiting = ask(auth_app, email="waiting@example.org").json["id"]
+    with auth_app.app_context():
+        db.session.execute(
+            update(EmailVerification)
+            .where(EmailVerification.id.in_(ignored))
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+        db.session.commit()
+        DeliveryWorker(auth_app).run_once(sweep_too=True)  # as the worker does
+        for verification_id in ignored:
+            gone = db.session.get(EmailVerification, verification_id)
+            assert gone.status == "expired" and gone.email is None and gone.settled_at
+        kept = db.session.get(EmailVerification, waiting)
+        assert kept.status == "pending" and kept.email == "waiting@example.org"
+    token = link_token(messages(auth_app, "ignored0@example.org")[0].text_body)
+    assert client.get(f"/api/auth/verify?token={token}").status_code == 400
 
 
 def test_cancel(auth_app, client):

@@ -24,7 +24,7 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from services.common.db import HotStatement
+from services.common.db import HotStatement, in_steps
 from services.common.errors import N_, NotFound, Problem
 from services.common.hashing import mailbox_hash
 from services.common.timeutil import utcnow
@@ -234,6 +234,37 @@ def return_address(return_url: str | None, proof: str) -> str | None:
         return None
     separator = "&" if "?" in return_url else "?"
     return return_url + separator + urlencode({"proof": proof})
+
+
+FORGET_AT_ONCE = 1000
+FORGET_STEPS = 10
+
+
+def forget_expired(session: Session) -> int:
+    """Requests nobody confirmed in time expire, and their addresses are erased: an
+    ignored link must not keep an address for ever. A thousand at a time, ten thousand
+    a run at the most (the outbox worker's sweep runs it); how many."""
+    now = utcnow()
+
+    def step() -> int:
+        expired = (
+            select(EmailVerification.id)
+            .where(EmailVerification.status == "pending", EmailVerification.expires_at < now)
+            .limit(FORGET_AT_ONCE)
+        )
+        forgotten = session.execute(
+            update(EmailVerification)
+            .where(
+                EmailVerification.id.in_(expired.scalar_subquery()),
+                EmailVerification.status == "pending",
+            )
+            .values(status="expired", settled_at=now, email=None)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        session.commit()
+        return forgotten
+
+    return in_steps(step, FORGET_AT_ONCE, FORGET_STEPS)
 
 
 def cancel(session: Session, *, caller: str, verification_id: str) -> None:

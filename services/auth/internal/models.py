@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Integer, String
+from sqlalchemy import JSON, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.common.db import UtcDateTime
@@ -32,6 +32,17 @@ class EmailVerification(db.Model):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False)
     settled_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+    __table_args__ = (
+        # What the sweep looks for, the requests still pending by when they expire: only
+        # those, however many were settled before them.
+        Index(
+            "ix_email_verifications_pending_expiry",
+            "expires_at",
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
+    )
 
 
 class NotificationBatch(db.Model):

@@ -22,6 +22,7 @@ from jinja2 import TemplateNotFound
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from services.common.db import in_steps
 from services.common.timeutil import utcnow
 
 from .models import DeliveryAttempt, OutboxMessage
@@ -269,9 +270,13 @@ def sweep(session: Session, config) -> int:
     session.commit()
     if not dev_outbox_enabled(config):
         for channel, retention in (("sms", SMS_RETENTION), ("email", EMAIL_RETENTION)):
-            for _ in range(REDACT_STEPS_PER_SWEEP):
-                if redact_settled(session, channel, now - retention) < REDACT_AT_ONCE:
-                    break
+            in_steps(
+                lambda channel=channel, retention=retention: redact_settled(
+                    session, channel, now - retention
+                ),
+                REDACT_AT_ONCE,
+                REDACT_STEPS_PER_SWEEP,
+            )
     return returned
 
 

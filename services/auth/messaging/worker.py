@@ -8,6 +8,7 @@ import threading
 
 from flask import Flask
 
+from ..internal.domain import forget_expired
 from ..models import db
 from .outbox import deliver_due, sweep
 
@@ -28,11 +29,13 @@ class DeliveryWorker:
         self._thread: threading.Thread | None = None
 
     def run_once(self, sweep_too: bool = False) -> dict[str, int]:
-        """One pass: (optionally) sweep, then deliver what is due."""
+        """One pass: (optionally) sweep the outbox and forget expired verifications,
+        then deliver what is due."""
         with self.app.app_context():
             try:
                 if sweep_too:
                     sweep(db.session, self.app.config)
+                    forget_expired(db.session)
                 return deliver_due(db.session, self.app.config)
             finally:
                 db.session.remove()
