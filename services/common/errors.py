@@ -14,6 +14,7 @@ from collections.abc import Mapping
 
 from flask import Flask, Response, g, has_request_context, request
 from flask_babel import gettext
+from gunicorn.http.errors import NoMoreData, ParseException
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
@@ -270,6 +271,25 @@ def handle_unexpected(exc: Exception) -> Response:
     )
 
 
+# What gunicorn raises into an app that reads the body: a chunk size that is not hex, a
+# chunk without its CRLF, a trailer that does not parse, a body that ends before its
+# last chunk. gunicorn parsed the request line and headers before calling the app, so
+# inside it these come only from the body the client sent (gunicorn then closes the
+# connection: where the next request would start is unknown).
+UNREADABLE_BODY = (ParseException, NoMoreData)
+
+
+def handle_unreadable_body(_exc: Exception) -> Response:
+    return problem_response(
+        Problem(
+            gettext(
+                "The request body could not be read: its chunked encoding is broken "
+                "or it ended early."
+            )
+        )
+    )
+
+
 def handle_changed_meanwhile(_exc: StaleDataError) -> Response:
     """A row's version moved between reading and writing it: someone else changed it
     first, and nothing of this request was written (the session rolls back)."""
@@ -282,5 +302,7 @@ def init_errors(app: Flask) -> None:
     """Register the problem+json handlers; call after flask-smorest's `Api.init_app`."""
     app.register_error_handler(Problem, handle_problem)
     app.register_error_handler(StaleDataError, handle_changed_meanwhile)
+    for unreadable in UNREADABLE_BODY:
+        app.register_error_handler(unreadable, handle_unreadable_body)
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(Exception, handle_unexpected)

@@ -309,6 +309,30 @@ def test_header_bytes_beyond_ascii_are_never_a_500(topology, raw_value):
         assert 200 <= status < 500, (path, raw_value, status)
 
 
+@pytest.mark.parametrize(
+    "chunks",
+    [
+        b"zz\r\n\r\n",  # a chunk size that is not hex
+        b"2;\xff\r\n{}\r\n0\r\n\r\n",  # a chunk extension that is not a token
+        b"2\r\n{}XX0\r\n\r\n",  # a chunk without its CRLF
+        b"0\r\nBad Name: 1\r\n\r\n",  # a trailer that does not parse
+    ],
+)
+def test_a_chunked_body_that_does_not_parse_is_a_400(topology, chunks):
+    """gunicorn raises into the app reading such a body: the client's fault, not a 500."""
+    for port, path in (
+        (topology.specs["auth"].port, b"/login"),  # a service's own gunicorn
+        (topology.specs["gateway"].port, b"/api/auth/login"),
+    ):
+        head = (
+            b"POST " + path + b" HTTP/1.1\r\nHost: a\r\nConnection: close\r\n"
+            b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        )
+        status, content_type, problem = raw_exchange(port, head + chunks)
+        assert (status, content_type) == (400, "application/problem+json"), (path, chunks)
+        assert problem["type"] == "urn:viche:problem:bad-request" and problem["detail"]
+
+
 def test_a_service_that_is_down_is_503_and_comes_back(topology):
     port = topology.specs["gateway"].port
     topology.stop(["petitions"])
