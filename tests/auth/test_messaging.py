@@ -211,6 +211,13 @@ def test_settled_messages_are_forgotten_once_old_enough_outside_development(auth
     week_old_email = queue_hello(auth_app, to="recent@example.org")
     assert deliver(auth_app) == {"sent": 5, "retry": 0, "failed": 0}  # the console backend
     waiting_email = queue_hello(auth_app, to="waiting@example.org")
+    with auth_app.app_context():  # as a mail server's refusal reads
+        db.session.add(
+            DeliveryAttempt(
+                message_id=failed_email, outcome="failed", error="550 bounced@example.org: no"
+            )
+        )
+        db.session.commit()
     made_ago(auth_app, sms, timedelta(hours=2))
     made_ago(auth_app, recent_sms, timedelta(minutes=30))
     made_ago(auth_app, old_email, timedelta(days=8))
@@ -231,6 +238,11 @@ def test_settled_messages_are_forgotten_once_old_enough_outside_development(auth
         else:
             assert not kept.redacted and "Олена" in kept.text_body, message_id
     assert message(auth_app, waiting_email).status == "created"  # still to be sent
+    with auth_app.app_context():
+        errors = db.session.scalars(
+            select(DeliveryAttempt.error).where(DeliveryAttempt.message_id == failed_email)
+        ).all()
+    assert errors and not any("bounced@" in (error or "") for error in errors)
 
 
 def test_a_backlog_of_old_messages_is_forgotten_in_short_steps(auth_app, monkeypatch):

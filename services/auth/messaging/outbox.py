@@ -282,8 +282,10 @@ def sweep(session: Session, config) -> int:
 
 def redact_settled(session: Session, channel: str, made_before) -> int:
     """Forget the recipient and the text of up to REDACT_AT_ONCE sent or failed messages
-    of `channel` made before `made_before`; how many. Reads the index of the rows not
-    forgotten yet, so the work follows the messages of the last days, not the table."""
+    of `channel` made before `made_before`, and what their delivery attempts' errors
+    said (a mail server's refusal often repeats the address); how many. Reads the index
+    of the rows not forgotten yet, so the work follows the messages of the last days,
+    not the table."""
     settled = (
         select(OutboxMessage.id)
         .where(
@@ -294,14 +296,22 @@ def redact_settled(session: Session, channel: str, made_before) -> int:
         )
         .limit(REDACT_AT_ONCE)
     )
-    redacted = session.execute(
+    redacted = session.scalars(
         update(OutboxMessage)
         .where(OutboxMessage.id.in_(settled.scalar_subquery()))
         .values(recipient=REDACTED, subject=None, text_body=REDACTED, html_body=None, redacted=True)
+        .returning(OutboxMessage.id)
         .execution_options(synchronize_session=False)
-    ).rowcount
+    ).all()
+    if redacted:
+        session.execute(
+            update(DeliveryAttempt)
+            .where(DeliveryAttempt.message_id.in_(redacted), DeliveryAttempt.error.is_not(None))
+            .values(error=REDACTED)
+            .execution_options(synchronize_session=False)
+        )
     session.commit()
-    return redacted
+    return len(redacted)
 
 
 def dev_outbox_enabled(config=None) -> bool:
