@@ -11,7 +11,7 @@ from flask import current_app
 from flask_babel import gettext
 from werkzeug.routing import BaseConverter
 
-from .client import call_service
+from .client import ServiceUnavailable, call_service
 from .errors import N_, NotFound, Problem
 from .timeutil import is_time_zone
 
@@ -48,17 +48,26 @@ class NotAllowed(Problem):
 
 def council_info(slug: str) -> dict | None:
     """The council as auth describes it (name, default language, time zone), remembered
-    for KNOWN_FOR_SECONDS; None when there is no such council. UnknownCouncil (503)
-    when auth cannot be asked."""
+    for KNOWN_FOR_SECONDS; None when there is no such council. When auth cannot be asked,
+    what it said last, however old (councils change rarely; a job judging a petition
+    must not wait on auth each time), asked again after KNOWN_FOR_SECONDS; UnknownCouncil
+    (503) only for a council never heard of."""
     known = _known.get(slug)
     if known is not None and time.monotonic() - known[0] < KNOWN_FOR_SECONDS:
         return known[1]
     if not is_council_slug(slug):  # no council, and no path to build
         return None
-    response = call_service("auth", "GET", f"/councils/{slug}")
-    if response.status == 404:
+    try:
+        response = call_service("auth", "GET", f"/councils/{slug}")
+    except ServiceUnavailable:
+        response = None
+    if response is not None and response.status == 404:
+        _known.pop(slug, None)
         return None
-    if not response.ok:
+    if response is None or not response.ok:
+        if known is not None:
+            _known[slug] = (time.monotonic(), known[1])
+            return known[1]
         raise UnknownCouncil(gettext("The list of councils could not be checked."), status=503)
     info = response.json()
     _known[slug] = (time.monotonic(), info)
