@@ -9,11 +9,37 @@ from marshmallow import Schema, ValidationError, fields, validate
 from services.common.config import SUPPORTED_LOCALES
 from services.common.fields import EmailAddress
 
+from .passwords import MAX_LENGTH, MIN_LENGTH
+
+
+def new_password() -> fields.String:
+    """A password being chosen. Its rules are checked by the domain (passwords.py), which
+    says in the reader's language what is wrong; here they are documented."""
+    return fields.String(
+        required=True,
+        load_only=True,
+        metadata={
+            "minLength": MIN_LENGTH,
+            "maxLength": MAX_LENGTH,
+            "description": f"{MIN_LENGTH} to {MAX_LENGTH} characters, at least four different"
+            " ones, neither a commonly used password nor the address or name",
+        },
+    )
+
 
 class PhoneNumber(fields.String):
     """A mobile number in E.164; national numbers are read as Ukrainian."""
 
     DEFAULT_REGION = "UA"
+
+    def __init__(self, **kwargs) -> None:
+        kwargs["metadata"] = {
+            "description": "a mobile number that can receive SMS, in E.164 (+380501234567);"
+            " a national number is read as Ukrainian",
+            "example": "+380501234567",
+            **kwargs.get("metadata", {}),
+        }
+        super().__init__(**kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
         raw = super()._deserialize(value, attr, data, **kwargs)
@@ -34,7 +60,7 @@ class PhoneNumber(fields.String):
 class RegisterSchema(Schema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     email = EmailAddress(required=True)
-    password = fields.String(required=True, load_only=True)
+    password = new_password()
     phone = PhoneNumber(required=True)
     locale = fields.String(validate=validate.OneOf(SUPPORTED_LOCALES))
 
@@ -69,7 +95,7 @@ class CodeSchema(Schema):
 
 class NewPasswordSchema(Schema):
     token = fields.String(required=True, validate=validate.Length(max=2000))
-    password = fields.String(required=True, load_only=True)
+    password = new_password()
 
 
 class AcceptedSchema(Schema):
