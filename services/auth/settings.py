@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from services.common.config import env, env_int
+from services.common.config import ConfigError, env, env_int
 
 
 def auth_settings(environ: Mapping[str, str] | None = None) -> dict:
@@ -28,4 +28,14 @@ def auth_settings(environ: Mapping[str, str] | None = None) -> dict:
         # The dev outbox shows every message, codes included: never in production.
         "DEV_OUTBOX": env("VICHE_DEV_OUTBOX", "1", vars_) == "1",
         "DELIVERY_MAX_ATTEMPTS": env_int("VICHE_DELIVERY_MAX_ATTEMPTS", 8, vars_),
+        # How long a settled email keeps its recipient and text (to answer "I never got
+        # it"); then the outbox forgets them.
+        "EMAIL_RETENTION_DAYS": retention_days(vars_),
     }
+
+
+def retention_days(environ: Mapping[str, str]) -> int:
+    days = env_int("VICHE_EMAIL_RETENTION_DAYS", 7, environ)
+    if not 1 <= days <= 365:
+        raise ConfigError(f"VICHE_EMAIL_RETENTION_DAYS must be 1 to 365, not {days}")
+    return days

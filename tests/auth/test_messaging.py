@@ -14,6 +14,8 @@ from services.auth.messaging import enqueue_email, enqueue_sms, outbox
 from services.auth.messaging.models import DeliveryAttempt, OutboxMessage
 from services.auth.messaging.outbox import claim_due, deliver_due, sweep
 from services.auth.models import db
+from services.auth.settings import auth_settings
+from services.common.config import ConfigError
 from services.common.timeutil import utcnow
 from tests.conftest import TEST_DB
 from tests.support.smtp import SmtpServer, links_in, text_of
@@ -292,3 +294,20 @@ def test_the_dev_outbox_does_not_exist_in_production():
     response = app.test_client().get("/dev/outbox")
     assert response.status_code == 404
     assert response.mimetype == "application/problem+json"
+
+
+def test_how_long_emails_are_kept_is_the_operators_choice(auth_app):
+    kept_a_month = queue_hello(auth_app, to="month@example.org")
+    deliver(auth_app)
+    made_ago(auth_app, kept_a_month, timedelta(days=8))
+    config = {**auth_app.config, "DEV_OUTBOX": False}
+    with auth_app.app_context():
+        sweep(db.session, {**config, "EMAIL_RETENTION_DAYS": 30})
+    assert not message(auth_app, kept_a_month).redacted
+    with auth_app.app_context():
+        sweep(db.session, {**config, "EMAIL_RETENTION_DAYS": 7})
+    assert message(auth_app, kept_a_month).redacted
+    assert auth_settings({"VICHE_EMAIL_RETENTION_DAYS": "30"})["EMAIL_RETENTION_DAYS"] == 30
+    for wrong in ("0", "366", "a week", "-1"):
+        with pytest.raises(ConfigError):
+            auth_settings({"VICHE_EMAIL_RETENTION_DAYS": wrong})

@@ -5,7 +5,7 @@ and insert the row in the caller's transaction without committing: the message e
 when the change that caused it does. `deliver_due` hands due messages to the providers,
 each in its own transaction, with retries and backoff; `sweep` returns messages whose
 worker died mid-delivery, and forgets the addresses and texts of settled ones once they
-are old enough (SMS_RETENTION, EMAIL_RETENTION): the outbox is not an archive of links,
+are old enough (SMS_RETENTION, EMAIL_RETENTION_DAYS): the outbox is not an archive of links,
 codes and the addresses of people who voted by email.
 """
 
@@ -39,8 +39,7 @@ TEMPLATES = "messages"
 BACKOFF_BASE = timedelta(seconds=10)
 BACKOFF_MAX = timedelta(hours=1)
 STUCK_AFTER = timedelta(minutes=5)
-SMS_RETENTION = timedelta(hours=1)  # codes
-EMAIL_RETENTION = timedelta(days=7)  # long enough to answer "I never got the email"
+SMS_RETENTION = timedelta(hours=1)  # codes; emails: EMAIL_RETENTION_DAYS in the config
 REDACT_AT_ONCE = 1000  # rows per statement: a backlog is worked off in short steps,
 REDACT_STEPS_PER_SWEEP = 10  # and over several sweeps, delivery going on between them
 REDACTED = "[redacted after delivery]"
@@ -269,7 +268,8 @@ def sweep(session: Session, config) -> int:
     ).rowcount
     session.commit()
     if not dev_outbox_enabled(config):
-        for channel, retention in (("sms", SMS_RETENTION), ("email", EMAIL_RETENTION)):
+        email_retention = timedelta(days=config["EMAIL_RETENTION_DAYS"])
+        for channel, retention in (("sms", SMS_RETENTION), ("email", email_retention)):
             in_steps(
                 lambda channel=channel, retention=retention: redact_settled(
                     session, channel, now - retention
