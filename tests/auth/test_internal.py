@@ -8,11 +8,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import jwt
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 from werkzeug.test import Client
 
 from services.auth.internal import domain as internal_domain
-from services.auth.internal.models import EmailVerification
+from services.auth.internal.models import EmailVerification, NotificationBatch
 from services.auth.messaging.worker import DeliveryWorker
 from services.auth.models import db
 from services.common.client import call_service
@@ -282,6 +282,17 @@ def test_a_batch_handed_over_again_under_its_key_is_not_sent_again(auth_app, cli
     for key in ("", "k" * 129, 7):
         assert hand_over(key=key).status_code == 422
     assert len(messages(auth_app, "olena@example.org", "petition_response")) == 3
+    # Keys are let go a month on (retries come within minutes): the table stays small.
+    with auth_app.app_context():
+        db.session.execute(
+            update(NotificationBatch)
+            .where(NotificationBatch.key == "petition-response-1-from-8")
+            .values(created_at=utcnow() - timedelta(days=31))
+        )
+        db.session.commit()
+        DeliveryWorker(auth_app).run_once(sweep_too=True)
+        kept = db.session.scalars(select(NotificationBatch.key)).all()
+    assert sorted(kept) == ["petition-response-1-from-7", "petition-response-1-from-7"]
 
 
 @pytest.mark.skipif(TEST_DB != "postgres", reason="concurrent requests need a server database")

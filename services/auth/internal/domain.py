@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 
 from flask_babel import gettext
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -265,6 +265,20 @@ def forget_expired(session: Session) -> int:
         return forgotten
 
     return in_steps(step, FORGET_AT_ONCE, FORGET_STEPS)
+
+
+# A caller retries a batch within minutes (petitions gives up after 20 attempts); the
+# keys are kept far longer than that, then let go, so the table stays small.
+BATCH_KEYS_KEPT = timedelta(days=30)
+
+
+def forget_old_batches(session: Session) -> int:
+    """Let go of the keys of notification batches handed over long ago; how many."""
+    forgotten = session.execute(
+        delete(NotificationBatch).where(NotificationBatch.created_at < utcnow() - BATCH_KEYS_KEPT)
+    ).rowcount
+    session.commit()
+    return forgotten
 
 
 def cancel(session: Session, *, caller: str, verification_id: str) -> None:

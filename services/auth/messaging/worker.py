@@ -8,7 +8,7 @@ import threading
 
 from flask import Flask
 
-from ..internal.domain import forget_expired
+from ..internal.domain import forget_expired, forget_old_batches
 from ..models import db
 from .outbox import deliver_due, sweep
 
@@ -29,13 +29,14 @@ class DeliveryWorker:
         self._thread: threading.Thread | None = None
 
     def run_once(self, sweep_too: bool = False) -> dict[str, int]:
-        """One pass: (optionally) sweep the outbox and forget expired verifications,
-        then deliver what is due."""
+        """One pass: (optionally) sweep the outbox, forget expired verifications and old
+        notification keys, then deliver what is due."""
         with self.app.app_context():
             try:
                 if sweep_too:
                     sweep(db.session, self.app.config)
                     forget_expired(db.session)
+                    forget_old_batches(db.session)
                 return deliver_due(db.session, self.app.config)
             finally:
                 db.session.remove()
