@@ -341,5 +341,7 @@ def notify(
         session.commit()
     except IntegrityError:  # the same batch, handed over twice at once: the other sent it
         session.rollback()
+        if key is None:
+            raise
         return session.get(NotificationBatch, (caller, key)).queued
     return len(users)

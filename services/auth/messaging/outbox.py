@@ -270,13 +270,8 @@ def sweep(session: Session, config) -> int:
     if not dev_outbox_enabled(config):
         email_retention = timedelta(days=config["EMAIL_RETENTION_DAYS"])
         for channel, retention in (("sms", SMS_RETENTION), ("email", email_retention)):
-            in_steps(
-                lambda channel=channel, retention=retention: redact_settled(
-                    session, channel, now - retention
-                ),
-                REDACT_AT_ONCE,
-                REDACT_STEPS_PER_SWEEP,
-            )
+            step = functools.partial(redact_settled, session, channel, now - retention)
+            in_steps(step, REDACT_AT_ONCE, REDACT_STEPS_PER_SWEEP)
     return returned
 
 
