@@ -169,27 +169,37 @@ def test_an_expired_verification_confirms_nothing(auth_app, client):
         assert kept.status == "pending" and kept.settled_at is None
 
 
-def test_the_address_of_a_link_nobody_clicked_is_erased_once_it_expires(
+def test_requests_are_deleted_once_their_link_has_expired_whatever_became_of_them(
     auth_app, client, monkeypatch
 ):
+    """An ignored link keeps no address, and a confirmed one no hash of the address
+    beside the question and choice it confirmed, once the link is of no more use."""
     monkeypatch.setattr(internal_domain, "FORGET_AT_ONCE", 2)
-    ignored = [ask(auth_app, email=f"ignored{n}@example.org").json["id"] for n in range(3)]
+    ignored = [ask(auth_app, email=f"ignored{n}@example.org").json["id"] for n in range(2)]
+    confirmed = ask(auth_app, email="confirmed@example.org").json["id"]
+    cancelled = ask(auth_app, email="cancelled@example.org").json["id"]
     waiting = ask(auth_app, email="waiting@example.org").json["id"]
+    token = link_token(messages(auth_app, "confirmed@example.org")[0].text_body)
+    assert client.post("/api/auth/verify/form", data={"token": token}).status_code == 303
+    service = auth_app.test_client()
+    cancel = f"/internal/email-verifications/{cancelled}/cancel"
+    assert service.post(cancel, headers=internal_headers(auth_app)).status_code == 204
+    dead = [*ignored, confirmed, cancelled]
     with auth_app.app_context():
         db.session.execute(
             update(EmailVerification)
-            .where(EmailVerification.id.in_(ignored))
+            .where(EmailVerification.id.in_(dead))
             .values(expires_at=utcnow() - timedelta(seconds=1))
         )
         db.session.commit()
         DeliveryWorker(auth_app).run_once(sweep_too=True)  # as the worker does
-        for verification_id in ignored:
-            gone = db.session.get(EmailVerification, verification_id)
-            assert gone.status == "expired" and gone.email is None and gone.settled_at
+        left = db.session.scalars(select(EmailVerification.id)).all()
+        assert left == [waiting]  # four, in two steps of two
         kept = db.session.get(EmailVerification, waiting)
         assert kept.status == "pending" and kept.email == "waiting@example.org"
     token = link_token(messages(auth_app, "ignored0@example.org")[0].text_body)
     assert client.get(f"/api/auth/verify?token={token}").status_code == 400
+    assert client.post("/api/auth/verify/form", data={"token": token}).status_code == 400
 
 
 def test_cancel(auth_app, client):

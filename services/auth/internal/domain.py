@@ -241,24 +241,23 @@ FORGET_STEPS = 10
 
 
 def forget_expired(session: Session) -> int:
-    """Requests nobody confirmed in time expire, and their addresses are erased: an
-    ignored link must not keep an address for ever. A thousand at a time, ten thousand
-    a run at the most (the outbox worker's sweep runs it); how many."""
+    """Delete the requests whose link can no longer be used, whatever became of them: a
+    link nobody clicked must not keep an address, nor a confirmed one the hash of the
+    address beside what it confirmed (a vote's question and choice), once neither is of
+    use (the rate limit counts the last hour; a day-old token is refused by its age
+    before any row is read). A thousand at a time, ten thousand a run at the most (the
+    outbox worker's sweep runs it); how many."""
     now = utcnow()
 
     def step() -> int:
-        expired = (
+        dead = (
             select(EmailVerification.id)
-            .where(EmailVerification.status == "pending", EmailVerification.expires_at < now)
+            .where(EmailVerification.expires_at < now)
             .limit(FORGET_AT_ONCE)
         )
         forgotten = session.execute(
-            update(EmailVerification)
-            .where(
-                EmailVerification.id.in_(expired.scalar_subquery()),
-                EmailVerification.status == "pending",
-            )
-            .values(status="expired", settled_at=now, email=None)
+            delete(EmailVerification)
+            .where(EmailVerification.id.in_(dead.scalar_subquery()))
             .execution_options(synchronize_session=False)
         ).rowcount
         session.commit()

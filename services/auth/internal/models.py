@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Index, Integer, String, text
+from sqlalchemy import JSON, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.common.db import UtcDateTime
@@ -22,7 +22,8 @@ class EmailVerification(db.Model):
     caller: Mapped[str] = mapped_column(String(32), nullable=False)
     purpose: Mapped[str] = mapped_column(String(100), nullable=False)
     subject: Mapped[str] = mapped_column(String(100), nullable=False)
-    # The address is needed to send the link; it is erased once the request is settled.
+    # The address is needed to send the link; it is erased once the request is settled,
+    # and the row deleted once the link has expired.
     email: Mapped[str | None] = mapped_column(String(320))
     email_hash: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
     locale: Mapped[str] = mapped_column(String(8), nullable=False)
@@ -34,14 +35,8 @@ class EmailVerification(db.Model):
     settled_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
     __table_args__ = (
-        # What the sweep looks for, the requests still pending by when they expire: only
-        # those, however many were settled before them.
-        Index(
-            "ix_email_verifications_pending_expiry",
-            "expires_at",
-            postgresql_where=text("status = 'pending'"),
-            sqlite_where=text("status = 'pending'"),
-        ),
+        # What the sweep looks for: the requests whose link has expired, to delete them.
+        Index("ix_email_verifications_expires_at", "expires_at"),
     )
 
 
