@@ -234,7 +234,6 @@ class ProxyApp:
                 send, request, "payload-too-large", policy.DETAIL_TOO_LARGE, request_id, cors
             )
 
-        forwarded_for = request.get(b"x-forwarded-for") if settings.trusted_proxies else None
         proto = request.scheme
         if settings.trusted_proxies:
             proto = request.get(b"x-forwarded-proto") or proto
@@ -244,12 +243,10 @@ class ProxyApp:
             if name not in REPLACED
         ]
         headers += [
-            (
-                b"x-forwarded-for",
-                (
-                    f"{forwarded_for}, {request.client}" if forwarded_for else request.client
-                ).encode(),
-            ),
+            # Only the client worked out above: a service takes the last address of the
+            # list as its caller's (ProxyFix x_for=1), and would otherwise take the proxy
+            # in front of us, one address for everybody and for every per-client limit.
+            (b"x-forwarded-for", client.encode()),
             (b"x-forwarded-proto", proto.encode()),
             (b"x-forwarded-host", (request.get(b"host") or "").encode("latin-1")),
             (b"x-request-id", request_id.encode()),

@@ -191,15 +191,22 @@ def start_gateway(tmp_path_factory, name: str, env: dict[str, str]) -> Cluster:
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    """A gateway in front of upstreams the test controls."""
+def echo_url():
+    """An upstream that answers with what reached it."""
     echo = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
     threading.Thread(target=echo.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{echo.server_address[1]}"
+    echo.shutdown()
+    echo.server_close()
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory, echo_url):
+    """A gateway in front of upstreams the test controls."""
     garbage = socket.socket()
     garbage.bind(("127.0.0.1", 0))
     garbage.listen()
     threading.Thread(target=serve_garbage, args=(garbage,), daemon=True).start()
-    echo_url = f"http://127.0.0.1:{echo.server_address[1]}"
     cluster = start_gateway(
         tmp_path_factory,
         "lab",
@@ -216,8 +223,6 @@ def lab(tmp_path_factory):
     )
     yield cluster.specs["lab"].port
     cluster.stop()
-    echo.shutdown()
-    echo.server_close()
     garbage.close()
 
 
@@ -419,6 +424,27 @@ def test_forwarding_headers_reach_the_service(lab):
     assert headers["x-forwarded-proto"] == "http"
     assert headers["x-forwarded-host"] == f"127.0.0.1:{lab}"
     assert headers["x-forwarded-prefix"] == "/api/polls"
+
+
+def test_behind_trusted_proxies_the_service_is_told_the_client_not_the_proxy(
+    tmp_path_factory, echo_url
+):
+    """Two clients behind one load balancer stay two clients for the services' limits."""
+    cluster = start_gateway(
+        tmp_path_factory,
+        "behind-two-proxies",
+        {"POLLS_URL": echo_url, "VICHE_TRUSTED_PROXIES": "2", "VICHE_RATE_LIMIT": "1000/minute"},
+    )
+    try:
+        port = cluster.specs["behind-two-proxies"].port
+        for client in ("203.0.113.7", "198.51.100.9"):
+            # The client, then the first proxy; the second proxy is the gateway's peer.
+            forwarded = {"X-Forwarded-For": f"6.6.6.6, {client}, 10.0.0.2"}
+            status, _, payload = request(port, "GET", "/api/polls/echo", None, forwarded)
+            assert status == 200, payload
+            assert json.loads(payload)["headers"]["x-forwarded-for"] == client
+    finally:
+        cluster.stop()
 
 
 def test_hop_by_hop_headers_stop_at_the_gateway(lab):
