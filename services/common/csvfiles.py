@@ -29,16 +29,19 @@ def csv_cell(value: object) -> object:
 
 
 def csv_download(rows: Iterable[Iterable[object]], filename: str) -> Response:
-    """A CSV attachment; every cell passes through `csv_cell`. Its header row is in the
-    reader's language, which a cache must tell apart (Vary). The rows are written as
-    they come, a thousand at a time, so that a petition's million signers never sit in
-    memory at once: `rows` may be a generator that queries as it goes (it runs after
-    the view has returned, in the request's context, with a database session of its
-    own)."""
+    """A CSV attachment; every cell passes through `csv_cell`, and text is quoted. Its
+    header row is in the reader's language, which a cache must tell apart (Vary). The
+    rows are written as they come, a thousand at a time, so that a petition's million
+    signers never sit in memory at once: `rows` may be a generator that queries as it
+    goes (it runs after the view has returned, in the request's context, with a
+    database session of its own)."""
 
     def chunks():
         out = io.StringIO()
-        writer = csv.writer(out)
+        # Every text cell in quotes: a spreadsheet set to split on ";" (as Ukrainian,
+        # Russian, Turkish and Hungarian Excel does) keeps a quoted cell whole, so a name
+        # like "Olena;=HYPERLINK(…)" cannot start a formula cell after its ";".
+        writer = csv.writer(out, quoting=csv.QUOTE_NONNUMERIC)
         for number, row in enumerate(rows, 1):
             writer.writerow([csv_cell(cell) for cell in row])
             if number % ROWS_PER_CHUNK == 0:

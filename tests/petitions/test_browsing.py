@@ -240,6 +240,7 @@ def test_the_signers_csv_is_for_moderators_and_runs_no_formulas(client, people):
     petition_id = open_petition(client, people)
     sign(client, people, petition_id, 1, name='=HYPERLINK("http://evil","x")')
     sign(client, people, petition_id, 2, name="Олена Коваль")
+    sign(client, people, petition_id, 3, name="Olena Koval;=HYPERLINK(CHAR(104)&A2);")
     url = f"{API}/petitions/{petition_id}/signers.csv"
     assert client.get(url).status_code == 401
     assert client.get(url, headers=people.resident(5)).status_code == 403
@@ -249,6 +250,11 @@ def test_the_signers_csv_is_for_moderators_and_runs_no_formulas(client, people):
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
     assert rows[0] == ["Name", "Signed at (UTC)", "Receipt", "Set aside by invalidation"]
     assert rows[1][0] == '\'=HYPERLINK("http://evil","x")' and rows[2][0] == "Олена Коваль"
+    # Excel in Ukrainian, Russian, Turkish or Hungarian splits on ";", keeping quoted
+    # cells whole: no cell of the file then starts a formula either.
+    text = response.get_data(as_text=True)
+    cells = [cell for row in csv.reader(io.StringIO(text), delimiter=";") for cell in row]
+    assert not [cell for cell in cells if cell.startswith(("=", "+", "-", "@"))]
     hungarian = client.get(url, headers={**people.moderator("kyiv"), "Accept-Language": "hu"})
     assert next(csv.reader(io.StringIO(hungarian.get_data(as_text=True))))[:2] == [
         "Név",
