@@ -31,6 +31,9 @@ def auth_settings(environ: Mapping[str, str] | None = None) -> dict:
         # How long a settled email keeps its recipient and text (to answer "I never got
         # it"); then the outbox forgets them.
         "EMAIL_RETENTION_DAYS": retention_days(vars_),
+        # Where codes may be texted: each SMS costs money, and numbers abroad cost most
+        # (SMS pumping). ISO 3166 country codes.
+        "SMS_COUNTRIES": sms_countries(vars_),
     }
 
 
@@ -39,3 +42,14 @@ def retention_days(environ: Mapping[str, str]) -> int:
     if not 1 <= days <= 365:
         raise ConfigError(f"VICHE_EMAIL_RETENTION_DAYS must be 1 to 365, not {days}")
     return days
+
+
+def sms_countries(environ: Mapping[str, str]) -> frozenset[str]:
+    import phonenumbers
+
+    codes = {c.strip().upper() for c in env("VICHE_SMS_COUNTRIES", "UA", environ).split(",")}
+    codes.discard("")
+    unknown = sorted(c for c in codes if c not in phonenumbers.SUPPORTED_REGIONS)
+    if not codes or unknown:
+        raise ConfigError(f"VICHE_SMS_COUNTRIES must list country codes such as UA,HU: {unknown}")
+    return frozenset(codes)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import jwt
+import pytest
 
 from tests.auth.helpers import (
     PASSWORD,
@@ -85,12 +86,83 @@ def test_sign_in_failures_look_the_same(client, auth_app):
     assert wrong_password.json["type"] == unknown.json["type"]
 
 
-def test_failed_sign_ins_are_throttled_per_account(client, auth_app):
+def test_failed_sign_ins_are_throttled_per_account_and_place(client, auth_app):
     register(client, "target@example.org")
+    attacker = {"REMOTE_ADDR": "203.0.113.7"}
     for _ in range(10):
-        assert login(client, "target@example.org", "guess guess guess").status_code == 401
-    blocked = login(client, "target@example.org", PASSWORD)  # even the right one, for now
+        guess = {"email": "target@example.org", "password": "guess guess guess"}
+        assert client.post("/api/auth/login", json=guess, environ_base=attacker).status_code == 401
+    right = {"email": "target@example.org", "password": PASSWORD}
+    blocked = client.post("/api/auth/login", json=right, environ_base=attacker)
     assert blocked.status_code == 429 and int(blocked.headers["Retry-After"]) > 0
+    # The guesses lock out the place they came from, not the resident elsewhere.
+    resident = {"REMOTE_ADDR": "198.51.100.9"}
+    assert client.post("/api/auth/login", json=right, environ_base=resident).status_code == 200
+
+
+def test_one_place_cannot_open_accounts_without_end(client, auth_app, monkeypatch):
+    """Each registration costs an argon2 hash and an email: limited per client."""
+    from limits import parse
+
+    from services.auth.accounts.throttle import REGISTRATION_LIMITS
+    from services.common.throttle import app_throttle
+
+    limits = app_throttle(auth_app, "register", REGISTRATION_LIMITS).items
+    monkeypatch.setitem(limits, "register-client", parse("3/hour"))
+    here = {"REMOTE_ADDR": "203.0.113.7"}
+    for n in range(3):
+        response = client.post(
+            "/api/auth/register",
+            json={
+                "name": "Bot",
+                "email": f"bot{n}@example.org",
+                "password": PASSWORD,
+                "phone": "050 123 4567",
+            },
+            environ_base=here,
+        )
+        assert response.status_code == 202
+    refused = client.post(
+        "/api/auth/register",
+        json={
+            "name": "Bot",
+            "email": "bot3@example.org",
+            "password": PASSWORD,
+            "phone": "050 123 4567",
+        },
+        environ_base=here,
+    )
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+    assert refused.content_type == "application/problem+json"
+    assert messages(auth_app, "bot3@example.org") == []
+    assert register(client, "elsewhere@example.org").status_code == 202  # another place
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Olena\n\nSECURITY NOTICE: your account will be deleted, see https://evil.example",
+        "Olena\r\nBcc: all@example.org",
+        "Olena\u2028Koval",
+        "\u202eanelO",  # reads backwards
+        "Olena\x00",
+        "   ",
+    ],
+)
+def test_a_name_is_one_line_of_text(client, auth_app, name):
+    response = register(client, "named@example.org", name=name)
+    assert response.status_code == 422 and "name" in response.json["errors"]
+    assert messages(auth_app, "named@example.org") == []
+
+
+def test_mail_to_an_address_not_yet_confirmed_does_not_carry_the_name(client, auth_app):
+    """Whoever registers can choose the name, and the address may be a stranger's."""
+    assert (
+        register(client, "stranger@example.org", name="Visit evil.example now").status_code == 202
+    )
+    [message] = messages(auth_app, "stranger@example.org", "confirm_email")
+    assert "evil.example" not in message.text_body + (message.html_body or "")
+    assert "evil.example" not in message.subject
 
 
 def test_refresh_rotates_and_a_reused_token_revokes_the_family(client, auth_app):

@@ -51,6 +51,17 @@ def test_a_new_address_counts_only_once_confirmed(client, auth_app):
     assert login(client, "olena@example.org").status_code == 401
 
 
+def test_an_account_cannot_fill_a_strangers_mailbox_by_changing_its_address(client, auth_app):
+    pair = confirmed_resident(client, auth_app)
+    change = {"email": "stranger@example.net", "password": PASSWORD}
+    for _ in range(5):  # a typo or two mended, and more
+        response = client.post("/api/auth/me/email", json=change, headers=bearer(pair))
+        assert response.status_code == 202
+    refused = client.post("/api/auth/me/email", json=change, headers=bearer(pair))
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+    assert len(messages(auth_app, "stranger@example.net")) == 5
+
+
 def test_an_address_of_another_account_is_not_revealed(client, auth_app):
     confirmed_resident(client, auth_app, "other@example.org")
     pair = confirmed_resident(client, auth_app)

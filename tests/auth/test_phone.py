@@ -10,7 +10,19 @@ from sqlalchemy import func, select
 
 from services.auth.accounts.models import PhoneVerification
 from services.auth.models import db
-from tests.auth.helpers import PHONE, age_codes, bearer, confirmed_resident, messages, sms_code
+from services.auth.settings import auth_settings
+from services.common.config import ConfigError
+from tests.auth.helpers import (
+    PASSWORD,
+    PHONE,
+    age_codes,
+    bearer,
+    confirmed_resident,
+    login,
+    messages,
+    register,
+    sms_code,
+)
 from tests.conftest import TEST_DB
 from tests.support.concurrency import at_once
 
@@ -79,6 +91,40 @@ def test_resend_cooldown_and_daily_caps_stop_sms_pumping(client, auth_app):
     capped = client.post("/api/auth/phone/code", headers=bearer(pair))
     assert capped.status_code == 429 and capped.headers["Retry-After"] == "86400"
     assert len(messages(auth_app, PHONE, "phone_code")) == 5
+
+
+def test_no_code_is_texted_before_the_address_is_confirmed(client, auth_app):
+    """Texts cost money: an account anyone can open with any address gets none."""
+    assert register(client, "unconfirmed@example.org").status_code == 202
+    pair = login(client, "unconfirmed@example.org").json
+    refused = client.post("/api/auth/phone/code", headers=bearer(pair))
+    assert refused.status_code == 409 and refused.json["type"].endswith("phone-state")
+    assert messages(auth_app, PHONE, "phone_code") == []
+
+
+def test_numbers_are_taken_only_from_the_countries_the_installation_texts(client, auth_app):
+    hungarian = {"phone": "+36 20 123 4567", "password": PASSWORD}
+    pair = confirmed_resident(client, auth_app)
+    refused = client.post("/api/auth/me/phone", json=hungarian, headers=bearer(pair))
+    assert refused.status_code == 422 and "phone" in refused.json["errors"]
+    assert register(client, "abroad@example.org", phone="+36 20 123 4567").status_code == 422
+    auth_app.config["SMS_COUNTRIES"] = frozenset({"UA", "HU"})
+    try:
+        taken = client.post("/api/auth/me/phone", json=hungarian, headers=bearer(pair))
+        assert taken.status_code == 200 and taken.json["phone"] == "+36201234567"
+    finally:
+        auth_app.config["SMS_COUNTRIES"] = frozenset({"UA"})
+
+
+def test_the_countries_texted_are_read_from_the_environment():
+    assert auth_settings({"VICHE_SMS_COUNTRIES": "ua, hu,TR"})["SMS_COUNTRIES"] == {
+        "UA",
+        "HU",
+        "TR",
+    }
+    for wrong in ("", "XX", "UA,Ukraine"):
+        with pytest.raises(ConfigError):
+            auth_settings({"VICHE_SMS_COUNTRIES": wrong or ","})
 
 
 def test_one_number_verifies_one_account(client, auth_app):

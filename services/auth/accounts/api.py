@@ -30,7 +30,7 @@ from .schemas import (
     TokenPairSchema,
     TokenSchema,
 )
-from .throttle import LoginThrottle
+from .throttle import LoginThrottle, address_change_wait, registration_wait
 
 accounts_blp = Blueprint("accounts", __name__, description="Accounts, sign-in and verification")
 # Pages a person opens from an email: a GET only shows, a button POSTs.
@@ -43,6 +43,12 @@ def settings() -> domain.Settings:
 
 def throttle() -> LoginThrottle:
     return LoginThrottle()
+
+
+def refuse_while_waiting(wait: int | None, detail: str) -> None:
+    """A 429 saying `detail` when a throttle asked to wait `wait` seconds."""
+    if wait is not None:
+        raise Problem(detail, slug="rate-limited", headers={"Retry-After": str(wait)})
 
 
 def accepted(detail: str) -> tuple[dict, int]:
@@ -72,6 +78,10 @@ def current_user() -> User:
 @public("anyone may open an account")
 def register(data):
     """Open an account; a confirmation link goes to the address."""
+    refuse_while_waiting(
+        registration_wait(request.remote_addr or "unknown"),
+        gettext("Too many accounts were opened from here. Try again later."),
+    )
     domain.register(
         db.session,
         settings(),
@@ -110,13 +120,10 @@ def resend_confirmation(data):
 def login(data):
     """Sign in: a 15-minute access token and a refresh token."""
     client = request.remote_addr or "unknown"
-    wait = throttle().retry_after(data["email"], client)
-    if wait is not None:
-        raise Problem(
-            gettext("Too many failed sign-ins. Try again later."),
-            slug="rate-limited",
-            headers={"Retry-After": str(wait)},
-        )
+    refuse_while_waiting(
+        throttle().retry_after(data["email"], client),
+        gettext("Too many failed sign-ins. Try again later."),
+    )
     try:
         return token_pair(
             domain.login(db.session, settings(), email=data["email"], password=data["password"])
@@ -173,7 +180,12 @@ def profile(user: User) -> dict:
 @token_required
 def change_email(data):
     """Change the address: it counts once confirmed from the new mailbox."""
-    domain.change_email(db.session, settings(), current_user(), data["email"], data["password"])
+    user = current_user()
+    refuse_while_waiting(
+        address_change_wait(user.id),
+        gettext("The address was changed too often. Try again later."),
+    )
+    domain.change_email(db.session, settings(), user, data["email"], data["password"])
     return accepted(gettext("Check the new mailbox: the change counts once you confirm it."))
 
 

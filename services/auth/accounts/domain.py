@@ -234,7 +234,7 @@ def register(
         to=email,
         template="confirm_email",
         locale=locale,
-        context={"name": name, "link": confirmation_link(settings, user)},
+        context={"link": confirmation_link(settings, user)},
         user_id=user.id,
     )
     session.commit()
@@ -292,7 +292,7 @@ def resend_confirmation(session: Session, settings: Settings, email: str) -> Non
         to=user.email,
         template="confirm_email",
         locale=user.locale,
-        context={"name": user.name, "link": confirmation_link(settings, user)},
+        context={"link": confirmation_link(settings, user)},
         user_id=user.id,
     )
     session.commit()
@@ -476,6 +476,9 @@ def start_phone_verification(session: Session, settings: Settings, user: User, c
     target = phone_to_verify(user)
     if target is None:
         raise PhoneState(gettext("There is no phone number waiting for verification."))
+    # Texts cost money: only a person who has shown an address of their own gets them.
+    if user.email_verified_at is None:
+        raise PhoneState(gettext("Confirm your email address before verifying your phone."))
     if _failures_in_lock_window(session, user.id) >= CODE_MAX_FAILURES:
         raise _locked()
     now = utcnow()
@@ -598,7 +601,7 @@ def change_email(
         to=new_email,
         template="confirm_email",
         locale=user.locale,
-        context={"name": user.name, "link": confirmation_link(settings, user, new_email)},
+        context={"link": confirmation_link(settings, user, new_email)},
         user_id=user.id,
     )
     session.commit()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import phonenumbers
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 from marshmallow import Schema, ValidationError, fields, validate
 
@@ -54,11 +57,32 @@ class PhoneNumber(fields.String):
         )
         if not phonenumbers.is_valid_number(number) or kind not in mobile:
             raise ValidationError(str(_l("Give a mobile number that can receive SMS.")))
+        if phonenumbers.region_code_for_number(number) not in current_app.config["SMS_COUNTRIES"]:
+            raise ValidationError(str(_l("We cannot send SMS to numbers of this country.")))
         return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+# Bidirectional overrides and isolates: they make a name read as other text.
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+class PersonName(fields.String):
+    """A name as people see it on a page and in an email: one line, no control
+    characters (a line break in a name would let it write a paragraph of its own into
+    the messages that greet it)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(validate=validate.Length(min=1, max=200), **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        name = super()._deserialize(value, attr, data, **kwargs).strip()
+        if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") or c in BIDI_CONTROLS for c in name):
+            raise ValidationError(str(_l("A name is one line, without control characters.")))
+        return name
+
+
 class RegisterSchema(Schema):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    name = PersonName(required=True)
     email = EmailAddress(required=True)
     password = new_password()
     phone = PhoneNumber(required=True)

@@ -1,7 +1,9 @@
-"""Failed logins, throttled per account and per client address.
+"""Failed logins, throttled per account and per client address; registrations per
+client address; changes of address per account.
 
-Only failures count, so a resident who types the right password is never slowed by an
-attacker guessing at their address from elsewhere more than the account limit allows.
+Only failures count, and the tight limit on an account counts them per client: an
+attacker who guesses at someone's address from one place locks out only that place,
+not the resident. Guesses spread over many places meet the account's wider limit.
 """
 
 from __future__ import annotations
@@ -11,9 +13,17 @@ from flask import current_app
 from services.common.throttle import app_throttle
 
 LIMITS = {
-    "login-account": "10/15 minutes",  # failures per address
+    "login-account-client": "10/15 minutes",  # failures per address, from one client
+    "login-account": "100/hour",  # failures per address, from anywhere
     "login-client": "50/15 minutes",  # failures per client address
 }
+# Each registration hashes a password with argon2 (on purpose: the answer's timing must
+# not tell who is registered) and sends an email: a client opening accounts without
+# end would take auth's processors and send mail to whoever it names.
+REGISTRATION_LIMITS = {"register-client": "30/hour"}
+# A change of address emails the new one a link: enough to mend a typo or two, too few
+# to fill a stranger's mailbox from one account.
+ADDRESS_CHANGE_LIMITS = {"address-change-account": "5/hour"}
 
 
 class LoginThrottle:
@@ -22,16 +32,33 @@ class LoginThrottle:
 
     @staticmethod
     def _keys(email: str, client: str):
-        return (("login-account", email), ("login-client", client))
+        return (
+            ("login-account-client", (email, client)),
+            ("login-account", (email,)),
+            ("login-client", (client,)),
+        )
 
     def retry_after(self, email: str, client: str) -> int | None:
-        """Seconds to wait when either limit is spent, else None."""
-        for name, identifier in self._keys(email, client):
-            wait = self.throttle.retry_after(name, identifier)
+        """Seconds to wait when any limit is spent, else None."""
+        for name, identifiers in self._keys(email, client):
+            wait = self.throttle.retry_after(name, *identifiers)
             if wait:
                 return wait
         return None
 
     def failed(self, email: str, client: str) -> None:
-        for name, identifier in self._keys(email, client):
-            self.throttle.hit(name, identifier)
+        for name, identifiers in self._keys(email, client):
+            self.throttle.hit(name, *identifiers)
+
+
+def registration_wait(client: str) -> int | None:
+    """Count a registration from `client`; seconds to wait when it is one too many."""
+    throttle = app_throttle(current_app, "register", REGISTRATION_LIMITS)
+    return throttle.hit("register-client", client)
+
+
+def address_change_wait(user_id: int) -> int | None:
+    """Count a change of address asked for by an account; seconds to wait when it is
+    one too many."""
+    throttle = app_throttle(current_app, "address-change", ADDRESS_CHANGE_LIMITS)
+    return throttle.hit("address-change-account", str(user_id))
