@@ -10,6 +10,7 @@ import functools
 import json
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from flask import Flask, jsonify, make_response, render_template, request, send_from_directory
 from flask_babel import gettext
@@ -105,7 +106,10 @@ def create_app(config: Mapping | None = None) -> Flask:
 
     @app.context_processor
     def _language():
-        return {"languages": [(code, LANGUAGE_NAMES[code]) for code in SUPPORTED_LOCALES]}
+        return {
+            "languages": [(code, LANGUAGE_NAMES[code]) for code in SUPPORTED_LOCALES],
+            "in_language": this_page_in,
+        }
 
     @app.get("/")
     def home():
@@ -142,3 +146,16 @@ def create_app(config: Mapping | None = None) -> Flask:
         return problem_response(problem)
 
     return app
+
+
+def this_page_in(language: str) -> str:
+    """The address of the page being shown, in `language`, its other query kept. A page
+    answering a form (a POST) has no address of its own to show again: the page the
+    form was on is used, or the front page."""
+    path, query = request.script_root + request.path, request.args.to_dict()
+    if request.method != "GET":
+        came_from = urlsplit(request.referrer or "")
+        same_site = came_from.netloc == request.host
+        path = came_from.path if same_site and came_from.path else "/"
+        query = dict(parse_qsl(came_from.query)) if same_site else {}
+    return f"{path}?{urlencode({**query, 'lang': language})}"

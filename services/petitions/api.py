@@ -165,6 +165,15 @@ class ReceiptSchema(Schema):
     petition_id = fields.Integer(required=True)
 
 
+class OwnSignatureSchema(Schema):
+    receipt = fields.String(required=True)
+    petition_id = fields.Integer(required=True)
+    signed_at = fields.DateTime(required=True)
+    counted = fields.Boolean(
+        required=True, metadata={"description": "false once moderators set it aside"}
+    )
+
+
 class TimelineSchema(Schema):
     timeline = fields.List(fields.Dict())
 
@@ -394,6 +403,20 @@ def list_invalidations(petition_id: int):
 def revert_invalidation(petition_id: int, invalidation_id: int):
     """Count an invalidation's signatures again (moderators)."""
     return invalidation.revert(db.session, current_principal(), petition_id, invalidation_id)
+
+
+@petitions_blp.route("/petitions/<int:petition_id>/signatures/mine")
+@petitions_blp.response(200, OwnSignatureSchema)
+@token_required
+def own_signature(petition_id: int):
+    """One's own signature on a petition: whether, when, and its receipt (404 if none)."""
+    signature = signing.own_signature(db.session, current_principal(), petition_id)
+    return {
+        "receipt": signature.receipt,
+        "petition_id": petition_id,
+        "signed_at": signature.created_at,
+        "counted": signature.invalidation_id is None,
+    }
 
 
 @petitions_blp.route("/petitions/<int:petition_id>/signatures/mine", methods=["DELETE"])

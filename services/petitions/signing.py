@@ -109,6 +109,20 @@ def sign(session: Session, actor: Principal, petition_id: int, *, notify: bool =
     return receipt
 
 
+def own_signature(session: Session, actor: Principal, petition_id: int) -> Signature:
+    """The caller's signature on a petition they may see; NotFound when they have not
+    signed it (with this account)."""
+    petition = get_petition(session, petition_id, actor)
+    signature = session.scalar(
+        select(Signature).where(
+            Signature.petition_id == petition.id, Signature.user_id == actor.user_id
+        )
+    )
+    if signature is None:
+        raise NotFound(gettext("You have not signed this petition."))
+    return signature
+
+
 def withdraw(session: Session, actor: Principal, petition_id: int) -> None:
     """Take one's signature back from an open petition, where the council allows it."""
     petition = get_petition(session, petition_id, actor)

@@ -181,6 +181,24 @@ def test_the_rejected_list_follows_the_council_setting(client, people):
     assert client.get(page, headers=people.moderator()).status_code == 200
 
 
+def test_a_resident_can_ask_whether_they_signed(client, people):
+    petition_id = open_petition(client, people)
+    receipt = sign(client, people, petition_id, 1).json["receipt"]
+    mine = f"{API}/petitions/{petition_id}/signatures/mine"
+    own = client.get(mine, headers=people.resident(1))
+    assert own.status_code == 200 and own.json["receipt"] == receipt and own.json["counted"]
+    assert own.json["signed_at"]
+    assert "public" not in own.headers.get("Cache-Control", "")  # a person's own
+    assert client.get(mine, headers=people.resident(2)).status_code == 404
+    assert client.get(mine).status_code == 401
+    assert (
+        client.get(
+            f"{API}/petitions/999999/signatures/mine", headers=people.resident(1)
+        ).status_code
+        == 404
+    )
+
+
 def test_withdrawal_is_off_unless_the_council_allows_it(client, people, petitions_app):
     petition_id = open_petition(client, people)
     sign(client, people, petition_id, 1)

@@ -81,6 +81,52 @@ def test_a_resident_registers_signs_in_and_signs(client, auth_app, people):
     assert "Дякуємо" in thanks
 
 
+def test_the_petition_page_knows_who_signed_it(client, auth_app, people):
+    """After signing: thanks and no contradiction; on any later visit: "you signed",
+    never the Sign button again. Before: the name's publication is said."""
+    petition_id = open_petition(client, people)
+    client.put(
+        "/api/petitions/councils/kyiv/policy",
+        json={"signer_verification": "email", "signer_names_public": True},
+        headers=people.admin(),
+    )
+    register_and_confirm(client, auth_app)
+    sign_in(client)
+    page = client.get(f"/petitions/{petition_id}?lang=en")
+    assert "Your name will be shown among the signers" in page.text
+    assert "Collecting signatures" in page.text  # the state, said
+    signed = client.post(f"/petitions/{petition_id}/sign?lang=en", data={"csrf": csrf(page)})
+    thanks = client.get(signed.headers["Location"]).text
+    assert "Thank you! Your signature was counted." in thanks
+    assert "Signature collection has ended." not in thanks
+    assert f'action="/petitions/{petition_id}/sign"' not in thanks
+    later = client.get(f"/petitions/{petition_id}?lang=en").text
+    assert "You signed this petition on" in later
+    assert f'action="/petitions/{petition_id}/sign"' not in later
+    assert "Signature collection has ended." not in later
+
+
+def test_the_language_links_of_a_page_answering_a_form_lead_to_a_page(client, auth_app, people):
+    petition_id = open_petition(client, people)
+    register_and_confirm(client, auth_app)
+    sign_in(client)
+    page = client.get(f"/petitions/{petition_id}?lang=en")
+    # The phone is not verified: the refusal is a page answering the POST.
+    refused = client.post(
+        f"/petitions/{petition_id}/sign?lang=en",
+        data={"csrf": csrf(page)},
+        headers={"Referer": f"http://localhost/petitions/{petition_id}?lang=en"},
+    )
+    assert refused.status_code == 403
+    link = re.search(r'href="([^"]+)" lang="uk"', refused.text).group(1)
+    assert link == f"/petitions/{petition_id}?lang=uk"
+    assert client.get(link).status_code == 200
+    # A page reached by GET keeps its own query.
+    listing = client.get("/petitions?state=open&sort=newest&lang=en").text
+    link = re.search(r'href="([^"]+)" lang="hu"', listing).group(1).replace("&amp;", "&")
+    assert link == "/petitions?state=open&sort=newest&lang=hu"
+
+
 def test_no_sign_button_once_the_deadline_has_passed(client, auth_app, people, petitions_app):
     """Past its deadline a petition still reads open until the deadline job judges it a
     few seconds later; its page no longer offers to sign it (the API would refuse)."""

@@ -18,4 +18,6 @@
       .catch(function () {});
   }
   setInterval(refresh, 15000);
+  // One's own signature is in the count a second or two after signing: show it then.
+  if ("justSigned" in shown.dataset) setTimeout(refresh, 2500);
 })();

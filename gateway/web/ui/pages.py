@@ -90,15 +90,21 @@ def petition(petition_id: int):
         abort(404)
     timeline = api("petitions", "GET", f"/petitions/{petition_id}/timeline")
     signers = api("petitions", "GET", f"/petitions/{petition_id}/signers", signed_in=False)
+    own = None
+    if signed_in() and answer.ok:  # so that nobody is offered a signature they gave
+        mine = api("petitions", "GET", f"/petitions/{petition_id}/signatures/mine")
+        own = mine.body if mine.ok else None
     return render_template(
         "ui/petition.html",
         answer=answer,
         petition=answer.body if answer.ok else None,
         timeline=timeline.body["timeline"] if timeline.ok else [],
         signers=signers.body if signers.ok else None,
+        names_public=signers.ok,
         signed_in=signed_in(),
         errors={},
         receipt=request.args.get("receipt"),
+        own=own,
         # The form is offered where the API would take it; the API still decides.
         can_respond=answer.ok
         and answer.body["state"] == "successful"
@@ -155,9 +161,11 @@ def sign(petition_id: int):
             petition=shown.body if shown.ok else None,
             timeline=[],
             signers=None,
+            names_public=False,
             signed_in=True,
             errors=answer.errors(),
             receipt=None,
+            own=None,
             can_respond=False,
             can_take_down=False,
         ),
