@@ -13,12 +13,15 @@ import logging
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from html import escape
+from http.cookies import CookieError, SimpleCookie
+from urllib.parse import parse_qs
 
 from limits import RateLimitItem, parse_many
 
 from services.common.config import env, env_int
 from services.common.errors import PROBLEM_CONTENT_TYPE, PROBLEMS, problem_body
-from services.common.i18n import negotiate_locale, translations_for
+from services.common.i18n import LANGUAGE_COOKIE, negotiate_locale, translations_for
 
 log = logging.getLogger("viche.gateway")
 
@@ -144,32 +147,73 @@ def forwardable(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, byt
     ]
 
 
+def chosen_language(query_string: str | None, cookie_header: str | None) -> str | None:
+    """The language a visitor chose: `?lang=`, else the web UI's language cookie."""
+    asked = (parse_qs(query_string or "").get("lang") or [None])[0]
+    if asked:
+        return asked
+    cookies = SimpleCookie()
+    try:
+        cookies.load(cookie_header or "")
+    except CookieError:
+        return None
+    kept = cookies.get(LANGUAGE_COOKIE)
+    return kept.value if kept else None
+
+
+def wants_page(path: str | None, accept: str | None) -> bool:
+    """A browser asking for a web page (not the API) is answered with a page."""
+    return not (path or "/").startswith("/api/") and "text/html" in (accept or "")
+
+
+PROBLEM_PAGE = """<!doctype html>
+<html lang="{lang}"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title></head>
+<body><main><h1>{title}</h1><p>{detail}</p><p><a href="/">{home}</a></p></main></body></html>
+"""
+
+
 def gateway_problem(
     slug: str,
     detail: str,
     *,
     accept_language: str | None,
-    query_lang: str | None = None,
+    query_string: str | None = None,
+    cookie: str | None = None,
+    accept: str | None = None,
     request_id: str | None,
     instance: str | None,
     settings: GatewaySettings,
     extra_headers: Iterable[tuple[str, str]] = (),
 ) -> tuple[int, list[tuple[str, str]], bytes]:
-    """A problem+json answer made by the gateway itself, in the caller's language."""
-    locale = negotiate_locale(query_lang, accept_language, settings.default_locale)
+    """An answer made by the gateway itself, in the caller's language: problem+json, or
+    for a browser asking for a web page, a page saying the same."""
+    locale = negotiate_locale(
+        chosen_language(query_string, cookie), accept_language, settings.default_locale
+    )
     gettext = translations_for(locale).gettext
     status, title = PROBLEMS[slug]
-    body = problem_body(
-        slug,
-        status,
-        gettext(title),
-        gettext(detail),
-        instance=instance,
-        request_id=request_id,
-    )
-    payload = json.dumps(body, ensure_ascii=False).encode()
+    if wants_page(instance, accept):
+        content_type = "text/html; charset=utf-8"
+        payload = PROBLEM_PAGE.format(
+            lang=locale,
+            title=escape(gettext(title)),
+            detail=escape(gettext(detail)),
+            home=escape(gettext("Go to the home page")),
+        ).encode()
+    else:
+        content_type = PROBLEM_CONTENT_TYPE
+        body = problem_body(
+            slug,
+            status,
+            gettext(title),
+            gettext(detail),
+            instance=instance,
+            request_id=request_id,
+        )
+        payload = json.dumps(body, ensure_ascii=False).encode()
     headers = [
-        ("Content-Type", PROBLEM_CONTENT_TYPE),
+        ("Content-Type", content_type),
         ("Content-Length", str(len(payload))),
         ("Content-Language", locale),
         *extra_headers,

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from typing import ClassVar
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn_worker import UvicornWorker
@@ -109,6 +109,8 @@ _WANTED = frozenset(
         b"x-forwarded-proto",
         b"content-length",
         b"accept-language",
+        b"accept",  # with the cookie: a page or problem+json, in which language
+        b"cookie",
         b"access-control-request-method",
         b"access-control-request-headers",
         b"host",
@@ -163,7 +165,9 @@ class ProxyApp:
             slug,
             detail,
             accept_language=request.get(b"accept-language"),
-            query_lang=(parse_qs(request.query.decode("latin-1")).get("lang") or [None])[0],
+            query_string=request.query.decode("latin-1"),
+            cookie=request.get(b"cookie"),
+            accept=request.get(b"accept"),
             request_id=request_id,
             instance=request.path,
             settings=self.settings,

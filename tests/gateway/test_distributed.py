@@ -537,6 +537,13 @@ def test_rate_limit_is_429_with_retry_after(tmp_path_factory, lab):
         problem = assert_problem(status, headers, body, 429, "rate-limited")
         assert problem["title"] == "Забагато запитів"
         assert 1 <= int(headers["Retry-After"]) <= 60
+        # A browser held back from a web page gets a page, in the language it chose.
+        browser = {"Accept": "text/html", "Cookie": "viche_lang=uk"}
+        for _ in range(5):
+            request(port, "GET", "/petitions", headers=browser)
+        status, headers, body = request(port, "GET", "/petitions", headers=browser)
+        assert status == 429 and headers["Content-Type"].startswith("text/html")
+        assert '<html lang="uk">' in body.decode() and "Забагато запитів" in body.decode()
     finally:
         limited.stop()
 

@@ -54,6 +54,27 @@ def test_rate_limit_answers_429_with_retry_after(strict):
     assert strict.get("/api/auth/healthz").status_code == 200
 
 
+def test_a_browser_held_back_from_a_web_page_gets_a_page_in_its_language(strict):
+    """Not the API's JSON in English: a page, in the language chosen on the site."""
+    browser = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    for _ in range(3):
+        strict.get("/petitions", headers=browser)
+    strict.set_cookie("viche_lang", "hu")
+    page = strict.get("/petitions", headers=browser)
+    assert page.status_code == 429 and page.mimetype == "text/html"
+    assert '<html lang="hu">' in page.text and "Túl sok kérés" in page.text
+    assert int(page.headers["Retry-After"]) >= 1
+    asked = strict.get("/petitions?lang=tr&q=%3Cb%3E", headers=browser)
+    assert '<html lang="tr">' in asked.text and "<b>" not in asked.text
+    # The API, and anything not asking for a page, still gets problem+json.
+    api = strict.get("/api/petitions/healthz", headers=browser)
+    assert api.status_code == 200
+    for _ in range(3):
+        strict.get("/api/petitions/healthz", headers=browser)
+    refused = strict.get("/api/petitions/healthz", headers=browser)
+    assert refused.status_code == 429 and refused.mimetype == "application/problem+json"
+
+
 def test_oversized_body_is_refused_before_the_service(strict):
     response = strict.post("/api/polls/healthz", data=b"x" * 101)
     assert response.status_code == 413
