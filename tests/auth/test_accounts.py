@@ -37,6 +37,7 @@ def test_register_confirm_and_sign_in(client, auth_app):
 
     confirmed = client.post("/api/auth/email/confirm/form", data={"token": token})
     assert confirmed.status_code == 200
+    assert 'href="/login"' in confirmed.text  # the next step, a click away
     pair = login(client).json
     claims = jwt.decode(pair["access_token"], options={"verify_signature": False})
     assert claims["email_verified"] is True and claims["phone_verified"] is False

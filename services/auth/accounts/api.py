@@ -294,7 +294,10 @@ def confirm_email_form():
     except domain.InvalidLink as problem:
         return render_template("accounts/done.html", ok=False, message=problem.detail), 400
     return render_template(
-        "accounts/done.html", ok=True, message=gettext("Your email address is confirmed.")
+        "accounts/done.html",
+        ok=True,
+        message=gettext("Your email address is confirmed."),
+        sign_in=True,
     )
 
 
@@ -316,5 +319,8 @@ def reset_password_form():
         message = " ".join(problem.errors.get("password", [])) or problem.detail
         return render_template("accounts/reset_password.html", token=token, error=message), 422
     return render_template(
-        "accounts/done.html", ok=True, message=gettext("Your new password is set. Sign in with it.")
+        "accounts/done.html",
+        ok=True,
+        message=gettext("Your new password is set. Sign in with it."),
+        sign_in=True,
     )
