@@ -195,8 +195,11 @@ def test_the_loader_fits_the_frame_to_the_poll(suite, moderator_token, page):
         )
         embed = suite.api("GET", f"/api/polls/polls/{poll_id}/embed", None, moderator_token)[1]
         (site.root / "index.html").write_text(COUNCIL_PAGE.format(snippet=embed["script"]))
+        complaints = []  # the council's console must stay clean of our loader's
+        page.on("console", lambda m: m.type in ("error", "warning") and complaints.append(m.text))
         page.goto(site.url)
         height = _fits_its_page(page, "iframe")
+        assert complaints == []
         assert height > 800  # ten answers and their results
         page.screenshot_step("widget-fits-a-long-poll")
         # The council's page (or any other frame on it) cannot resize the widget.

@@ -33,8 +33,10 @@
       var height = event.data && event.data.viche === "height" && Number(event.data.height);
       if (height > 0) frame.style.height = Math.min(Math.max(height, 120), 4000) + "px";
     });
-    // A frame that loaded before this script ran has told its height already: ask again
-    // (one still loading holds another origin's page, and drops the question).
-    if (frame.contentWindow) frame.contentWindow.postMessage({ viche: "height?" }, origin);
+    // A frame that loaded before this script ran has told its height already: ask again.
+    // To any origin: a frame still loading holds a blank page of the host's origin, and
+    // naming ours would make the browser log an error there; the question says nothing,
+    // and only our origin's answer is heard (above).
+    if (frame.contentWindow) frame.contentWindow.postMessage({ viche: "height?" }, "*");
   }
 })();
