@@ -203,7 +203,9 @@ def create_poll(council: str):
     created = api("polls", "POST", "/polls", body)
     if created.ok:
         return redirect(url_for("council.manage_polls", council=council), code=303)
-    return _polls_page(council, errors=created.errors(), form=form, status=created.status)
+    return _polls_page(
+        council, errors=by_field(created.errors(), form), form=form, status=created.status
+    )
 
 
 TIMES = ("opens_at", "closes_at")
@@ -213,6 +215,24 @@ DRAFT_FIELDS = ("question", "options", *TIMES)
 def lines(text: str) -> list[str]:
     """A textarea's entries (poll answers, websites, dates), one per line."""
     return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def by_field(errors: dict, typed: dict) -> dict[str, list[str]]:
+    """The API's field errors under the form's fields. The API names an entry of a list
+    by its index (`options.2`); a list typed one entry per line (`lines`) says on which
+    line of what was typed, blank lines counted, as the textarea shows them."""
+    shown: dict[str, list[str]] = {}
+    for key, messages in errors.items():
+        name, _, index = key.partition(".")
+        entry = whole_number(index) if name in typed else None
+        numbers = [n for n, line in enumerate(typed.get(name, "").splitlines(), 1) if line.strip()]
+        if entry is not None and 0 <= entry < len(numbers):
+            messages = [
+                gettext("Line %(number)s: %(message)s", number=numbers[entry], message=message)
+                for message in messages
+            ]
+        shown.setdefault(name, []).extend(messages)
+    return shown
 
 
 def poll_times(form: dict, council: str) -> tuple[dict, dict]:
@@ -312,7 +332,7 @@ def _after_poll_change(council: str, poll_id: int, answer, typed: dict | None = 
         return redirect(url_for("council.manage_polls", council=council), code=303)
     return _polls_page(
         council,
-        errors={poll_id: answer.errors()},
+        errors={poll_id: by_field(answer.errors(), typed or {})},
         form={},
         status=answer.status,
         changing={poll_id: typed} if typed else None,
