@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import lazy_gettext as _l
-from marshmallow import ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate
 
 MAX_ID = 2**31 - 1  # PostgreSQL's integer, the type of every id column
 
@@ -88,3 +88,16 @@ class SmallObject(fields.Dict):
         if len(entries) > self.max_entries:
             raise ValidationError(f"At most {self.max_entries} entries.")  # read by services
         return entries
+
+
+class CheckOnlyQuery(Schema):
+    """`?check_only=true` on a change: checked as if to be made (the caller's rights, the
+    values), then not made. No transaction spans services: a form that changes several
+    checks every part with each before it makes any."""
+
+    check_only = fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "only check the change: nothing is saved; the answer is as stored"
+        },
+    )

@@ -11,7 +11,7 @@ from services.common.blueprint import Blueprint
 from services.common.caching import cached_public_read
 from services.common.councils import ensure_council
 from services.common.csvfiles import CSV_DOC, ROWS_PER_CHUNK, csv_download
-from services.common.fields import CalendarDate, Moment
+from services.common.fields import CalendarDate, CheckOnlyQuery, Moment
 from services.common.tokens import current_principal, token_required
 
 from . import browse, invalidation, lifecycle, signing
@@ -545,9 +545,10 @@ def get_policy(council: str):
 
 @petitions_blp.route("/councils/<council:council>/policy", methods=["PUT"])
 @petitions_blp.arguments(PolicySchema)
+@petitions_blp.arguments(CheckOnlyQuery, location="query")
 @petitions_blp.response(200, PolicySchema)
 @token_required
-def put_policy(data, council: str):
+def put_policy(data, query, council: str):
     """Change the council's petition rules (its admins)."""
     ensure_council(council)
-    return update_policy(db.session, current_principal(), council, data)
+    return update_policy(db.session, current_principal(), council, data, query["check_only"])

@@ -17,7 +17,7 @@ from services.common.caching import cached_public_read
 from services.common.config import SUPPORTED_LOCALES
 from services.common.councils import ensure_council
 from services.common.csvfiles import CSV_DOC, csv_download
-from services.common.fields import EmailAddress, Moment, id_field
+from services.common.fields import CheckOnlyQuery, EmailAddress, Moment, id_field
 from services.common.i18n import request_locale
 from services.common.policies import policy_for, update_policy
 from services.common.tokens import current_principal, token_required
@@ -163,18 +163,23 @@ class EmbedSchema(Schema):
 WEB_ORIGIN = re.compile(r"https?://([A-Za-z0-9.-]{1,253})(?::([0-9]{1,5}))?")
 
 
-def _web_origin(text: str) -> None:
-    """An origin that may frame the widget: it goes into a CSP header as it is."""
-    found = WEB_ORIGIN.fullmatch(text)
-    if found is None or not 0 < int(found[2] or 443) < 65536:
-        raise ValidationError(
-            str(_l("An origin is a scheme, a host and a port, like https://rada.example.ua"))
-        )
+class WebOrigin(fields.String):
+    """An origin that may frame the widget: it goes into a CSP header as it is. The slash
+    an address bar shows after it (https://rada.example.ua/) is dropped: people copy it."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs).removesuffix("/")
+        found = WEB_ORIGIN.fullmatch(text)
+        if found is None or not 0 < int(found[2] or 443) < 65536:
+            raise ValidationError(
+                str(_l("An origin is a scheme, a host and a port, like https://rada.example.ua"))
+            )
+        return text
 
 
 class PolicySchema(Schema):
     widget_origins = fields.List(
-        fields.String(validate=_web_origin, metadata={"example": "https://rada.example.ua"}),
+        WebOrigin(metadata={"example": "https://rada.example.ua"}),
         validate=validate.Length(max=20),
     )
     block_disposable_email = fields.Boolean()
@@ -398,11 +403,18 @@ def get_policy(council: str):
 
 @polls_blp.route("/councils/<council:council>/policy", methods=["PUT"])
 @polls_blp.arguments(PolicySchema)
+@polls_blp.arguments(CheckOnlyQuery, location="query")
 @polls_blp.response(200, PolicySchema)
 @token_required
-def put_policy(data, council: str):
+def put_policy(data, query, council: str):
     """Change the council's poll settings (its admins)."""
     ensure_council(council)
     return update_policy(
-        db.session, CouncilPolicy, current_principal(), council, data, NotAllowed()
+        db.session,
+        CouncilPolicy,
+        current_principal(),
+        council,
+        data,
+        NotAllowed(),
+        check_only=query["check_only"],
     )
