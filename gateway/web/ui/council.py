@@ -339,29 +339,46 @@ def _after_poll_change(council: str, poll_id: int, answer, typed: dict | None = 
     )
 
 
-PETITION_SETTINGS = {
-    "threshold": int,
-    "collection_days": int,
-    "sponsors_needed": int,
-    "moderation_days": int,
-    "response_days": int,
-    "signer_verification": str,
-    "on_failure": str,
-}
+PETITION_NUMBERS = (
+    "threshold",
+    "collection_days",
+    "sponsors_needed",
+    "moderation_days",
+    "response_days",
+)
+PETITION_CHOICES = ("signer_verification", "on_failure")
 PETITION_SWITCHES = ("signer_names_public", "rejected_public", "allow_withdrawal")
+LISTS = ("non_working_days", "widget_origins")  # one entry a line
+SETTINGS_TEXTS = (*PETITION_NUMBERS, *PETITION_CHOICES, *LISTS, "time_zone")
+SETTINGS_SWITCHES = (*PETITION_SWITCHES, "block_disposable_email")
 
 
-def _settings_page(council: str, errors: dict | None = None, saved: bool = False, status=200):
+def _stored_settings(council: str) -> dict:
+    """The council's settings as the form shows them."""
     petitions = api("petitions", "GET", f"/councils/{council}/policy", signed_in=False)
     polls = api("polls", "GET", f"/councils/{council}/policy", signed_in=False)
     known = api("auth", "GET", f"/councils/{council}", signed_in=False)  # not the memo: fresh
+    shown = {
+        **(petitions.body if petitions.ok else {}),
+        **(polls.body if polls.ok else {}),
+        "time_zone": known.body.get("time_zone", "") if known.ok else "",
+    }
+    return shown | {key: "\n".join(shown.get(key, [])) for key in LISTS}
+
+
+def _settings_page(
+    council: str,
+    shown: dict | None = None,
+    errors: dict | None = None,
+    saved: bool = False,
+    status=200,
+):
+    """The settings form: as stored, or as typed (`shown`) to correct."""
     return (
         render_template(
             "ui/settings.html",
             council=council,
-            time_zone=known.body.get("time_zone", "") if known.ok else "",
-            petitions=petitions.body if petitions.ok else {},
-            polls=polls.body if polls.ok else {},
+            shown=_stored_settings(council) if shown is None else shown,
             errors=errors or {},
             saved=saved,
         ),
@@ -380,34 +397,50 @@ def settings(council: str):
 @council_pages.post("/councils/<council:council>/settings")
 @page_form
 def save_settings(council: str):
+    """All the council's settings at once, or none: they live in three services (the time
+    zone in auth's council, the rules with petitions and polls) and no transaction spans
+    them, so each service first checks its part (`check_only`) and only when every one
+    would take its part are they saved. Between the check and the save only a service
+    failing or the admin losing the role could refuse a part; the page then says which."""
     check_csrf()
     if not signed_in():
         return _login_first()
-    form = request.form
-    petitions = {}
-    for key, kind in PETITION_SETTINGS.items():
-        raw = form.get(key, "").strip()
-        if raw:
-            number = whole_number(raw) if kind is int else None
-            petitions[key] = raw if number is None else number  # the API says what is wrong
-    petitions.update({key: form.get(key) == "on" for key in PETITION_SWITCHES})
-    petitions["non_working_days"] = lines(form.get("non_working_days", ""))
+    typed = {key: request.form.get(key, "").strip() for key in SETTINGS_TEXTS}
+    typed.update({key: request.form.get(key) == "on" for key in SETTINGS_SWITCHES})
+    errors: dict[str, list[str]] = {}
+    petitions: dict = {key: typed[key] for key in PETITION_CHOICES if typed[key]}
+    for key in PETITION_NUMBERS:
+        number = whole_number(typed[key])
+        if number is not None:
+            petitions[key] = number
+        elif typed[key]:
+            errors[key] = [gettext("Give a whole number, such as 30.")]
+    petitions.update({key: typed[key] for key in PETITION_SWITCHES})
+    petitions["non_working_days"] = lines(typed["non_working_days"])
     polls = {
-        "widget_origins": lines(form.get("widget_origins", "")),
-        "block_disposable_email": form.get("block_disposable_email") == "on",
+        "widget_origins": lines(typed["widget_origins"]),
+        "block_disposable_email": typed["block_disposable_email"],
     }
-    time_zone = form.get("time_zone", "").strip()
-    if time_zone:  # auth's, unlike the rules: first, so a wrong zone changes nothing
-        answer = api("auth", "PATCH", f"/councils/{council}", {"time_zone": time_zone})
-        if not answer.ok:
-            return _settings_page(council, errors=answer.errors(), status=answer.status)
-        forget_councils()  # this process shows the new zone at once
-    errors = {}
-    for service, body in (("petitions", petitions), ("polls", polls)):
-        answer = api(service, "PUT", f"/councils/{council}/policy", body)
-        if not answer.ok:
-            errors.update(answer.errors())
-            return _settings_page(council, errors=errors, status=answer.status)
+    parts = [
+        ("petitions", "PUT", f"/councils/{council}/policy", petitions),
+        ("polls", "PUT", f"/councils/{council}/policy", polls),
+    ]
+    if typed["time_zone"]:
+        parts.append(("auth", "PATCH", f"/councils/{council}", {"time_zone": typed["time_zone"]}))
+    status = 422 if errors else 200
+    for check_only in ("true", None):
+        for service, method, path, body in parts:
+            answer = api(service, method, path, body, query={"check_only": check_only})
+            if answer.ok:
+                continue
+            status = answer.status
+            for key, messages in by_field(answer.errors(), {k: typed[k] for k in LISTS}).items():
+                errors.setdefault(key, []).extend(messages)
+            if status != 422:
+                break  # refused or failing, not a value: the other parts would say the same
+        if errors:
+            return _settings_page(council, shown=typed, errors=errors, status=status)
+    forget_councils()  # this process shows a new time zone at once
     return _settings_page(council, saved=True)
 
 
