@@ -13,7 +13,7 @@ from services.common.i18n import LANGUAGE_COOKIE, request_locale
 from services.common.timeutil import NonexistentLocalTime, local_to_utc
 
 from .api import api
-from .pages import page_form, signed_in
+from .pages import page_form, petition_page, signed_in
 from .session import check_csrf
 
 council_pages = Blueprint("council", __name__)
@@ -32,7 +32,8 @@ def _login_first():
     return redirect(url_for("pages.login", next=request.path), code=303)
 
 
-def _moderation_page(council: str, errors: dict | None = None, status: int | None = None):
+def _moderation_page(council: str, failed: dict | None = None, status: int | None = None):
+    """The queue; `failed`: a decision the API refused, as typed, with its errors."""
     queue = api(
         "petitions",
         "GET",
@@ -46,7 +47,7 @@ def _moderation_page(council: str, errors: dict | None = None, status: int | Non
             council=council,
             queue=queue,
             reasons=policy.body.get("rejection_reasons", []) if policy.ok else [],
-            errors=errors or {},
+            failed=failed or {},
         ),
         status or (queue.status if not queue.ok else 200),
     )
@@ -59,10 +60,20 @@ def moderation(council: str):
     return _moderation_page(council)
 
 
+def under_form(errors: dict, form: str, typed: dict) -> dict[str, list[str]]:
+    """The API's errors on a page of several forms: a field's as `<form>_<field>`, the
+    rest (the whole form's) as `<form>`."""
+    named: dict[str, list[str]] = {}
+    for key, messages in errors.items():
+        named.setdefault(f"{form}_{key}" if key in typed else form, []).extend(messages)
+    return named
+
+
 @council_pages.post("/councils/<council:council>/petitions/<int:petition_id>/<decision>")
 @page_form
 def decide(council: str, petition_id: int, decision: str):
-    """Approve, reject (reason and explanation) or take down, then back to the queue."""
+    """Approve, reject (reason and explanation) or take down, then back to the queue; when
+    refused, back to the form as typed with the errors beside its fields."""
     check_csrf()
     if not signed_in():
         return _login_first()
@@ -76,18 +87,18 @@ def decide(council: str, petition_id: int, decision: str):
     }
     if decision not in bodies:
         return redirect(url_for("council.moderation", council=council), code=303)
+    typed = bodies[decision] or {}
     answer = api("petitions", "POST", f"/petitions/{petition_id}/{decision}", bodies[decision])
     if answer.ok:
         if decision == "take-down":
             return redirect(url_for("pages.petition", petition_id=petition_id), code=303)
         return redirect(url_for("council.moderation", council=council), code=303)
-    if decision == "take-down":
-        detail = " ".join(" ".join(v) for v in answer.errors().values())
-        back = url_for("pages.petition", petition_id=petition_id)
-        return render_template("ui/message.html", ok=False, message=detail, back=back), (
-            answer.status
-        )
-    return _moderation_page(council, {petition_id: answer.errors()}, answer.status)
+    if decision == "take-down":  # offered on the petition's page
+        errors = under_form(answer.errors(), "take_down", typed)
+        shown = {f"take_down_{key}": value for key, value in typed.items()}
+        return petition_page(petition_id, errors, shown, answer.status)
+    failed = {"petition": petition_id, "decision": decision, "typed": typed}
+    return _moderation_page(council, failed | {"errors": answer.errors()}, answer.status)
 
 
 @council_pages.post("/petitions/<int:petition_id>/response")
@@ -97,17 +108,13 @@ def respond(petition_id: int):
     check_csrf()
     if not signed_in():
         return _login_first()
-    answer = api(
-        "petitions",
-        "POST",
-        f"/petitions/{petition_id}/response",
-        {"text": request.form.get("text", ""), "decision": request.form.get("decision", "")},
-    )
-    target = url_for("pages.petition", petition_id=petition_id)
+    typed = {key: request.form.get(key, "") for key in ("text", "decision")}
+    answer = api("petitions", "POST", f"/petitions/{petition_id}/response", typed)
     if answer.ok:
-        return redirect(target, code=303)
-    detail = " ".join(" ".join(v) for v in answer.errors().values())
-    return render_template("ui/message.html", ok=False, message=detail, back=target), answer.status
+        return redirect(url_for("pages.petition", petition_id=petition_id), code=303)
+    errors = under_form(answer.errors(), "response", typed)
+    shown = {f"response_{key}": value for key, value in typed.items()}
+    return petition_page(petition_id, errors, shown, answer.status)
 
 
 @council_pages.get("/councils/<council:council>")

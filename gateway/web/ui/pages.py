@@ -85,6 +85,14 @@ def petitions():
 
 @pages.get("/petitions/<int:petition_id>")
 def petition(petition_id: int):
+    return petition_page(petition_id)
+
+
+def petition_page(
+    petition_id: int, errors: dict | None = None, typed: dict | None = None, status: int = 200
+):
+    """The petition's page; with a moderator's form as typed (`typed`) and what the API
+    said is wrong with it (`errors`), keyed by the form's fields, to correct."""
     answer = api("petitions", "GET", f"/petitions/{petition_id}")
     if answer.status == 404:
         abort(404)
@@ -97,7 +105,8 @@ def petition(petition_id: int):
         timeline=timeline.body["timeline"] if timeline.ok else [],
         signers=signers.body if signers.ok else None,
         signed_in=signed_in(),
-        errors={},
+        errors=errors or {},
+        typed=typed or {},
         receipt=request.args.get("receipt"),
         # The form is offered where the API would take it; the API still decides.
         can_respond=answer.ok
@@ -107,7 +116,7 @@ def petition(petition_id: int):
         and answer.body["state"] in ("open", "successful", "answered", "closed")
         and not answer.body["hidden"]
         and _moderates(answer.body["council"]),
-    )
+    ), status
 
 
 @pages.get("/petitions/<int:petition_id>/signers")
@@ -157,6 +166,7 @@ def sign(petition_id: int):
             signers=None,
             signed_in=True,
             errors=answer.errors(),
+            typed={},
             receipt=None,
             can_respond=False,
             can_take_down=False,
