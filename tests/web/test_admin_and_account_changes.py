@@ -180,3 +180,24 @@ def test_the_settings_are_saved_all_together_or_not_at_all(client, auth_app):
         "https://rada.example.ua"
     ]
     assert client.get("/api/auth/councils/kyiv").json["time_zone"] == "Europe/Istanbul"
+
+
+def test_the_roles_page_says_what_an_account_number_is(client, auth_app):
+    signed_in_with_role(client, auth_app, "admin@example.org", "admin")
+    page = client.get("/councils/kyiv/roles?lang=en")
+    assert '<th scope="col">Name</th>' in page.get_data(as_text=True)
+    assert "Your name" not in page.get_data(as_text=True)
+    wrong = client.post(
+        "/councils/kyiv/roles/grant?lang=en",
+        data={"csrf": csrf(page), "user_id": "Olena", "role": "moderator"},
+    )
+    shown = wrong.get_data(as_text=True)
+    assert wrong.status_code == 422 and 'value="Olena"' in shown
+    assert "account number in digits" in _error_of(shown, "user_id")
+    assert ">?<" not in shown
+    assert (
+        client.post(
+            "/councils/kyiv/roles/nonsense", data={"csrf": csrf(page), "user_id": "3"}
+        ).status_code
+        == 404
+    )

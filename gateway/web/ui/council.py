@@ -459,7 +459,8 @@ def roles(council: str):
     return _roles_page(council)
 
 
-def _roles_page(council: str, errors: dict | None = None, status: int = 200):
+def _roles_page(council: str, errors: dict | None = None, status: int = 200, typed: str = ""):
+    """The roles page; `typed`: the account number the grant form sent, to correct."""
     listed = api("auth", "GET", f"/councils/{council}/roles")
     if not listed.ok:
         return render_template(
@@ -467,7 +468,11 @@ def _roles_page(council: str, errors: dict | None = None, status: int = 200):
         ), listed.status
     return (
         render_template(
-            "ui/roles.html", council=council, roles=listed.body["roles"], errors=errors or {}
+            "ui/roles.html",
+            council=council,
+            roles=listed.body["roles"],
+            errors=errors or {},
+            user_id=typed,
         ),
         status,
     )
@@ -481,12 +486,17 @@ def change_role(council: str, change: str):
         return _login_first()
     user_id, role = request.form.get("user_id", ""), request.form.get("role", "")
     account = whole_number(user_id)
-    if change not in ("grant", "revoke") or account is None or account < 0:
-        return _roles_page(council, errors={"user_id": ["?"]}, status=422)
+    if change not in ("grant", "revoke"):
+        abort(404)
+    if account is None or account < 0:
+        number = gettext("Give the account number in digits, as its owner's account page shows it.")
+        return _roles_page(council, errors={"user_id": [number]}, status=422, typed=user_id)
     if role not in ROLES:
-        return _roles_page(council, errors={"role": ["?"]}, status=422)
+        role_error = gettext("Choose a role from the list.")
+        return _roles_page(council, errors={"role": [role_error]}, status=422, typed=user_id)
     method = "PUT" if change == "grant" else "DELETE"
     answer = api("auth", method, f"/councils/{council}/roles/{account}/{role}")
     if not answer.ok:
-        return _roles_page(council, errors=answer.errors(), status=answer.status)
+        typed = user_id if change == "grant" else ""  # the revoke form has nothing typed
+        return _roles_page(council, errors=answer.errors(), status=answer.status, typed=typed)
     return redirect(url_for("council.roles", council=council), code=303)
