@@ -401,3 +401,11 @@ def test_a_change_of_rules_can_be_checked_without_being_made(client, people, cou
     assert client.get(f"{API}/councils/kyiv/policy").json == before
     assert client.put(url, json={"threshold": 0}, headers=people.admin()).status_code == 422
     assert client.put(url, json={"threshold": 7}, headers=people.moderator()).status_code == 403
+
+
+def test_a_title_of_the_wrong_length_is_counted_in_characters(client, people, councils):
+    body = {"council": "kyiv", "title": "Ні", "text": "Коротко"}
+    refused = client.post(f"{API}/petitions?lang=en", json=body, headers=people.resident(1))
+    assert refused.status_code == 422
+    assert refused.json["errors"]["title"] == ["Give from 5 to 200 characters."]
+    assert refused.json["errors"]["text"] == ["Give from 20 to 10000 characters."]

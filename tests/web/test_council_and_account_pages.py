@@ -206,7 +206,10 @@ def test_a_refused_moderators_form_comes_back_as_typed_with_its_error(
     assert short.status_code == 422 and "<h1>" in page  # the petition's page, not a bare one
     assert ">Так</textarea>" in page
     assert 'value="partly-supported" selected' in page
-    assert "Give from 5 to" in page.split('id="response_text-error"', 1)[1].split("</p>", 1)[0]
+    assert (
+        "Give from 5 to 20000 characters."
+        in page.split('id="response_text-error"', 1)[1].split("</p>", 1)[0]
+    )
     # The take-down: no reason; its panel stays open with the error beside the reason.
     empty = client.post(
         f"/councils/kyiv/petitions/{answered}/take-down?lang=en",
