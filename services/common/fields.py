@@ -5,8 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from email_validator import EmailNotValidError, validate_email
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
-from marshmallow import ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate
+
+from .errors import N_
 
 MAX_ID = 2**31 - 1  # PostgreSQL's integer, the type of every id column
 
@@ -27,6 +30,44 @@ class EmailAddress(fields.String):
             return validate_email(raw, check_deliverability=False).normalized.lower()
         except EmailNotValidError as exc:
             raise ValidationError(str(_l("This is not a valid email address."))) from exc
+
+
+# What a length counts, said in a request's language: a text's characters, a list's
+# entries, or what a list field names them (its `entries`: "answers").
+LENGTH_MESSAGES = {
+    "characters": (
+        N_("Too short: at least %(min)s characters."),
+        N_("Too long: at most %(max)s characters."),
+        N_("Give from %(min)s to %(max)s characters."),
+    ),
+    "entries": (
+        N_("Give at least %(min)s entries."),
+        N_("Give at most %(max)s entries."),
+        N_("Give from %(min)s to %(max)s entries."),
+    ),
+    "answers": (
+        N_("Give at least %(min)s answers."),
+        N_("Give at most %(max)s answers."),
+        N_("Give from %(min)s to %(max)s answers."),
+    ),
+}
+
+
+class Length(validate.Length):
+    """validate.Length whose messages say what they count (marshmallow's say "Length must
+    be between 5 and 200." of a title and of a list of answers alike)."""
+
+    def __init__(self, min=None, max=None, *, entries: str = "entries", **kwargs) -> None:
+        super().__init__(min, max, **kwargs)
+        self.entries = entries
+
+    def _format_error(self, value, message: str) -> str:
+        if self.error is not None or message == self.message_equal:
+            return super()._format_error(value, message)
+        unit = "characters" if isinstance(value, str) else self.entries
+        shortest, longest, between = LENGTH_MESSAGES[unit]
+        chosen = {self.message_min: shortest, self.message_max: longest}.get(message, between)
+        return gettext(chosen, min=self.min, max=self.max)
 
 
 def id_field(**kwargs) -> fields.Integer:
@@ -88,3 +129,16 @@ class SmallObject(fields.Dict):
         if len(entries) > self.max_entries:
             raise ValidationError(f"At most {self.max_entries} entries.")  # read by services
         return entries
+
+
+class CheckOnlyQuery(Schema):
+    """`?check_only=true` on a change: checked as if to be made (the caller's rights, the
+    values), then not made. No transaction spans services: a form that changes several
+    checks every part with each before it makes any."""
+
+    check_only = fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "only check the change: nothing is saved; the answer is as stored"
+        },
+    )

@@ -66,11 +66,15 @@ def update_policy(
     council: str,
     changes: dict,
     refusal: Exception | None = None,
+    check_only: bool = False,
 ):
-    """Change the council's settings: its admins, or platform admins."""
+    """Change the council's settings: its admins, or platform admins. `check_only`: the
+    changes, which passed the schema, would be taken; the settings as they stand."""
     if not (actor.platform_admin or actor.has_role(council, "admin")):
         raise refusal or Forbidden()
     policy = policy_for(session, model, council)
+    if check_only:
+        return policy
     for key, value in changes.items():
         setattr(policy, key, value)
     policy.updated_at = utcnow()

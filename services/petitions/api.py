@@ -11,7 +11,7 @@ from services.common.blueprint import Blueprint
 from services.common.caching import cached_public_read
 from services.common.councils import ensure_council
 from services.common.csvfiles import CSV_DOC, ROWS_PER_CHUNK, csv_download
-from services.common.fields import CalendarDate, Moment
+from services.common.fields import CalendarDate, CheckOnlyQuery, Length, Moment
 from services.common.tokens import current_principal, token_required
 
 from . import browse, invalidation, lifecycle, signing
@@ -22,12 +22,12 @@ from .policy import policy_for, update_policy
 
 petitions_blp = Blueprint("petitions", __name__, description="Petitions and signatures")
 
-TITLE = validate.Length(min=5, max=200)
-TEXT = validate.Length(min=20, max=10000)
+TITLE = Length(min=5, max=200)
+TEXT = Length(min=20, max=10000)
 
 
 class NewPetitionSchema(Schema):
-    council = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    council = fields.String(required=True, validate=Length(min=1, max=64))
     title = fields.String(required=True, validate=TITLE)
     text = fields.String(required=True, validate=TEXT)
 
@@ -72,16 +72,16 @@ class PetitionListSchema(Schema):
 
 class PageQuerySchema(Schema):
     cursor = fields.String(
-        validate=validate.Length(max=200),
+        validate=Length(max=200),
         metadata={"description": "the next_cursor of the previous page"},
     )
 
 
 class ListQuerySchema(PageQuerySchema):
-    council = fields.String(validate=validate.Length(max=64))
+    council = fields.String(validate=Length(max=64))
     state = fields.String(validate=validate.OneOf(browse.LISTED_STATES))
     q = fields.String(
-        validate=validate.Length(max=100),
+        validate=Length(max=100),
         metadata={
             "description": "words the title or the text must hold, every one, in any of "
             "their forms (ліхтарів finds Ліхтарі)"
@@ -92,21 +92,21 @@ class ListQuerySchema(PageQuerySchema):
 
 
 class SimilarQuerySchema(Schema):
-    council = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    title = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    council = fields.String(required=True, validate=Length(min=1, max=64))
+    title = fields.String(required=True, validate=Length(min=1, max=200))
 
 
 class RejectSchema(Schema):
     reason = fields.String(required=True)
-    explanation = fields.String(required=True, validate=validate.Length(min=5, max=5000))
+    explanation = fields.String(required=True, validate=Length(min=5, max=5000))
 
 
 class TakeDownSchema(Schema):
-    reason = fields.String(required=True, validate=validate.Length(min=5, max=2000))
+    reason = fields.String(required=True, validate=Length(min=5, max=2000))
 
 
 class ResponseSchema(Schema):
-    text = fields.String(required=True, validate=validate.Length(min=5, max=20000))
+    text = fields.String(required=True, validate=Length(min=5, max=20000))
     decision = fields.String(required=True, validate=validate.OneOf(DECISIONS))
 
 
@@ -124,11 +124,11 @@ class SignSchema(Schema):
 
 
 class SponsorSchema(Schema):
-    token = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    token = fields.String(required=True, validate=Length(min=1, max=64))
 
 
 class SponsorshipQuerySchema(Schema):
-    token = fields.String(validate=validate.Length(max=64))
+    token = fields.String(validate=Length(max=64))
 
 
 class SponsorshipSchema(Schema):
@@ -141,10 +141,10 @@ class SponsorshipSchema(Schema):
 
 
 class InvalidateSchema(Schema):
-    reason = fields.String(required=True, validate=validate.Length(min=5, max=2000))
+    reason = fields.String(required=True, validate=Length(min=5, max=2000))
     signed_from = Moment()
     signed_until = Moment()
-    user_id = fields.String(validate=validate.Length(min=1, max=32))
+    user_id = fields.String(validate=Length(min=1, max=32))
 
 
 class InvalidationSchema(Schema):
@@ -187,7 +187,7 @@ class PolicySchema(Schema):
     response_days = fields.Integer(validate=validate.Range(min=1, max=120))
     non_working_days = fields.List(
         CalendarDate(),
-        validate=validate.Length(max=200),
+        validate=Length(max=200),
         metadata={
             "description": "weekdays that are not working days (public holidays): the"
             " moderation and response periods skip them, counted on the council's calendar"
@@ -199,8 +199,8 @@ class PolicySchema(Schema):
     allow_withdrawal = fields.Boolean()
     on_failure = fields.String(validate=validate.OneOf(["closed", "appeal"]))
     rejection_reasons = fields.List(
-        fields.String(validate=validate.Length(min=1, max=32)),
-        validate=validate.Length(min=1, max=30),
+        fields.String(validate=Length(min=1, max=32)),
+        validate=Length(min=1, max=30),
     )
 
 
@@ -568,9 +568,10 @@ def get_policy(council: str):
 
 @petitions_blp.route("/councils/<council:council>/policy", methods=["PUT"])
 @petitions_blp.arguments(PolicySchema)
+@petitions_blp.arguments(CheckOnlyQuery, location="query")
 @petitions_blp.response(200, PolicySchema)
 @token_required
-def put_policy(data, council: str):
+def put_policy(data, query, council: str):
     """Change the council's petition rules (its admins)."""
     ensure_council(council)
-    return update_policy(db.session, current_principal(), council, data)
+    return update_policy(db.session, current_principal(), council, data, query["check_only"])

@@ -21,8 +21,12 @@ def publishes_rejected(session: Session, council: str) -> bool:
     return policies.kept_policy(session, CouncilPolicy, council).rejected_public
 
 
-def update_policy(session: Session, actor: Principal, council: str, changes: dict) -> CouncilPolicy:
+def update_policy(
+    session: Session, actor: Principal, council: str, changes: dict, check_only: bool = False
+) -> CouncilPolicy:
     """Change the council's rules (its admins, or platform admins)."""
     if "non_working_days" in changes:
         changes = {**changes, "non_working_days": sorted(set(changes["non_working_days"]))}
-    return policies.update_policy(session, CouncilPolicy, actor, council, changes, NotAllowed())
+    return policies.update_policy(
+        session, CouncilPolicy, actor, council, changes, NotAllowed(), check_only
+    )

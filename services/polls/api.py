@@ -17,7 +17,7 @@ from services.common.caching import cached_public_read
 from services.common.config import SUPPORTED_LOCALES
 from services.common.councils import ensure_council
 from services.common.csvfiles import CSV_DOC, csv_download
-from services.common.fields import EmailAddress, Moment, id_field
+from services.common.fields import CheckOnlyQuery, EmailAddress, Length, Moment, id_field
 from services.common.i18n import request_locale
 from services.common.policies import policy_for, update_policy
 from services.common.tokens import current_principal, token_required
@@ -29,24 +29,26 @@ from .widget import widget_height
 
 polls_blp = Blueprint("polls", __name__, description="Polls, votes and results")
 
-QUESTION = validate.Length(min=5, max=300)
+QUESTION = Length(min=5, max=300)
 
 
 def options_field(**kwargs) -> fields.List:
     return fields.List(
-        fields.String(validate=validate.Length(min=1, max=200)),
-        validate=validate.Length(min=2, max=30),
+        fields.String(validate=Length(min=1, max=200)),
+        validate=Length(min=2, max=30, entries="answers"),
         **kwargs,
     )
 
 
-CHOICES = fields.List(fields.Integer(), required=True, validate=validate.Length(min=1, max=30))
+CHOICES = fields.List(
+    fields.Integer(), required=True, validate=Length(min=1, max=30, entries="answers")
+)
 
 
 class NewPollSchema(Schema):
-    council = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    council = fields.String(required=True, validate=Length(min=1, max=64))
     question = fields.String(required=True, validate=QUESTION)
-    description = fields.String(load_default="", validate=validate.Length(max=5000))
+    description = fields.String(load_default="", validate=Length(max=5000))
     language = fields.String(load_default="uk", validate=validate.OneOf(SUPPORTED_LOCALES))
     options = options_field(required=True)
     max_choices = fields.Integer(load_default=1, validate=validate.Range(min=1, max=30))
@@ -61,7 +63,7 @@ class NewPollSchema(Schema):
 
 class EditPollSchema(Schema):
     question = fields.String(validate=QUESTION)
-    description = fields.String(validate=validate.Length(max=5000))
+    description = fields.String(validate=Length(max=5000))
     language = fields.String(validate=validate.OneOf(SUPPORTED_LOCALES))
     options = options_field()
     max_choices = fields.Integer(validate=validate.Range(min=1, max=30))
@@ -99,7 +101,7 @@ class PollListSchema(Schema):
 
 
 class ListQuerySchema(Schema):
-    council = fields.String(validate=validate.Length(max=64))
+    council = fields.String(validate=Length(max=64))
     state = fields.String(validate=validate.OneOf(["draft", *lifecycle.PUBLISHED]))
     after = id_field(metadata={"description": "the next_after of the previous page"})
     limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
@@ -129,7 +131,7 @@ class PendingVoteSchema(Schema):
 
 class ResultsQuerySchema(Schema):
     receipt = fields.String(
-        validate=validate.Length(max=32),
+        validate=Length(max=32),
         metadata={
             "description": "The reader's vote receipt: shows results kept for voters, "
             "the reader's vote among them before the next fold counts it for everyone."
@@ -163,19 +165,24 @@ class EmbedSchema(Schema):
 WEB_ORIGIN = re.compile(r"https?://([A-Za-z0-9.-]{1,253})(?::([0-9]{1,5}))?")
 
 
-def _web_origin(text: str) -> None:
-    """An origin that may frame the widget: it goes into a CSP header as it is."""
-    found = WEB_ORIGIN.fullmatch(text)
-    if found is None or not 0 < int(found[2] or 443) < 65536:
-        raise ValidationError(
-            str(_l("An origin is a scheme, a host and a port, like https://rada.example.ua"))
-        )
+class WebOrigin(fields.String):
+    """An origin that may frame the widget: it goes into a CSP header as it is. The slash
+    an address bar shows after it (https://rada.example.ua/) is dropped: people copy it."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs).removesuffix("/")
+        found = WEB_ORIGIN.fullmatch(text)
+        if found is None or not 0 < int(found[2] or 443) < 65536:
+            raise ValidationError(
+                str(_l("An origin is a scheme, a host and a port, like https://rada.example.ua"))
+            )
+        return text
 
 
 class PolicySchema(Schema):
     widget_origins = fields.List(
-        fields.String(validate=_web_origin, metadata={"example": "https://rada.example.ua"}),
-        validate=validate.Length(max=20),
+        WebOrigin(metadata={"example": "https://rada.example.ua"}),
+        validate=Length(max=20),
     )
     block_disposable_email = fields.Boolean()
 
@@ -398,11 +405,18 @@ def get_policy(council: str):
 
 @polls_blp.route("/councils/<council:council>/policy", methods=["PUT"])
 @polls_blp.arguments(PolicySchema)
+@polls_blp.arguments(CheckOnlyQuery, location="query")
 @polls_blp.response(200, PolicySchema)
 @token_required
-def put_policy(data, council: str):
+def put_policy(data, query, council: str):
     """Change the council's poll settings (its admins)."""
     ensure_council(council)
     return update_policy(
-        db.session, CouncilPolicy, current_principal(), council, data, NotAllowed()
+        db.session,
+        CouncilPolicy,
+        current_principal(),
+        council,
+        data,
+        NotAllowed(),
+        check_only=query["check_only"],
     )

@@ -209,6 +209,17 @@ def test_a_councils_admins_change_its_time_zone_and_nobody_else(client, auth_app
         "/api/auth/councils/kyiv", json={"time_zone": "Europe/Budapest"}, headers=bearer(stranger)
     )
     assert refused.status_code == 403
+    # Checked and not made: the settings page asks every service before it changes any.
+    check = "/api/auth/councils/kyiv?check_only=true"
+    checked = client.patch(check, json={"time_zone": "Europe/Budapest"}, headers=bearer(admin))
+    assert checked.status_code == 200 and checked.json["time_zone"] == "Europe/Istanbul"
+    assert (
+        client.patch(check, json={"time_zone": "Mars/Olympus"}, headers=bearer(admin)).status_code
+        == 422
+    )
+    assert (
+        client.patch(check, json={"time_zone": "UTC"}, headers=bearer(stranger)).status_code == 403
+    )
     assert client.patch("/api/auth/councils/kyiv", json={"time_zone": "UTC"}).status_code == 401
     council = client.get("/api/auth/councils/kyiv").json
     assert council["time_zone"] == "Europe/Istanbul" and council["name"] == "Київська громада"

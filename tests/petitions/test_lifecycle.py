@@ -390,3 +390,22 @@ def test_only_the_councils_admins_set_its_days_off(client, people, councils):
         )
         assert refused.status_code == 403
     assert client.get(f"{API}/councils/kyiv/policy").json["non_working_days"] == []
+
+
+def test_a_change_of_rules_can_be_checked_without_being_made(client, people, councils):
+    """The settings page checks with every service before it changes any."""
+    url = f"{API}/councils/kyiv/policy?check_only=true"
+    before = client.get(f"{API}/councils/kyiv/policy").json
+    checked = client.put(url, json={"threshold": 7}, headers=people.admin())
+    assert checked.status_code == 200 and checked.json == before
+    assert client.get(f"{API}/councils/kyiv/policy").json == before
+    assert client.put(url, json={"threshold": 0}, headers=people.admin()).status_code == 422
+    assert client.put(url, json={"threshold": 7}, headers=people.moderator()).status_code == 403
+
+
+def test_a_title_of_the_wrong_length_is_counted_in_characters(client, people, councils):
+    body = {"council": "kyiv", "title": "Ні", "text": "Коротко"}
+    refused = client.post(f"{API}/petitions?lang=en", json=body, headers=people.resident(1))
+    assert refused.status_code == 422
+    assert refused.json["errors"]["title"] == ["Give from 5 to 200 characters."]
+    assert refused.json["errors"]["text"] == ["Give from 20 to 10000 characters."]

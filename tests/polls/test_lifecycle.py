@@ -185,3 +185,19 @@ def test_publishing_after_the_closing_time_is_refused(client, people):
     )
     refused = client.post(f"/api/polls/polls/{poll['id']}/publish", headers=people.moderator())
     assert refused.status_code == 422 and "closes_at" in refused.json["errors"]
+
+
+def test_a_length_refused_says_what_it_counts(client, people):
+    """Characters of a text, answers of a list: "Give from 5 to 300." said neither."""
+    body = {"council": "kyiv", "question": "Ну?", "options": ["Так"]}
+    english = client.post("/api/polls/polls?lang=en", json=body, headers=people.moderator())
+    assert english.json["errors"]["question"] == ["Give from 5 to 300 characters."]
+    assert english.json["errors"]["options"] == ["Give from 2 to 30 answers."]
+    body = {**body, "question": QUESTION, "options": ["Так", "Н" * 201]}
+    long = client.post("/api/polls/polls?lang=uk", json=body, headers=people.moderator())
+    assert long.json["errors"]["options.1"] == ["Кількість символів — від 1 до 200."]
+    policy = {"widget_origins": [f"https://s{n}.example" for n in range(21)]}
+    many = client.put(
+        "/api/polls/councils/kyiv/policy?lang=en", json=policy, headers=people.admin()
+    )
+    assert many.json["errors"]["widget_origins"] == ["Give at most 20 entries."]

@@ -328,3 +328,33 @@ def test_the_widget_and_signing_keep_their_own_council_rules(client, people):
             headers=people.resident(n),
         )
         assert signed.status_code == 201, signed.json
+
+
+def test_an_origin_copied_from_the_address_bar_is_taken_without_its_slash(client, people):
+    admin = people.admin("kyiv")
+    saved = client.put(
+        "/api/polls/councils/kyiv/policy",
+        json={"widget_origins": ["https://rada.example.ua/", "http://127.0.0.1:9000"]},
+        headers=admin,
+    )
+    assert saved.status_code == 200
+    assert saved.json["widget_origins"] == ["https://rada.example.ua", "http://127.0.0.1:9000"]
+    for path_after in ("https://rada.example.ua//", "https://rada.example.ua/news"):
+        refused = client.put(
+            "/api/polls/councils/kyiv/policy",
+            json={"widget_origins": [path_after]},
+            headers=admin,
+        )
+        assert refused.status_code == 422 and "widget_origins.0" in refused.json["errors"]
+
+
+def test_a_change_of_settings_can_be_checked_without_being_made(client, people):
+    """The settings page checks with every service before it changes any."""
+    url = "/api/polls/councils/kyiv/policy?check_only=true"
+    change = {"widget_origins": ["https://rada.example.ua"], "block_disposable_email": True}
+    checked = client.put(url, json=change, headers=people.admin("kyiv"))
+    assert checked.status_code == 200 and checked.json["widget_origins"] == []
+    assert client.get("/api/polls/councils/kyiv/policy").json["widget_origins"] == []
+    wrong = client.put(url, json={"widget_origins": ["nope"]}, headers=people.admin("kyiv"))
+    assert wrong.status_code == 422
+    assert client.put(url, json=change, headers=people.moderator("kyiv")).status_code == 403

@@ -130,3 +130,74 @@ def test_changing_the_phone_and_deleting_the_account(client, auth_app):
     deleted = client.post("/account/delete", data={"csrf": token, "password": PASSWORD})
     assert deleted.status_code == 200
     assert login(client).status_code == 401
+
+
+def _error_of(page: str, field: str) -> str:
+    """The error shown beside a field of the page."""
+    return page.split(f'id="{field}-error"', 1)[1].split("</p>", 1)[0]
+
+
+def test_the_settings_are_saved_all_together_or_not_at_all(client, auth_app):
+    signed_in_with_role(client, auth_app, "admin@example.org", "admin")
+    page = client.get("/councils/kyiv/settings?lang=en")
+    before = client.get("/api/petitions/councils/kyiv/policy").json
+    typed = {
+        "csrf": csrf(page),
+        "time_zone": "Europe/Istanbul",
+        "threshold": "321",
+        "collection_days": "2.5",
+        "non_working_days": "2027-01-01\n31.12.2026",
+        "widget_origins": "https://rada.example.ua/\nrada.example.ua",
+        "rejected_public": "on",
+    }
+    refused = client.post("/councils/kyiv/settings?lang=en", data=typed)
+    shown = refused.get_data(as_text=True)
+    assert refused.status_code == 422
+    # Nothing is saved, not even the parts that were right.
+    assert client.get("/api/petitions/councils/kyiv/policy").json == before
+    assert client.get("/api/polls/councils/kyiv/policy").json["widget_origins"] == []
+    assert client.get("/api/auth/councils/kyiv").json["time_zone"] == "Europe/Kyiv"
+    # What was typed is kept, and each error stands beside its field, naming the line.
+    assert 'value="Europe/Istanbul"' in shown and 'value="321"' in shown
+    assert "2027-01-01\n31.12.2026</textarea>" in shown
+    assert 'id="rejected_public" name="rejected_public" checked' in shown
+    assert "whole number" in _error_of(shown, "collection_days")
+    assert "Line 2: " in _error_of(shown, "non_working_days")
+    assert "Line 2: " in _error_of(shown, "widget_origins")
+    assert "Line 1" not in _error_of(shown, "widget_origins")  # its slash is no fault
+    assert 'aria-describedby="widget_origins-error" aria-invalid="true"' in shown
+    assert 'id="threshold-error"' not in shown
+    typed.update(
+        collection_days="20",
+        non_working_days="2027-01-01",
+        widget_origins="https://rada.example.ua/",
+    )
+    saved = client.post("/councils/kyiv/settings?lang=en", data=typed)
+    assert saved.status_code == 200 and 'role="status"' in saved.get_data(as_text=True)
+    policy = client.get("/api/petitions/councils/kyiv/policy").json
+    assert policy["threshold"] == 321 and policy["collection_days"] == 20
+    assert client.get("/api/polls/councils/kyiv/policy").json["widget_origins"] == [
+        "https://rada.example.ua"
+    ]
+    assert client.get("/api/auth/councils/kyiv").json["time_zone"] == "Europe/Istanbul"
+
+
+def test_the_roles_page_says_what_an_account_number_is(client, auth_app):
+    signed_in_with_role(client, auth_app, "admin@example.org", "admin")
+    page = client.get("/councils/kyiv/roles?lang=en")
+    assert '<th scope="col">Name</th>' in page.get_data(as_text=True)
+    assert "Your name" not in page.get_data(as_text=True)
+    wrong = client.post(
+        "/councils/kyiv/roles/grant?lang=en",
+        data={"csrf": csrf(page), "user_id": "Olena", "role": "moderator"},
+    )
+    shown = wrong.get_data(as_text=True)
+    assert wrong.status_code == 422 and 'value="Olena"' in shown
+    assert "account number in digits" in _error_of(shown, "user_id")
+    assert ">?<" not in shown
+    assert (
+        client.post(
+            "/councils/kyiv/roles/nonsense", data={"csrf": csrf(page), "user_id": "3"}
+        ).status_code
+        == 404
+    )

@@ -184,3 +184,49 @@ def test_the_timeline_gives_a_rejection_reason_in_the_visitors_language(client, 
         assert "Це питання області." in page and "outside-competence" not in page
         if label:
             assert label.replace("'", "&#39;") in page
+
+
+def test_a_refused_moderators_form_comes_back_as_typed_with_its_error(
+    client, auth_app, people, petitions_app
+):
+    from tests.petitions.test_browsing import fold, sign
+
+    answered = open_petition(client, people, threshold=1)
+    sign(client, people, answered, 1)
+    fold(petitions_app)
+    waiting = submitted_petition(client, people, title="Лавки у сквері")
+    signed_in_with_role(client, auth_app, "moderator@example.org", "admin")
+    token = csrf(client.get(f"/petitions/{answered}"))
+    # The response: too short; the decision and the text stay, the error is beside the text.
+    short = client.post(
+        f"/petitions/{answered}/response?lang=en",
+        data={"csrf": token, "decision": "partly-supported", "text": "Так"},
+    )
+    page = short.get_data(as_text=True)
+    assert short.status_code == 422 and "<h1>" in page  # the petition's page, not a bare one
+    assert ">Так</textarea>" in page
+    assert 'value="partly-supported" selected' in page
+    assert (
+        "Give from 5 to 20000 characters."
+        in page.split('id="response_text-error"', 1)[1].split("</p>", 1)[0]
+    )
+    # The take-down: no reason; its panel stays open with the error beside the reason.
+    empty = client.post(
+        f"/councils/kyiv/petitions/{answered}/take-down?lang=en",
+        data={"csrf": token, "reason": " "},
+    )
+    page = empty.get_data(as_text=True)
+    assert empty.status_code == 422 and 'id="take_down_reason-error"' in page
+    assert "<details open>\n    <summary>Take down</summary>" in page
+    # A rejection without an explanation: the Reject panel open, the error inside it.
+    refused = client.post(
+        f"/councils/kyiv/petitions/{waiting}/reject?lang=en",
+        data={"csrf": token, "reason": "unclear-request", "explanation": "Ні"},
+    )
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 422
+    card = page.split(f'id="petition-{waiting}"', 1)[1]
+    approve, reject = card.split("<details", 1)
+    assert 'class="error"' not in approve  # not read as if approving failed
+    assert reject.startswith(" open>") and f'id="explanation-{waiting}-error"' in reject
+    assert ">Ні</textarea>" in reject and 'value="unclear-request" selected' in reject

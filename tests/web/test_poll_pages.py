@@ -86,3 +86,23 @@ def test_a_councils_home_speaks_its_language_first(client, auth_app):
     assert '<html lang="uk">' in chosen.get_data(as_text=True)
     # The choice is remembered.
     assert '<html lang="uk">' in client.get("/councils/keszthely").get_data(as_text=True)
+
+
+def test_a_too_long_answer_is_named_by_its_line_and_the_form_is_kept(client, auth_app):
+    moderator_signed_in(client, auth_app)
+    token = csrf(client.get("/councils/kyiv/polls"))
+    long_answer = "Д" * 201
+    refused = client.post(
+        "/councils/kyiv/polls?lang=en",
+        data={
+            "csrf": token,
+            "question": "Where do you read the news?",
+            "options": f"The website\n\n{long_answer}\nTelegram",
+        },
+    )
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 422
+    message = page.split('id="options-error"', 1)[1].split("</p>", 1)[0]
+    assert "Line 3: " in message  # the blank line counts: the textarea shows it
+    assert f"\n\n{long_answer}\nTelegram</textarea>" in page
+    assert "Where do you read the news?" in page

@@ -13,7 +13,7 @@ from services.common.i18n import LANGUAGE_COOKIE, request_locale
 from services.common.timeutil import NonexistentLocalTime, local_to_utc
 
 from .api import api
-from .pages import page_form, signed_in
+from .pages import page_form, petition_page, signed_in
 from .session import check_csrf
 
 council_pages = Blueprint("council", __name__)
@@ -32,7 +32,8 @@ def _login_first():
     return redirect(url_for("pages.login", next=request.path), code=303)
 
 
-def _moderation_page(council: str, errors: dict | None = None, status: int | None = None):
+def _moderation_page(council: str, failed: dict | None = None, status: int | None = None):
+    """The queue; `failed`: a decision the API refused, as typed, with its errors."""
     queue = api(
         "petitions",
         "GET",
@@ -46,7 +47,7 @@ def _moderation_page(council: str, errors: dict | None = None, status: int | Non
             council=council,
             queue=queue,
             reasons=policy.body.get("rejection_reasons", []) if policy.ok else [],
-            errors=errors or {},
+            failed=failed or {},
         ),
         status or (queue.status if not queue.ok else 200),
     )
@@ -59,10 +60,20 @@ def moderation(council: str):
     return _moderation_page(council)
 
 
+def under_form(errors: dict, form: str, typed: dict) -> dict[str, list[str]]:
+    """The API's errors on a page of several forms: a field's as `<form>_<field>`, the
+    rest (the whole form's) as `<form>`."""
+    named: dict[str, list[str]] = {}
+    for key, messages in errors.items():
+        named.setdefault(f"{form}_{key}" if key in typed else form, []).extend(messages)
+    return named
+
+
 @council_pages.post("/councils/<council:council>/petitions/<int:petition_id>/<decision>")
 @page_form
 def decide(council: str, petition_id: int, decision: str):
-    """Approve, reject (reason and explanation) or take down, then back to the queue."""
+    """Approve, reject (reason and explanation) or take down, then back to the queue; when
+    refused, back to the form as typed with the errors beside its fields."""
     check_csrf()
     if not signed_in():
         return _login_first()
@@ -76,18 +87,18 @@ def decide(council: str, petition_id: int, decision: str):
     }
     if decision not in bodies:
         return redirect(url_for("council.moderation", council=council), code=303)
+    typed = bodies[decision] or {}
     answer = api("petitions", "POST", f"/petitions/{petition_id}/{decision}", bodies[decision])
     if answer.ok:
         if decision == "take-down":
             return redirect(url_for("pages.petition", petition_id=petition_id), code=303)
         return redirect(url_for("council.moderation", council=council), code=303)
-    if decision == "take-down":
-        detail = " ".join(" ".join(v) for v in answer.errors().values())
-        back = url_for("pages.petition", petition_id=petition_id)
-        return render_template("ui/message.html", ok=False, message=detail, back=back), (
-            answer.status
-        )
-    return _moderation_page(council, {petition_id: answer.errors()}, answer.status)
+    if decision == "take-down":  # offered on the petition's page
+        errors = under_form(answer.errors(), "take_down", typed)
+        shown = {f"take_down_{key}": value for key, value in typed.items()}
+        return petition_page(petition_id, errors, shown, answer.status)
+    failed = {"petition": petition_id, "decision": decision, "typed": typed}
+    return _moderation_page(council, failed | {"errors": answer.errors()}, answer.status)
 
 
 @council_pages.post("/petitions/<int:petition_id>/response")
@@ -97,17 +108,13 @@ def respond(petition_id: int):
     check_csrf()
     if not signed_in():
         return _login_first()
-    answer = api(
-        "petitions",
-        "POST",
-        f"/petitions/{petition_id}/response",
-        {"text": request.form.get("text", ""), "decision": request.form.get("decision", "")},
-    )
-    target = url_for("pages.petition", petition_id=petition_id)
+    typed = {key: request.form.get(key, "") for key in ("text", "decision")}
+    answer = api("petitions", "POST", f"/petitions/{petition_id}/response", typed)
     if answer.ok:
-        return redirect(target, code=303)
-    detail = " ".join(" ".join(v) for v in answer.errors().values())
-    return render_template("ui/message.html", ok=False, message=detail, back=target), answer.status
+        return redirect(url_for("pages.petition", petition_id=petition_id), code=303)
+    errors = under_form(answer.errors(), "response", typed)
+    shown = {f"response_{key}": value for key, value in typed.items()}
+    return petition_page(petition_id, errors, shown, answer.status)
 
 
 @council_pages.get("/councils/<council:council>")
@@ -203,7 +210,9 @@ def create_poll(council: str):
     created = api("polls", "POST", "/polls", body)
     if created.ok:
         return redirect(url_for("council.manage_polls", council=council), code=303)
-    return _polls_page(council, errors=created.errors(), form=form, status=created.status)
+    return _polls_page(
+        council, errors=by_field(created.errors(), form), form=form, status=created.status
+    )
 
 
 TIMES = ("opens_at", "closes_at")
@@ -213,6 +222,24 @@ DRAFT_FIELDS = ("question", "options", *TIMES)
 def lines(text: str) -> list[str]:
     """A textarea's entries (poll answers, websites, dates), one per line."""
     return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def by_field(errors: dict, typed: dict) -> dict[str, list[str]]:
+    """The API's field errors under the form's fields. The API names an entry of a list
+    by its index (`options.2`); a list typed one entry per line (`lines`) says on which
+    line of what was typed, blank lines counted, as the textarea shows them."""
+    shown: dict[str, list[str]] = {}
+    for key, messages in errors.items():
+        name, _, index = key.partition(".")
+        entry = whole_number(index) if name in typed else None
+        numbers = [n for n, line in enumerate(typed.get(name, "").splitlines(), 1) if line.strip()]
+        if entry is not None and 0 <= entry < len(numbers):
+            messages = [
+                gettext("Line %(number)s: %(message)s", number=numbers[entry], message=message)
+                for message in messages
+            ]
+        shown.setdefault(name, []).extend(messages)
+    return shown
 
 
 def poll_times(form: dict, council: str) -> tuple[dict, dict]:
@@ -312,36 +339,53 @@ def _after_poll_change(council: str, poll_id: int, answer, typed: dict | None = 
         return redirect(url_for("council.manage_polls", council=council), code=303)
     return _polls_page(
         council,
-        errors={poll_id: answer.errors()},
+        errors={poll_id: by_field(answer.errors(), typed or {})},
         form={},
         status=answer.status,
         changing={poll_id: typed} if typed else None,
     )
 
 
-PETITION_SETTINGS = {
-    "threshold": int,
-    "collection_days": int,
-    "sponsors_needed": int,
-    "moderation_days": int,
-    "response_days": int,
-    "signer_verification": str,
-    "on_failure": str,
-}
+PETITION_NUMBERS = (
+    "threshold",
+    "collection_days",
+    "sponsors_needed",
+    "moderation_days",
+    "response_days",
+)
+PETITION_CHOICES = ("signer_verification", "on_failure")
 PETITION_SWITCHES = ("signer_names_public", "rejected_public", "allow_withdrawal")
+LISTS = ("non_working_days", "widget_origins")  # one entry a line
+SETTINGS_TEXTS = (*PETITION_NUMBERS, *PETITION_CHOICES, *LISTS, "time_zone")
+SETTINGS_SWITCHES = (*PETITION_SWITCHES, "block_disposable_email")
 
 
-def _settings_page(council: str, errors: dict | None = None, saved: bool = False, status=200):
+def _stored_settings(council: str) -> dict:
+    """The council's settings as the form shows them."""
     petitions = api("petitions", "GET", f"/councils/{council}/policy", signed_in=False)
     polls = api("polls", "GET", f"/councils/{council}/policy", signed_in=False)
     known = api("auth", "GET", f"/councils/{council}", signed_in=False)  # not the memo: fresh
+    shown = {
+        **(petitions.body if petitions.ok else {}),
+        **(polls.body if polls.ok else {}),
+        "time_zone": known.body.get("time_zone", "") if known.ok else "",
+    }
+    return shown | {key: "\n".join(shown.get(key, [])) for key in LISTS}
+
+
+def _settings_page(
+    council: str,
+    shown: dict | None = None,
+    errors: dict | None = None,
+    saved: bool = False,
+    status=200,
+):
+    """The settings form: as stored, or as typed (`shown`) to correct."""
     return (
         render_template(
             "ui/settings.html",
             council=council,
-            time_zone=known.body.get("time_zone", "") if known.ok else "",
-            petitions=petitions.body if petitions.ok else {},
-            polls=polls.body if polls.ok else {},
+            shown=_stored_settings(council) if shown is None else shown,
             errors=errors or {},
             saved=saved,
         ),
@@ -360,34 +404,50 @@ def settings(council: str):
 @council_pages.post("/councils/<council:council>/settings")
 @page_form
 def save_settings(council: str):
+    """All the council's settings at once, or none: they live in three services (the time
+    zone in auth's council, the rules with petitions and polls) and no transaction spans
+    them, so each service first checks its part (`check_only`) and only when every one
+    would take its part are they saved. Between the check and the save only a service
+    failing or the admin losing the role could refuse a part; the page then says which."""
     check_csrf()
     if not signed_in():
         return _login_first()
-    form = request.form
-    petitions = {}
-    for key, kind in PETITION_SETTINGS.items():
-        raw = form.get(key, "").strip()
-        if raw:
-            number = whole_number(raw) if kind is int else None
-            petitions[key] = raw if number is None else number  # the API says what is wrong
-    petitions.update({key: form.get(key) == "on" for key in PETITION_SWITCHES})
-    petitions["non_working_days"] = lines(form.get("non_working_days", ""))
+    typed = {key: request.form.get(key, "").strip() for key in SETTINGS_TEXTS}
+    typed.update({key: request.form.get(key) == "on" for key in SETTINGS_SWITCHES})
+    errors: dict[str, list[str]] = {}
+    petitions: dict = {key: typed[key] for key in PETITION_CHOICES if typed[key]}
+    for key in PETITION_NUMBERS:
+        number = whole_number(typed[key])
+        if number is not None:
+            petitions[key] = number
+        elif typed[key]:
+            errors[key] = [gettext("Give a whole number, such as 30.")]
+    petitions.update({key: typed[key] for key in PETITION_SWITCHES})
+    petitions["non_working_days"] = lines(typed["non_working_days"])
     polls = {
-        "widget_origins": lines(form.get("widget_origins", "")),
-        "block_disposable_email": form.get("block_disposable_email") == "on",
+        "widget_origins": lines(typed["widget_origins"]),
+        "block_disposable_email": typed["block_disposable_email"],
     }
-    time_zone = form.get("time_zone", "").strip()
-    if time_zone:  # auth's, unlike the rules: first, so a wrong zone changes nothing
-        answer = api("auth", "PATCH", f"/councils/{council}", {"time_zone": time_zone})
-        if not answer.ok:
-            return _settings_page(council, errors=answer.errors(), status=answer.status)
-        forget_councils()  # this process shows the new zone at once
-    errors = {}
-    for service, body in (("petitions", petitions), ("polls", polls)):
-        answer = api(service, "PUT", f"/councils/{council}/policy", body)
-        if not answer.ok:
-            errors.update(answer.errors())
-            return _settings_page(council, errors=errors, status=answer.status)
+    parts = [
+        ("petitions", "PUT", f"/councils/{council}/policy", petitions),
+        ("polls", "PUT", f"/councils/{council}/policy", polls),
+    ]
+    if typed["time_zone"]:
+        parts.append(("auth", "PATCH", f"/councils/{council}", {"time_zone": typed["time_zone"]}))
+    status = 422 if errors else 200
+    for check_only in ("true", None):
+        for service, method, path, body in parts:
+            answer = api(service, method, path, body, query={"check_only": check_only})
+            if answer.ok:
+                continue
+            status = answer.status
+            for key, messages in by_field(answer.errors(), {k: typed[k] for k in LISTS}).items():
+                errors.setdefault(key, []).extend(messages)
+            if status != 422:
+                break  # refused or failing, not a value: the other parts would say the same
+        if errors:
+            return _settings_page(council, shown=typed, errors=errors, status=status)
+    forget_councils()  # this process shows a new time zone at once
     return _settings_page(council, saved=True)
 
 
@@ -399,7 +459,8 @@ def roles(council: str):
     return _roles_page(council)
 
 
-def _roles_page(council: str, errors: dict | None = None, status: int = 200):
+def _roles_page(council: str, errors: dict | None = None, status: int = 200, typed: str = ""):
+    """The roles page; `typed`: the account number the grant form sent, to correct."""
     listed = api("auth", "GET", f"/councils/{council}/roles")
     if not listed.ok:
         return render_template(
@@ -407,7 +468,11 @@ def _roles_page(council: str, errors: dict | None = None, status: int = 200):
         ), listed.status
     return (
         render_template(
-            "ui/roles.html", council=council, roles=listed.body["roles"], errors=errors or {}
+            "ui/roles.html",
+            council=council,
+            roles=listed.body["roles"],
+            errors=errors or {},
+            user_id=typed,
         ),
         status,
     )
@@ -421,12 +486,17 @@ def change_role(council: str, change: str):
         return _login_first()
     user_id, role = request.form.get("user_id", ""), request.form.get("role", "")
     account = whole_number(user_id)
-    if change not in ("grant", "revoke") or account is None or account < 0:
-        return _roles_page(council, errors={"user_id": ["?"]}, status=422)
+    if change not in ("grant", "revoke"):
+        abort(404)
+    if account is None or account < 0:
+        number = gettext("Give the account number in digits, as its owner's account page shows it.")
+        return _roles_page(council, errors={"user_id": [number]}, status=422, typed=user_id)
     if role not in ROLES:
-        return _roles_page(council, errors={"role": ["?"]}, status=422)
+        role_error = gettext("Choose a role from the list.")
+        return _roles_page(council, errors={"role": [role_error]}, status=422, typed=user_id)
     method = "PUT" if change == "grant" else "DELETE"
     answer = api("auth", method, f"/councils/{council}/roles/{account}/{role}")
     if not answer.ok:
-        return _roles_page(council, errors=answer.errors(), status=answer.status)
+        typed = user_id if change == "grant" else ""  # the revoke form has nothing typed
+        return _roles_page(council, errors=answer.errors(), status=answer.status, typed=typed)
     return redirect(url_for("council.roles", council=council), code=303)

@@ -85,6 +85,14 @@ def petitions():
 
 @pages.get("/petitions/<int:petition_id>")
 def petition(petition_id: int):
+    return petition_page(petition_id)
+
+
+def petition_page(
+    petition_id: int, errors: dict | None = None, typed: dict | None = None, status: int = 200
+):
+    """The petition's page; with a moderator's form as typed (`typed`) and what the API
+    said is wrong with it (`errors`), keyed by the form's fields, to correct."""
     answer = api("petitions", "GET", f"/petitions/{petition_id}")
     if answer.status == 404:
         abort(404)
@@ -102,7 +110,8 @@ def petition(petition_id: int):
         signers=signers.body if signers.ok else None,
         names_public=signers.ok,
         signed_in=signed_in(),
-        errors={},
+        errors=errors or {},
+        typed=typed or {},
         receipt=request.args.get("receipt"),
         own=own,
         # The form is offered where the API would take it; the API still decides.
@@ -113,7 +122,7 @@ def petition(petition_id: int):
         and answer.body["state"] in ("open", "successful", "answered", "closed")
         and not answer.body["hidden"]
         and _moderates(answer.body["council"]),
-    )
+    ), status
 
 
 @pages.get("/petitions/<int:petition_id>/signers")
@@ -164,6 +173,7 @@ def sign(petition_id: int):
             names_public=False,
             signed_in=True,
             errors=answer.errors(),
+            typed={},
             receipt=None,
             own=None,
             can_respond=False,

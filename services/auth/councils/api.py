@@ -10,6 +10,7 @@ from services.common.blueprint import Blueprint
 from services.common.caching import cached_public_read
 from services.common.config import SUPPORTED_LOCALES
 from services.common.errors import Forbidden
+from services.common.fields import CheckOnlyQuery
 from services.common.tokens import current_principal, token_required
 
 from ..accounts.domain import account_id
@@ -94,15 +95,17 @@ def create_council(data):
 
 @councils_blp.route("/councils/<council:slug>", methods=["PATCH"])
 @councils_blp.arguments(CouncilChangesSchema)
+@councils_blp.arguments(CheckOnlyQuery, location="query")
 @councils_blp.response(200, CouncilSchema)
 @token_required
-def update_council(changes, slug: str):
+def update_council(changes, query, slug: str):
     """Change the council's name, default language or time zone (its admins, or
     platform admins)."""
     actor = account_id(current_principal().user_id)
-    return public_council(
-        domain.update_council(db.session, actor_id=actor, slug=slug, changes=changes)
+    council = domain.update_council(
+        db.session, actor_id=actor, slug=slug, changes=changes, check_only=query["check_only"]
     )
+    return public_council(council)
 
 
 @councils_blp.route("/councils/<council:slug>/roles")

@@ -94,14 +94,19 @@ def create_council(
     return council
 
 
-def update_council(session: Session, *, actor_id: int | None, slug: str, changes: dict) -> Council:
+def update_council(
+    session: Session, *, actor_id: int | None, slug: str, changes: dict, check_only: bool = False
+) -> Council:
     """Change a council's name, default language or time zone (its admins, platform
-    admins, or the operator's CLI with `actor_id` None); all or nothing."""
+    admins, or the operator's CLI with `actor_id` None); all or nothing. `check_only`:
+    the changes would be taken; the council as it stands."""
     council = council_by_slug(session, slug)
     _require_admin(session, actor_id, council, gettext("Only this council's admins may change it."))
     errors = _council_errors(**changes)
     if errors:
         raise InvalidCouncil(gettext("The council is not valid."), errors=errors)
+    if check_only:
+        return council
     for key, value in changes.items():
         setattr(council, key, value.strip() if key == "name" else value)
     session.commit()
