@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from urllib.parse import urlsplit
 
 import jwt
 from flask import Blueprint, abort, jsonify, redirect, render_template, request, url_for
@@ -12,7 +13,7 @@ from services.common.app import public
 from services.common.i18n import request_locale
 from services.common.timeutil import utcnow
 
-from .api import api, renew_tokens
+from .api import SignInNeeded, api, renew_tokens
 from .session import check_csrf, clear_session, session, update_session
 
 pages = Blueprint("pages", __name__)
@@ -44,6 +45,18 @@ def token_roles(access_token: str) -> dict:
     except jwt.PyJWTError:
         return {}
     return roles if isinstance(roles, dict) else {}
+
+
+@pages.app_errorhandler(SignInNeeded)
+def _session_ended(_exc):
+    """The session ended (its refresh token expired or was withdrawn): sign in again,
+    then back to the page the visitor was on."""
+    if request.method == "GET":
+        back = request.full_path.rstrip("?")
+    else:  # the page whose form was sent, if it is one of ours
+        came_from = urlsplit(request.referrer or "")
+        back = came_from.path if came_from.netloc == request.host else None
+    return redirect(url_for("pages.login", next=back), code=303)
 
 
 @pages.app_template_global()
