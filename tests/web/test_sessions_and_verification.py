@@ -7,7 +7,8 @@ from datetime import timedelta
 import pytest
 from itsdangerous import URLSafeTimedSerializer
 
-from tests.auth.helpers import PASSWORD, link_token, messages
+from services.auth.models import db as auth_db
+from tests.auth.helpers import PASSWORD, PHONE, link_token, messages, sms_code
 from tests.petitions.conftest import TEXT, open_petition
 from tests.support.tokens import make_token
 from tests.web.test_pages import csrf, register_and_confirm, sign_in
@@ -71,6 +72,57 @@ def test_a_visitor_whose_session_ended_sees_public_pages_and_signs_in_to_act(
     )
 
 
+def test_the_code_field_is_there_whenever_the_phone_waits(client, auth_app):
+    register_and_confirm(client, auth_app)
+    sign_in(client)
+    page = client.get("/account?lang=en")
+    assert 'name="code"' in page.text and "Text me a code" in page.text
+    assert client.post("/account/phone/code", data={"csrf": csrf(page)}).status_code == 200
+    # Pressed again within the minute: refused, and the code already sent still goes in.
+    again = client.post("/account/phone/code?lang=en", data={"csrf": csrf(page)})
+    assert again.status_code == 429 and "less than a minute ago" in again.text
+    assert 'name="code"' in again.text
+    later = client.get("/account?lang=en")
+    assert 'name="code"' in later.text
+    verified = client.post(
+        "/account/phone/verify", data={"csrf": csrf(page), "code": sms_code(auth_app)}
+    )
+    assert verified.status_code == 303
+    done = client.get("/account?lang=en").text
+    assert 'id="phone-verified"' in done and 'name="code"' not in done
+
+
+def test_a_new_number_for_a_verified_phone_is_verified_from_the_page(client, auth_app):
+    register_and_confirm(client, auth_app)
+    sign_in(client)
+    page = client.get("/account?lang=en")
+    client.post("/account/phone/code", data={"csrf": csrf(page)})
+    client.post("/account/phone/verify", data={"csrf": csrf(page), "code": sms_code(auth_app)})
+
+    changed = client.post(
+        "/account/phone?lang=en",
+        data={"csrf": csrf(page), "phone": "050 765 4321", "password": PASSWORD},
+    )
+    html = changed.text
+    assert changed.status_code == 200 and 'role="status"' in html
+    assert "+380507654321 counts once you verify it with a code." in html
+    assert 'id="pending-phone"' in html and 'name="code"' in html and "Text me a code" in html
+    # A minute after the first code, one goes to the new number.
+    with auth_app.app_context():
+        from services.auth.accounts.models import PhoneVerification
+
+        for verification in auth_db.session.query(PhoneVerification):
+            verification.created_at -= timedelta(minutes=2)
+        auth_db.session.commit()
+    assert client.post("/account/phone/code", data={"csrf": csrf(page)}).status_code == 200
+    code = sms_code(auth_app, "+380507654321")
+    verified = client.post("/account/phone/verify", data={"csrf": csrf(page), "code": code})
+    assert verified.status_code == 303
+    done = client.get("/account?lang=en").text
+    assert "+380507654321" in done and 'id="phone-verified"' in done
+    assert 'id="pending-phone"' not in done and PHONE not in done
+
+
 def test_an_address_confirmed_in_another_tab_counts_at_once(client, auth_app, people):
     client.put(
         "/api/petitions/councils/kyiv/policy",
@@ -86,3 +138,13 @@ def test_an_address_confirmed_in_another_tab_counts_at_once(client, auth_app, pe
     confirm_in_another_tab(client, auth_app)
     filed = client.post("/petitions/new?lang=en", data={**body, "checked": "1"})
     assert filed.status_code == 303 and "/petitions/" in filed.headers["Location"]
+
+
+def test_no_code_is_offered_before_the_address_is_confirmed(client, auth_app):
+    register_only(client)
+    page = client.get("/account?lang=en")
+    assert "Text me a code" not in page.text and 'name="code"' not in page.text
+    assert "Once your email address is confirmed, we can text a code" in page.text
+    confirm_in_another_tab(client, auth_app)
+    page = client.get("/account?lang=en")
+    assert "Text me a code" in page.text and 'name="code"' in page.text

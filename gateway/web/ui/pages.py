@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 import jwt
 from flask import Blueprint, abort, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 
 from services.common.app import public
@@ -297,17 +298,9 @@ def phone_code():
     if (away := _signed_in_or_login()) is not None:
         return away
     sent = api("auth", "POST", "/phone/code")
-    me = api("auth", "GET", "/me")
-    return (
-        render_template(
-            "ui/account.html",
-            me=me.body,
-            errors=sent.errors(),
-            notice=sent.body.get("detail") if sent.ok else None,
-            code_sent=sent.ok,
-        ),
-        200 if sent.ok else sent.status,
-    )
+    if sent.ok:
+        return _account_page(notice=sent.body.get("detail"))
+    return _account_page(errors=sent.errors(), status=sent.status)
 
 
 @pages.post("/account/phone/verify")
@@ -320,13 +313,7 @@ def phone_verify():
     if verified.ok:
         renew_tokens()  # the access token must now say the phone is verified
         return redirect(url_for("pages.account"), code=303)
-    me = api("auth", "GET", "/me")
-    return (
-        render_template(
-            "ui/account.html", me=me.body, errors=verified.errors(), notice=None, code_sent=True
-        ),
-        verified.status,
-    )
+    return _account_page(errors=verified.errors(), status=verified.status)
 
 
 @pages.get("/petitions/new")
@@ -426,7 +413,13 @@ def change_contact(change: str):
     if not answer.ok:
         errors = {f"new_{key}" if key == change else key: v for key, v in answer.errors().items()}
         return _account_page(errors=errors, status=answer.status)
-    return _account_page(notice=answer.body.get("detail") if change == "email" else None)
+    if change == "email":
+        return _account_page(notice=answer.body.get("detail"))
+    waiting = answer.body.get("pending_phone") or (
+        None if answer.body.get("phone_verified") else answer.body.get("phone")
+    )
+    notice = gettext("%(phone)s counts once you verify it with a code.", phone=waiting)
+    return _account_page(notice=notice if waiting else None)
 
 
 @pages.post("/account/delete")
