@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from itsdangerous import URLSafeTimedSerializer
 
+from services.auth.messaging.models import OutboxMessage
 from services.auth.models import db as auth_db
 from tests.auth.helpers import PASSWORD, PHONE, link_token, messages, sms_code
 from tests.petitions.conftest import TEXT, open_petition
@@ -123,6 +124,22 @@ def test_a_new_number_for_a_verified_phone_is_verified_from_the_page(client, aut
     assert 'id="pending-phone"' not in done and PHONE not in done
 
 
+def test_an_unconfirmed_resident_is_offered_the_link_again_not_a_code(client, auth_app):
+    register_only(client)
+    page = client.get("/account?lang=en")
+    assert 'id="email-unconfirmed"' in page.text and "Send the link again" in page.text
+    assert "Надіслати посилання ще раз" in client.get("/account?lang=uk").text
+    with auth_app.app_context():  # the first email went out more than a minute ago
+        for message in auth_db.session.query(OutboxMessage):
+            message.created_at -= timedelta(minutes=2)
+        auth_db.session.commit()
+    sent = client.post("/account/email/resend?lang=en", data={"csrf": csrf(page)})
+    assert sent.status_code == 200 and 'role="status"' in sent.text
+    assert "a new link is on its way" in sent.text
+    assert len(messages(auth_app, EMAIL, "confirm_email")) == 2
+    assert client.post("/account/email/resend", data={"csrf": "guess"}).status_code == 403
+
+
 def test_an_address_confirmed_in_another_tab_counts_at_once(client, auth_app, people):
     client.put(
         "/api/petitions/councils/kyiv/policy",
@@ -138,6 +155,20 @@ def test_an_address_confirmed_in_another_tab_counts_at_once(client, auth_app, pe
     confirm_in_another_tab(client, auth_app)
     filed = client.post("/petitions/new?lang=en", data={**body, "checked": "1"})
     assert filed.status_code == 303 and "/petitions/" in filed.headers["Location"]
+
+
+def test_a_refusal_for_want_of_a_verification_says_how_to_get_it(client, auth_app):
+    register_only(client)
+    form = client.get("/petitions/new?lang=en")
+    body = {"csrf": csrf(form), "council": "kyiv", "title": "Ліхтарі біля школи", "text": TEXT}
+    refused = client.post("/petitions/new?lang=en", data={**body, "checked": "1"})
+    assert refused.status_code == 422 and "Confirm your email address first." in refused.text
+    assert "Send the link again" in refused.text
+    confirm_in_another_tab(client, auth_app)  # the default policy asks for a phone too
+    refused = client.post("/petitions/new?lang=en", data={**body, "checked": "1"})
+    assert refused.status_code == 422 and "Verify your phone number first." in refused.text
+    assert "Verify your phone on your account page" in refused.text
+    assert "Send the link again" not in refused.text
 
 
 def test_no_code_is_offered_before_the_address_is_confirmed(client, auth_app):

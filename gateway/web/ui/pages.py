@@ -14,7 +14,7 @@ from services.common.app import public
 from services.common.i18n import request_locale
 from services.common.timeutil import utcnow
 
-from .api import SignInNeeded, api, renew_tokens
+from .api import Answer, SignInNeeded, api, renew_tokens
 from .session import check_csrf, clear_session, session, update_session
 
 pages = Blueprint("pages", __name__)
@@ -38,14 +38,27 @@ def _moderates(council: str) -> bool:
     return bool(session().get("roles", {}).get(council)) if signed_in() else False
 
 
-def token_roles(access_token: str) -> dict:
-    """The roles the visitor's token names, to decide which forms to offer. Read without
+def _token_claims(access_token: str | None) -> dict:
+    """What the visitor's token says, to decide which forms to offer. Read without
     checking the signature: it only shapes the page; every API call checks the token."""
     try:
-        roles = jwt.decode(access_token, options={"verify_signature": False}).get("roles")
+        return jwt.decode(access_token or "", options={"verify_signature": False})
     except jwt.PyJWTError:
         return {}
+
+
+def token_roles(access_token: str) -> dict:
+    """The roles the visitor's token names."""
+    roles = _token_claims(access_token).get("roles")
     return roles if isinstance(roles, dict) else {}
+
+
+def missing_verification(refused: Answer) -> str | None:
+    """What the visitor has yet to verify ("email", "phone") for the API to take the
+    action it refused (api() has just renewed the token, so its claims are current)."""
+    if not refused.needs_verification:
+        return None
+    return "phone" if _token_claims(session().get("access")).get("email_verified") else "email"
 
 
 @pages.app_errorhandler(SignInNeeded)
@@ -316,6 +329,22 @@ def phone_verify():
     return _account_page(errors=verified.errors(), status=verified.status)
 
 
+@pages.post("/account/email/resend")
+@page_form
+def resend_confirmation():
+    """The link to confirm the address, sent again (auth sends at most one a minute)."""
+    check_csrf()
+    if (away := _signed_in_or_login()) is not None:
+        return away
+    me = api("auth", "GET", "/me")
+    if not me.ok:
+        return _account_page()  # it knows what to do without an account
+    sent = api("auth", "POST", "/email/resend", {"email": me.body["email"]}, signed_in=False)
+    if not sent.ok:
+        return _account_page(errors=sent.errors(), status=sent.status)
+    return _account_page(notice=sent.body.get("detail"))
+
+
 @pages.get("/petitions/new")
 def new_petition():
     if (away := _signed_in_or_login()) is not None:
@@ -350,23 +379,21 @@ def file_petition():
             signed_in=False,
         )
         similar = found.body["petitions"] if found.ok else []
+    errors, missing = {}, None
     if not similar:
-        created = api("petitions", "POST", "/petitions", form)
+        answer = created = api("petitions", "POST", "/petitions", form)
         if created.ok:
-            submitted = api("petitions", "POST", f"/petitions/{created.body['id']}/submit")
-            if submitted.ok:
+            answer = api("petitions", "POST", f"/petitions/{created.body['id']}/submit")
+            if answer.ok:
                 return redirect(url_for("pages.petition", petition_id=created.body["id"]), code=303)
-            errors = submitted.errors()
-        else:
-            errors = created.errors()
-    else:
-        errors = {}
+        errors, missing = answer.errors(), missing_verification(answer)
     return render_template(
         "ui/new_petition.html",
         councils=councils.body.get("councils", []) if councils.ok else [],
         form=form,
         errors=errors,
         similar=similar,
+        missing=missing,
     ), (422 if errors else 200)
 
 
