@@ -11,7 +11,7 @@ from flask import request
 from services.common.client import ServiceUnavailable, call_service
 from services.common.i18n import request_locale
 
-from .session import session, update_session
+from .session import clear_session, session, update_session
 
 
 @dataclass
@@ -23,6 +23,11 @@ class Answer:
     def ok(self) -> bool:
         return 200 <= self.status < 300
 
+    @property
+    def needs_verification(self) -> bool:
+        """Refused until the visitor confirms the email address or verifies the phone."""
+        return self.status == 403 and _problem_type(self).endswith(":verification-needed")
+
     def errors(self) -> dict[str, list[str]]:
         """Field errors of a problem+json answer, and its detail under "form"."""
         if self.ok or not isinstance(self.body, dict):
@@ -31,6 +36,10 @@ class Answer:
         if not errors:
             errors["form"] = [self.body.get("detail") or self.body.get("title") or ""]
         return errors
+
+
+class SignInNeeded(Exception):
+    """The visitor's session has ended and what they asked for needs one."""
 
 
 def api(
@@ -42,21 +51,45 @@ def api(
     query: dict | None = None,
     signed_in: bool = True,
 ):
-    """The API's answer, with the visitor's token; an expired token is renewed once.
+    """The API's answer, with the visitor's token; an expired token is renewed once. Once
+    the session has ended, a read is made as anyone; what needs a session raises
+    SignInNeeded. A refusal for want of a verification is tried once more with fresh
+    tokens: the visitor may have confirmed since the token was made (in another tab).
     `query` values that are empty are left out."""
     given = {key: value for key, value in (query or {}).items() if value}
     if given:
         path = f"{path}?{urlencode(given)}"
+    signed_in = signed_in and bool(session().get("access"))
     answer = _call(service, method, path, json, signed_in)
-    if _token_refused(answer) and signed_in and session().get("refresh") and _refresh():
-        answer = _call(service, method, path, json, signed_in)
+    if not signed_in:
+        return answer
+    if _token_refused(answer):
+        if renew_tokens():
+            return _call(service, method, path, json, True)
+        ended = not session().get("refresh")  # else auth did not answer: it may live on
+        if ended:
+            clear_session()
+        if method != "GET":
+            if ended:
+                raise SignInNeeded
+            return answer
+        answer = _call(service, method, path, json, False)  # what anyone may read
+        if answer.status == 401 and ended:
+            raise SignInNeeded
+    elif answer.needs_verification and renew_tokens():
+        answer = _call(service, method, path, json, True)
     return answer
+
+
+def _problem_type(answer: Answer) -> str:
+    return answer.body.get("type", "") if isinstance(answer.body, dict) else ""
 
 
 def _token_refused(answer: Answer) -> bool:
     """A 401 about the access token (expired, say), not about a password typed wrong."""
-    kind = answer.body.get("type", "") if isinstance(answer.body, dict) else ""
-    return answer.status == 401 and kind.endswith((":invalid-token", ":unauthorized"))
+    return answer.status == 401 and _problem_type(answer).endswith(
+        (":invalid-token", ":unauthorized")
+    )
 
 
 def _call(service: str, method: str, path: str, json: Any, signed_in: bool) -> Answer:
@@ -78,14 +111,14 @@ def _call(service: str, method: str, path: str, json: Any, signed_in: bool) -> A
 
 
 def renew_tokens() -> bool:
-    """A fresh token pair now (after a verification, the claims have changed)."""
-    return bool(session().get("refresh")) and _refresh()
-
-
-def _refresh() -> bool:
+    """A fresh token pair now (after a verification, the claims have changed). When
+    auth refuses the refresh token (expired, withdrawn), the session ends here."""
+    if not session().get("refresh"):
+        return False
     answer = _call("auth", "POST", "/token/refresh", {"refresh_token": session()["refresh"]}, False)
     if not answer.ok:
-        update_session(access=None, refresh=None)
+        if answer.status == 401:  # expired or withdrawn; not when auth is unavailable
+            clear_session()
         return False
     from .pages import token_roles
 

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
+from urllib.parse import urlsplit
 
 import jwt
 from flask import Blueprint, abort, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 
 from services.common.app import public
 from services.common.i18n import request_locale
 from services.common.timeutil import utcnow
 
-from .api import api, renew_tokens
+from .api import Answer, SignInNeeded, api, renew_tokens
 from .session import check_csrf, clear_session, session, update_session
 
 pages = Blueprint("pages", __name__)
@@ -36,14 +38,39 @@ def _moderates(council: str) -> bool:
     return bool(session().get("roles", {}).get(council)) if signed_in() else False
 
 
-def token_roles(access_token: str) -> dict:
-    """The roles the visitor's token names, to decide which forms to offer. Read without
+def _token_claims(access_token: str | None) -> dict:
+    """What the visitor's token says, to decide which forms to offer. Read without
     checking the signature: it only shapes the page; every API call checks the token."""
     try:
-        roles = jwt.decode(access_token, options={"verify_signature": False}).get("roles")
+        return jwt.decode(access_token or "", options={"verify_signature": False})
     except jwt.PyJWTError:
         return {}
+
+
+def token_roles(access_token: str) -> dict:
+    """The roles the visitor's token names."""
+    roles = _token_claims(access_token).get("roles")
     return roles if isinstance(roles, dict) else {}
+
+
+def missing_verification(refused: Answer) -> str | None:
+    """What the visitor has yet to verify ("email", "phone") for the API to take the
+    action it refused (api() has just renewed the token, so its claims are current)."""
+    if not refused.needs_verification:
+        return None
+    return "phone" if _token_claims(session().get("access")).get("email_verified") else "email"
+
+
+@pages.app_errorhandler(SignInNeeded)
+def _session_ended(_exc):
+    """The session ended (its refresh token expired or was withdrawn): sign in again,
+    then back to the page the visitor was on."""
+    if request.method == "GET":
+        back = request.full_path.rstrip("?")
+    else:  # the page whose form was sent, if it is one of ours
+        came_from = urlsplit(request.referrer or "")
+        back = came_from.path if came_from.netloc == request.host else None
+    return redirect(url_for("pages.login", next=back), code=303)
 
 
 @pages.app_template_global()
@@ -302,17 +329,9 @@ def phone_code():
     if (away := _signed_in_or_login()) is not None:
         return away
     sent = api("auth", "POST", "/phone/code")
-    me = api("auth", "GET", "/me")
-    return (
-        render_template(
-            "ui/account.html",
-            me=me.body,
-            errors=sent.errors(),
-            notice=sent.body.get("detail") if sent.ok else None,
-            code_sent=sent.ok,
-        ),
-        200 if sent.ok else sent.status,
-    )
+    if sent.ok:
+        return _account_page(notice=sent.body.get("detail"))
+    return _account_page(errors=sent.errors(), status=sent.status)
 
 
 @pages.post("/account/phone/verify")
@@ -325,13 +344,23 @@ def phone_verify():
     if verified.ok:
         renew_tokens()  # the access token must now say the phone is verified
         return redirect(url_for("pages.account"), code=303)
+    return _account_page(errors=verified.errors(), status=verified.status)
+
+
+@pages.post("/account/email/resend")
+@page_form
+def resend_confirmation():
+    """The link to confirm the address, sent again (auth sends at most one a minute)."""
+    check_csrf()
+    if (away := _signed_in_or_login()) is not None:
+        return away
     me = api("auth", "GET", "/me")
-    return (
-        render_template(
-            "ui/account.html", me=me.body, errors=verified.errors(), notice=None, code_sent=True
-        ),
-        verified.status,
-    )
+    if not me.ok:
+        return _account_page()  # it knows what to do without an account
+    sent = api("auth", "POST", "/email/resend", {"email": me.body["email"]}, signed_in=False)
+    if not sent.ok:
+        return _account_page(errors=sent.errors(), status=sent.status)
+    return _account_page(notice=sent.body.get("detail"))
 
 
 @pages.get("/petitions/new")
@@ -368,23 +397,21 @@ def file_petition():
             signed_in=False,
         )
         similar = found.body["petitions"] if found.ok else []
+    errors, missing = {}, None
     if not similar:
-        created = api("petitions", "POST", "/petitions", form)
+        answer = created = api("petitions", "POST", "/petitions", form)
         if created.ok:
-            submitted = api("petitions", "POST", f"/petitions/{created.body['id']}/submit")
-            if submitted.ok:
+            answer = api("petitions", "POST", f"/petitions/{created.body['id']}/submit")
+            if answer.ok:
                 return redirect(url_for("pages.petition", petition_id=created.body["id"]), code=303)
-            errors = submitted.errors()
-        else:
-            errors = created.errors()
-    else:
-        errors = {}
+        errors, missing = answer.errors(), missing_verification(answer)
     return render_template(
         "ui/new_petition.html",
         councils=councils.body.get("councils", []) if councils.ok else [],
         form=form,
         errors=errors,
         similar=similar,
+        missing=missing,
     ), (422 if errors else 200)
 
 
@@ -431,7 +458,13 @@ def change_contact(change: str):
     if not answer.ok:
         errors = {f"new_{key}" if key == change else key: v for key, v in answer.errors().items()}
         return _account_page(errors=errors, status=answer.status)
-    return _account_page(notice=answer.body.get("detail") if change == "email" else None)
+    if change == "email":
+        return _account_page(notice=answer.body.get("detail"))
+    waiting = answer.body.get("pending_phone") or (
+        None if answer.body.get("phone_verified") else answer.body.get("phone")
+    )
+    notice = gettext("%(phone)s counts once you verify it with a code.", phone=waiting)
+    return _account_page(notice=notice if waiting else None)
 
 
 @pages.post("/account/delete")
