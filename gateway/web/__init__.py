@@ -10,7 +10,7 @@ import functools
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import urlencode
 
 from flask import Flask, jsonify, make_response, render_template, request, send_from_directory
 from flask_babel import gettext
@@ -28,7 +28,7 @@ from .openapi import merged_document
 from .ui.api import api
 from .ui.council import council_pages
 from .ui.filters import FILTERS
-from .ui.pages import pages
+from .ui.pages import page_shown, pages
 from .ui.session import csrf_token, save_session
 
 HERE = Path(__file__).parent
@@ -149,13 +149,6 @@ def create_app(config: Mapping | None = None) -> Flask:
 
 
 def this_page_in(language: str) -> str:
-    """The address of the page being shown, in `language`, its other query kept. A page
-    answering a form (a POST) has no address of its own to show again: the page the
-    form was on is used, or the front page."""
-    path, query = request.script_root + request.path, request.args.to_dict()
-    if request.method != "GET":
-        came_from = urlsplit(request.referrer or "")
-        same_site = came_from.netloc == request.host
-        path = came_from.path if same_site and came_from.path else "/"
-        query = dict(parse_qsl(came_from.query)) if same_site else {}
+    """The address of the page being shown, in `language`, its other query kept."""
+    path, query = page_shown()
     return f"{path}?{urlencode({**query, 'lang': language})}"

@@ -70,6 +70,7 @@ def test_a_resident_registers_signs_in_and_signs(client, auth_app, people):
     refused = client.post(f"/petitions/{petition_id}/sign?lang=uk", data={"csrf": csrf(page)})
     assert refused.status_code == 403
     assert "телефон" in refused.get_data(as_text=True)
+    assert "Підтвердьте телефон на сторінці свого облікового запису" in refused.text
     client.put(
         "/api/petitions/councils/kyiv/policy",
         json={"signer_verification": "email"},

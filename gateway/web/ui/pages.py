@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import jwt
 from flask import Blueprint, abort, jsonify, redirect, render_template, request, url_for
@@ -61,15 +61,24 @@ def missing_verification(refused: Answer) -> str | None:
     return "phone" if _token_claims(session().get("access")).get("email_verified") else "email"
 
 
+def page_shown() -> tuple[str, dict[str, str]]:
+    """The address (path, query) of the page the visitor is on. A page answering a form
+    (a POST) has no address of its own to show again: the page the form was on, if it
+    is one of ours, else the front page."""
+    if request.method == "GET":
+        return request.script_root + request.path, request.args.to_dict()
+    came_from = urlsplit(request.referrer or "")
+    if came_from.netloc != request.host or not came_from.path:
+        return "/", {}
+    return came_from.path, dict(parse_qsl(came_from.query))
+
+
 @pages.app_errorhandler(SignInNeeded)
 def _session_ended(_exc):
     """The session ended (its refresh token expired or was withdrawn): sign in again,
     then back to the page the visitor was on."""
-    if request.method == "GET":
-        back = request.full_path.rstrip("?")
-    else:  # the page whose form was sent, if it is one of ours
-        came_from = urlsplit(request.referrer or "")
-        back = came_from.path if came_from.netloc == request.host else None
+    path, query = page_shown()
+    back = f"{path}?{urlencode(query)}" if query else path
     return redirect(url_for("pages.login", next=back), code=303)
 
 
@@ -116,10 +125,15 @@ def petition(petition_id: int):
 
 
 def petition_page(
-    petition_id: int, errors: dict | None = None, typed: dict | None = None, status: int = 200
+    petition_id: int,
+    errors: dict | None = None,
+    typed: dict | None = None,
+    status: int = 200,
+    missing: str | None = None,
 ):
-    """The petition's page; with a moderator's form as typed (`typed`) and what the API
-    said is wrong with it (`errors`), keyed by the form's fields, to correct."""
+    """The petition's page; with a form as typed (`typed`) and what the API said is
+    wrong with it (`errors`), keyed by the form's fields, to correct; and when signing
+    was refused for want of a verification, which (`missing`), to say how to get it."""
     answer = api("petitions", "GET", f"/petitions/{petition_id}")
     if answer.status == 404:
         abort(404)
@@ -141,6 +155,7 @@ def petition_page(
         typed=typed or {},
         receipt=request.args.get("receipt"),
         own=own,
+        missing=missing,
         # The form is offered where the API would take it; the API still decides.
         can_respond=answer.ok
         and answer.body["state"] == "successful"
@@ -189,24 +204,11 @@ def sign(petition_id: int):
             url_for("pages.petition", petition_id=petition_id, receipt=answer.body["receipt"]),
             code=303,
         )
-    shown = api("petitions", "GET", f"/petitions/{petition_id}")
-    return (
-        render_template(
-            "ui/petition.html",
-            answer=shown,
-            petition=shown.body if shown.ok else None,
-            timeline=[],
-            signers=None,
-            names_public=False,
-            signed_in=True,
-            errors=answer.errors(),
-            typed={},
-            receipt=None,
-            own=None,
-            can_respond=False,
-            can_take_down=False,
-        ),
-        answer.status,
+    return petition_page(
+        petition_id,
+        errors=answer.errors(),
+        status=answer.status,
+        missing=missing_verification(answer),
     )
 
 
