@@ -89,6 +89,15 @@ def council_zone(council: str | None) -> ZoneInfo:
     return ZoneInfo(name)
 
 
+def council_language(council: str) -> str | None:
+    """The council's default language, as auth says (remembered briefly); None when it
+    cannot be known now."""
+    try:
+        return (council_info(council) or {}).get("default_language")
+    except Problem:  # auth is down or slow
+        return None
+
+
 def forget_councils() -> None:
     """After a council changed here (and in tests, whose tables are emptied)."""
     _known.clear()

@@ -264,6 +264,12 @@ def test_journey_5_a_resident_resets_a_forgotten_password(suite, page, lang):
     page.screenshot_step("signed-in-with-new-password")
 
 
+# What sticks out past a phone's screen, to say why a page does not fit.
+WIDER_THAN_THE_SCREEN = """() => [...document.querySelectorAll("body *")]
+  .filter((e) => e.getBoundingClientRect().right > innerWidth + 0.5)
+  .map((e) => `${e.tagName}.${e.className} ${(e.textContent || "").slice(0, 40)}`)"""
+
+
 def test_first_loads_are_light_and_fit_a_phone(suite, open_page):
     """Under 150 KB transferred on a first load, and nothing wider than a phone's screen."""
     page = open_page("phone", viewport={"width": 360, "height": 740})
@@ -277,7 +283,7 @@ def test_first_loads_are_light_and_fit_a_phone(suite, open_page):
         )
         assert 0 < transferred < 150_000, (path, transferred)
         overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
-        assert overflow <= 0, (path, overflow)
+        assert overflow <= 0, (path, overflow, page.evaluate(WIDER_THAN_THE_SCREEN))
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -320,5 +326,5 @@ def test_every_page_passes_axe_and_fits_a_phone(suite, open_page, lang):
         page.wait_for_load_state("load")
         check_accessibility(page)
         overflow = page.evaluate("() => document.documentElement.scrollWidth - innerWidth")
-        assert overflow <= 0, (path, overflow)
+        assert overflow <= 0, (path, overflow, page.evaluate(WIDER_THAN_THE_SCREEN))
         page.screenshot_step(path.strip("/").replace("/", "-") or "home")

@@ -106,3 +106,31 @@ def test_a_too_long_answer_is_named_by_its_line_and_the_form_is_kept(client, aut
     assert "Line 3: " in message  # the blank line counts: the textarea shows it
     assert f"\n\n{long_answer}\nTelegram</textarea>" in page
     assert "Where do you read the news?" in page
+
+
+def test_a_new_poll_speaks_the_councils_language_unless_told_otherwise(client, auth_app):
+    """A moderator reading the site in English makes a poll for a Ukrainian council."""
+    moderator_signed_in(client, auth_app)
+    page = client.get("/councils/kyiv/polls?lang=en")
+    assert '<option value="uk" selected>' in page.text
+    refused = client.post(  # one answer only: the form comes back as typed
+        "/councils/kyiv/polls?lang=en",
+        data={"csrf": csrf(page), "question": "Hol?", "options": "A", "language": "hu"},
+    )
+    assert refused.status_code == 422 and '<option value="hu" selected>' in refused.text
+
+
+def test_the_snippet_says_where_it_can_be_shown(client, auth_app):
+    moderator_signed_in(client, auth_app)
+    token = csrf(client.get("/councils/kyiv/polls"))
+    made = client.post(
+        "/councils/kyiv/polls?lang=en",
+        data={"csrf": token, "question": "Where?", "options": "Here\nThere", "method": "email"},
+    )
+    assert made.status_code == 303
+    listed = client.get("/councils/kyiv/polls?lang=en").text
+    poll_id = int(listed.split('id="poll-', 1)[1].split('"', 1)[0])
+    client.post(f"/councils/kyiv/polls/{poll_id}/publish", data={"csrf": token})
+    published = client.get("/councils/kyiv/polls?lang=en").text
+    assert "shows only on the websites listed in the council's settings" in published
+    assert 'href="/councils/kyiv/settings"' in published

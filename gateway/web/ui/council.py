@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 from flask_babel import force_locale, gettext
 
-from services.common.councils import council_zone, forget_councils
+from services.common.councils import council_language, council_zone, forget_councils
 from services.common.i18n import LANGUAGE_COOKIE, request_locale
 from services.common.timeutil import NonexistentLocalTime, local_to_utc
 
@@ -180,6 +180,8 @@ def _polls_page(
             form=form,
             changing=changing or {},
             zone=council_zone(council),
+            # A new poll speaks the council's language unless its moderator says otherwise.
+            language=form.get("language") or council_language(council) or request_locale(),
         ),
         status,
     )
