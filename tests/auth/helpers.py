@@ -57,7 +57,8 @@ def confirmed_resident(client, auth_app, email="olena@example.org", **kwargs) ->
     """Register, confirm and sign in; the token pair."""
     assert register(client, email, **kwargs).status_code == 202
     token = link_token(messages(auth_app, email, "confirm_email")[-1].text_body)
-    assert client.post("/api/auth/email/confirm", json={"token": token}).status_code == 200
+    confirm = {"token": token, "password": kwargs.get("password", PASSWORD)}
+    assert client.post("/api/auth/email/confirm", json=confirm).status_code == 200
     return login(client, email, kwargs.get("password", PASSWORD)).json
 
 

@@ -35,7 +35,13 @@ def test_register_confirm_and_sign_in(client, auth_app):
     claims = jwt.decode(before.json["access_token"], options={"verify_signature": False})
     assert claims["email_verified"] is False
 
-    confirmed = client.post("/api/auth/email/confirm/form", data={"token": token})
+    # Only with the account's password: a stranger's click confirms nothing.
+    wrong = client.post("/api/auth/email/confirm/form", data={"token": token, "password": "x"})
+    assert wrong.status_code == 401 and 'name="password"' in wrong.text
+    assert 'aria-invalid="true"' in wrong.text
+    confirmed = client.post(
+        "/api/auth/email/confirm/form", data={"token": token, "password": PASSWORD}
+    )
     assert confirmed.status_code == 200
     assert 'href="/login"' in confirmed.text  # the next step, a click away
     pair = login(client).json
@@ -50,9 +56,28 @@ def test_register_confirm_and_sign_in(client, auth_app):
 def test_a_confirmation_link_works_once(client, auth_app):
     register(client)
     token = link_token(messages(auth_app, "olena@example.org")[0].text_body)
-    assert client.post("/api/auth/email/confirm", json={"token": token}).status_code == 200
-    again = client.post("/api/auth/email/confirm", json={"token": token})
+    confirm = {"token": token, "password": PASSWORD}
+    assert client.post("/api/auth/email/confirm", json=confirm).status_code == 200
+    again = client.post("/api/auth/email/confirm", json=confirm)
     assert again.status_code == 400 and again.json["type"].endswith(":invalid-link")
+
+
+def test_an_account_opened_in_a_strangers_name_is_not_confirmed_by_the_stranger(client, auth_app):
+    """Pre-hijacking: someone opens an account with another's address, hoping the owner
+    clicks Confirm; the click without the account's password confirms nothing, and
+    guessing the password through the link is limited as sign-in is."""
+    register(client, "victim@example.org", password="the squatter's own passphrase")
+    token = link_token(messages(auth_app, "victim@example.org")[0].text_body)
+    clicked = client.post("/api/auth/email/confirm", json={"token": token, "password": ""})
+    assert clicked.status_code == 401
+    for _ in range(9):
+        guess = {"token": token, "password": "guess guess guess"}
+        assert client.post("/api/auth/email/confirm", json=guess).status_code == 401
+    held = client.post("/api/auth/email/confirm", json={"token": token, "password": "x"})
+    assert held.status_code == 429 and int(held.headers["Retry-After"]) > 0
+    pair = login(client, "victim@example.org", "the squatter's own passphrase").json
+    claims = jwt.decode(pair["access_token"], options={"verify_signature": False})
+    assert claims["email_verified"] is False
 
 
 def test_forged_and_cross_purpose_links_are_refused(client, auth_app):
@@ -60,7 +85,7 @@ def test_forged_and_cross_purpose_links_are_refused(client, auth_app):
     token = link_token(messages(auth_app, "olena@example.org")[0].text_body)
     tampered = token[:-3] + ("AAA" if not token.endswith("AAA") else "BBB")
     for bad in (tampered, "nonsense", ""):
-        response = client.post("/api/auth/email/confirm", json={"token": bad})
+        response = client.post("/api/auth/email/confirm", json={"token": bad, "password": PASSWORD})
         assert response.status_code in (400, 422)
     # A confirmation token is not a reset token.
     response = client.post(

@@ -46,7 +46,8 @@ def test_a_new_address_counts_only_once_confirmed(client, auth_app):
     me = client.get("/api/auth/me", headers=bearer(pair)).json
     assert me["email"] == "olena@example.org" and me["pending_email"] == "new@example.org"
     token = link_token(messages(auth_app, "new@example.org", "confirm_email")[0].text_body)
-    assert client.post("/api/auth/email/confirm", json={"token": token}).status_code == 200
+    confirm = {"token": token, "password": PASSWORD}
+    assert client.post("/api/auth/email/confirm", json=confirm).status_code == 200
     assert login(client, "new@example.org").status_code == 200
     assert login(client, "olena@example.org").status_code == 401
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from services.auth.messaging.outbox import deliver_due
 from services.auth.models import db
-from tests.auth.helpers import PHONE, bearer, login, register
+from tests.auth.helpers import PASSWORD, PHONE, bearer, login, register
 from tests.support.smtp import links_in
 
 
@@ -25,7 +25,12 @@ def test_register_confirm_and_verify_through_real_servers(client, auth_app, smtp
     page = client.get("/" + path)
     assert page.status_code == 200
     token = path.split("token=", 1)[1]
-    assert client.post("/api/auth/email/confirm/form", data={"token": token}).status_code == 200
+    assert (
+        client.post(
+            "/api/auth/email/confirm/form", data={"token": token, "password": PASSWORD}
+        ).status_code
+        == 200
+    )
 
     pair = login(client).json
     assert client.post("/api/auth/phone/code", headers=bearer(pair)).status_code == 202

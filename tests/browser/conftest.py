@@ -130,7 +130,8 @@ class Suite:
         token = next(
             link.split("token=", 1)[1] for link in self.outbox_links(email) if "token=" in link
         )
-        assert self.api("POST", "/api/auth/email/confirm", {"token": token})[0] == 200
+        confirm = {"token": token, "password": PASSWORD}
+        assert self.api("POST", "/api/auth/email/confirm", confirm)[0] == 200
         status, pair = self.api("POST", "/api/auth/login", {"email": email, "password": PASSWORD})
         assert status == 200, pair
         assert self.api("POST", "/api/auth/phone/code", None, pair["access_token"])[0] == 202
@@ -154,7 +155,8 @@ class Suite:
         token = next(
             link.split("token=", 1)[1] for link in self.outbox_links(email) if "token=" in link
         )
-        assert self.api("POST", "/api/auth/email/confirm", {"token": token})[0] == 200
+        confirm = {"token": token, "password": password}
+        assert self.api("POST", "/api/auth/email/confirm", confirm)[0] == 200
         for role in ("moderator", "admin"):
             self.cli("auth", "grant-role", council, email, role)
         status, pair = self.api("POST", "/api/auth/login", {"email": email, "password": password})

@@ -58,6 +58,7 @@ def register_in_browser(page, suite, lang, email, phone, name="Олена Ков
     open_in_dev_outbox(page, suite, email)
     page.locator("pre a", has_text="email/confirm").click()
     page.screenshot_step("confirm-email-page")
+    page.fill("#password", PASSWORD)
     page.click("main button[type=submit]")
     page.wait_for_load_state()
     page.screenshot_step("email-confirmed")

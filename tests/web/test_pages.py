@@ -32,7 +32,8 @@ def register_and_confirm(client, auth_app, email="olena@example.org"):
     )
     assert done.status_code == 200 and email in done.get_data(as_text=True)
     token = link_token(messages(auth_app, email, "confirm_email")[-1].text_body)
-    assert client.post("/api/auth/email/confirm", json={"token": token}).status_code == 200
+    confirm = {"token": token, "password": PASSWORD}
+    assert client.post("/api/auth/email/confirm", json=confirm).status_code == 200
 
 
 def signed_in_with_role(client, auth_app, email, role="moderator", council="kyiv"):

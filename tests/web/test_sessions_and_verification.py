@@ -29,7 +29,8 @@ def register_only(client, email=EMAIL):
 
 def confirm_in_another_tab(client, auth_app, email=EMAIL):
     token = link_token(messages(auth_app, email, "confirm_email")[-1].text_body)
-    assert client.post("/api/auth/email/confirm", json={"token": token}).status_code == 200
+    confirm = {"token": token, "password": PASSWORD}
+    assert client.post("/api/auth/email/confirm", json=confirm).status_code == 200
 
 
 def ended_session(client, auth_app):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from flask import Blueprint as PageBlueprint
 from flask import current_app, jsonify, render_template, request
 from flask_babel import gettext
@@ -20,6 +22,7 @@ from .schemas import (
     ChangeEmailSchema,
     ChangePhoneSchema,
     CodeSchema,
+    ConfirmEmailSchema,
     EmailOnlySchema,
     LoginSchema,
     NewPasswordSchema,
@@ -28,7 +31,6 @@ from .schemas import (
     RefreshSchema,
     RegisterSchema,
     TokenPairSchema,
-    TokenSchema,
 )
 from .throttle import LoginThrottle, address_change_wait, registration_wait
 
@@ -95,12 +97,29 @@ def register(data):
 
 
 @accounts_blp.route("/email/confirm", methods=["POST"])
-@accounts_blp.arguments(TokenSchema)
+@accounts_blp.arguments(ConfirmEmailSchema)
 @accounts_blp.response(200, ProfileSchema)
-@public("the link in the email is the credential")
+@public("the link in the email and the account's password are the credentials")
 def confirm_email(data):
-    """Confirm an address with the token from the emailed link."""
-    return profile(domain.confirm_email(db.session, settings(), data["token"]))
+    """Confirm an address with the token from the emailed link and the account's password."""
+    return profile(confirming(data["token"], data["password"]))
+
+
+def confirming(token: str, password: str) -> User:
+    """Confirm the address a link names. A wrong password counts as a failed sign-in
+    does, per link and per client: whoever holds a link to an address typed wrong must
+    not be able to guess the account's password through it."""
+    client = request.remote_addr or "unknown"
+    link = "confirm-link:" + hashlib.sha256(token.encode()).hexdigest()[:32]
+    refuse_while_waiting(
+        throttle().retry_after(link, client),
+        gettext("Too many wrong passwords. Try again later."),
+    )
+    try:
+        return domain.confirm_email(db.session, settings(), token, password)
+    except domain.InvalidCredentials:
+        throttle().failed(link, client)
+        raise
 
 
 @accounts_blp.route("/email/resend", methods=["POST"])
@@ -289,10 +308,14 @@ def confirm_email_page():
 @accepts("application/x-www-form-urlencoded", "multipart/form-data")
 @public("the link in the email is the credential")
 def confirm_email_form():
+    token = request.form.get("token", "")
     try:
-        domain.confirm_email(db.session, settings(), request.form.get("token", ""))
+        confirming(token, request.form.get("password", "")[:1000])
     except domain.InvalidLink as problem:
         return render_template("accounts/done.html", ok=False, message=problem.detail), 400
+    except Problem as problem:  # the password is wrong, or was too often
+        page = render_template("accounts/confirm_email.html", token=token, error=problem.detail)
+        return page, problem.status, problem.headers
     return render_template(
         "accounts/done.html",
         ok=True,

@@ -240,8 +240,10 @@ def register(
     session.commit()
 
 
-def confirm_email(session: Session, settings: Settings, token: str) -> User:
-    """Mark the address in the link as confirmed; the link works once."""
+def confirm_email(session: Session, settings: Settings, token: str, password: str) -> User:
+    """Mark the address in the link as confirmed; the link works once, and only with the
+    account's password: whoever opened an account (or asked for a change) in a stranger's
+    name must not have it confirmed by the stranger's click."""
     data = _load_link(settings, "confirm-email", token, CONFIRM_LINK_TTL)
     user = session.get(User, data.get("u"))
     address = data.get("e")
@@ -252,6 +254,7 @@ def confirm_email(session: Session, settings: Settings, token: str) -> User:
         or user.link_nonce != data.get("n")
     ):
         raise InvalidLink(gettext("This link has been used already or is no longer valid."))
+    _require_password(user, password)
     if address == user.pending_email:  # a change of address, confirmed from the new one
         user.email, user.pending_email = address, None
         user.email_hash = mailbox_hash(settings.hash_key, address)

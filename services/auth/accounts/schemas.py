@@ -97,6 +97,15 @@ class TokenSchema(Schema):
     token = fields.String(required=True, validate=validate.Length(max=2000))
 
 
+class ConfirmEmailSchema(TokenSchema):
+    password = fields.String(
+        required=True,
+        load_only=True,
+        validate=validate.Length(max=1000),
+        metadata={"description": "the account's password: only its owner confirms"},
+    )
+
+
 class LoginSchema(Schema):
     email = EmailAddress(required=True)
     password = fields.String(required=True, load_only=True, validate=validate.Length(max=1000))
