@@ -19,6 +19,7 @@ from limits.aio.strategies import FixedWindowRateLimiter as AsyncFixedWindowRate
 from limits.strategies import FixedWindowRateLimiter
 
 from services.common.local_limits import storage_for
+from services.common.throttle import client_network
 
 from .policy import GatewaySettings
 
@@ -38,6 +39,7 @@ class RateLimiter:
 
     def check(self, service: str, client: str) -> int | None:
         """None when allowed, else the seconds to wait."""
+        client = client_network(client)
         try:
             for item in self.items:
                 if not self.limiter.hit(item, service, client):
@@ -58,6 +60,7 @@ class AsyncRateLimiter:
         )
 
     async def check(self, service: str, client: str) -> int | None:
+        client = client_network(client)
         try:
             for item in self.items:
                 if not await self.limiter.hit(item, service, client):

@@ -34,6 +34,9 @@ def auth_settings(environ: Mapping[str, str] | None = None) -> dict:
         # Where codes may be texted: each SMS costs money, and numbers abroad cost most
         # (SMS pumping). ISO 3166 country codes.
         "SMS_COUNTRIES": sms_countries(vars_),
+        # What the installation texts at most, whoever asks (a ceiling on the SMS bill).
+        "SMS_PER_HOUR": env_int("VICHE_SMS_PER_HOUR", 300, vars_),
+        "SMS_PER_DAY": env_int("VICHE_SMS_PER_DAY", 3000, vars_),
     }
 
 

@@ -8,18 +8,40 @@ fault lets the attempt through and is logged: a limiter outage must not be an ou
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import math
 import time
 from collections.abc import Mapping
 
-from flask import Flask
+from flask import Flask, request
 from limits import parse
 from limits.strategies import MovingWindowRateLimiter
 
 from .local_limits import storage_for
 
 log = logging.getLogger("viche.throttle")
+
+
+def client_network(address: str | None) -> str:
+    """Whom a per-client limit counts: an IPv4 address, or an IPv6 address's /64 (one
+    subscriber's network, in which whoever holds it has more addresses than any limit
+    could count one by one)."""
+    if not address:
+        return "unknown"
+    if ":" not in address:  # IPv4, the common case, as it is
+        return address
+    try:
+        return str(ipaddress.IPv6Network(f"{address}/64", strict=False))
+    except ValueError:
+        return address
+
+
+def requesting_client() -> str:
+    """The current request's client, as per-client limits count it."""
+    return client_network(request.remote_addr)
+
+
 EXTENSION_PREFIX = "viche.throttle."
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from flask import current_app, request
+from flask import current_app
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from markupsafe import escape
@@ -20,6 +20,7 @@ from services.common.csvfiles import CSV_DOC, csv_download
 from services.common.fields import CheckOnlyQuery, EmailAddress, Length, Moment, id_field
 from services.common.i18n import request_locale
 from services.common.policies import policy_for, update_policy
+from services.common.throttle import requesting_client
 from services.common.tokens import current_principal, token_required
 
 from . import lifecycle, tallies, voting
@@ -334,7 +335,7 @@ def vote_by_email(data, poll_id: int):
         email=data["email"],
         choices=data["choices"],
         locale=data.get("locale") or request_locale(),
-        client=request.remote_addr or "unknown",
+        client=requesting_client(),
     )
     return {"pending_id": pending.id, "expires_at": pending.expires_at}
 

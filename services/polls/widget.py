@@ -21,6 +21,7 @@ from services.common.errors import Problem
 from services.common.fields import EmailAddress, is_id
 from services.common.i18n import request_locale
 from services.common.policies import kept_policy
+from services.common.throttle import requesting_client
 from services.common.tokens import InvalidToken, verify_service_token
 
 from . import lifecycle, tallies, voting
@@ -138,7 +139,7 @@ def widget_vote(poll_id: int):
                     email=email,
                     choices=choices,
                     locale=_language(poll),
-                    client=request.remote_addr or "unknown",
+                    client=requesting_client(),
                 )
             return _page("polls/pending.html", poll, pending=pending)
         except Problem as problem:

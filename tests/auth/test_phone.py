@@ -8,6 +8,7 @@ import jwt
 import pytest
 from sqlalchemy import func, select
 
+from services.auth.accounts import domain
 from services.auth.accounts.models import PhoneVerification
 from services.auth.models import db
 from services.auth.settings import auth_settings
@@ -91,6 +92,45 @@ def test_resend_cooldown_and_daily_caps_stop_sms_pumping(client, auth_app):
     capped = client.post("/api/auth/phone/code", headers=bearer(pair))
     assert capped.status_code == 429 and capped.headers["Retry-After"] == "86400"
     assert len(messages(auth_app, PHONE, "phone_code")) == 5
+
+
+def test_past_the_installations_sms_budget_nobody_gets_a_code(client, auth_app, caplog):
+    """Many accounts from many places is SMS pumping too: a ceiling over them all."""
+    auth_app.config["SMS_PER_HOUR"] = 2
+    try:
+        for n in range(3):
+            pair = confirmed_resident(
+                client, auth_app, f"resident{n}@example.org", phone=f"050 123 45{n:02d}"
+            )
+            here = {"REMOTE_ADDR": f"198.51.100.{n}"}
+            sent = client.post("/api/auth/phone/code", headers=bearer(pair), environ_base=here)
+            if n < 2:
+                assert sent.status_code == 202
+        assert sent.status_code == 429 and sent.headers["Retry-After"] == "3600"
+        assert "SMS budget reached" in caplog.text
+        assert messages(auth_app, "+380501234502", "phone_code") == []
+    finally:
+        auth_app.config["SMS_PER_HOUR"] = 300
+
+
+def test_one_ipv6_network_is_one_client_for_the_daily_cap(client, auth_app, monkeypatch):
+    """Whoever holds a /64 holds 2^64 addresses: they count as one."""
+    monkeypatch.setattr(domain, "SMS_PER_CLIENT_PER_DAY", 2)
+    for n in range(3):
+        pair = confirmed_resident(
+            client, auth_app, f"pump{n}@example.org", phone=f"050 765 43{n:02d}"
+        )
+        here = {"REMOTE_ADDR": f"2001:db8:1:2::{n + 1:x}"}
+        sent = client.post("/api/auth/phone/code", headers=bearer(pair), environ_base=here)
+    assert sent.status_code == 429 and sent.headers["Retry-After"] == "86400"
+    elsewhere = confirmed_resident(client, auth_app, "elsewhere@example.org", phone="050 111 2233")
+    other_network = {"REMOTE_ADDR": "2001:db8:1:3::1"}
+    assert (
+        client.post(
+            "/api/auth/phone/code", headers=bearer(elsewhere), environ_base=other_network
+        ).status_code
+        == 202
+    )
 
 
 def test_no_code_is_texted_before_the_address_is_confirmed(client, auth_app):

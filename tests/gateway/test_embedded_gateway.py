@@ -75,6 +75,16 @@ def test_a_browser_held_back_from_a_web_page_gets_a_page_in_its_language(strict)
     assert refused.status_code == 429 and refused.mimetype == "application/problem+json"
 
 
+def test_one_ipv6_network_is_one_client(strict):
+    for n in range(1, 4):
+        here = {"REMOTE_ADDR": f"2001:db8:7:7::{n}"}
+        assert strict.get("/api/polls/healthz", environ_base=here).status_code == 200
+    same_network = {"REMOTE_ADDR": "2001:db8:7:7:ffff::9"}
+    assert strict.get("/api/polls/healthz", environ_base=same_network).status_code == 429
+    next_network = {"REMOTE_ADDR": "2001:db8:7:8::1"}
+    assert strict.get("/api/polls/healthz", environ_base=next_network).status_code == 200
+
+
 def test_oversized_body_is_refused_before_the_service(strict):
     response = strict.post("/api/polls/healthz", data=b"x" * 101)
     assert response.status_code == 413

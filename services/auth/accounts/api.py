@@ -12,6 +12,7 @@ from services.common.app import accepts, public
 from services.common.blueprint import Blueprint
 from services.common.errors import Problem
 from services.common.i18n import render_in_language, request_locale
+from services.common.throttle import requesting_client
 from services.common.tokens import current_principal, token_required
 
 from ..models import db
@@ -81,7 +82,7 @@ def current_user() -> User:
 def register(data):
     """Open an account; a confirmation link goes to the address."""
     refuse_while_waiting(
-        registration_wait(request.remote_addr or "unknown"),
+        registration_wait(requesting_client()),
         gettext("Too many accounts were opened from here. Try again later."),
     )
     domain.register(
@@ -109,7 +110,7 @@ def confirming(token: str, password: str) -> User:
     """Confirm the address a link names. A wrong password counts as a failed sign-in
     does, per link and per client: whoever holds a link to an address typed wrong must
     not be able to guess the account's password through it."""
-    client = request.remote_addr or "unknown"
+    client = requesting_client()
     link = "confirm-link:" + hashlib.sha256(token.encode()).hexdigest()[:32]
     refuse_while_waiting(
         throttle().retry_after(link, client),
@@ -138,7 +139,7 @@ def resend_confirmation(data):
 @public("signing in is how one gets a token")
 def login(data):
     """Sign in: a 15-minute access token and a refresh token."""
-    client = request.remote_addr or "unknown"
+    client = requesting_client()
     refuse_while_waiting(
         throttle().retry_after(data["email"], client),
         gettext("Too many failed sign-ins. Try again later."),
@@ -251,9 +252,7 @@ def delete_my_account(data):
 @token_required
 def send_phone_code():
     """Text a 6-digit code to the account's phone."""
-    domain.start_phone_verification(
-        db.session, settings(), current_user(), request.remote_addr or "unknown"
-    )
+    domain.start_phone_verification(db.session, settings(), current_user(), requesting_client())
     return accepted(gettext("We sent a code by SMS. It is valid for 10 minutes."))
 
 

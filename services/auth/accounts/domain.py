@@ -8,6 +8,7 @@ Nothing here tells an outsider whether an address has an account.
 from __future__ import annotations
 
 import hmac
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -40,6 +41,8 @@ CODE_LOCK = timedelta(minutes=30)
 SMS_PER_PHONE_PER_DAY = 5
 SMS_PER_ACCOUNT_PER_DAY = 5
 SMS_PER_CLIENT_PER_DAY = 20
+
+log = logging.getLogger("viche.accounts")
 
 
 class NoSuchAccount(Problem):
@@ -103,6 +106,9 @@ class Settings:
     issuer: str
     audience: str
     public_url: str
+    # Every SMS the installation sends, whoever asks: the bill's ceiling.
+    sms_per_hour: int = 300
+    sms_per_day: int = 3000
 
     @classmethod
     def from_config(cls, config) -> Settings:
@@ -112,6 +118,8 @@ class Settings:
             config["JWT_ISSUER"],
             config["JWT_AUDIENCE"],
             config["PUBLIC_URL"],
+            config.get("SMS_PER_HOUR", 300),
+            config.get("SMS_PER_DAY", 3000),
         )
 
 
@@ -507,6 +515,15 @@ def start_phone_verification(session: Session, settings: Settings, user: User, c
         raise TooSoon(
             gettext("Too many codes were sent today. Try again tomorrow."),
             headers={"Retry-After": "86400"},
+        )
+    # Many accounts from many places at once is what SMS pumping looks like: past the
+    # installation's budget nobody gets a code, and the operator is told.
+    hour = now - timedelta(hours=1)
+    if sent_since(hour) >= settings.sms_per_hour or sent_since(day) >= settings.sms_per_day:
+        log.warning("SMS budget reached: no codes are sent (VICHE_SMS_PER_HOUR/_PER_DAY)")
+        raise TooSoon(
+            gettext("Too many codes are being sent just now. Try again in an hour."),
+            headers={"Retry-After": "3600"},
         )
     code = f"{secrets.randbelow(10**6):06d}"
     salt = secrets.token_hex(8)
