@@ -132,6 +132,16 @@ def test_changing_the_phone_and_deleting_the_account(client, auth_app):
     assert login(client).status_code == 401
 
 
+def test_an_address_waiting_to_replace_the_current_one_is_shown(client, auth_app):
+    register_and_confirm(client, auth_app)
+    sign_in(client)
+    token = csrf(client.get("/account?lang=en"))
+    change = {"csrf": token, "email": "new.address@example.org", "password": PASSWORD}
+    assert client.post("/account/email?lang=en", data=change).status_code in (200, 303)
+    page = client.get("/account?lang=en").text
+    assert 'id="email-pending"' in page and "new.address@example.org" in page
+
+
 def _error_of(page: str, field: str) -> str:
     """The error shown beside a field of the page."""
     return page.split(f'id="{field}-error"', 1)[1].split("</p>", 1)[0]
