@@ -139,10 +139,15 @@ def petition_page(
         abort(404)
     timeline = api("petitions", "GET", f"/petitions/{petition_id}/timeline")
     signers = api("petitions", "GET", f"/petitions/{petition_id}/signers", signed_in=False)
-    own = None
+    own = sponsorship = None
     if signed_in() and answer.ok:  # so that nobody is offered a signature they gave
         mine = api("petitions", "GET", f"/petitions/{petition_id}/signatures/mine")
         own = mine.body if mine.ok else None
+    if answer.ok and answer.body["state"] == "sponsors":
+        # Its author (and its moderators) see how many have backed it; the author also
+        # gets the link to share.
+        backing = api("petitions", "GET", f"/petitions/{petition_id}/sponsorship")
+        sponsorship = backing.body if backing.ok else None
     return render_template(
         "ui/petition.html",
         answer=answer,
@@ -155,6 +160,7 @@ def petition_page(
         typed=typed or {},
         receipt=request.args.get("receipt"),
         own=own,
+        sponsorship=sponsorship,
         missing=missing,
         # The form is offered where the API would take it; the API still decides.
         can_respond=answer.ok
@@ -210,6 +216,64 @@ def sign(petition_id: int):
         status=answer.status,
         missing=missing_verification(answer),
     )
+
+
+@pages.get("/petitions/<int:petition_id>/sponsor")
+def sponsor(petition_id: int):
+    """The page behind the link an author shares: the petition, and a button to back it."""
+    return sponsor_page(petition_id, request.args.get("token", ""))
+
+
+@pages.post("/petitions/<int:petition_id>/sponsor")
+@page_form
+def back_petition(petition_id: int):
+    check_csrf()
+    token = request.form.get("token", "")
+    if not signed_in():
+        return redirect(_sponsor_login(petition_id, token), code=303)
+    answer = api("petitions", "POST", f"/petitions/{petition_id}/sponsors", {"token": token})
+    if answer.ok:
+        back = url_for("pages.sponsor", petition_id=petition_id, token=token, backed=1)
+        return redirect(back, code=303)
+    return sponsor_page(
+        petition_id,
+        token,
+        errors=answer.errors(),
+        status=answer.status,
+        missing=missing_verification(answer),
+    )
+
+
+def _sponsor_login(petition_id: int, token: str) -> str:
+    """The sign-in page, coming back to the sponsor page with its token."""
+    back = url_for("pages.sponsor", petition_id=petition_id, token=token)
+    return url_for("pages.login", next=back)
+
+
+def sponsor_page(
+    petition_id: int,
+    token: str,
+    errors: dict | None = None,
+    status: int = 200,
+    missing: str | None = None,
+):
+    """The petition as the link shows it, how many back it; with what the API refused."""
+    answer = api(
+        "petitions", "GET", f"/petitions/{petition_id}/sponsorship", query={"token": token}
+    )
+    if not answer.ok and not errors:
+        errors, status = answer.errors(), answer.status  # a wrong link reads as none
+    return render_template(
+        "ui/sponsor.html",
+        sponsorship=answer.body if answer.ok else None,
+        petition_id=petition_id,
+        token=token,
+        errors=errors or {},
+        backed=request.args.get("backed") == "1",
+        login=_sponsor_login(petition_id, token),
+        signed_in=signed_in(),
+        missing=missing,
+    ), status
 
 
 @pages.get("/polls/<int:poll_id>")
