@@ -140,9 +140,15 @@ def petition_page(
     timeline = api("petitions", "GET", f"/petitions/{petition_id}/timeline")
     signers = api("petitions", "GET", f"/petitions/{petition_id}/signers", signed_in=False)
     own = sponsorship = None
+    withdrawable = False
     if signed_in() and answer.ok:  # so that nobody is offered a signature they gave
         mine = api("petitions", "GET", f"/petitions/{petition_id}/signatures/mine")
         own = mine.body if mine.ok else None
+    if own and own["counted"] and answer.body["state"] == "open":
+        # The council's rules are public: offer to withdraw only where they allow it.
+        council = answer.body["council"]
+        rules = api("petitions", "GET", f"/councils/{council}/policy", signed_in=False)
+        withdrawable = rules.ok and rules.body.get("allow_withdrawal", False)
     if answer.ok and answer.body["state"] == "sponsors":
         # Its author (and its moderators) see how many have backed it; the author also
         # gets the link to share.
@@ -161,6 +167,8 @@ def petition_page(
         receipt=request.args.get("receipt"),
         own=own,
         sponsorship=sponsorship,
+        withdrawable=withdrawable,
+        withdrawn=request.args.get("withdrawn") == "1",
         missing=missing,
         # The form is offered where the API would take it; the API still decides.
         can_respond=answer.ok
@@ -216,6 +224,21 @@ def sign(petition_id: int):
         status=answer.status,
         missing=missing_verification(answer),
     )
+
+
+@pages.post("/petitions/<int:petition_id>/withdraw")
+@page_form
+def withdraw(petition_id: int):
+    """Take one's signature back (the form is its confirmation step)."""
+    check_csrf()
+    if not signed_in():
+        return redirect(url_for("pages.login", next=f"/petitions/{petition_id}"), code=303)
+    answer = api("petitions", "DELETE", f"/petitions/{petition_id}/signatures/mine")
+    if answer.ok:
+        back = url_for("pages.petition", petition_id=petition_id, withdrawn=1)
+        return redirect(back, code=303)
+    refused = [message for found in answer.errors().values() for message in found]
+    return petition_page(petition_id, errors={"withdraw": refused}, status=answer.status)
 
 
 @pages.get("/petitions/<int:petition_id>/sponsor")
