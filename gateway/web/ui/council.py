@@ -131,6 +131,7 @@ def council_home(council: str):
         signed_in=False,
     )
     polls = api("polls", "GET", "/polls", query={"council": council}, signed_in=False)
+    rules = api("petitions", "GET", f"/councils/{council}/policy", signed_in=False)
     language = request_locale()
     if not (request.args.get("lang") or request.cookies.get(LANGUAGE_COOKIE)):
         language = known.body["default_language"]  # a council's own language comes first
@@ -141,7 +142,24 @@ def council_home(council: str):
             council=known.body,
             petitions=petitions.body["petitions"] if petitions.ok else [],
             polls=polls.body["polls"] if polls.ok else [],
+            rejected_public=rules.ok and rules.body.get("rejected_public", False),
         )
+
+
+@council_pages.get("/councils/<council:council>/rejected")
+def rejected(council: str):
+    """The council's rejected petitions with the reasons, where it publishes them."""
+    known = api("auth", "GET", f"/councils/{council}", signed_in=False)
+    if known.status == 404:
+        abort(404)
+    answer = api(
+        "petitions",
+        "GET",
+        f"/councils/{council}/rejected",
+        query={"cursor": request.args.get("cursor")},
+        signed_in=False,
+    )
+    return render_template("ui/rejected.html", council=known.body, answer=answer), answer.status
 
 
 @council_pages.get("/councils/<council:council>/polls")
