@@ -5,14 +5,14 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-from flask import Blueprint, abort, g, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
 from flask_babel import force_locale, gettext
 
 from services.common.councils import council_language, council_zone, forget_councils
 from services.common.i18n import LANGUAGE_COOKIE, request_locale
 from services.common.timeutil import NonexistentLocalTime, local_to_utc
 
-from .api import api
+from .api import Answer, api, download
 from .pages import page_form, petition_page, signed_in
 from .session import check_csrf
 
@@ -115,6 +115,26 @@ def respond(petition_id: int):
     errors = under_form(answer.errors(), "response", typed)
     shown = {f"response_{key}": value for key, value in typed.items()}
     return petition_page(petition_id, errors, shown, answer.status)
+
+
+@council_pages.get("/petitions/<int:petition_id>/signers.csv")
+def signers_csv(petition_id: int):
+    """Who signed, as a CSV, for the council's moderators: the API's file with the
+    session's token (the browser holds none), handed on as it arrives, never read whole."""
+    if not signed_in():
+        return _login_first()
+    got = download("petitions", f"/petitions/{petition_id}/signers.csv")
+    if isinstance(got, Answer):
+        message = " ".join(m for found in got.errors().values() for m in found)
+        back = url_for("pages.petition", petition_id=petition_id)
+        return render_template("ui/message.html", ok=False, message=message, back=back), got.status
+    kept = {
+        name: value
+        for name, value in got.headers.items()
+        if name.lower() in ("content-type", "content-disposition")
+    }
+    headers = {**kept, "Cache-Control": "private, no-store", "Vary": "Cookie"}
+    return Response(got.chunks, status=got.status, headers=headers)
 
 
 @council_pages.get("/councils/<council:council>")

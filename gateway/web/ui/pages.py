@@ -174,6 +174,10 @@ def petition_page(
         can_respond=answer.ok
         and answer.body["state"] == "successful"
         and _moderates(answer.body["council"]),
+        # Moderators may download who signed (a petition that has taken signatures).
+        can_download=answer.ok
+        and answer.body["state"] in ("open", "successful", "answered", "closed")
+        and _moderates(answer.body["council"]),
         can_take_down=answer.ok
         and answer.body["state"] in ("open", "successful", "answered", "closed")
         and not answer.body["hidden"]
