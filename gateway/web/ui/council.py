@@ -232,7 +232,6 @@ def create_poll(council: str):
     if not signed_in():
         return _login_first()
     form = {key: request.form.get(key, "") for key in POLL_FIELDS}
-    max_choices = whole_number(form["max_choices"])
     body = {
         "council": council,
         "question": form["question"],
@@ -241,9 +240,9 @@ def create_poll(council: str):
         "method": form["method"] or "email",
         "results_visibility": form["results_visibility"] or "always",
         "language": form["language"] or "uk",
-        "max_choices": max_choices if max_choices is not None and max_choices >= 0 else 1,
     }
     times, errors = poll_times(form, council)
+    body["max_choices"] = choices_allowed(form["max_choices"], errors)
     if errors:
         return _polls_page(council, errors=errors, form=form, status=422)
     body.update(times)
@@ -256,7 +255,18 @@ def create_poll(council: str):
 
 
 TIMES = ("opens_at", "closes_at")
-DRAFT_FIELDS = ("question", "options", *TIMES)
+DRAFT_FIELDS = ("question", "description", "options", "max_choices", *TIMES)
+
+
+def choices_allowed(typed: str, errors: dict) -> int | None:
+    """How many answers a voter may choose, as typed (one when left empty); the API
+    says what is out of range, in its words. Not a number: said in `errors`."""
+    if not typed.strip():
+        return 1
+    number = whole_number(typed.strip())
+    if number is None:
+        errors["max_choices"] = [gettext("Give a whole number, such as 3.")]
+    return number
 
 
 def lines(text: str) -> list[str]:
@@ -334,12 +344,17 @@ def change_draft(council: str, poll_id: int):
     if not signed_in():
         return _login_first()
     form = {key: request.form.get(key, "") for key in DRAFT_FIELDS}
-    changes: dict = {"question": form["question"], "options": lines(form["options"])}
+    changes: dict = {
+        "question": form["question"],
+        "description": form["description"],
+        "options": lines(form["options"]),
+    }
     # A time sent back as the form showed it stays as stored: a wall-clock time the
     # autumn repeats could not be told back into the moment it was.
     changed = {key: form[key] for key in TIMES if form[key] != request.form.get(f"shown_{key}")}
     times, errors = poll_times({key: changed.get(key, "") for key in TIMES}, council)
     changes.update(times)
+    changes["max_choices"] = choices_allowed(form["max_choices"], errors)
     changes.update({key: None for key, typed in changed.items() if not typed})  # emptied
     if errors:
         return _polls_page(
