@@ -8,10 +8,12 @@ Callers see the same `ServiceResponse` either way, and a peer that is down becom
 
 from __future__ import annotations
 
+import contextvars
 import http.client
 import json as jsonlib
 import select
 import threading
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,6 +31,7 @@ INTERNAL_TOKEN_HEADER = "X-Viche-Internal-Token"
 CALLER_HEADER = "X-Viche-Service"
 
 CONNECT_SECONDS = 2.0
+STREAM_CHUNK = 64 * 1024  # a download is handed on this much at a time
 
 
 class _Connections(threading.local):
@@ -110,6 +113,29 @@ class ServiceResponse:
 
 
 @dataclass(frozen=True)
+class ServiceStream:
+    """A response whose body is handed on as it arrives (`chunks`, to iterate once, or
+    close): a download too large to read whole."""
+
+    status: int
+    headers: dict[str, str]
+    chunks: Iterable[bytes]
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    def read(self) -> bytes:
+        """The whole body: for a refusal (a small problem+json), never a download."""
+        try:
+            return b"".join(self.chunks)
+        finally:
+            close = getattr(self.chunks, "close", None)
+            if close is not None:
+                close()
+
+
+@dataclass(frozen=True)
 class Peer:
     """A service app reachable in-process, mounted at its public prefix."""
 
@@ -172,14 +198,101 @@ def call_service(
         ) from exc
 
 
-def _call_in_process(
+def stream_service(
+    service: str, path: str, *, headers: dict[str, str] | None = None, client: str | None = None
+) -> ServiceStream:
+    """GET `path` from another service with its body handed on as it arrives, never read
+    whole (call_service reads every answer whole): for a download such as a petition's
+    signers. Over HTTP on a connection of its own, closed when the body ends or is
+    dropped; the timeout counts from the last bytes received."""
+    config = current_app.config
+    sent = dict(headers or {})
+    if has_request_context() and g.get("request_id"):
+        sent.setdefault(REQUEST_ID_HEADER, g.request_id)
+    peer = current_app.extensions.get(PEERS_KEY, {}).get(service)
+    if peer is not None:
+        environ = _environ(peer, "GET", path, None, sent, client)
+        context = contextvars.copy_context()
+        app_iter, status, response_headers = context.run(
+            run_wsgi_app, peer.app, environ, buffered=False
+        )
+        body = _InContext(context, app_iter)
+        return ServiceStream(int(status.split(" ", 1)[0]), dict(response_headers), body)
+    if client:
+        sent["X-Forwarded-For"] = client
+    base = (config["SERVICE_URLS"].get(service) or "").rstrip("/")
+    if not base:
+        raise ServiceUnavailable(
+            gettext("No address is configured for the %(service)s service.", service=service)
+        )
+    seconds = config["SERVICE_TIMEOUT_SECONDS"]
+    parts = urlsplit(base)
+    kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    connection = kind(parts.netloc, timeout=min(CONNECT_SECONDS, seconds))
+    try:
+        connection.connect()
+        connection.sock.settimeout(seconds)
+        connection.request("GET", parts.path + path, headers=sent)
+        response = connection.getresponse()
+    except (OSError, http.client.HTTPException) as exc:
+        connection.close()
+        current_app.logger.warning("call to %s failed: %s", service, exc)
+        raise ServiceUnavailable(
+            gettext("The %(service)s service did not answer.", service=service)
+        ) from exc
+
+    return ServiceStream(response.status, dict(response.getheaders()), _Body(response, connection))
+
+
+class _InContext:
+    """A peer's streamed body (embedded mode), read in the peer's own context variables.
+    Between chunks a streamed answer keeps its request context pushed
+    (stream_with_context); in the caller's context variables it would sit on top of the
+    caller's own, which then could not be popped."""
+
+    def __init__(self, context: contextvars.Context, app_iter) -> None:
+        self.context, self.app_iter = context, app_iter
+        self.iterator = context.run(iter, app_iter)
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        return self.context.run(next, self.iterator)
+
+    def close(self) -> None:
+        if hasattr(self.app_iter, "close"):
+            self.context.run(self.app_iter.close)
+
+
+class _Body:
+    """An answer's body over HTTP, read as it is iterated; its connection closed at the
+    end, or by close() (a server calls it even when the download was never started)."""
+
+    def __init__(self, response: http.client.HTTPResponse, connection) -> None:
+        self.response, self.connection = response, connection
+
+    def __iter__(self) -> Iterator[bytes]:
+        # A failure midway raises: the server then breaks the download off rather than
+        # end it as if it were whole.
+        try:
+            while chunk := self.response.read(STREAM_CHUNK):
+                yield chunk
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def _environ(
     peer: Peer,
     method: str,
     path: str,
     body: bytes | None,
     headers: dict[str, str],
-    client: str | None = None,
-) -> ServiceResponse:
+    client: str | None,
+) -> dict:
     builder = EnvironBuilder(
         path=path,
         base_url="http://internal" + peer.prefix,
@@ -189,9 +302,20 @@ def _call_in_process(
         environ_overrides={"REMOTE_ADDR": client} if client else None,
     )
     try:
-        environ = builder.get_environ()
+        return builder.get_environ()
     finally:
         builder.close()
+
+
+def _call_in_process(
+    peer: Peer,
+    method: str,
+    path: str,
+    body: bytes | None,
+    headers: dict[str, str],
+    client: str | None = None,
+) -> ServiceResponse:
+    environ = _environ(peer, method, path, body, headers, client)
     app_iter, status, response_headers = run_wsgi_app(peer.app, environ, buffered=True)
     try:
         data = b"".join(app_iter)

@@ -6,6 +6,7 @@ Each step saves a screenshot; any console error fails the test; key pages pass a
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -303,6 +304,19 @@ def test_every_page_passes_axe_and_fits_a_phone(suite, open_page, lang):
     assert status == 201
     suite.api("POST", f"/api/polls/polls/{poll['id']}/publish", None, token)
     petitions = suite.api("GET", f"/api/petitions/petitions?council={council}")[1]["petitions"]
+    # One collecting sponsors: its page and the sponsor page show its author the link.
+    rules = {"sponsors_needed": 2, "author_verification": "email"}
+    suite.api("PUT", f"/api/petitions/councils/{council}/policy", rules, token)
+    text = "Просимо облаштувати новий парк біля школи, бо дітям ніде гратися."
+    filed = suite.api(
+        "POST",
+        "/api/petitions/petitions",
+        {"council": council, "title": "Новий парк біля школи", "text": text},
+        token,
+    )[1]
+    suite.api("POST", f"/api/petitions/petitions/{filed['id']}/submit", None, token)
+    link = suite.api("GET", f"/api/petitions/petitions/{filed['id']}/sponsorship", None, token)[1]
+    sponsor_page = urlsplit(link["link"])
     pages = [
         "/",
         f"/councils/{council}",
@@ -315,6 +329,9 @@ def test_every_page_passes_axe_and_fits_a_phone(suite, open_page, lang):
         f"/councils/{council}/settings",
         f"/councils/{council}/roles",
         *(f"/petitions/{p['id']}" for p in petitions[:1]),
+        f"/petitions/{filed['id']}",
+        f"{sponsor_page.path}?{sponsor_page.query}",
+        f"/councils/{council}/rejected",
     ]
     page = open_page("admin", viewport={"width": 360, "height": 740})
     page.goto(f"{suite.url}/login?lang={lang}")
@@ -328,4 +345,4 @@ def test_every_page_passes_axe_and_fits_a_phone(suite, open_page, lang):
         check_accessibility(page)
         overflow = page.evaluate("() => document.documentElement.scrollWidth - innerWidth")
         assert overflow <= 0, (path, overflow, page.evaluate(WIDER_THAN_THE_SCREEN))
-        page.screenshot_step(path.strip("/").replace("/", "-") or "home")
+        page.screenshot_step(path.split("?")[0].strip("/").replace("/", "-") or "home")

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from services.common.client import ServiceUnavailable, call_service
+from services.common.client import ServiceUnavailable, call_service, stream_service
 from services.petitions import create_app as create_petitions_app
 
 
@@ -133,6 +133,22 @@ def test_a_connection_the_peer_closed_is_replaced_before_a_request_is_sent(peer)
         again = call_service("auth", "POST", "/twice")  # not refused, not sent twice
     assert again.ok
     assert [path for _, path, _, _ in peer.requests] == ["/prefix/once", "/prefix/twice"]
+
+
+def test_a_stream_over_http_hands_the_body_on_and_closes_its_own_connection(peer):
+    app = create_petitions_app({"SERVICE_URLS": {"auth": peer.url}})
+    with app.test_request_context("/"):
+        assert call_service("auth", "GET", "/kept").ok  # the kept-alive connection
+        stream = stream_service("auth", "/file", headers={"Accept-Language": "hu"})
+        assert stream.ok and stream.status == 201
+        assert b"".join(stream.chunks) == b'{"seen": true}'
+        assert stream.chunks.connection.sock is None  # closed once read
+        assert call_service("auth", "GET", "/kept-again").ok
+    (_, _, _, kept), (_, path, _, own), (_, _, _, kept_again) = peer.requests
+    assert path == "/prefix/file" and own != kept and kept_again == kept
+    down = create_petitions_app({"SERVICE_URLS": {"auth": f"http://127.0.0.1:{_closed_port()}"}})
+    with down.test_request_context("/"), pytest.raises(ServiceUnavailable):
+        stream_service("auth", "/file")
 
 
 def test_a_peer_answering_garbage_or_too_slowly_is_unavailable_and_then_fine(peer):

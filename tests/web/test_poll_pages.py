@@ -65,7 +65,9 @@ def test_a_number_in_other_digits_is_no_number(client, auth_app):
         "/councils/kyiv/polls?lang=uk",
         data={"csrf": token, "question": "Звідки новини?", "options": "А\nБ", "max_choices": "²"},
     )
-    assert odd_digits.status_code == 303  # taken as no number: one answer
+    # Not a number: said beside the field, not taken as one answer behind one's back.
+    assert odd_digits.status_code == 422 and 'id="max_choices-error"' in odd_digits.text
+    assert 'value="²"' in odd_digits.text
 
 
 def test_another_councils_polls_page_refuses(client, auth_app):
@@ -134,3 +136,42 @@ def test_the_snippet_says_where_it_can_be_shown(client, auth_app):
     published = client.get("/councils/kyiv/polls?lang=en").text
     assert "shows only on the websites listed in the council's settings" in published
     assert 'href="/councils/kyiv/settings"' in published
+
+
+def test_a_poll_has_a_description_and_up_to_n_choices(client, auth_app, people):
+    moderator_signed_in(client, auth_app)
+    token = csrf(client.get("/councils/kyiv/polls?lang=en"))
+    poll = {
+        "csrf": token,
+        "question": "Що полагодити першим?",
+        "description": "Бюджет участі на 2027 рік.",
+        "options": "Дорогу\nЛіхтарі\nЛавки",
+        "language": "uk",
+    }
+    too_many = client.post("/councils/kyiv/polls?lang=en", data={**poll, "max_choices": "4"})
+    assert too_many.status_code == 422 and 'id="max_choices-error"' in too_many.text
+    assert "Бюджет участі на 2027 рік." in too_many.text  # the form is kept as typed
+    made = client.post("/councils/kyiv/polls?lang=en", data={**poll, "max_choices": "2"})
+    assert made.status_code == 303
+    (stored,) = client.get(
+        "/api/polls/polls?council=kyiv&state=draft", headers=people.moderator()
+    ).json["polls"]
+    assert stored["description"] == "Бюджет участі на 2027 рік." and stored["max_choices"] == 2
+    listed = client.get("/councils/kyiv/polls?lang=en").text
+    assert f'id="max_choices-{stored["id"]}" name="max_choices" value="2"' in listed
+    changed = client.post(
+        f"/councils/kyiv/polls/{stored['id']}/change",
+        data={
+            "csrf": token,
+            "question": poll["question"],
+            "description": "Бюджет участі на 2028 рік.",
+            "options": poll["options"],
+            "max_choices": "3",
+        },
+    )
+    assert changed.status_code == 303
+    client.post(f"/councils/kyiv/polls/{stored['id']}/publish", data={"csrf": token})
+    assert f"/api/polls/widget/{stored['id']}" in client.get(f"/polls/{stored['id']}").text
+    widget = client.get(f"/api/polls/widget/{stored['id']}?lang=en").text
+    assert "Бюджет участі на 2028 рік." in widget and "Choose up to 3 answers" in widget
+    assert 'type="checkbox"' in widget

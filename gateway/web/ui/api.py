@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import json as jsonlib
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
 from flask import request
 
-from services.common.client import ServiceUnavailable, call_service
+from services.common.client import (
+    ServiceStream,
+    ServiceUnavailable,
+    call_service,
+    stream_service,
+)
 from services.common.i18n import request_locale
 
 from .session import clear_session, session, update_session
@@ -92,22 +98,54 @@ def _token_refused(answer: Answer) -> bool:
     )
 
 
-def _call(service: str, method: str, path: str, json: Any, signed_in: bool) -> Answer:
+def download(service: str, path: str) -> ServiceStream | Answer:
+    """A file from the API (a CSV), with the visitor's token, to hand on as it arrives:
+    never read whole. An expired token is renewed once; a refusal is an Answer, to show."""
+    answer = _download(service, path)
+    if isinstance(answer, Answer) and _token_refused(answer):
+        if renew_tokens():
+            return _download(service, path)
+        if not session().get("refresh"):
+            raise SignInNeeded  # the session has ended: sign in, then back here
+    return answer
+
+
+def _download(service: str, path: str) -> ServiceStream | Answer:
+    try:
+        stream = stream_service(service, path, headers=_headers(True), client=request.remote_addr)
+    except ServiceUnavailable as problem:
+        return Answer(503, {"detail": problem.detail, "title": problem.title})
+    return stream if stream.ok else Answer(stream.status, _parsed(stream.read()))
+
+
+def _headers(signed_in: bool) -> dict[str, str]:
     headers = {"Accept-Language": request_locale(), "Accept": "application/json"}
     token = session().get("access") if signed_in else None
     if token:
         headers["Authorization"] = f"Bearer {token}"
+    return headers
+
+
+def _parsed(body: bytes) -> Any:
+    try:
+        return jsonlib.loads(body) if body else None
+    except ValueError:
+        return None
+
+
+def _call(service: str, method: str, path: str, json: Any, signed_in: bool) -> Answer:
     try:
         response = call_service(
-            service, method, path, json=json, headers=headers, client=request.remote_addr
+            service,
+            method,
+            path,
+            json=json,
+            headers=_headers(signed_in),
+            client=request.remote_addr,
         )
     except ServiceUnavailable as problem:
         return Answer(503, {"detail": problem.detail, "title": problem.title})
-    try:
-        body = response.json() if response.body else None
-    except ValueError:
-        body = None
-    return Answer(response.status, body)
+    return Answer(response.status, _parsed(response.body))
 
 
 def renew_tokens() -> bool:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-from flask import Blueprint, abort, g, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
 from flask_babel import force_locale, gettext
 
 from services.common.councils import council_language, council_zone, forget_councils
 from services.common.i18n import LANGUAGE_COOKIE, request_locale
 from services.common.timeutil import NonexistentLocalTime, local_to_utc
 
-from .api import api
+from .api import Answer, api, download
 from .pages import page_form, petition_page, signed_in
 from .session import check_csrf
 
@@ -117,6 +117,26 @@ def respond(petition_id: int):
     return petition_page(petition_id, errors, shown, answer.status)
 
 
+@council_pages.get("/petitions/<int:petition_id>/signers.csv")
+def signers_csv(petition_id: int):
+    """Who signed, as a CSV, for the council's moderators: the API's file with the
+    session's token (the browser holds none), handed on as it arrives, never read whole."""
+    if not signed_in():
+        return _login_first()
+    got = download("petitions", f"/petitions/{petition_id}/signers.csv")
+    if isinstance(got, Answer):
+        message = " ".join(m for found in got.errors().values() for m in found)
+        back = url_for("pages.petition", petition_id=petition_id)
+        return render_template("ui/message.html", ok=False, message=message, back=back), got.status
+    kept = {
+        name: value
+        for name, value in got.headers.items()
+        if name.lower() in ("content-type", "content-disposition")
+    }
+    headers = {**kept, "Cache-Control": "private, no-store", "Vary": "Cookie"}
+    return Response(got.chunks, status=got.status, headers=headers)
+
+
 @council_pages.get("/councils/<council:council>")
 def council_home(council: str):
     """A council's home: its open petitions and its polls."""
@@ -131,6 +151,7 @@ def council_home(council: str):
         signed_in=False,
     )
     polls = api("polls", "GET", "/polls", query={"council": council}, signed_in=False)
+    rules = api("petitions", "GET", f"/councils/{council}/policy", signed_in=False)
     language = request_locale()
     if not (request.args.get("lang") or request.cookies.get(LANGUAGE_COOKIE)):
         language = known.body["default_language"]  # a council's own language comes first
@@ -141,7 +162,24 @@ def council_home(council: str):
             council=known.body,
             petitions=petitions.body["petitions"] if petitions.ok else [],
             polls=polls.body["polls"] if polls.ok else [],
+            rejected_public=rules.ok and rules.body.get("rejected_public", False),
         )
+
+
+@council_pages.get("/councils/<council:council>/rejected")
+def rejected(council: str):
+    """The council's rejected petitions with the reasons, where it publishes them."""
+    known = api("auth", "GET", f"/councils/{council}", signed_in=False)
+    if known.status == 404:
+        abort(404)
+    answer = api(
+        "petitions",
+        "GET",
+        f"/councils/{council}/rejected",
+        query={"cursor": request.args.get("cursor")},
+        signed_in=False,
+    )
+    return render_template("ui/rejected.html", council=known.body, answer=answer), answer.status
 
 
 @council_pages.get("/councils/<council:council>/polls")
@@ -194,7 +232,6 @@ def create_poll(council: str):
     if not signed_in():
         return _login_first()
     form = {key: request.form.get(key, "") for key in POLL_FIELDS}
-    max_choices = whole_number(form["max_choices"])
     body = {
         "council": council,
         "question": form["question"],
@@ -203,9 +240,9 @@ def create_poll(council: str):
         "method": form["method"] or "email",
         "results_visibility": form["results_visibility"] or "always",
         "language": form["language"] or "uk",
-        "max_choices": max_choices if max_choices is not None and max_choices >= 0 else 1,
     }
     times, errors = poll_times(form, council)
+    body["max_choices"] = choices_allowed(form["max_choices"], errors)
     if errors:
         return _polls_page(council, errors=errors, form=form, status=422)
     body.update(times)
@@ -218,7 +255,18 @@ def create_poll(council: str):
 
 
 TIMES = ("opens_at", "closes_at")
-DRAFT_FIELDS = ("question", "options", *TIMES)
+DRAFT_FIELDS = ("question", "description", "options", "max_choices", *TIMES)
+
+
+def choices_allowed(typed: str, errors: dict) -> int | None:
+    """How many answers a voter may choose, as typed (one when left empty); the API
+    says what is out of range, in its words. Not a number: said in `errors`."""
+    if not typed.strip():
+        return 1
+    number = whole_number(typed.strip())
+    if number is None:
+        errors["max_choices"] = [gettext("Give a whole number, such as 3.")]
+    return number
 
 
 def lines(text: str) -> list[str]:
@@ -296,12 +344,17 @@ def change_draft(council: str, poll_id: int):
     if not signed_in():
         return _login_first()
     form = {key: request.form.get(key, "") for key in DRAFT_FIELDS}
-    changes: dict = {"question": form["question"], "options": lines(form["options"])}
+    changes: dict = {
+        "question": form["question"],
+        "description": form["description"],
+        "options": lines(form["options"]),
+    }
     # A time sent back as the form showed it stays as stored: a wall-clock time the
     # autumn repeats could not be told back into the moment it was.
     changed = {key: form[key] for key in TIMES if form[key] != request.form.get(f"shown_{key}")}
     times, errors = poll_times({key: changed.get(key, "") for key in TIMES}, council)
     changes.update(times)
+    changes["max_choices"] = choices_allowed(form["max_choices"], errors)
     changes.update({key: None for key, typed in changed.items() if not typed})  # emptied
     if errors:
         return _polls_page(

@@ -139,10 +139,21 @@ def petition_page(
         abort(404)
     timeline = api("petitions", "GET", f"/petitions/{petition_id}/timeline")
     signers = api("petitions", "GET", f"/petitions/{petition_id}/signers", signed_in=False)
-    own = None
+    own = sponsorship = None
+    withdrawable = False
     if signed_in() and answer.ok:  # so that nobody is offered a signature they gave
         mine = api("petitions", "GET", f"/petitions/{petition_id}/signatures/mine")
         own = mine.body if mine.ok else None
+    if own and own["counted"] and answer.body["state"] == "open":
+        # The council's rules are public: offer to withdraw only where they allow it.
+        council = answer.body["council"]
+        rules = api("petitions", "GET", f"/councils/{council}/policy", signed_in=False)
+        withdrawable = rules.ok and rules.body.get("allow_withdrawal", False)
+    if answer.ok and answer.body["state"] == "sponsors":
+        # Its author (and its moderators) see how many have backed it; the author also
+        # gets the link to share.
+        backing = api("petitions", "GET", f"/petitions/{petition_id}/sponsorship")
+        sponsorship = backing.body if backing.ok else None
     return render_template(
         "ui/petition.html",
         answer=answer,
@@ -155,10 +166,17 @@ def petition_page(
         typed=typed or {},
         receipt=request.args.get("receipt"),
         own=own,
+        sponsorship=sponsorship,
+        withdrawable=withdrawable,
+        withdrawn=request.args.get("withdrawn") == "1",
         missing=missing,
         # The form is offered where the API would take it; the API still decides.
         can_respond=answer.ok
         and answer.body["state"] == "successful"
+        and _moderates(answer.body["council"]),
+        # Moderators may download who signed (a petition that has taken signatures).
+        can_download=answer.ok
+        and answer.body["state"] in ("open", "successful", "answered", "closed")
         and _moderates(answer.body["council"]),
         can_take_down=answer.ok
         and answer.body["state"] in ("open", "successful", "answered", "closed")
@@ -210,6 +228,79 @@ def sign(petition_id: int):
         status=answer.status,
         missing=missing_verification(answer),
     )
+
+
+@pages.post("/petitions/<int:petition_id>/withdraw")
+@page_form
+def withdraw(petition_id: int):
+    """Take one's signature back (the form is its confirmation step)."""
+    check_csrf()
+    if not signed_in():
+        return redirect(url_for("pages.login", next=f"/petitions/{petition_id}"), code=303)
+    answer = api("petitions", "DELETE", f"/petitions/{petition_id}/signatures/mine")
+    if answer.ok:
+        back = url_for("pages.petition", petition_id=petition_id, withdrawn=1)
+        return redirect(back, code=303)
+    refused = [message for found in answer.errors().values() for message in found]
+    return petition_page(petition_id, errors={"withdraw": refused}, status=answer.status)
+
+
+@pages.get("/petitions/<int:petition_id>/sponsor")
+def sponsor(petition_id: int):
+    """The page behind the link an author shares: the petition, and a button to back it."""
+    return sponsor_page(petition_id, request.args.get("token", ""))
+
+
+@pages.post("/petitions/<int:petition_id>/sponsor")
+@page_form
+def back_petition(petition_id: int):
+    check_csrf()
+    token = request.form.get("token", "")
+    if not signed_in():
+        return redirect(_sponsor_login(petition_id, token), code=303)
+    answer = api("petitions", "POST", f"/petitions/{petition_id}/sponsors", {"token": token})
+    if answer.ok:
+        back = url_for("pages.sponsor", petition_id=petition_id, token=token, backed=1)
+        return redirect(back, code=303)
+    return sponsor_page(
+        petition_id,
+        token,
+        errors=answer.errors(),
+        status=answer.status,
+        missing=missing_verification(answer),
+    )
+
+
+def _sponsor_login(petition_id: int, token: str) -> str:
+    """The sign-in page, coming back to the sponsor page with its token."""
+    back = url_for("pages.sponsor", petition_id=petition_id, token=token)
+    return url_for("pages.login", next=back)
+
+
+def sponsor_page(
+    petition_id: int,
+    token: str,
+    errors: dict | None = None,
+    status: int = 200,
+    missing: str | None = None,
+):
+    """The petition as the link shows it, how many back it; with what the API refused."""
+    answer = api(
+        "petitions", "GET", f"/petitions/{petition_id}/sponsorship", query={"token": token}
+    )
+    if not answer.ok and not errors:
+        errors, status = answer.errors(), answer.status  # a wrong link reads as none
+    return render_template(
+        "ui/sponsor.html",
+        sponsorship=answer.body if answer.ok else None,
+        petition_id=petition_id,
+        token=token,
+        errors=errors or {},
+        backed=request.args.get("backed") == "1",
+        login=_sponsor_login(petition_id, token),
+        signed_in=signed_in(),
+        missing=missing,
+    ), status
 
 
 @pages.get("/polls/<int:poll_id>")
