@@ -117,9 +117,18 @@ def test_a_new_poll_speaks_the_councils_language_unless_told_otherwise(client, a
     assert '<option value="uk" selected>' in page.text
     refused = client.post(  # one answer only: the form comes back as typed
         "/councils/kyiv/polls?lang=en",
-        data={"csrf": csrf(page), "question": "Hol?", "options": "A", "language": "hu"},
+        data={
+            "csrf": csrf(page),
+            "question": "Hol?",
+            "options": "A",
+            "language": "hu",
+            "method": "account+phone",
+            "results_visibility": "after_close",
+        },
     )
     assert refused.status_code == 422 and '<option value="hu" selected>' in refused.text
+    assert '<option value="account+phone" selected>' in refused.text
+    assert '<option value="after_close" selected>' in refused.text
 
 
 def test_the_snippet_says_where_it_can_be_shown(client, auth_app):
