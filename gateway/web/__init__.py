@@ -29,7 +29,7 @@ from .ui.api import api
 from .ui.council import council_pages
 from .ui.filters import FILTERS
 from .ui.pages import page_shown, pages
-from .ui.session import csrf_token, save_session
+from .ui.session import csrf_token, save_session, take_notice
 
 HERE = Path(__file__).parent
 # The pages load their scripts, styles and frames (the poll widget) from this site only,
@@ -100,6 +100,7 @@ def create_app(config: Mapping | None = None) -> Flask:
     app.after_request(remember_language)
     app.after_request(problems_as_pages)  # registered last, so it runs first
     app.jinja_env.globals["csrf_token"] = csrf_token
+    app.jinja_env.globals["take_notice"] = take_notice
     app.jinja_env.filters.update(FILTERS)
     if app.config.get("BEHIND_GATEWAY"):  # the visitor's address, as the gateway saw it
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)

@@ -94,13 +94,16 @@ def test_an_admin_grants_and_revokes_by_account_number(client, auth_app):
         data={"csrf": token, "user_id": str(helper_id), "role": "moderator"},
     )
     assert granted.status_code == 303
-    listed = client.get("/councils/kyiv/roles?lang=uk").get_data(as_text=True)
+    listed = client.get("/councils/kyiv/roles?lang=en").get_data(as_text=True)
     assert f"<td>{helper_id}</td>" in listed and "moderator" in listed
+    assert '<p class="ok" role="status">The role is granted.</p>' in listed  # said once
+    assert "The role is granted." not in client.get("/councils/kyiv/roles?lang=en").text
     revoked = client.post(
         "/councils/kyiv/roles/revoke",
         data={"csrf": token, "user_id": str(helper_id), "role": "moderator"},
     )
     assert revoked.status_code == 303
+    assert "The role is taken away." in client.get(revoked.headers["Location"] + "?lang=en").text
     assert f"<td>{helper_id}</td>" not in client.get("/councils/kyiv/roles").get_data(as_text=True)
     nonsense = client.post(
         "/councils/kyiv/roles/grant", data={"csrf": token, "user_id": "x", "role": "admin"}

@@ -47,6 +47,7 @@ def test_a_moderator_creates_publishes_embeds_and_closes_a_poll(client, auth_app
     )
     published = html.unescape(client.get("/councils/kyiv/polls?lang=uk").get_data(as_text=True))
     assert "widget.js" in published and f'data-poll="{poll_id}"' in published
+    assert "Опитування опубліковано." in published  # what the moderator did, said once
     home = client.get("/councils/kyiv?lang=uk").get_data(as_text=True)
     assert "Звідки ви дізнаєтеся" in home
     assert (

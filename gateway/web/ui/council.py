@@ -9,12 +9,13 @@ from flask import Blueprint, Response, abort, g, redirect, render_template, requ
 from flask_babel import force_locale, gettext
 
 from services.common.councils import council_language, council_zone, forget_councils
+from services.common.errors import N_
 from services.common.i18n import LANGUAGE_COOKIE, request_locale
 from services.common.timeutil import NonexistentLocalTime, local_to_utc
 
 from .api import Answer, api, download
 from .pages import page_form, petition_page, signed_in
-from .session import check_csrf
+from .session import check_csrf, leave_notice
 
 council_pages = Blueprint("council", __name__)
 
@@ -69,6 +70,19 @@ def under_form(errors: dict, form: str, typed: dict) -> dict[str, list[str]]:
     return named
 
 
+# What a moderator is told once the API took the decision.
+DECIDED = {
+    "approve": N_("The petition is approved and collects signatures."),
+    "reject": N_("The petition is rejected; its author is told why."),
+    "take-down": N_("The petition is taken down."),
+}
+POLL_MOVED = {
+    "publish": N_("The poll is published."),
+    "close": N_("The poll is closed."),
+    "archive": N_("The poll is archived."),
+}
+
+
 @council_pages.post("/councils/<council:council>/petitions/<int:petition_id>/<decision>")
 @page_form
 def decide(council: str, petition_id: int, decision: str):
@@ -90,6 +104,7 @@ def decide(council: str, petition_id: int, decision: str):
     typed = bodies[decision] or {}
     answer = api("petitions", "POST", f"/petitions/{petition_id}/{decision}", bodies[decision])
     if answer.ok:
+        leave_notice(DECIDED[decision])
         if decision == "take-down":
             return redirect(url_for("pages.petition", petition_id=petition_id), code=303)
         return redirect(url_for("council.moderation", council=council), code=303)
@@ -111,6 +126,7 @@ def respond(petition_id: int):
     typed = {key: request.form.get(key, "") for key in ("text", "decision")}
     answer = api("petitions", "POST", f"/petitions/{petition_id}/response", typed)
     if answer.ok:
+        leave_notice(N_("The response is published; its author and signers are told."))
         return redirect(url_for("pages.petition", petition_id=petition_id), code=303)
     errors = under_form(answer.errors(), "response", typed)
     shown = {f"response_{key}": value for key, value in typed.items()}
@@ -360,9 +376,8 @@ def change_draft(council: str, poll_id: int):
         return _polls_page(
             council, errors={poll_id: errors}, form={}, status=422, changing={poll_id: form}
         )
-    return _after_poll_change(
-        council, poll_id, api("polls", "PATCH", f"/polls/{poll_id}", changes), form
-    )
+    answer = api("polls", "PATCH", f"/polls/{poll_id}", changes)
+    return _after_poll_change(council, poll_id, answer, N_("The draft is saved."), form)
 
 
 @council_pages.post("/councils/<council:council>/polls/<int:poll_id>/delete")
@@ -372,7 +387,8 @@ def delete_draft(council: str, poll_id: int):
     check_csrf()
     if not signed_in():
         return _login_first()
-    return _after_poll_change(council, poll_id, api("polls", "DELETE", f"/polls/{poll_id}"))
+    answer = api("polls", "DELETE", f"/polls/{poll_id}")
+    return _after_poll_change(council, poll_id, answer, N_("The draft is deleted."))
 
 
 @council_pages.post("/councils/<council:council>/polls/<int:poll_id>/<action>")
@@ -384,13 +400,15 @@ def move_poll(council: str, poll_id: int, action: str):
         return _login_first()
     if action not in ("publish", "close", "archive"):
         abort(404)
-    return _after_poll_change(council, poll_id, api("polls", "POST", f"/polls/{poll_id}/{action}"))
+    answer = api("polls", "POST", f"/polls/{poll_id}/{action}")
+    return _after_poll_change(council, poll_id, answer, POLL_MOVED[action])
 
 
-def _after_poll_change(council: str, poll_id: int, answer, typed: dict | None = None):
-    """Back to the polls page: plainly when the API took the change, else with what it
-    said is wrong beside the poll (and the change form as typed, to correct)."""
+def _after_poll_change(council: str, poll_id: int, answer, done: str, typed: dict | None = None):
+    """Back to the polls page: saying `done` when the API took the change, else with
+    what it said is wrong beside the poll (and the change form as typed, to correct)."""
     if answer.ok:
+        leave_notice(done)
         return redirect(url_for("council.manage_polls", council=council), code=303)
     return _polls_page(
         council,
@@ -554,4 +572,5 @@ def change_role(council: str, change: str):
     if not answer.ok:
         typed = user_id if change == "grant" else ""  # the revoke form has nothing typed
         return _roles_page(council, errors=answer.errors(), status=answer.status, typed=typed)
+    leave_notice(N_("The role is granted.") if change == "grant" else N_("The role is taken away."))
     return redirect(url_for("council.roles", council=council), code=303)

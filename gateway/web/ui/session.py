@@ -1,4 +1,5 @@
-"""The visitor's session: their tokens in a signed, HttpOnly cookie, and a CSRF token.
+"""The visitor's session: their tokens in a signed, HttpOnly cookie, a CSRF token, and
+a notice for the next page.
 
 The cookie is the only state; nothing is kept on the server. Forms carry the CSRF token
 from the cookie, so another site cannot post on the visitor's behalf (SameSite=Lax is
@@ -47,6 +48,21 @@ def update_session(**changes) -> None:
 def clear_session() -> None:
     session().clear()
     g.web_session_changed = True
+
+
+def leave_notice(message: str) -> None:
+    """Say `message` (untranslated, marked with N_) on the next page shown, in that
+    page's language (after a redirect: "The role is granted.")."""
+    update_session(notice=message)
+
+
+def take_notice() -> str | None:
+    """The notice left for this page, once."""
+    notice = session().pop("notice", None)
+    if notice is None:
+        return None
+    g.web_session_changed = True
+    return gettext(notice)
 
 
 def csrf_token() -> str:
