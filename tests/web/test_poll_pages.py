@@ -185,3 +185,20 @@ def test_a_poll_has_a_description_and_up_to_n_choices(client, auth_app, people):
     widget = client.get(f"/api/polls/widget/{stored['id']}?lang=en").text
     assert "Бюджет участі на 2028 рік." in widget and "Choose up to 3 answers" in widget
     assert 'type="checkbox"' in widget
+
+
+def test_what_cannot_be_undone_asks_a_second_time(client, auth_app):
+    """Closing a poll and deleting a draft: the first click only opens the question."""
+    moderator_signed_in(client, auth_app)
+    token = csrf(client.get("/councils/kyiv/polls"))
+    for question in ("Open one?", "Draft one?"):
+        client.post(
+            "/councils/kyiv/polls?lang=en",
+            data={"csrf": token, "question": question, "options": "Yes\nNo"},
+        )
+    listed = client.get("/councils/kyiv/polls?lang=en").text
+    first = int(listed.split('id="poll-', 1)[1].split('"', 1)[0])
+    client.post(f"/councils/kyiv/polls/{first}/publish", data={"csrf": token})
+    page = client.get("/councils/kyiv/polls?lang=en").text
+    assert "<summary>Close</summary>" in page and "Yes, close the poll" in page
+    assert "<summary>Delete the draft</summary>" in page and "Yes, delete the draft" in page
