@@ -63,12 +63,22 @@ def _connection(base: str, seconds: float) -> http.client.HTTPConnection:
         return connection
     if connection is not None:
         connection.close()
+    connection = _new_connection(base, seconds)
+    _connections.open[base] = connection
+    return connection
+
+
+def _new_connection(base: str, seconds: float) -> http.client.HTTPConnection:
+    """A connection to `base`, connected within CONNECT_SECONDS; reads wait `seconds`."""
     parts = urlsplit(base)
     kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
     connection = kind(parts.netloc, timeout=min(CONNECT_SECONDS, seconds))
-    connection.connect()
+    try:
+        connection.connect()
+    except OSError:
+        connection.close()
+        raise
     connection.sock.settimeout(seconds)
-    _connections.open[base] = connection
     return connection
 
 
@@ -167,9 +177,7 @@ def call_service(
     `client` names the person's address when the call is made on their behalf (the web
     UI), so the service's per-client limits see them and not the caller."""
     config = current_app.config
-    sent = dict(headers or {})
-    if has_request_context() and g.get("request_id"):
-        sent.setdefault(REQUEST_ID_HEADER, g.request_id)
+    sent = _with_request_id(headers)
     if internal:
         sent[INTERNAL_TOKEN_HEADER] = config["INTERNAL_TOKEN"]
         sent[CALLER_HEADER] = config["SERVICE_NAME"]
@@ -183,19 +191,34 @@ def call_service(
         return _call_in_process(peer, method, path, body, sent, client)
     if client:
         sent["X-Forwarded-For"] = client  # services trust it behind the gateway only
-    base = config["SERVICE_URLS"].get(service)
-    if not base:
-        raise ServiceUnavailable(
-            gettext("No address is configured for the %(service)s service.", service=service)
-        )
+    base = _base_url(service)
     seconds = timeout or config["SERVICE_TIMEOUT_SECONDS"]
     try:
         return _over_http(base, method, path, body, sent, seconds)
     except (OSError, http.client.HTTPException) as exc:
-        current_app.logger.warning("call to %s failed: %s", service, exc)
+        raise _unanswered(service, exc) from exc
+
+
+def _with_request_id(headers: dict[str, str] | None) -> dict[str, str]:
+    """The headers to send, carrying this request's id on to the peer."""
+    sent = dict(headers or {})
+    if has_request_context() and g.get("request_id"):
+        sent.setdefault(REQUEST_ID_HEADER, g.request_id)
+    return sent
+
+
+def _base_url(service: str) -> str:
+    base = current_app.config["SERVICE_URLS"].get(service)
+    if not base:
         raise ServiceUnavailable(
-            gettext("The %(service)s service did not answer.", service=service)
-        ) from exc
+            gettext("No address is configured for the %(service)s service.", service=service)
+        )
+    return base
+
+
+def _unanswered(service: str, exc: Exception) -> ServiceUnavailable:
+    current_app.logger.warning("call to %s failed: %s", service, exc)
+    return ServiceUnavailable(gettext("The %(service)s service did not answer.", service=service))
 
 
 def stream_service(
@@ -205,10 +228,7 @@ def stream_service(
     whole (call_service reads every answer whole): for a download such as a petition's
     signers. Over HTTP on a connection of its own, closed when the body ends or is
     dropped; the timeout counts from the last bytes received."""
-    config = current_app.config
-    sent = dict(headers or {})
-    if has_request_context() and g.get("request_id"):
-        sent.setdefault(REQUEST_ID_HEADER, g.request_id)
+    sent = _with_request_id(headers)
     peer = current_app.extensions.get(PEERS_KEY, {}).get(service)
     if peer is not None:
         environ = _environ(peer, "GET", path, None, sent, client)
@@ -220,26 +240,16 @@ def stream_service(
         return ServiceStream(int(status.split(" ", 1)[0]), dict(response_headers), body)
     if client:
         sent["X-Forwarded-For"] = client
-    base = (config["SERVICE_URLS"].get(service) or "").rstrip("/")
-    if not base:
-        raise ServiceUnavailable(
-            gettext("No address is configured for the %(service)s service.", service=service)
-        )
-    seconds = config["SERVICE_TIMEOUT_SECONDS"]
-    parts = urlsplit(base)
-    kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    connection = kind(parts.netloc, timeout=min(CONNECT_SECONDS, seconds))
+    base = _base_url(service).rstrip("/")
+    connection = None
     try:
-        connection.connect()
-        connection.sock.settimeout(seconds)
-        connection.request("GET", parts.path + path, headers=sent)
+        connection = _new_connection(base, current_app.config["SERVICE_TIMEOUT_SECONDS"])
+        connection.request("GET", urlsplit(base).path + path, headers=sent)
         response = connection.getresponse()
     except (OSError, http.client.HTTPException) as exc:
-        connection.close()
-        current_app.logger.warning("call to %s failed: %s", service, exc)
-        raise ServiceUnavailable(
-            gettext("The %(service)s service did not answer.", service=service)
-        ) from exc
+        if connection is not None:
+            connection.close()
+        raise _unanswered(service, exc) from exc
 
     return ServiceStream(response.status, dict(response.getheaders()), _Body(response, connection))
 

@@ -113,14 +113,16 @@ def own_signature(session: Session, actor: Principal, petition_id: int) -> Signa
     """The caller's signature on a petition they may see; NotFound when they have not
     signed it (with this account)."""
     petition = get_petition(session, petition_id, actor)
-    signature = session.scalar(
-        select(Signature).where(
-            Signature.petition_id == petition.id, Signature.user_id == actor.user_id
-        )
-    )
+    signature = session.scalar(_signature_of(petition.id, actor))
     if signature is None:
         raise NotFound(gettext("You have not signed this petition."))
     return signature
+
+
+def _signature_of(petition_id: int, actor: Principal):
+    return select(Signature).where(
+        Signature.petition_id == petition_id, Signature.user_id == actor.user_id
+    )
 
 
 def withdraw(session: Session, actor: Principal, petition_id: int) -> None:
@@ -131,11 +133,7 @@ def withdraw(session: Session, actor: Principal, petition_id: int) -> None:
     if petition.state != "open":
         raise WrongState(gettext("Signatures can be withdrawn only while the petition is open."))
     mark = session.get(FoldWatermark, WATERMARK, with_for_update=True)
-    signature = session.scalar(
-        select(Signature)
-        .where(Signature.petition_id == petition.id, Signature.user_id == actor.user_id)
-        .with_for_update()
-    )
+    signature = session.scalar(_signature_of(petition.id, actor).with_for_update())
     if signature is None:
         session.rollback()
         raise NotFound(gettext("You have not signed this petition."))

@@ -137,6 +137,12 @@ def petition_page(
     answer = api("petitions", "GET", f"/petitions/{petition_id}")
     if answer.status == 404:
         abort(404)
+    # A petition that has taken signatures, seen by a moderator of its council.
+    moderates_published = (
+        answer.ok
+        and answer.body["state"] in ("open", "successful", "answered", "closed")
+        and _moderates(answer.body["council"])
+    )
     timeline = api("petitions", "GET", f"/petitions/{petition_id}/timeline")
     signers = api("petitions", "GET", f"/petitions/{petition_id}/signers", signed_in=False)
     own = sponsorship = None
@@ -174,14 +180,8 @@ def petition_page(
         can_respond=answer.ok
         and answer.body["state"] == "successful"
         and _moderates(answer.body["council"]),
-        # Moderators may download who signed (a petition that has taken signatures).
-        can_download=answer.ok
-        and answer.body["state"] in ("open", "successful", "answered", "closed")
-        and _moderates(answer.body["council"]),
-        can_take_down=answer.ok
-        and answer.body["state"] in ("open", "successful", "answered", "closed")
-        and not answer.body["hidden"]
-        and _moderates(answer.body["council"]),
+        can_download=moderates_published,
+        can_take_down=moderates_published and not answer.body["hidden"],
     ), status
 
 
