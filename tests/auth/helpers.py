@@ -82,3 +82,15 @@ def age_codes(auth_app, by: timedelta):
             verification.created_at -= by
             verification.expires_at -= by
         db.session.commit()
+
+
+def answer_mail_requests(auth_app) -> int:
+    """What the delivery worker does first: queue the emails residents asked for."""
+    from services.auth.accounts.domain import Settings
+    from services.auth.accounts.domain import answer_mail_requests as answer
+
+    with auth_app.app_context():
+        try:
+            return answer(db.session, Settings.from_config(auth_app.config))
+        finally:
+            db.session.remove()

@@ -11,6 +11,7 @@ from gateway.cli import main as viche
 from services.common.tokens import TOKEN_VERIFIER_KEY, Withdrawals
 from tests.auth.helpers import (
     PASSWORD,
+    answer_mail_requests,
     bearer,
     confirmed_resident,
     link_token,
@@ -109,6 +110,7 @@ def test_a_password_reset_ends_the_old_tokens_everywhere(client, auth_app, peopl
     old = confirmed_resident(client, auth_app)
     assert signed_in(client, old)
     client.post("/api/auth/password/forgot", json={"email": "olena@example.org"})
+    answer_mail_requests(auth_app)
     token = link_token(messages(auth_app, "olena@example.org", "reset_password")[0].text_body)
     reset = client.post(
         "/api/auth/password/reset", json={"token": token, "password": "a brand new passphrase"}

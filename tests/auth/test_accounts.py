@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import jwt
 import pytest
+from sqlalchemy import event, func, select
 
+from services.auth.accounts.models import MailRequest
+from services.auth.models import db
 from tests.auth.helpers import (
     PASSWORD,
+    answer_mail_requests,
     bearer,
     confirmed_resident,
     link_token,
@@ -223,6 +227,7 @@ def test_password_recovery(client, auth_app):
     )
     unknown = client.post("/api/auth/password/forgot", json={"email": "nobody@example.org"})
     assert unknown.status_code == 202
+    assert answer_mail_requests(auth_app) == 2  # the worker takes both up
     assert messages(auth_app, "nobody@example.org") == []
     token = link_token(messages(auth_app, "olena@example.org", "reset_password")[0].text_body)
     assert client.get(f"/api/auth/password/reset?token={token}").status_code == 200
@@ -250,6 +255,52 @@ def test_password_recovery(client, auth_app):
     )
     assert login(client).status_code == 401
     assert login(client, password=new_password).status_code == 200
+
+
+def _statements(auth_app, request) -> list[str]:
+    """The SQL that `request()` runs on auth's database, in order, without parameters."""
+    with auth_app.app_context():
+        engine = db.engine
+    seen: list[str] = []
+
+    def executed(conn, cursor, statement, *args):
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", executed)
+    try:
+        assert request().status_code == 202
+    finally:
+        event.remove(engine, "before_cursor_execute", executed)
+    return seen
+
+
+@pytest.mark.parametrize(
+    ("path", "template"),
+    [("/api/auth/password/forgot", "reset_password"), ("/api/auth/email/resend", "confirm_email")],
+)
+def test_asking_for_a_link_runs_the_same_statements_for_any_address(
+    client, auth_app, path, template
+):
+    """An attacker timing the answers learns nothing: the request does the same work
+    whether or not the address has an account; the delivery worker does the rest."""
+    if template == "reset_password":
+        confirmed_resident(client, auth_app)
+    else:
+        assert register(client).status_code == 202
+    before = len(messages(auth_app, "olena@example.org"))
+    known = _statements(auth_app, lambda: client.post(path, json={"email": "olena@example.org"}))
+    unknown = _statements(auth_app, lambda: client.post(path, json={"email": "x@example.org"}))
+    assert known == unknown and any("INSERT INTO mail_requests" in s for s in known)
+    assert len(messages(auth_app, "olena@example.org")) == before  # nothing queued yet
+
+    # Answered once each (a second pass finds nothing), the unknown address by nothing.
+    assert answer_mail_requests(auth_app) == 2
+    assert answer_mail_requests(auth_app) == 0
+    assert messages(auth_app, "x@example.org") == []
+    if template == "reset_password":  # the confirmation went out just now: a minute's wait
+        assert len(messages(auth_app, "olena@example.org", template)) == 1
+    with auth_app.app_context():
+        assert db.session.scalar(select(func.count(MailRequest.id))) == 0
 
 
 def test_bad_input_is_a_problem_and_changes_nothing(client, auth_app):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from services.auth.messaging.outbox import deliver_due
 from services.auth.models import db
-from tests.auth.helpers import PASSWORD, PHONE, bearer, login, register
+from tests.auth.helpers import PASSWORD, PHONE, answer_mail_requests, bearer, login, register
 from tests.support.smtp import links_in
 
 
@@ -50,6 +50,7 @@ def test_register_confirm_and_verify_through_real_servers(client, auth_app, smtp
         client.post("/api/auth/password/forgot", json={"email": "olena@example.org"}).status_code
         == 202
     )
+    answer_mail_requests(auth_app)
     deliver(auth_app, smtp_server.config)
     reset_mail = next(m for m in smtp_server.inbox.messages if "пароль" in str(m["Subject"]))
     reset_path = "/" + links_in(reset_mail)[0].split("://", 1)[1].split("/", 1)[1]

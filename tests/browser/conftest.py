@@ -108,6 +108,17 @@ class Suite:
                 return re.findall(r"https?://[^\s<>\"&]+(?:&amp;[^\s<>\"&]+)*", page)
         raise AssertionError(f"no message to {to}")
 
+    def outbox_link(self, to: str, containing: str, timeout: float = 10) -> str:
+        """The link holding `containing` in the newest message to `to`, once the delivery
+        worker has queued it (what residents ask for by address waits for its pass)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [u for u in self.outbox_links(to) if containing in u]
+            if found or time.monotonic() > deadline:
+                assert found, f"no link with {containing} to {to}"
+                return found[0]
+            time.sleep(0.2)
+
     def sms_code(self, phone: str) -> str:
         """The code in the newest SMS to `phone` (as a person would read it)."""
         to = e164(phone)

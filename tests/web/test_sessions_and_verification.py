@@ -9,7 +9,14 @@ from itsdangerous import URLSafeTimedSerializer
 
 from services.auth.messaging.models import OutboxMessage
 from services.auth.models import db as auth_db
-from tests.auth.helpers import PASSWORD, PHONE, link_token, messages, sms_code
+from tests.auth.helpers import (
+    PASSWORD,
+    PHONE,
+    answer_mail_requests,
+    link_token,
+    messages,
+    sms_code,
+)
 from tests.petitions.conftest import TEXT, open_petition
 from tests.support.tokens import make_token
 from tests.web.test_pages import csrf, register_and_confirm, sign_in
@@ -137,6 +144,7 @@ def test_an_unconfirmed_resident_is_offered_the_link_again_not_a_code(client, au
     sent = client.post("/account/email/resend?lang=en", data={"csrf": csrf(page)})
     assert sent.status_code == 200 and 'role="status"' in sent.text
     assert "a new link is on its way" in sent.text
+    answer_mail_requests(auth_app)
     assert len(messages(auth_app, EMAIL, "confirm_email")) == 2
     assert client.post("/account/email/resend", data={"csrf": "guess"}).status_code == 403
 

@@ -129,7 +129,7 @@ def confirming(token: str, password: str) -> User:
 @public("answers the same for every address")
 def resend_confirmation(data):
     """Send the confirmation link again (at most once a minute)."""
-    domain.resend_confirmation(db.session, settings(), data["email"])
+    domain.resend_confirmation(db.session, data["email"])
     return accepted(gettext("If the address waits for confirmation, a new link is on its way."))
 
 
@@ -273,7 +273,7 @@ def verify_phone(data):
 @public("answers the same for every address")
 def forgot_password(data):
     """Email a link to set a new password, if the address has an account."""
-    domain.request_password_reset(db.session, settings(), data["email"])
+    domain.request_password_reset(db.session, data["email"])
     return accepted(
         gettext("If the address has an account, a link to set a new password is on its way.")
     )

@@ -15,7 +15,7 @@ from datetime import timedelta
 
 from flask_babel import gettext
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -27,7 +27,7 @@ from ..councils.domain import is_platform_admin, roles_for_user
 from ..keys import issue_access_token, withdraw_access_tokens
 from ..messaging import enqueue_email, enqueue_sms
 from ..messaging.models import OutboxMessage
-from .models import PhoneVerification, RefreshToken, User
+from .models import MailRequest, PhoneVerification, RefreshToken, User
 from .passwords import hash_password, needs_rehash, password_problem, verify_password
 
 REFRESH_TTL = timedelta(days=30)
@@ -291,7 +291,12 @@ def _recently_sent(session: Session, user_id: int, template: str, within: timede
     )
 
 
-def resend_confirmation(session: Session, settings: Settings, email: str) -> None:
+def resend_confirmation(session: Session, email: str) -> None:
+    """Ask for the confirmation link again (answered by `answer_mail_requests`)."""
+    _ask_for_mail(session, "confirm_email", email)
+
+
+def _send_confirmation_again(session: Session, settings: Settings, email: str) -> None:
     """Send the link again to an unconfirmed address, at most once a minute; silent else."""
     user = active_user_by_email(session, email)
     if user is None or user.email_verified_at is not None:
@@ -414,8 +419,13 @@ def revoke_all_sessions(session: Session, user_id: int) -> None:
     withdraw_access_tokens(session, user_id)
 
 
-def request_password_reset(session: Session, settings: Settings, email: str) -> None:
-    """Email a reset link if the address has an account; the caller answers 202 either way."""
+def request_password_reset(session: Session, email: str) -> None:
+    """Ask for a reset link (answered by `answer_mail_requests`); the caller answers 202."""
+    _ask_for_mail(session, "reset_password", email)
+
+
+def _send_reset_link(session: Session, settings: Settings, email: str) -> None:
+    """Email a reset link if the address has an account, at most once a minute."""
     user = active_user_by_email(session, email)
     if user is None or _recently_sent(session, user.id, "reset_password", RESEND_COOLDOWN):
         return
@@ -434,6 +444,40 @@ def request_password_reset(session: Session, settings: Settings, email: str) -> 
         user_id=user.id,
     )
     session.commit()
+
+
+# What each kind of MailRequest does, once the delivery worker takes it up.
+_MAIL_REQUESTS = {"confirm_email": _send_confirmation_again, "reset_password": _send_reset_link}
+MAIL_REQUESTS_AT_ONCE = 50
+
+
+def _ask_for_mail(session: Session, kind: str, email: str) -> None:
+    """The same row and commit for every address: an account or none, the request takes
+    the same time, and what follows happens in the delivery worker."""
+    session.execute(insert(MailRequest), {"kind": kind, "email": email, "created_at": utcnow()})
+    session.commit()
+
+
+def answer_mail_requests(session: Session, settings: Settings) -> int:
+    """Queue the emails that waiting requests call for (oldest first); how many were
+    taken up. Each is deleted in the transaction that queues its email, and only by the
+    worker whose DELETE removed it, so none is answered twice or lost."""
+    waiting = session.execute(
+        select(MailRequest.id, MailRequest.kind, MailRequest.email)
+        .order_by(MailRequest.id)
+        .limit(MAIL_REQUESTS_AT_ONCE)
+    ).all()
+    session.rollback()  # each request below in a transaction of its own
+    taken = 0
+    for request_id, kind, email in waiting:
+        claimed = session.execute(delete(MailRequest).where(MailRequest.id == request_id))
+        if claimed.rowcount != 1:  # another worker has it
+            session.rollback()
+            continue
+        _MAIL_REQUESTS[kind](session, settings, email)
+        session.commit()
+        taken += 1
+    return taken
 
 
 def reset_password(session: Session, settings: Settings, token: str, password: str) -> None:

@@ -75,3 +75,17 @@ class PhoneVerification(db.Model):
     failed_attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     last_failed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class MailRequest(db.Model):
+    """A request for an account's email that anyone may make for any address (a reset
+    link, the confirmation link again). The request only writes this row, whatever the
+    address; the delivery worker looks the account up and queues the email, so that
+    neither the answer nor its timing tells who has an account. Deleted once answered."""
+
+    __tablename__ = "mail_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), nullable=False)
+    email: Mapped[str] = mapped_column(String(320), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False, default=utcnow)

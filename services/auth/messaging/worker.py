@@ -8,6 +8,7 @@ import threading
 
 from flask import Flask
 
+from ..accounts.domain import Settings, answer_mail_requests
 from ..internal.domain import forget_expired, forget_old_batches
 from ..models import db
 from .outbox import deliver_due, sweep
@@ -30,14 +31,16 @@ class DeliveryWorker:
 
     def run_once(self, sweep_too: bool = False) -> dict[str, int]:
         """One pass: (optionally) sweep the outbox, forget expired verifications and old
-        notification keys, then deliver what is due."""
+        notification keys; then queue the emails residents asked for (a reset link…)
+        and deliver what is due."""
         with self.app.app_context():
             try:
                 if sweep_too:
                     sweep(db.session, self.app.config)
                     forget_expired(db.session)
                     forget_old_batches(db.session)
-                return deliver_due(db.session, self.app.config)
+                asked = answer_mail_requests(db.session, Settings.from_config(self.app.config))
+                return {"asked": asked, **deliver_due(db.session, self.app.config)}
             finally:
                 db.session.remove()
 
