@@ -22,6 +22,7 @@ from services.common.councils import CouncilConverter
 from services.common.errors import PROBLEM_CONTENT_TYPE, NotFound, init_errors, problem_response
 from services.common.i18n import init_i18n, remember_language
 from services.common.inputs import IdConverter, refuse_nul_in_request
+from services.common.passwords import password_rules
 from services.common.requests import configure_logging, init_request_ids
 
 from .openapi import merged_document
@@ -101,6 +102,7 @@ def create_app(config: Mapping | None = None) -> Flask:
     app.after_request(problems_as_pages)  # registered last, so it runs first
     app.jinja_env.globals["csrf_token"] = csrf_token
     app.jinja_env.globals["take_notice"] = take_notice
+    app.jinja_env.globals["password_rules"] = password_rules
     app.jinja_env.filters.update(FILTERS)
     if app.config.get("BEHIND_GATEWAY"):  # the visitor's address, as the gateway saw it
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)

@@ -98,6 +98,15 @@ def council_language(council: str) -> str | None:
         return None
 
 
+def council_name(council: str) -> str:
+    """The council's name, as auth says (remembered briefly); its slug when it cannot be
+    known now (a page still names the council, if less kindly)."""
+    try:
+        return (council_info(council) or {}).get("name") or council
+    except Problem:  # auth is down or slow
+        return council
+
+
 def forget_councils() -> None:
     """After a council changed here (and in tests, whose tables are emptied)."""
     _known.clear()

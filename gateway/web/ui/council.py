@@ -429,7 +429,8 @@ PETITION_NUMBERS = (
 PETITION_CHOICES = ("signer_verification", "on_failure")
 PETITION_SWITCHES = ("signer_names_public", "rejected_public", "allow_withdrawal")
 LISTS = ("non_working_days", "widget_origins")  # one entry a line
-SETTINGS_TEXTS = (*PETITION_NUMBERS, *PETITION_CHOICES, *LISTS, "time_zone")
+COUNCIL_TEXTS = ("default_language", "time_zone")  # auth's council; the rest are policies
+SETTINGS_TEXTS = (*PETITION_NUMBERS, *PETITION_CHOICES, *LISTS, *COUNCIL_TEXTS)
 SETTINGS_SWITCHES = (*PETITION_SWITCHES, "block_disposable_email")
 
 
@@ -441,7 +442,7 @@ def _stored_settings(council: str) -> dict:
     shown = {
         **(petitions.body if petitions.ok else {}),
         **(polls.body if polls.ok else {}),
-        "time_zone": known.body.get("time_zone", "") if known.ok else "",
+        **{key: known.body.get(key, "") if known.ok else "" for key in COUNCIL_TEXTS},
     }
     return shown | {key: "\n".join(shown.get(key, [])) for key in LISTS}
 
@@ -477,11 +478,12 @@ def settings(council: str):
 @council_pages.post("/councils/<council:council>/settings")
 @page_form
 def save_settings(council: str):
-    """All the council's settings at once, or none: they live in three services (the time
-    zone in auth's council, the rules with petitions and polls) and no transaction spans
-    them, so each service first checks its part (`check_only`) and only when every one
-    would take its part are they saved. Between the check and the save only a service
-    failing or the admin losing the role could refuse a part; the page then says which."""
+    """All the council's settings at once, or none: they live in three services (the
+    default language and time zone in auth's council, the rules with petitions and
+    polls) and no transaction spans them, so each service first checks its part
+    (`check_only`) and only when every one would take its part are they saved. Between
+    the check and the save only a service failing or the admin losing the role could
+    refuse a part; the page then says which."""
     check_csrf()
     if not signed_in():
         return _login_first()
@@ -505,8 +507,9 @@ def save_settings(council: str):
         ("petitions", "PUT", f"/councils/{council}/policy", petitions),
         ("polls", "PUT", f"/councils/{council}/policy", polls),
     ]
-    if typed["time_zone"]:
-        parts.append(("auth", "PATCH", f"/councils/{council}", {"time_zone": typed["time_zone"]}))
+    changes = {key: typed[key] for key in COUNCIL_TEXTS if typed[key]}
+    if changes:
+        parts.append(("auth", "PATCH", f"/councils/{council}", changes))
     status = 422 if errors else 200
     for check_only in ("true", None):
         for service, method, path, body in parts:
@@ -520,7 +523,7 @@ def save_settings(council: str):
                 break  # refused or failing, not a value: the other parts would say the same
         if errors:
             return _settings_page(council, shown=typed, errors=errors, status=status)
-    forget_councils()  # this process shows a new time zone at once
+    forget_councils()  # this process shows a new time zone and language at once
     return _settings_page(council, saved=True)
 
 

@@ -11,6 +11,7 @@ from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 
 from services.common.app import public
+from services.common.councils import council_name
 from services.common.i18n import request_locale
 from services.common.timeutil import utcnow
 
@@ -93,12 +94,38 @@ def takes_signatures(petition: dict | None) -> bool:
     return deadline is None or datetime.fromisoformat(deadline) > utcnow()
 
 
+def not_now(answer: Answer):
+    """A page saying that what the visitor asked for cannot be shown now: the service
+    behind it failed (a 5xx: try again soon, still signed in), or refused (its words)."""
+    if answer.status >= 500:
+        message = gettext(
+            "The service is unavailable for a moment. Try again in a minute:"
+            " you are still signed in."
+        )
+    else:
+        message = " ".join(m for found in answer.errors().values() for m in found)
+    back = page_shown()[0] if request.method == "POST" else None
+    return render_template("ui/message.html", ok=False, message=message, back=back), answer.status
+
+
 @pages.app_context_processor
 def _visitor():
     return {
         "visitor_name": session().get("name") if signed_in() else None,
-        "visitor_councils": sorted(session().get("roles") or {}) if signed_in() else [],
+        "visitor_councils": visitor_councils() if signed_in() else [],
     }
+
+
+def visitor_councils() -> list[dict]:
+    """The councils the visitor's token names a role in, for the menu: each by its name
+    (as people know it, not its address), and whether the visitor administers it (its
+    settings and roles are offered then; the API still decides)."""
+    roles = session().get("roles") or {}
+    councils = [
+        {"slug": slug, "name": council_name(slug), "admin": "admin" in (held or [])}
+        for slug, held in roles.items()
+    ]
+    return sorted(councils, key=lambda council: (council["name"].casefold(), council["slug"]))
 
 
 @pages.get("/petitions")
@@ -515,7 +542,7 @@ def export_my_data():
         return away
     exported = api("auth", "GET", "/me/export")
     if not exported.ok:
-        abort(exported.status)
+        return not_now(exported)
     response = jsonify(exported.body)
     response.headers["Content-Disposition"] = 'attachment; filename="viche-my-data.json"'
     response.headers["Cache-Control"] = "private, no-store"
@@ -524,9 +551,11 @@ def export_my_data():
 
 def _account_page(errors: dict | None = None, notice: str | None = None, status: int = 200):
     me = api("auth", "GET", "/me")
-    if not me.ok:
+    if me.status == 401:  # the account is gone (or the session, and api() knew it not)
         clear_session()
         return redirect(url_for("pages.login"), code=303)
+    if not me.ok:  # a passing outage, mostly: the session lives on
+        return not_now(me)
     return (
         render_template("ui/account.html", me=me.body, errors=errors or {}, notice=notice),
         status,

@@ -12,6 +12,7 @@ from services.common.app import accepts, public
 from services.common.blueprint import Blueprint
 from services.common.errors import Problem
 from services.common.i18n import render_in_language, request_locale
+from services.common.passwords import password_rules
 from services.common.throttle import requesting_client
 from services.common.tokens import current_principal, token_required
 
@@ -38,6 +39,7 @@ from .throttle import LoginThrottle, address_change_wait, registration_wait
 accounts_blp = Blueprint("accounts", __name__, description="Accounts, sign-in and verification")
 # Pages a person opens from an email: a GET only shows, a button POSTs.
 pages_blp = PageBlueprint("account_pages", __name__)
+pages_blp.add_app_template_global(password_rules)
 
 
 def settings() -> domain.Settings:
@@ -102,7 +104,10 @@ def register(data):
 @accounts_blp.response(200, ProfileSchema)
 @public("the link in the email and the account's password are the credentials")
 def confirm_email(data):
-    """Confirm an address with the token from the emailed link and the account's password."""
+    """Confirm an address with the token from the emailed link and the account's password.
+
+    A link that no longer works is a 400 `invalid-link`; one whose address is confirmed
+    already says so, with `"used": true` (no password needed to learn it: sign in)."""
     return profile(confirming(data["token"], data["password"]))
 
 
@@ -284,7 +289,10 @@ def forgot_password(data):
 @accounts_blp.response(204)
 @public("the link in the email is the credential")
 def reset_password(data):
-    """Set a new password with the emailed link's token; all sessions end."""
+    """Set a new password with the emailed link's token; all sessions end.
+
+    A link that no longer works is a 400 `invalid-link`; with `"used": true` when the
+    password was changed after the link was sent (with it, mostly: sign in)."""
     domain.reset_password(db.session, settings(), data["token"], data["password"])
 
 
@@ -296,6 +304,14 @@ def _link_page(purpose: str, template: str) -> str:
     token = request.args.get("token", "")
     locale = domain.link_locale(db.session, settings(), token, purpose)
     return render_in_language(locale, template, token=token)
+
+
+def spent_link(problem: domain.InvalidLink):
+    """The page for a link that no longer works: why, in plain words; and for one used
+    already (the work is done), the way to sign in."""
+    used = isinstance(problem, domain.LinkUsed)
+    page = render_template("accounts/done.html", ok=False, message=problem.detail, sign_in=used)
+    return page, problem.status
 
 
 @pages_blp.get("/email/confirm")
@@ -311,7 +327,7 @@ def confirm_email_form():
     try:
         confirming(token, request.form.get("password", "")[:1000])
     except domain.InvalidLink as problem:
-        return render_template("accounts/done.html", ok=False, message=problem.detail), 400
+        return spent_link(problem)
     except Problem as problem:  # the password is wrong, or was too often
         page = render_template("accounts/confirm_email.html", token=token, error=problem.detail)
         return page, problem.status, problem.headers
@@ -336,7 +352,7 @@ def reset_password_form():
     try:
         domain.reset_password(db.session, settings(), token, request.form.get("password", ""))
     except domain.InvalidLink as problem:
-        return render_template("accounts/done.html", ok=False, message=problem.detail), 400
+        return spent_link(problem)
     except domain.WeakPassword as problem:
         message = " ".join(problem.errors.get("password", [])) or problem.detail
         return render_template("accounts/reset_password.html", token=token, error=message), 422

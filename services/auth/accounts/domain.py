@@ -61,6 +61,15 @@ class InvalidLink(Problem):
     slug, status, title = "invalid-link", 400, N_("The link is not valid")
 
 
+class LinkUsed(InvalidLink):
+    """The link did its work already (the address it names is confirmed; the password
+    was set since it was sent): its holder is told so, and to sign in. The same problem
+    type as any other spent link, with `"used": true`."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, used=True)
+
+
 class InvalidCredentials(Problem):
     slug, status, title = "invalid-credentials", 401, N_("Sign-in failed")
 
@@ -255,6 +264,14 @@ def confirm_email(session: Session, settings: Settings, token: str, password: st
     data = _load_link(settings, "confirm-email", token, CONFIRM_LINK_TTL)
     user = session.get(User, data.get("u"))
     address = data.get("e")
+    if (
+        user is not None
+        and user.deleted_at is None
+        and user.email_verified_at is not None
+        and address == user.email
+        and user.link_nonce != data.get("n")
+    ):
+        raise LinkUsed(gettext("This link was used already: the address is confirmed. Sign in."))
     if (
         user is None
         or user.deleted_at is not None
@@ -484,8 +501,15 @@ def reset_password(session: Session, settings: Settings, token: str, password: s
     """Set a new password from a reset link (once); every session is signed out."""
     data = _load_link(settings, "reset-password", token, RESET_LINK_TTL)
     user = session.get(User, data.get("u"))
-    if user is None or user.deleted_at is not None or data.get("p") != _password_fingerprint(user):
+    if user is None or user.deleted_at is not None:
         raise InvalidLink(gettext("This link has been used already or is no longer valid."))
+    if data.get("p") != _password_fingerprint(user):
+        raise LinkUsed(
+            gettext(
+                "This link was used already: the password was changed after it was sent."
+                " Sign in with the new password, or ask for a new link."
+            )
+        )
     _check_password(password, user.email or "", user.name or "")
     user.password_hash = hash_password(password)
     user.link_nonce += 1

@@ -9,8 +9,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
-MIN_LENGTH = 10
-MAX_LENGTH = 256  # argon2 takes any length; a bound keeps a request from costing seconds
+from services.common.passwords import MAX_LENGTH, MIN_DIFFERENT, MIN_LENGTH
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 # Verified against when the account does not exist, so that a wrong address takes as
@@ -34,7 +33,7 @@ def password_problem(password: str, *, email: str = "", name: str = "") -> str |
         return "too-long"
     lowered = password.lower()
     personal = {email.lower(), email.split("@")[0].lower(), name.lower()} - {""}
-    if lowered in common_passwords() or lowered in personal or len(set(lowered)) < 4:
+    if lowered in common_passwords() or lowered in personal or len(set(lowered)) < MIN_DIFFERENT:
         return "too-common"
     return None
 

@@ -11,8 +11,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 from services.common.config import SUPPORTED_LOCALES
 from services.common.fields import EmailAddress
-
-from .passwords import MAX_LENGTH, MIN_LENGTH
+from services.common.passwords import MAX_LENGTH, MIN_DIFFERENT, MIN_LENGTH
 
 
 def new_password() -> fields.String:
@@ -24,8 +23,8 @@ def new_password() -> fields.String:
         metadata={
             "minLength": MIN_LENGTH,
             "maxLength": MAX_LENGTH,
-            "description": f"{MIN_LENGTH} to {MAX_LENGTH} characters, at least four different"
-            " ones, neither a commonly used password nor the address or name",
+            "description": f"{MIN_LENGTH} to {MAX_LENGTH} characters, at least {MIN_DIFFERENT}"
+            " different ones, neither a commonly used password nor the address or name",
         },
     )
 
