@@ -11,7 +11,7 @@ import pytest
 from itsdangerous import URLSafeTimedSerializer
 
 from services.common.client import PEERS_KEY, Peer
-from tests.auth.helpers import PASSWORD, link_token, messages, register
+from tests.auth.helpers import PASSWORD, answer_mail_requests, link_token, messages, register
 from tests.petitions.conftest import add_signers, open_petition
 from tests.petitions.test_lifecycle import _settled
 from tests.support.tokens import make_token
@@ -38,6 +38,7 @@ def test_the_password_rules_are_beside_the_field_before_the_first_try(client, au
     # The reset page, opened from the email, says them too.
     register(client, locale="en")
     client.post("/api/auth/password/forgot", json={"email": "olena@example.org"})
+    answer_mail_requests(auth_app)  # as the delivery worker does
     token = link_token(messages(auth_app, "olena@example.org", "reset_password")[-1].text_body)
     page = client.get(f"/api/auth/password/reset?token={token}").text
     assert 'aria-describedby="password-hint"' in page and RULES in page
@@ -190,6 +191,7 @@ def test_a_confirmation_link_used_again_says_so_and_offers_to_sign_in(client, au
 def test_a_reset_link_used_again_says_so_and_offers_to_sign_in(client, auth_app):
     register(client, locale="en")
     client.post("/api/auth/password/forgot", json={"email": "olena@example.org"})
+    answer_mail_requests(auth_app)  # as the delivery worker does
     token = link_token(messages(auth_app, "olena@example.org", "reset_password")[-1].text_body)
     form = {"token": token, "password": "a brand new passphrase"}
     assert client.post("/api/auth/password/reset/form", data=form).status_code == 200
