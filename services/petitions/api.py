@@ -37,11 +37,14 @@ class EditPetitionSchema(Schema):
     text = fields.String(validate=TEXT)
 
 
+WITHHELD = "null for a sponsor link's holder once the council took the petition down"
+
+
 class PetitionSchema(Schema):
     id = fields.Integer()
     council = fields.String()
-    title = fields.String()
-    text = fields.String()
+    title = fields.String(allow_none=True, metadata={"description": WITHHELD})
+    text = fields.String(allow_none=True, metadata={"description": WITHHELD})
     author_name = fields.String()
     state = fields.String()
     hidden = fields.Boolean()
@@ -57,10 +60,18 @@ class PetitionSchema(Schema):
     response_due_at = fields.DateTime(
         allow_none=True, metadata={"description": "the council answers by then, once successful"}
     )
+    rejected_at = fields.DateTime(allow_none=True)
     rejection_reason = fields.String(allow_none=True)
     rejection_explanation = fields.String(allow_none=True)
     response = fields.Dict(allow_none=True)
     overdue = fields.Boolean()
+    yours = fields.Boolean(metadata={"description": "the caller filed it"})
+    you_sponsored = fields.Boolean(
+        metadata={
+            "description": "the caller backed it before moderation (so may not approve or "
+            "reject it)"
+        }
+    )
 
 
 class PetitionListSchema(Schema):
@@ -75,6 +86,10 @@ class PageQuerySchema(Schema):
         validate=Length(max=200),
         metadata={"description": "the next_cursor of the previous page"},
     )
+
+
+class MineQuerySchema(PageQuerySchema):
+    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
 
 
 class ListQuerySchema(PageQuerySchema):
@@ -205,11 +220,24 @@ class PolicySchema(Schema):
 
 
 def present(petition: Petition, signatures: int | None = None) -> dict:
-    """One petition as the API shows it, with its count (read here unless given) and
-    the council's response."""
+    """One petition as the API shows it (to the caller), with its count (read here unless
+    given) and the council's response."""
     if signatures is None:
         signatures = signature_count(db.session, petition.id)
-    return _presented(petition, signatures, db.session.get(Response, petition.id))
+    caller, sponsored = _ties([petition])
+    return _presented(
+        petition, signatures, db.session.get(Response, petition.id), caller, sponsored
+    )
+
+
+def _ties(petitions: list[Petition]) -> tuple[str | None, set[int]]:
+    """Who calls (an account id, None when signed out), and which of `petitions` they
+    backed as a sponsor."""
+    caller = current_principal(required=False)
+    if caller is None:
+        return None, set()
+    collected = [petition.id for petition in petitions if petition.sponsor_token]
+    return caller.user_id, lifecycle.sponsored_by(db.session, caller.user_id, collected)
 
 
 def present_page(petitions: list[Petition], counts: dict[int, int] | None = None) -> list[dict]:
@@ -224,13 +252,20 @@ def present_page(petitions: list[Petition], counts: dict[int, int] | None = None
         response.petition_id: response
         for response in db.session.scalars(select(Response).where(Response.petition_id.in_(ids)))
     }
+    caller, sponsored = _ties(petitions)
     return [
-        _presented(petition, counts[petition.id], responses.get(petition.id))
+        _presented(petition, counts[petition.id], responses.get(petition.id), caller, sponsored)
         for petition in petitions
     ]
 
 
-def _presented(petition: Petition, signatures: int, response: Response | None) -> dict:
+def _presented(
+    petition: Petition,
+    signatures: int,
+    response: Response | None,
+    caller: str | None,
+    sponsored: set[int],
+) -> dict:
     return {
         **{
             key: getattr(petition, key)
@@ -245,6 +280,7 @@ def _presented(petition: Petition, signatures: int, response: Response | None) -
                 "threshold",
                 "rejection_reason",
                 "rejection_explanation",
+                "rejected_at",
                 "created_at",
                 "opened_at",
                 "deadline_at",
@@ -262,6 +298,8 @@ def _presented(petition: Petition, signatures: int, response: Response | None) -
         if response
         else None,
         "overdue": lifecycle.overdue(petition),
+        "yours": caller is not None and caller == petition.author_id,
+        "you_sponsored": petition.id in sponsored,
     }
 
 
@@ -273,6 +311,26 @@ def file_petition(data):
     """File a draft petition to a council."""
     ensure_council(data["council"])
     return present(lifecycle.file_petition(db.session, current_principal(), **data))
+
+
+@petitions_blp.route("/petitions/mine")
+@petitions_blp.arguments(MineQuerySchema, location="query")
+@petitions_blp.response(200, PetitionListSchema)
+@token_required
+def my_petitions(query):
+    """The caller's own petitions in every state, drafts and taken-down ones included,
+    newest first; pages by `cursor`. Private: never cached."""
+    page, next_cursor = browse.mine(db.session, current_principal().user_id, **query)
+    listed = {"petitions": present_page(page), "next_cursor": next_cursor}
+    return listed, {"Cache-Control": "private, no-store"}
+
+
+@petitions_blp.route("/petitions/<int:petition_id>", methods=["DELETE"])
+@petitions_blp.response(204)
+@token_required
+def delete_petition(petition_id: int):
+    """Delete a draft (its author); a submitted petition stays (409)."""
+    lifecycle.delete_draft(db.session, current_principal(), petition_id)
 
 
 @petitions_blp.route("/petitions/<int:petition_id>", methods=["PATCH"])
@@ -345,7 +403,9 @@ def sign(data, petition_id: int):
 @petitions_blp.response(200, SponsorshipSchema)
 def sponsorship(query, petition_id: int):
     """A petition collecting sponsors: for whoever holds its link, its author (who also
-    gets the link to share) and its moderators."""
+    gets the link to share) and its moderators. Once it no longer collects, the link
+    still says what became of it; to a link's holder who may not otherwise see it, not
+    why it was rejected, and nothing of a taken-down petition's title or text."""
     viewer = current_principal(required=False)
     petition, count = lifecycle.sponsorship(db.session, petition_id, viewer, query.get("token"))
     is_author = viewer is not None and viewer.user_id == petition.author_id
@@ -353,8 +413,14 @@ def sponsorship(query, petition_id: int):
         f"{current_app.config['PUBLIC_URL']}/petitions/{petition.id}/sponsor"
         f"?token={petition.sponsor_token}"
     )
+    shown = present(petition)
+    if not lifecycle.may_see(db.session, petition, viewer):
+        withheld = ["rejection_reason", "rejection_explanation"]
+        if petition.hidden:
+            withheld += ["title", "text"]
+        shown.update(dict.fromkeys(withheld))
     return {
-        "petition": present(petition),
+        "petition": shown,
         "sponsors": count,
         "needed": petition.sponsors_needed,
         "link": link if is_author else None,

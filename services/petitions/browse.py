@@ -178,6 +178,15 @@ def moderation_queue(
     return _petitions_by_id(session, statement, cursor, limit)
 
 
+def mine(
+    session: Session, author_id: str, cursor: str | None = None, limit: int = 20
+) -> tuple[list[Petition], str | None]:
+    """A page of the petitions `author_id` filed, in every state (drafts, taken down),
+    newest first, and the cursor of the next."""
+    statement = select(Petition).where(Petition.author_id == author_id)
+    return _petitions_by_id(session, statement, cursor, limit, newest_first=True)
+
+
 def signer_names(
     session: Session, petition_id: int, cursor: str | None = None, limit: int = 1000
 ) -> tuple[list[str], str | None]:

@@ -16,3 +16,7 @@ class VerificationNeeded(Problem):
 
 class AlreadySigned(Problem):
     slug, status, title = "already-signed", 409, N_("Already signed")
+
+
+class OwnPetition(Problem):
+    slug, status, title = "own-petition", 403, N_("Another moderator must decide")

@@ -6,6 +6,11 @@ commits. A refusal is a Problem: 409 for the wrong state, 403 for the wrong acto
     draft -> moderation -> open -> successful -> answered
                        \\-> rejected   \\-> closed (period over, threshold missed)
     any published state -> hidden (taken down), by a moderator with a reason
+    draft -> (deleted), by its author
+
+Nobody decides on their own petition: its author may not approve, reject, take down or
+answer it, nor may one of its sponsors approve or reject it (they took its side before
+moderation); another moderator of the council does (a 403, `own-petition`).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from collections.abc import Collection
 from datetime import UTC, datetime, timedelta, tzinfo
 
 from flask_babel import gettext
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -25,7 +30,7 @@ from services.common.hashing import secrets_match
 from services.common.timeutil import utcnow
 from services.common.tokens import Principal
 
-from .errors import AlreadySigned, NotAllowed, VerificationNeeded, WrongState
+from .errors import AlreadySigned, NotAllowed, OwnPetition, VerificationNeeded, WrongState
 from .models import (
     DECISIONS,
     PendingNotification,
@@ -94,17 +99,21 @@ def is_moderator(actor: Principal, council: str) -> bool:
 def get_petition(session: Session, petition_id: int, viewer: Principal | None = None) -> Petition:
     """A petition as `viewer` may see it: drafts and hidden ones only to their people."""
     petition = session.get(Petition, petition_id)
-    if petition is None:
+    if petition is None or not may_see(session, petition, viewer):
         raise NotFound(gettext("There is no such petition."))
+    return petition
+
+
+def may_see(session: Session, petition: Petition, viewer: Principal | None) -> bool:
+    """Whether `viewer` may see the petition: anyone a published one (a rejected one where
+    the council publishes rejections), not taken down; its author and its moderators any."""
     visible = not petition.hidden and (
         petition.state in PUBLISHED
         or (petition.state == "rejected" and publishes_rejected(session, petition.council))
     )
-    if not visible and not (
+    return visible or bool(
         viewer and (viewer.user_id == petition.author_id or is_moderator(viewer, petition.council))
-    ):
-        raise NotFound(gettext("There is no such petition."))
-    return petition
+    )
 
 
 def _require_verified(actor: Principal, level: str) -> None:
@@ -155,6 +164,19 @@ def edit_draft(session: Session, actor: Principal, petition_id: int, changes: di
             setattr(petition, key, changes[key])
     session.commit()
     return petition
+
+
+def delete_draft(session: Session, actor: Principal, petition_id: int) -> None:
+    """Delete a draft (its author), with its one timeline step; nothing else refers to a
+    draft. A draft submitted meanwhile is not deleted: its version moved on (a 409)."""
+    petition = get_petition(session, petition_id, actor)
+    if petition.author_id != actor.user_id:
+        raise NotAllowed(gettext("Only the author may delete a petition."))
+    if petition.state != "draft":
+        raise WrongState(gettext("Only a draft can be deleted."))
+    session.execute(delete(Transition).where(Transition.petition_id == petition.id))
+    session.delete(petition)
+    session.commit()
 
 
 def submit(session: Session, actor: Principal, petition_id: int) -> Petition:
@@ -232,16 +254,41 @@ def sponsor(session: Session, actor: Principal, petition_id: int, token: str) ->
     return count
 
 
-def _moderated(session: Session, actor: Principal, petition_id: int) -> Petition:
+def sponsored_by(session: Session, user_id: str, petition_ids: Collection[int]) -> set[int]:
+    """Which of the petitions the account sponsored."""
+    if not petition_ids:
+        return set()
+    return set(
+        session.scalars(
+            select(Sponsor.petition_id).where(
+                Sponsor.user_id == user_id, Sponsor.petition_id.in_(petition_ids)
+            )
+        )
+    )
+
+
+def _moderated(
+    session: Session, actor: Principal, petition_id: int, *, moderation: bool = False
+) -> Petition:
+    """The petition, for a moderator of its council who may decide on it: not its author,
+    nor, for the `moderation` decision (approve or reject), one of its sponsors."""
     petition = get_petition(session, petition_id, actor)
     if not is_moderator(actor, petition.council):
         raise NotAllowed()
+    if petition.author_id == actor.user_id:
+        raise OwnPetition(
+            gettext("Another moderator of the council must decide on your own petition.")
+        )
+    if moderation and sponsored_by(session, actor.user_id, [petition.id]):
+        raise OwnPetition(
+            gettext("Another moderator of the council must decide on a petition you sponsored.")
+        )
     return petition
 
 
 def approve(session: Session, actor: Principal, petition_id: int) -> Petition:
     """Publish: signatures are collected from now until the deadline."""
-    petition = _moderated(session, actor, petition_id)
+    petition = _moderated(session, actor, petition_id, moderation=True)
     if petition.state != "moderation":
         raise WrongState(gettext("Only a petition awaiting moderation can be approved."))
     policy = policy_for(session, petition.council)
@@ -258,7 +305,7 @@ def reject(
     session: Session, actor: Principal, petition_id: int, reason: str, explanation: str
 ) -> Petition:
     """Refuse with a reason from the council's catalogue and an explanation."""
-    petition = _moderated(session, actor, petition_id)
+    petition = _moderated(session, actor, petition_id, moderation=True)
     if petition.state != "moderation":
         raise WrongState(gettext("Only a petition awaiting moderation can be rejected."))
     if reason not in policy_for(session, petition.council).rejection_reasons:
@@ -267,6 +314,7 @@ def reject(
             errors={"reason": [gettext("Not in the council's list.")]},
         )
     petition.rejection_reason, petition.rejection_explanation = reason, explanation
+    petition.rejected_at = utcnow()
     _record(session, petition, "rejected", actor, f"{reason}: {explanation}")
     session.commit()
     return petition

@@ -101,6 +101,7 @@ class Petition(db.Model):
     succeeded_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     response_due_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    rejected_at: Mapped[datetime | None] = mapped_column(UtcDateTime())  # migration 0012
     sponsors_needed: Mapped[int | None] = mapped_column(Integer)  # fixed at submission
     sponsor_token: Mapped[str | None] = mapped_column(String(43))  # the shared link's secret
     rejection_reason: Mapped[str | None] = mapped_column(String(32))

@@ -1,6 +1,7 @@
 """Migrations that do more than a model change shows: 0010, the index on signatures
 (petition_id, id), built on PostgreSQL without a transaction (CONCURRENTLY), taken away
-and built again; 0011, the councils' days off, kept for councils that set rules."""
+and built again; 0011, the councils' days off, kept for councils that set rules; 0012,
+when each petition rejected before it was rejected, from its timeline."""
 
 from __future__ import annotations
 
@@ -100,7 +101,7 @@ def test_0011_gives_councils_with_rules_no_days_off_and_takes_the_column_away(ap
                 " CURRENT_TIMESTAMP)"
             )
         )
-    upgrade_database(app)
+    upgrade_database(app, "0011")
     with app.app_context(), app.extensions["sqlalchemy"].engine.connect() as connection:
         days_off = connection.execute(
             text("SELECT non_working_days FROM council_policies WHERE council = 'kyiv'")
@@ -110,3 +111,34 @@ def test_0011_gives_councils_with_rules_no_days_off_and_takes_the_column_away(ap
     with app.app_context():
         columns = inspect(app.extensions["sqlalchemy"].engine).get_columns("council_policies")
     assert "non_working_days" not in {column["name"] for column in columns}
+
+
+def test_0012_dates_the_petitions_rejected_before_from_their_timeline(app):
+    upgrade_database(app, "0011")
+    with app.app_context():
+        engine = app.extensions["sqlalchemy"].engine
+    with app.app_context(), engine.begin() as connection:
+        for petition_id, state in ((1, "rejected"), (2, "open")):
+            connection.execute(
+                text(
+                    "INSERT INTO petitions (id, council, author_id, author_name, title, text,"
+                    " state, hidden, created_at) VALUES (:id, 'kyiv', 'r1', 'Олена', 'Лавки',"
+                    " 'Просимо лавки', :state, false, '2026-03-01 09:00:00+00:00')"
+                ),
+                {"id": petition_id, "state": state},
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO transitions (petition_id, from_state, to_state, at) VALUES"
+                    " (:id, 'moderation', :state, '2026-03-04 12:30:00+00:00')"
+                ),
+                {"id": petition_id, "state": state},
+            )
+    upgrade_database(app, "0012")
+    with app.app_context(), engine.connect() as connection:
+        dated = dict(connection.execute(text("SELECT id, rejected_at FROM petitions")).all())
+    assert str(dated[1]).startswith("2026-03-04 12:30:00") and dated[2] is None
+    downgrade_database(app, "0011")
+    with app.app_context():
+        columns = inspect(engine).get_columns("petitions")
+    assert "rejected_at" not in {column["name"] for column in columns}

@@ -14,7 +14,7 @@ from services.common.i18n import LANGUAGE_COOKIE, request_locale
 from services.common.timeutil import NonexistentLocalTime, local_to_utc
 
 from .api import Answer, api, download
-from .pages import page_form, petition_page, signed_in
+from .pages import page_form, petition_page, signed_in, under_form
 from .session import check_csrf, leave_notice
 
 council_pages = Blueprint("council", __name__)
@@ -59,15 +59,6 @@ def moderation(council: str):
     if not signed_in():
         return _login_first()
     return _moderation_page(council)
-
-
-def under_form(errors: dict, form: str, typed: dict) -> dict[str, list[str]]:
-    """The API's errors on a page of several forms: a field's as `<form>_<field>`, the
-    rest (the whole form's) as `<form>`."""
-    named: dict[str, list[str]] = {}
-    for key, messages in errors.items():
-        named.setdefault(f"{form}_{key}" if key in typed else form, []).extend(messages)
-    return named
 
 
 # What a moderator is told once the API took the decision.

@@ -95,6 +95,12 @@ def petition_state_label(state: str) -> str:
     return PETITION_STATE_LABELS.get(state, state)
 
 
+def petition_label(petition: dict) -> str:
+    """Where a petition stands, as people read it: its state, unless it was taken down
+    (its state then is the one it was taken down in)."""
+    return N_("Taken down") if petition.get("hidden") else petition_state_label(petition["state"])
+
+
 DECISION_LABELS = {
     "supported": N_("Supported"),
     "partly-supported": N_("Partly supported"),
@@ -137,6 +143,7 @@ FILTERS = {
     "state_label": state_label,
     "reason_label": reason_label,
     "petition_state_label": petition_state_label,
+    "petition_label": petition_label,
     "decision_label": decision_label,
     "timeline_reason": timeline_reason,
 }

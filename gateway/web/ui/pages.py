@@ -12,11 +12,12 @@ from flask_babel import lazy_gettext as _l
 
 from services.common.app import public
 from services.common.councils import council_name
+from services.common.errors import N_
 from services.common.i18n import request_locale
 from services.common.timeutil import utcnow
 
 from .api import Answer, SignInNeeded, api, renew_tokens
-from .session import check_csrf, clear_session, session, update_session
+from .session import check_csrf, clear_session, leave_notice, session, update_session
 
 pages = Blueprint("pages", __name__)
 # The pages' forms: each checks the CSRF token of the visitor's own session, and the API
@@ -146,6 +147,15 @@ def petitions():
     )
 
 
+def under_form(errors: dict, form: str, typed: dict) -> dict[str, list[str]]:
+    """The API's errors on a page of several forms: a field's as `<form>_<field>`, the
+    rest (the whole form's) as `<form>`."""
+    named: dict[str, list[str]] = {}
+    for key, messages in errors.items():
+        named.setdefault(f"{form}_{key}" if key in typed else form, []).extend(messages)
+    return named
+
+
 @pages.get("/petitions/<int:petition_id>")
 def petition(petition_id: int):
     return petition_page(petition_id)
@@ -157,19 +167,23 @@ def petition_page(
     typed: dict | None = None,
     status: int = 200,
     missing: str | None = None,
+    similar: list | None = None,
 ):
     """The petition's page; with a form as typed (`typed`) and what the API said is
-    wrong with it (`errors`), keyed by the form's fields, to correct; and when signing
-    was refused for want of a verification, which (`missing`), to say how to get it."""
+    wrong with it (`errors`), keyed by the form's fields, to correct; when signing
+    was refused for want of a verification, which (`missing`), to say how to get it;
+    and the published petitions like a draft its author is submitting (`similar`)."""
     answer = api("petitions", "GET", f"/petitions/{petition_id}")
     if answer.status == 404:
         abort(404)
-    # A petition that has taken signatures, seen by a moderator of its council.
+    # A petition that has taken signatures, seen by a moderator of its council who may
+    # decide on it (the API refuses its author).
     moderates_published = (
         answer.ok
         and answer.body["state"] in ("open", "successful", "answered", "closed")
         and _moderates(answer.body["council"])
     )
+    decides = answer.ok and not answer.body.get("yours")
     timeline = api("petitions", "GET", f"/petitions/{petition_id}/timeline")
     signers = api("petitions", "GET", f"/petitions/{petition_id}/signers", signed_in=False)
     own = sponsorship = None
@@ -203,13 +217,120 @@ def petition_page(
         withdrawable=withdrawable,
         withdrawn=request.args.get("withdrawn") == "1",
         missing=missing,
+        similar=similar or [],
+        # The author's own draft: to edit, submit or delete.
+        own_draft=answer.ok and answer.body["state"] == "draft" and answer.body.get("yours"),
         # The form is offered where the API would take it; the API still decides.
-        can_respond=answer.ok
+        can_respond=decides
         and answer.body["state"] == "successful"
         and _moderates(answer.body["council"]),
         can_download=moderates_published,
-        can_take_down=moderates_published and not answer.body["hidden"],
+        can_take_down=decides and moderates_published and not answer.body["hidden"],
     ), status
+
+
+@pages.get("/petitions/mine")
+def my_petitions():
+    """The visitor's own petitions in every state: drafts to edit, and those the public
+    list does not show (awaiting moderation, collecting sponsors, taken down)."""
+    if (away := _signed_in_or_login()) is not None:
+        return away
+    answer = api(
+        "petitions", "GET", "/petitions/mine", query={"cursor": request.args.get("cursor")}
+    )
+    page = render_template("ui/my_petitions.html", answer=answer)
+    return page, answer.status if not answer.ok else 200, {"Cache-Control": "private, no-store"}
+
+
+def similar_to(council: str, title: str) -> list[dict]:
+    """Published petitions like one about to be submitted, to show first: nobody files a
+    duplicate without seeing them."""
+    if not (council and title):
+        return []
+    found = api(
+        "petitions",
+        "GET",
+        "/petitions/similar",
+        query={"council": council, "title": title},
+        signed_in=False,
+    )
+    return found.body["petitions"] if found.ok else []
+
+
+# What the author is told once a draft is submitted, by the state it went to.
+SUBMITTED = {
+    "sponsors": N_(
+        "The petition is submitted. Share its link: once enough residents back it, it goes"
+        " to the council's moderators."
+    ),
+    "moderation": N_("The petition is submitted to the council's moderators."),
+}
+
+
+def _submitted(petition_id: int, answer: Answer):
+    """After the API took a submission: its page, saying what happens next."""
+    leave_notice(SUBMITTED.get(answer.body.get("state"), SUBMITTED["moderation"]))
+    return redirect(url_for("pages.petition", petition_id=petition_id), code=303)
+
+
+def _own_draft_form(petition_id: int):
+    """None when the visitor may send a draft's form, else where to go instead."""
+    check_csrf()
+    if not signed_in():
+        return redirect(url_for("pages.login", next=f"/petitions/{petition_id}"), code=303)
+    return None
+
+
+@pages.post("/petitions/<int:petition_id>/edit")
+@page_form
+def edit_draft(petition_id: int):
+    """Save a draft's title and text; when refused, the form again as typed."""
+    if (away := _own_draft_form(petition_id)) is not None:
+        return away
+    typed = {key: request.form.get(key, "") for key in ("title", "text")}
+    answer = api("petitions", "PATCH", f"/petitions/{petition_id}", typed)
+    if answer.ok:
+        leave_notice(N_("The draft is saved."))
+        return redirect(url_for("pages.petition", petition_id=petition_id), code=303)
+    errors = under_form(answer.errors(), "edit", typed)
+    shown = {f"edit_{key}": value for key, value in typed.items()}
+    return petition_page(petition_id, errors, shown, answer.status)
+
+
+@pages.post("/petitions/<int:petition_id>/submit")
+@page_form
+def submit_draft(petition_id: int):
+    """Send a draft to the council: first the similar petitions, as on the new form."""
+    if (away := _own_draft_form(petition_id)) is not None:
+        return away
+    if request.form.get("checked") != "1":
+        draft = api("petitions", "GET", f"/petitions/{petition_id}")
+        if draft.ok and (similar := similar_to(draft.body["council"], draft.body["title"] or "")):
+            return petition_page(petition_id, similar=similar)
+    answer = api("petitions", "POST", f"/petitions/{petition_id}/submit")
+    if answer.ok:
+        return _submitted(petition_id, answer)
+    refused = [message for found in answer.errors().values() for message in found]
+    return petition_page(
+        petition_id,
+        errors={"submit": refused},
+        status=answer.status,
+        missing=missing_verification(answer),
+    )
+
+
+@pages.post("/petitions/<int:petition_id>/delete")
+@page_form
+def delete_draft(petition_id: int):
+    """Delete a draft (the form is its confirmation step), then back to one's petitions."""
+    if (away := _own_draft_form(petition_id)) is not None:
+        return away
+    answer = api("petitions", "DELETE", f"/petitions/{petition_id}")
+    if answer.ok:
+        leave_notice(N_("The draft is deleted."))
+        return redirect(url_for("pages.my_petitions"), code=303)
+    refused = [message for found in answer.errors().values() for message in found]
+    return petition_page(petition_id, errors={"delete": refused}, status=answer.status)
 
 
 @pages.get("/petitions/<int:petition_id>/signers")
@@ -506,25 +627,30 @@ def file_petition():
         return away
     form = {key: request.form.get(key, "") for key in ("council", "title", "text")}
     councils = api("auth", "GET", "/councils", signed_in=False)
+    as_draft = request.form.get("action") == "draft"
     similar = []
-    if form["council"] and form["title"] and request.form.get("checked") != "1":
-        # First the similar petitions, so nobody files a duplicate without seeing them.
-        found = api(
-            "petitions",
-            "GET",
-            "/petitions/similar",
-            query={"council": form["council"], "title": form["title"]},
-            signed_in=False,
-        )
-        similar = found.body["petitions"] if found.ok else []
+    if not as_draft and request.form.get("checked") != "1":
+        similar = similar_to(form["council"], form["title"])
     errors, missing = {}, None
     if not similar:
-        answer = created = api("petitions", "POST", "/petitions", form)
+        created = api("petitions", "POST", "/petitions", form)
+        if created.ok and as_draft:
+            leave_notice(N_("The draft is saved."))
+            return redirect(url_for("pages.petition", petition_id=created.body["id"]), code=303)
         if created.ok:
-            answer = api("petitions", "POST", f"/petitions/{created.body['id']}/submit")
+            petition_id = created.body["id"]
+            answer = api("petitions", "POST", f"/petitions/{petition_id}/submit")
             if answer.ok:
-                return redirect(url_for("pages.petition", petition_id=created.body["id"]), code=303)
-        errors, missing = answer.errors(), missing_verification(answer)
+                return _submitted(petition_id, answer)
+            # The draft is kept: its page says why it was not submitted, to try again.
+            refused = [message for found in answer.errors().values() for message in found]
+            return petition_page(
+                petition_id,
+                errors={"submit": refused},
+                status=answer.status,
+                missing=missing_verification(answer),
+            )
+        errors, missing = created.errors(), missing_verification(created)
     return render_template(
         "ui/new_petition.html",
         councils=councils.body.get("councils", []) if councils.ok else [],
