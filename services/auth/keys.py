@@ -6,7 +6,8 @@ have tokens in flight, so a rotation never invalidates a token mid-life.
 
 An access token is checked by each service on its own, so it cannot be taken back one
 by one; `withdraw_access_tokens` takes back all of a person's tokens issued until now
-(a deleted account, a reset password, a role taken away), and the services, which read
+(a deleted account, a reset password, a role taken away), `withdraw_session` those of one
+session (its `sid` claim: the person signed out there), and the services, which read
 `access_withdrawals` every few seconds, refuse them from then on.
 """
 
@@ -16,7 +17,7 @@ import json
 import secrets
 import threading
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -26,12 +27,13 @@ from sqlalchemy.orm import Session
 
 from services.common.timeutil import utcnow
 
-from .models import AccessWithdrawal, SigningKey
+from .models import AccessWithdrawal, SessionWithdrawal, SigningKey
 
 ACCESS_TOKEN_TTL = timedelta(minutes=15)
 # A withdrawal is published while a token it takes back may still be presented: its
 # lifetime, and the services' leeway for clocks that disagree.
-WITHDRAWALS_KEPT = ACCESS_TOKEN_TTL + timedelta(minutes=2)
+CLOCK_SKEW = timedelta(minutes=2)
+WITHDRAWALS_KEPT = ACCESS_TOKEN_TTL + CLOCK_SKEW
 # A retired key is published this long after rotation: longer than any access token lives.
 ROTATION_OVERLAP = timedelta(hours=1)
 
@@ -109,16 +111,37 @@ def withdraw_access_tokens(session: Session, user_id: int) -> None:
     session.add(AccessWithdrawal(user_id=user_id, at=now))
 
 
+def withdraw_session(session: Session, sid: str, last_issued: datetime) -> None:
+    """Every access token of the session `sid` stops working at every service within
+    seconds (in the caller's transaction). Listed while the last one issued to it, at
+    `last_issued`, may still be presented; the entries that expired are tidied away."""
+    now = utcnow()
+    until = last_issued + WITHDRAWALS_KEPT
+    session.execute(delete(SessionWithdrawal).where(SessionWithdrawal.until < now))
+    if until > now:
+        session.add(SessionWithdrawal(sid=sid, until=until))
+
+
 def access_withdrawals(session: Session) -> dict:
-    """The withdrawals a token may still meet: {"withdrawals": [{"user_id", "at"}]}, `at`
-    in seconds since the epoch, the latest per user."""
+    """The withdrawals a token may still meet: {"withdrawals": [{"user_id", "at"}],
+    "sessions": [sid]}, `at` in seconds since the epoch, the latest per user."""
+    now = utcnow()
     latest = session.execute(
         select(AccessWithdrawal.user_id, func.max(AccessWithdrawal.at))
-        .where(AccessWithdrawal.at >= utcnow() - WITHDRAWALS_KEPT)
+        .where(AccessWithdrawal.at >= now - WITHDRAWALS_KEPT)
         .group_by(AccessWithdrawal.user_id)
         .order_by(AccessWithdrawal.user_id)
     )
-    return {"withdrawals": [{"user_id": str(user), "at": at.timestamp()} for user, at in latest]}
+    sessions = session.scalars(
+        select(SessionWithdrawal.sid)
+        .where(SessionWithdrawal.until >= now)
+        .distinct()
+        .order_by(SessionWithdrawal.sid)
+    )
+    return {
+        "withdrawals": [{"user_id": str(user), "at": at.timestamp()} for user, at in latest],
+        "sessions": list(sessions),
+    }
 
 
 def _private_key(key: SigningKey, secret: str) -> Ed25519PrivateKey:

@@ -38,3 +38,15 @@ class AccessWithdrawal(db.Model):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(Integer, nullable=False)
     at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False, index=True)
+
+
+class SessionWithdrawal(db.Model):
+    """The access tokens of one session (`sid`, the claim naming its refresh-token family)
+    stop working: the person signed out there. Kept `until` the last access token issued
+    to the session has expired, no longer, so the list every service reads stays short."""
+
+    __tablename__ = "session_withdrawals"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sid: Mapped[str] = mapped_column(String(32), nullable=False)
+    until: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False, index=True)

@@ -3,8 +3,8 @@
 Only auth holds a signing key. Every other service fetches the public keys (through
 `call_service`, so embedded and distributed mode alike), caches them, and checks each
 token locally: EdDSA only, issuer, audience, subject, times. Claims land on `g.claims`.
-Tokens auth has taken back (a deleted account, a reset password, a role taken away) are
-read every few seconds and refused (`Withdrawals`).
+Tokens auth has taken back (a deleted account, a reset password, a role taken away, a
+session signed out) are read every few seconds and refused (`Withdrawals`).
 """
 
 from __future__ import annotations
@@ -78,16 +78,19 @@ def _is_time(value) -> bool:
 
 
 class Withdrawals:
-    """The access tokens auth took back (services.auth.keys.withdraw_access_tokens): per
-    user, the moment before which their tokens stop working. Read from `fetch` every
-    `every_seconds` by whichever request comes first, while the others go on with the
-    list they have; if auth cannot be reached, the last list stays (and a token lives
-    no longer than its expiry anyway)."""
+    """The access tokens auth took back (services.auth.keys): per user, the moment before
+    which their tokens stop working (withdraw_access_tokens), and the sessions signed out,
+    whose tokens (claim `sid`) stop working whenever issued (withdraw_session). Read from
+    `fetch` every `every_seconds` by whichever request comes first, while the others go
+    on with the lists they have; if auth cannot be reached, the last lists stay (and a
+    token lives no longer than its expiry anyway). A token without `sid` (issued before
+    sessions were named) meets only its person's withdrawals."""
 
     def __init__(self, fetch: Callable[[], dict], every_seconds: float = 5.0) -> None:
         self._fetch = fetch
         self.every_seconds = every_seconds
-        self._latest: dict[str, float] = {}
+        # Replaced together, never changed in place: (user id -> moment, sessions).
+        self._lists: tuple[dict[str, float], frozenset[str]] = ({}, frozenset())
         self._read_at = float("-inf")
         self._lock = threading.Lock()
 
@@ -99,14 +102,23 @@ class Withdrawals:
                 self._read()
             finally:
                 self._lock.release()
-        at = self._latest.get(claims["sub"])
+        latest, sessions = self._lists
+        sid = claims.get("sid")
+        if isinstance(sid, str) and sid in sessions:
+            return True
+        at = latest.get(claims["sub"])
         return at is not None and claims["iat"] < at
 
     def _read(self) -> None:
         self._read_at = time.monotonic()
         try:
-            listed = self._fetch()["withdrawals"]
-            self._latest = {str(item["user_id"]): float(item["at"]) for item in listed}
+            answer = self._fetch()
+            latest = {str(item["user_id"]): float(item["at"]) for item in answer["withdrawals"]}
+            # An auth not yet upgraded lists no sessions.
+            sessions = answer.get("sessions", [])
+            if not isinstance(sessions, list):
+                raise ValueError("sessions is not a list")
+            self._lists = (latest, frozenset(str(sid) for sid in sessions))
         except Exception as exc:  # auth unreachable or answering nonsense: try again later
             log.warning("could not read the withdrawn access tokens: %s", exc)
 

@@ -4,10 +4,18 @@ role taken away, a refresh token used twice. Every service refuses them within s
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+import jwt
 import pytest
 from click.testing import CliRunner
+from itsdangerous import URLSafeTimedSerializer
 
 from gateway.cli import main as viche
+from services.auth.accounts.models import RefreshToken
+from services.auth.keys import access_withdrawals, withdraw_session
+from services.auth.models import SessionWithdrawal, db
+from services.common.timeutil import utcnow
 from services.common.tokens import TOKEN_VERIFIER_KEY, Withdrawals
 from tests.auth.helpers import (
     PASSWORD,
@@ -19,6 +27,8 @@ from tests.auth.helpers import (
     messages,
 )
 from tests.petitions.conftest import submitted_petition
+from tests.support.tokens import make_token
+from tests.web.test_pages import csrf, register_and_confirm, sign_in
 
 pytestmark = pytest.mark.usefixtures("councils")
 API = "/api/petitions"
@@ -159,3 +169,122 @@ def test_withdrawals_are_the_latest_per_person_and_survive_an_unreachable_auth()
     assert withdrawals.withdrawn({"sub": "7", "iat": 1000.0})  # and after nonsense too
     assert not withdrawals.withdrawn({"sub": "7", "iat": 1000.6})  # issued afterwards
     assert not withdrawals.withdrawn({"sub": "8", "iat": 1.0})
+
+
+# Signing out withdraws that session's access tokens, and no other session's.
+
+
+def polls_take(client, pair: dict) -> bool:
+    """Whether polls takes the token: an empty new poll is 422 signed in, 401 not."""
+    status = client.post("/api/polls/polls", json={}, headers=bearer(pair)).status_code
+    assert status in (401, 422), status
+    return status == 422
+
+
+def test_signing_out_takes_back_that_sessions_access_token_everywhere(client, auth_app):
+    laptop = confirmed_resident(client, auth_app)  # a shared computer, say
+    phone = login(client).json  # the same person's other session
+    assert signed_in(client, laptop) and polls_take(client, laptop)
+    out = client.post("/api/auth/logout", json={"refresh_token": laptop["refresh_token"]})
+    assert out.status_code == 204
+    # Whoever copied the access token from the shared computer acts as nobody now.
+    assert not signed_in(client, laptop) and not polls_take(client, laptop)
+    refused = client.post(f"{API}/petitions", json={}, headers=bearer(laptop))
+    assert refused.json["detail"] == "This access token was taken back. Sign in again."
+    assert client.get("/api/auth/me", headers=bearer(laptop)).status_code == 401
+    refresh = {"refresh_token": laptop["refresh_token"]}
+    assert client.post("/api/auth/token/refresh", json=refresh).status_code == 401
+    # The phone's session goes on, and renews.
+    assert signed_in(client, phone) and polls_take(client, phone)
+    renewed = client.post("/api/auth/token/refresh", json={"refresh_token": phone["refresh_token"]})
+    assert renewed.status_code == 200 and signed_in(client, renewed.json)
+
+
+def test_signing_out_takes_back_every_token_the_session_was_renewed_with(client, auth_app):
+    first = confirmed_resident(client, auth_app)
+    body = {"refresh_token": first["refresh_token"]}
+    second = client.post("/api/auth/token/refresh", json=body).json  # the same session
+    assert claims_of(first)["sid"] == claims_of(second)["sid"]
+    assert claims_of(first)["sid"] != claims_of(login(client).json)["sid"]
+    client.post("/api/auth/logout", json={"refresh_token": second["refresh_token"]})
+    assert not signed_in(client, first) and not signed_in(client, second)
+
+
+def claims_of(pair: dict) -> dict:
+    return jwt.decode(pair["access_token"], options={"verify_signature": False})
+
+
+def test_the_session_claim_is_no_secret_of_the_session(client, auth_app):
+    pair = confirmed_resident(client, auth_app)
+    sid = claims_of(pair)["sid"]
+    with auth_app.app_context():
+        family = db.session.query(RefreshToken.family).scalar()
+    assert sid and sid not in (family, pair["refresh_token"])
+    assert sid not in pair["refresh_token"] and family not in pair["access_token"]
+
+
+def test_a_token_from_before_sessions_were_named_works_until_it_expires(client, auth_app):
+    pair = confirmed_resident(client, auth_app)
+    user = claims_of(pair)["sub"]
+    old = {"access_token": make_token(auth_app, user)}  # no `sid`, as issued before
+    assert "sid" not in claims_of(old)
+    client.post("/api/auth/logout", json={"refresh_token": pair["refresh_token"]})
+    assert not signed_in(client, pair)
+    assert signed_in(client, old) and polls_take(client, old)
+
+
+def test_signing_out_with_an_unknown_or_spent_refresh_token_changes_nothing(client, auth_app):
+    pair = confirmed_resident(client, auth_app)
+    assert client.post("/api/auth/logout", json={"refresh_token": "nonsense"}).status_code == 204
+    assert signed_in(client, pair)
+    body = {"refresh_token": pair["refresh_token"]}
+    assert client.post("/api/auth/logout", json=body).status_code == 204
+    assert client.post("/api/auth/logout", json=body).status_code == 204  # twice: the same
+    assert not signed_in(client, pair)
+
+
+def test_a_signed_out_session_is_listed_while_its_tokens_live_and_no_longer(client, auth_app):
+    with auth_app.app_context():
+        now = utcnow()
+        withdraw_session(db.session, "fresh", now)
+        withdraw_session(db.session, "old", now - timedelta(minutes=16))
+        withdraw_session(db.session, "spent", now - timedelta(minutes=18))  # not even kept
+        db.session.commit()
+        assert access_withdrawals(db.session)["sessions"] == ["fresh", "old"]
+        db.session.query(SessionWithdrawal).filter_by(sid="old").update(
+            {"until": now - timedelta(seconds=1)}
+        )
+        db.session.commit()
+        assert access_withdrawals(db.session)["sessions"] == ["fresh"]
+        withdraw_session(db.session, "another", now)  # tidies the expired entries away
+        db.session.commit()
+        kept = sorted(db.session.scalars(db.select(SessionWithdrawal.sid)))
+    assert kept == ["another", "fresh"]
+
+
+def test_the_web_sign_out_takes_back_the_pages_access_token(client, auth_app):
+    register_and_confirm(client, auth_app)
+    sign_in(client)
+    elsewhere = login(client).json  # another browser of the same person
+    page = client.get("/petitions?lang=en")
+    secret = client.application.apps["web"].config["SECRET_KEY"]
+    cookie = client.get_cookie("viche_session", domain="localhost").value
+    copied = URLSafeTimedSerializer(secret, salt="viche.web.session").loads(cookie)
+    assert signed_in(client, {"access_token": copied["access"]})
+    assert client.post("/logout", data={"csrf": csrf(page)}).status_code == 303
+    assert not signed_in(client, {"access_token": copied["access"]})
+    assert signed_in(client, elsewhere)
+
+
+def test_session_withdrawals_are_read_with_the_persons_and_survive_nonsense():
+    answers = [
+        {"withdrawals": [], "sessions": ["s1"]},
+        {"withdrawals": [], "sessions": "nonsense"},
+        {"withdrawals": [{"user_id": "7", "at": 10.0}]},  # an auth from before sessions
+    ]
+    withdrawals = Withdrawals(lambda: answers.pop(0), every_seconds=0)
+    assert withdrawals.withdrawn({"sub": "7", "iat": 50.0, "sid": "s1"})
+    assert withdrawals.withdrawn({"sub": "7", "iat": 50.0, "sid": "s1"})  # the list stays
+    assert not withdrawals.withdrawn({"sub": "7", "iat": 50.0, "sid": "s1"})  # listed no more
+    assert not withdrawals.withdrawn({"sub": "7", "iat": 50.0})
+    assert not withdrawals.withdrawn({"sub": "7", "iat": 50.0, "sid": ["s1"]})

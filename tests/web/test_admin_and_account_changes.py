@@ -83,10 +83,23 @@ def test_a_moderator_cannot_change_the_rules_or_roles(client, auth_app):
     assert client.get("/councils/kyiv/roles").status_code == 403
 
 
-def test_an_admin_grants_and_revokes_by_account_number(client, auth_app):
+def platform_admin(auth_app, email):
+    """Make the account of `email` a platform admin (sign in afterwards to carry it)."""
+    from services.auth.accounts.models import User
+    from services.auth.councils.domain import grant_platform_admin
+    from services.auth.models import db as auth_db
+
+    with auth_app.test_request_context("/"):
+        user = auth_db.session.query(User).filter_by(email=email).one()
+        grant_platform_admin(auth_db.session, user.id)
+
+
+def test_a_platform_admin_grants_and_revokes_by_account_number(client, auth_app):
     register_and_confirm(client, auth_app, "helper@example.org")
     helper_id = client.get("/api/auth/me", headers=_bearer(client, "helper@example.org")).json["id"]
     signed_in_with_role(client, auth_app, "admin@example.org", "admin")
+    platform_admin(auth_app, "admin@example.org")
+    sign_in(client, "admin@example.org")
     page = client.get("/councils/kyiv/roles?lang=uk")
     token = csrf(page)
     granted = client.post(
@@ -197,8 +210,24 @@ def test_the_settings_are_saved_all_together_or_not_at_all(client, auth_app):
     assert client.get("/api/auth/councils/kyiv").json["time_zone"] == "Europe/Istanbul"
 
 
+def test_a_council_admin_is_offered_no_grant_by_account_number_and_refused_one(client, auth_app):
+    register_and_confirm(client, auth_app, "helper@example.org")
+    helper_id = client.get("/api/auth/me", headers=_bearer(client, "helper@example.org")).json["id"]
+    signed_in_with_role(client, auth_app, "admin@example.org", "admin")
+    page = client.get("/councils/kyiv/roles?lang=en")
+    assert "Invite by email" in page.text and 'name="user_id" inputmode' not in page.text
+    forged = client.post(
+        "/councils/kyiv/roles/grant?lang=en",
+        data={"csrf": csrf(page), "user_id": str(helper_id), "role": "moderator"},
+    )
+    assert forged.status_code == 403 and "Invite people by email" in forged.text
+    assert f"<td>{helper_id}</td>" not in client.get("/councils/kyiv/roles").text
+
+
 def test_the_roles_page_says_what_an_account_number_is(client, auth_app):
     signed_in_with_role(client, auth_app, "admin@example.org", "admin")
+    platform_admin(auth_app, "admin@example.org")
+    sign_in(client, "admin@example.org")
     page = client.get("/councils/kyiv/roles?lang=en")
     assert '<th scope="col">Name</th>' in page.get_data(as_text=True)
     assert "Your name" not in page.get_data(as_text=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from urllib.parse import quote
 
 from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
 from flask_babel import force_locale, gettext
@@ -13,9 +14,9 @@ from services.common.errors import N_
 from services.common.i18n import LANGUAGE_COOKIE, request_locale
 from services.common.timeutil import NonexistentLocalTime, local_to_utc
 
-from .api import Answer, api, download
-from .pages import page_form, petition_page, signed_in, under_form
-from .session import check_csrf, leave_notice
+from .api import Answer, api, download, renew_tokens
+from .pages import page_form, petition_page, signed_in, token_claims, under_form
+from .session import check_csrf, leave_notice, session
 
 council_pages = Blueprint("council", __name__)
 
@@ -520,26 +521,33 @@ def save_settings(council: str):
 
 @council_pages.get("/councils/<council:council>/roles")
 def roles(council: str):
-    """Who moderates and administers the council (its admins grant and revoke)."""
+    """Who moderates and administers the council, and who is invited (its admins invite
+    by email, grant and revoke)."""
     if not signed_in():
         return _login_first()
     return _roles_page(council)
 
 
-def _roles_page(council: str, errors: dict | None = None, status: int = 200, typed: str = ""):
-    """The roles page; `typed`: the account number the grant form sent, to correct."""
+def _roles_page(
+    council: str, errors: dict | None = None, status: int = 200, typed: dict | None = None
+):
+    """The roles page; `typed`: what the form the API refused sent, to correct."""
     listed = api("auth", "GET", f"/councils/{council}/roles")
     if not listed.ok:
         return render_template(
             "ui/message.html", ok=False, message=listed.errors()["form"][0], back=None
         ), listed.status
+    invited = api("auth", "GET", f"/councils/{council}/invitations")
     return (
         render_template(
             "ui/roles.html",
             council=council,
             roles=listed.body["roles"],
+            invitations=invited.body["invitations"] if invited.ok else [],
+            # Granting by account number is the platform admins' (auth refuses others).
+            by_number=token_claims(session().get("access")).get("platform_admin") is True,
             errors=errors or {},
-            user_id=typed,
+            typed=typed or {},
         ),
         status,
     )
@@ -555,16 +563,79 @@ def change_role(council: str, change: str):
     account = whole_number(user_id)
     if change not in ("grant", "revoke"):
         abort(404)
+    typed = {"user_id": user_id} if change == "grant" else {}  # the revoke form types nothing
     if account is None or account < 0:
         number = gettext("Give the account number in digits, as its owner's account page shows it.")
-        return _roles_page(council, errors={"user_id": [number]}, status=422, typed=user_id)
+        return _roles_page(council, errors={"user_id": [number]}, status=422, typed=typed)
     if role not in ROLES:
         role_error = gettext("Choose a role from the list.")
-        return _roles_page(council, errors={"role": [role_error]}, status=422, typed=user_id)
+        return _roles_page(council, errors={"role": [role_error]}, status=422, typed=typed)
     method = "PUT" if change == "grant" else "DELETE"
     answer = api("auth", method, f"/councils/{council}/roles/{account}/{role}")
     if not answer.ok:
-        typed = user_id if change == "grant" else ""  # the revoke form has nothing typed
         return _roles_page(council, errors=answer.errors(), status=answer.status, typed=typed)
     leave_notice(N_("The role is granted.") if change == "grant" else N_("The role is taken away."))
     return redirect(url_for("council.roles", council=council), code=303)
+
+
+@council_pages.post("/councils/<council:council>/invitations")
+@page_form
+def invite(council: str):
+    """Invite an email address to a role; auth mails the link."""
+    check_csrf()
+    if not signed_in():
+        return _login_first()
+    typed = {"email": request.form.get("email", "").strip(), "role": request.form.get("role", "")}
+    answer = api("auth", "POST", f"/councils/{council}/invitations", typed)
+    if not answer.ok:
+        errors = under_form(answer.errors(), "invite", typed)
+        return _roles_page(council, errors=errors, status=answer.status, typed=typed)
+    leave_notice(N_("The invitation is sent. The role is granted once it is accepted."))
+    return redirect(url_for("council.roles", council=council), code=303)
+
+
+@council_pages.post("/councils/<council:council>/invitations/<int:invitation_id>/withdraw")
+@page_form
+def withdraw_invitation(council: str, invitation_id: int):
+    check_csrf()
+    if not signed_in():
+        return _login_first()
+    answer = api("auth", "DELETE", f"/councils/{council}/invitations/{invitation_id}")
+    if not answer.ok:
+        return _roles_page(council, errors=answer.errors(), status=answer.status)
+    leave_notice(N_("The invitation is withdrawn: its link no longer works."))
+    return redirect(url_for("council.roles", council=council), code=303)
+
+
+def _refused_invitation(answer: Answer):
+    return render_template(
+        "ui/message.html", ok=False, message=answer.errors()["form"][0], back=None
+    ), answer.status
+
+
+@council_pages.get("/invitation")
+def invitation():
+    """The page an invitation's link opens: which council and role, and Accept. A GET
+    only shows (a mail scanner that fetches the link accepts nothing)."""
+    token = request.args.get("token", "")
+    if not signed_in():
+        return redirect(url_for("pages.login", next=request.full_path), code=303)
+    offered = api("auth", "GET", f"/invitations/{quote(token, safe='')}")
+    if not offered.ok:
+        return _refused_invitation(offered)
+    return render_template("ui/invitation.html", offered=offered.body, token=token)
+
+
+@council_pages.post("/invitation")
+@page_form
+def accept_invitation():
+    check_csrf()
+    token = request.form.get("token", "")
+    if not signed_in():
+        return redirect(url_for("pages.login", next=url_for("council.invitation", token=token)))
+    answer = api("auth", "POST", f"/invitations/{quote(token, safe='')}/accept")
+    if not answer.ok:
+        return _refused_invitation(answer)
+    renew_tokens()  # the new token names the role, and the menu offers its pages
+    leave_notice(N_("The invitation is accepted: the role is yours."))
+    return redirect(url_for("council.council_home", council=answer.body["council"]), code=303)

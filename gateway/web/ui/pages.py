@@ -40,7 +40,7 @@ def _moderates(council: str) -> bool:
     return bool(session().get("roles", {}).get(council)) if signed_in() else False
 
 
-def _token_claims(access_token: str | None) -> dict:
+def token_claims(access_token: str | None) -> dict:
     """What the visitor's token says, to decide which forms to offer. Read without
     checking the signature: it only shapes the page; every API call checks the token."""
     try:
@@ -51,7 +51,7 @@ def _token_claims(access_token: str | None) -> dict:
 
 def token_roles(access_token: str) -> dict:
     """The roles the visitor's token names."""
-    roles = _token_claims(access_token).get("roles")
+    roles = token_claims(access_token).get("roles")
     return roles if isinstance(roles, dict) else {}
 
 
@@ -60,7 +60,7 @@ def missing_verification(refused: Answer) -> str | None:
     action it refused (api() has just renewed the token, so its claims are current)."""
     if not refused.needs_verification:
         return None
-    return "phone" if _token_claims(session().get("access")).get("email_verified") else "email"
+    return "phone" if token_claims(session().get("access")).get("email_verified") else "email"
 
 
 def page_shown() -> tuple[str, dict[str, str]]:

@@ -172,8 +172,10 @@ def refresh(data):
 @accounts_blp.response(204)
 @public("the refresh token is the credential")
 def logout(data):
-    """End the session the refresh token belongs to."""
-    domain.logout(db.session, data["refresh_token"])
+    """End the session the refresh token belongs to: its refresh tokens stop working, and
+    its access tokens (those whose `sid` names it) within seconds at every service. The
+    person's other sessions go on."""
+    domain.logout(db.session, settings(), data["refresh_token"])
 
 
 @accounts_blp.route("/me")

@@ -24,7 +24,7 @@ from services.common.hashing import keyed_hash, mailbox_hash, secret_digest
 from services.common.timeutil import utcnow
 
 from ..councils.domain import is_platform_admin, roles_for_user
-from ..keys import issue_access_token, withdraw_access_tokens
+from ..keys import issue_access_token, withdraw_access_tokens, withdraw_session
 from ..messaging import enqueue_email, enqueue_sms
 from ..messaging.models import OutboxMessage
 from .models import MailRequest, PhoneVerification, RefreshToken, User
@@ -348,12 +348,19 @@ def claims_for(session: Session, settings: Settings, user: User) -> dict:
     }
 
 
+def session_id(settings: Settings, family: str) -> str:
+    """The `sid` claim of a session's access tokens: names its refresh-token family for
+    withdrawal at sign-out, without being anything a token could be made from."""
+    return keyed_hash(settings.hash_key, "session", family)[:22]
+
+
 def _issue(session: Session, settings: Settings, user: User, family: str | None) -> TokenPair:
     refresh = secrets.token_urlsafe(32)
+    family = family or secrets.token_hex(16)
     session.add(
         RefreshToken(
             user_id=user.id,
-            family=family or secrets.token_hex(16),
+            family=family,
             token_hash=secret_digest(refresh),
             expires_at=utcnow() + REFRESH_TTL,
         )
@@ -364,7 +371,7 @@ def _issue(session: Session, settings: Settings, user: User, family: str | None)
         issuer=settings.issuer,
         audience=settings.audience,
         subject=str(user.id),
-        claims=claims_for(session, settings, user),
+        claims={**claims_for(session, settings, user), "sid": session_id(settings, family)},
     )
     session.commit()
     return TokenPair(access, refresh, 15 * 60)
@@ -416,14 +423,22 @@ def revoke_family(session: Session, family: str) -> None:
     )
 
 
-def logout(session: Session, token: str) -> None:
-    """Revoke the session this refresh token belongs to (silently for unknown tokens)."""
+def logout(session: Session, settings: Settings, token: str) -> None:
+    """End the session this refresh token belongs to (silently for unknown tokens): its
+    refresh tokens are revoked and its access tokens withdrawn, the person's other
+    sessions (other devices) go on."""
     row = session.scalar(
         select(RefreshToken).where(RefreshToken.token_hash == secret_digest(token))
     )
-    if row is not None:
-        revoke_family(session, row.family)
-        session.commit()
+    if row is None:
+        return
+    revoke_family(session, row.family)
+    # Each refresh token was issued with an access token: the newest is the last to expire.
+    last_issued = session.scalar(
+        select(func.max(RefreshToken.created_at)).where(RefreshToken.family == row.family)
+    )
+    withdraw_session(session, session_id(settings, row.family), last_issued)
+    session.commit()
 
 
 def revoke_all_sessions(session: Session, user_id: int) -> None:

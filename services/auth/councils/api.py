@@ -10,12 +10,14 @@ from services.common.blueprint import Blueprint
 from services.common.caching import cached_public_read
 from services.common.config import SUPPORTED_LOCALES
 from services.common.errors import Forbidden
-from services.common.fields import CheckOnlyQuery
+from services.common.fields import CheckOnlyQuery, EmailAddress
 from services.common.tokens import current_principal, token_required
 
+from ..accounts.api import accepted, current_user, settings
 from ..accounts.domain import account_id
+from ..accounts.schemas import AcceptedSchema
 from ..models import db
-from . import domain
+from . import domain, invitations
 from .models import ROLES, Council
 
 councils_blp = Blueprint("councils", __name__, description="Councils and roles in them")
@@ -54,6 +56,36 @@ class RoleSchema(Schema):
 
 class RoleListSchema(Schema):
     roles = fields.List(fields.Nested(RoleSchema), required=True)
+
+
+class InvitationRequestSchema(Schema):
+    email = EmailAddress(required=True)
+    role = fields.String(required=True, validate=validate.OneOf(ROLES))
+
+
+class InvitationSchema(Schema):
+    """A pending invitation, as the council's admins see it."""
+
+    id = fields.Integer(required=True)
+    email = fields.String(required=True)
+    role = fields.String(required=True, validate=validate.OneOf(ROLES))
+    invited_by = fields.Integer(required=True, metadata={"description": "the admin's account"})
+    invited_by_name = fields.String(allow_none=True)
+    created_at = fields.DateTime(required=True)
+    expires_at = fields.DateTime(required=True)
+
+
+class InvitationListSchema(Schema):
+    invitations = fields.List(fields.Nested(InvitationSchema), required=True)
+
+
+class OfferedRoleSchema(Schema):
+    """What an invitation offers the signed-in person."""
+
+    council = fields.String(required=True, metadata={"description": "the council's slug"})
+    council_name = fields.String(required=True)
+    role = fields.String(required=True, validate=validate.OneOf(ROLES))
+    expires_at = fields.DateTime(required=True)
 
 
 def public_council(council: Council) -> dict:
@@ -121,7 +153,9 @@ def list_roles(slug: str):
 @councils_blp.response(204)
 @token_required
 def grant_role(slug: str, user_id: int, role: str):
-    """Grant a role in this council (its admins, or platform admins)."""
+    """Grant a role in this council to an account (platform admins). A council's admins
+    invite by email (`POST /councils/{slug}/invitations`): granting to an account number
+    would tell them whose account it is."""
     domain.grant_role(
         db.session,
         actor_id=account_id(current_principal().user_id),
@@ -143,3 +177,64 @@ def revoke_role(slug: str, user_id: int, role: str):
         user_id=user_id,
         role=role,
     )
+
+
+@councils_blp.route("/councils/<council:slug>/invitations", methods=["POST"])
+@councils_blp.arguments(InvitationRequestSchema)
+@councils_blp.response(202, AcceptedSchema)
+@token_required
+def invite(data, slug: str):
+    """Invite an email address to a role (its admins, or platform admins; 20 an hour
+    each). Auth mails a link, valid 7 days, in the council's language; the answer is the
+    same whether or not the address has an account. The role is granted when the account
+    whose confirmed address it is accepts (`POST /invitations/{token}/accept`)."""
+    invitations.invite(
+        db.session,
+        settings(),
+        actor_id=account_id(current_principal().user_id),
+        slug=slug,
+        email=data["email"],
+        role=data["role"],
+    )
+    return accepted(gettext("The invitation is on its way."))
+
+
+@councils_blp.route("/councils/<council:slug>/invitations")
+@councils_blp.response(200, InvitationListSchema)
+@token_required
+def list_invitations(slug: str):
+    """The council's pending invitations, newest first (its admins)."""
+    actor = account_id(current_principal().user_id)
+    return {"invitations": invitations.pending_invitations(db.session, actor_id=actor, slug=slug)}
+
+
+@councils_blp.route("/councils/<council:slug>/invitations/<int:invitation_id>", methods=["DELETE"])
+@councils_blp.response(204)
+@token_required
+def withdraw_invitation(slug: str, invitation_id: int):
+    """Withdraw a pending invitation: its link stops working (its admins)."""
+    invitations.withdraw_invitation(
+        db.session,
+        actor_id=account_id(current_principal().user_id),
+        slug=slug,
+        invitation_id=invitation_id,
+    )
+
+
+@councils_blp.route("/invitations/<token>")
+@councils_blp.response(200, OfferedRoleSchema)
+@token_required
+def offered_role(token: str):
+    """Which council and role the emailed link offers the signed-in person, or why they
+    may not accept it: another address's, unconfirmed address, expired, used, withdrawn."""
+    return invitations.invitation_for(db.session, settings(), current_user(), token)
+
+
+@councils_blp.route("/invitations/<token>/accept", methods=["POST"])
+@councils_blp.response(200, OfferedRoleSchema)
+@token_required
+def accept_invitation(token: str):
+    """Accept the invitation: the role is granted, as the inviting admin's act, to the
+    signed-in account whose confirmed address it was sent to. Once. Refresh the token
+    to carry the role."""
+    return invitations.accept_invitation(db.session, settings(), current_user(), token)

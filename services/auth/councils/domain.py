@@ -144,13 +144,24 @@ def _check_role(role: str) -> None:
 def grant_role(
     session: Session, *, actor_id: int | None, slug: str, user_id: int, role: str
 ) -> None:
-    """Give `user_id` a role in the council (`actor_id` None: the operator's CLI)."""
+    """Give `user_id` a role in the council: platform admins, or the operator's CLI
+    (`actor_id` None). A council's admins invite by email instead (invitations.py):
+    granting to any account number would tell them whose account it is."""
     _check_role(role)
     council = council_by_slug(session, slug)
-    _require_admin(session, actor_id, council)
+    if actor_id is not None and not is_platform_admin(session, actor_id):
+        raise Forbidden(
+            gettext("Invite people by email: only platform admins grant roles by account number.")
+        )
     user = session.get(User, user_id)
     if user is None or user.deleted_at is not None:
         raise NotFound(gettext("There is no such account."))
+    give_role(session, council, user_id, role, by=actor_id)
+
+
+def give_role(session: Session, council: Council, user_id: int, role: str, by: int | None) -> None:
+    """The role is the user's from now on, recorded as `by`'s act (None: the operator's
+    CLI); committed. Held already, nothing changes."""
     exists = session.scalar(
         select(CouncilRole.id).where(
             CouncilRole.council_id == council.id,
@@ -159,12 +170,11 @@ def grant_role(
         )
     )
     if exists is not None:
+        session.commit()
         return
-    session.add(CouncilRole(council_id=council.id, user_id=user_id, role=role, granted_by=actor_id))
+    session.add(CouncilRole(council_id=council.id, user_id=user_id, role=role, granted_by=by))
     session.add(
-        RoleChange(
-            council_id=council.id, user_id=user_id, role=role, action="grant", by_user_id=actor_id
-        )
+        RoleChange(council_id=council.id, user_id=user_id, role=role, action="grant", by_user_id=by)
     )
     try:
         session.commit()

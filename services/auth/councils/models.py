@@ -67,3 +67,26 @@ class PlatformAdmin(db.Model):
         ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
     )
     granted_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class Invitation(db.Model):
+    """An admin's invitation of an email address to a role in the council. The role is
+    granted, as the inviting admin's act, only when the account whose confirmed address
+    it is accepts it; until `expires_at`, and while not withdrawn or used."""
+
+    __tablename__ = "invitations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    council_id: Mapped[int] = mapped_column(
+        ForeignKey("councils.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    email: Mapped[str] = mapped_column(String(320), nullable=False)  # normalised
+    role: Mapped[str] = mapped_column(String(16), nullable=False)
+    invited_by: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False)
+    accepted_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    accepted_by: Mapped[int | None] = mapped_column(Integer)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

@@ -77,13 +77,19 @@ class WithdrawalSchema(Schema):
 
 class WithdrawalsSchema(Schema):
     withdrawals = fields.List(fields.Nested(WithdrawalSchema), required=True)
+    sessions = fields.List(
+        fields.String(),
+        required=True,
+        metadata={"description": "sessions signed out: their tokens (claim `sid`) are refused"},
+    )
 
 
 @internal_blp.route("/access-withdrawals")
 @internal_blp.response(200, WithdrawalsSchema)
 @service_required
 def access_withdrawals():
-    """Access tokens taken back: a user's tokens issued before `at` are refused."""
+    """Access tokens taken back: a user's tokens issued before `at` are refused, and
+    every token of a session listed in `sessions`."""
     return keys.access_withdrawals(db.session)
 
 

@@ -1,0 +1,224 @@
+"""Roles by invitation: an admin invites an address, the account of that confirmed
+address accepts, and only then is the role granted, as the admin's act."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from gateway.cli import main as viche
+from services.auth.councils.invitations import INVITATIONS_PER_ADMIN_PER_HOUR
+from services.auth.councils.models import CouncilRole, Invitation, RoleChange
+from services.auth.models import db
+from tests.auth.helpers import bearer, confirmed_resident, link_token, login, messages, register
+from tests.auth.test_councils import claims, councils, user_id  # noqa: F401 - a fixture
+
+INVITE = "/api/auth/councils/kyiv/invitations"
+
+
+@pytest.fixture
+def admin(client, auth_app, councils):  # noqa: F811 - the fixture imported above
+    confirmed_resident(client, auth_app, "admin@kyiv.example")
+    result = CliRunner().invoke(
+        viche, ["auth", "grant-role", "kyiv", "admin@kyiv.example", "admin"]
+    )
+    assert result.exit_code == 0, result.output
+    return login(client, "admin@kyiv.example").json
+
+
+def invited(client, auth_app, admin, email="olena@example.org", role="moderator") -> str:
+    """Invite `email`; the token of the link it was mailed."""
+    answer = client.post(INVITE, json={"email": email, "role": role}, headers=bearer(admin))
+    assert answer.status_code == 202, answer.json
+    return link_token(messages(auth_app, email, "role_invitation")[-1].text_body)
+
+
+def accept(client, token, pair):
+    return client.post(f"/api/auth/invitations/{token}/accept", headers=bearer(pair))
+
+
+def test_the_invited_account_sees_and_accepts_and_the_role_is_the_admins_act(
+    client, auth_app, admin
+):
+    olena = confirmed_resident(client, auth_app)
+    token = invited(client, auth_app, admin)
+    mail = messages(auth_app, "olena@example.org", "role_invitation")[-1]
+    assert mail.locale == "uk" and "Київська громада" in mail.subject  # the council's language
+    assert "Модератор" in mail.text_body and "/invitation?token=" in mail.text_body
+    assert claims(client, "olena@example.org")["roles"] == {}  # nothing before accepting
+    offered = client.get(f"/api/auth/invitations/{token}", headers=bearer(olena))
+    assert offered.status_code == 200
+    assert offered.json["council"] == "kyiv" and offered.json["role"] == "moderator"
+    assert offered.json["council_name"] == "Київська громада"
+    assert claims(client, "olena@example.org")["roles"] == {}  # looking accepts nothing
+    accepted = accept(client, token, olena)
+    assert accepted.status_code == 200 and accepted.json["role"] == "moderator"
+    assert claims(client, "olena@example.org")["roles"] == {"kyiv": ["moderator"]}
+    with auth_app.app_context():
+        change = db.session.scalars(select(RoleChange).order_by(RoleChange.id.desc())).first()
+        held = db.session.scalar(select(CouncilRole).where(CouncilRole.role == "moderator"))
+    assert (change.user_id, change.by_user_id) == (user_id(olena), user_id(admin))
+    assert held.granted_by == user_id(admin)
+    pending = client.get(INVITE, headers=bearer(admin)).json["invitations"]
+    assert pending == []
+    reused = accept(client, token, olena)  # the link works once
+    assert reused.status_code == 400 and reused.json["type"].endswith(":invalid-link")
+
+
+def test_the_answer_is_the_same_with_or_without_an_account(client, auth_app, admin):
+    confirmed_resident(client, auth_app)
+    answers = [
+        client.post(INVITE, json={"email": email, "role": "admin"}, headers=bearer(admin))
+        for email in ("olena@example.org", "nobody@example.org")
+    ]
+    assert [a.status_code for a in answers] == [202, 202]
+    assert answers[0].json == answers[1].json
+    first, second = (
+        messages(auth_app, email, "role_invitation")[0]
+        for email in ("olena@example.org", "nobody@example.org")
+    )
+    assert first.subject == second.subject and first.user_id is None is second.user_id
+    assert "Олена" not in first.text_body  # nothing of the account is told
+    # Whoever registers with the address later accepts it.
+    nobody = confirmed_resident(client, auth_app, "nobody@example.org")
+    token = link_token(second.text_body)
+    assert accept(client, token, nobody).status_code == 200
+
+
+def test_another_account_cannot_use_the_link(client, auth_app, admin):
+    confirmed_resident(client, auth_app)
+    mallory = confirmed_resident(client, auth_app, "mallory@example.org")
+    token = invited(client, auth_app, admin)
+    for answer in (
+        client.get(f"/api/auth/invitations/{token}", headers=bearer(mallory)),
+        accept(client, token, mallory),
+        accept(client, token, admin),  # the admin who sent it, too
+    ):
+        assert answer.status_code == 403 and answer.json["type"].endswith(":forbidden")
+    assert claims(client, "mallory@example.org")["roles"] == {}
+    assert client.post(f"/api/auth/invitations/{token}/accept").status_code == 401
+    # The link still works for its address.
+    assert accept(client, token, login(client).json).status_code == 200
+
+
+def test_an_account_whose_address_is_not_confirmed_cannot_accept(client, auth_app, admin):
+    assert register(client).status_code == 202
+    unconfirmed = login(client).json
+    token = invited(client, auth_app, admin)
+    refused = accept(client, token, unconfirmed)
+    assert refused.status_code == 403 and "Confirm your email address" in refused.json["detail"]
+    with auth_app.app_context():
+        assert (
+            db.session.scalar(select(CouncilRole.id).where(CouncilRole.role == "moderator")) is None
+        )
+
+
+def test_an_expired_or_withdrawn_invitation_grants_nothing(client, auth_app, admin):
+    olena = confirmed_resident(client, auth_app)
+    expired = invited(client, auth_app, admin)
+    with auth_app.app_context():
+        for invitation in db.session.scalars(select(Invitation)):
+            invitation.expires_at -= timedelta(days=8)
+        db.session.commit()
+    refused = accept(client, expired, olena)
+    assert refused.status_code == 400 and "expired" in refused.json["detail"]
+    assert client.get(INVITE, headers=bearer(admin)).json["invitations"] == []
+
+    withdrawn = invited(client, auth_app, admin, role="admin")
+    (pending,) = client.get(INVITE, headers=bearer(admin)).json["invitations"]
+    assert pending["email"] == "olena@example.org" and pending["role"] == "admin"
+    assert pending["invited_by"] == user_id(admin)
+    gone = client.delete(f"{INVITE}/{pending['id']}", headers=bearer(admin))
+    assert gone.status_code == 204
+    refused = accept(client, withdrawn, olena)
+    assert refused.status_code == 400 and refused.json["type"].endswith(":invalid-link")
+    assert claims(client, "olena@example.org")["roles"] == {}
+    assert client.delete(f"{INVITE}/999999", headers=bearer(admin)).status_code == 404
+
+
+def test_a_forged_or_foreign_link_is_refused(client, auth_app, admin):
+    olena = confirmed_resident(client, auth_app)
+    token = invited(client, auth_app, admin)
+    confirm_link = link_token(
+        messages(auth_app, "olena@example.org", "confirm_email")[-1].text_body
+    )
+    for bad in (token[:-2] + "xx", confirm_link, "nonsense", "a" * 600):
+        refused = accept(client, bad, olena)
+        assert refused.status_code == 400 and refused.json["type"].endswith(":invalid-link")
+
+
+def test_a_second_invitation_replaces_the_pending_one(client, auth_app, admin):
+    olena = confirmed_resident(client, auth_app)
+    first = invited(client, auth_app, admin)
+    second = invited(client, auth_app, admin)
+    assert len(client.get(INVITE, headers=bearer(admin)).json["invitations"]) == 1
+    assert accept(client, first, olena).status_code == 400
+    assert accept(client, second, olena).status_code == 200
+
+
+def test_an_invitation_lapses_with_its_admins_power(client, auth_app, admin):
+    olena = confirmed_resident(client, auth_app)
+    token = invited(client, auth_app, admin, role="admin")
+    result = CliRunner().invoke(
+        viche, ["auth", "revoke-role", "kyiv", "admin@kyiv.example", "admin"]
+    )
+    assert result.exit_code == 0, result.output
+    refused = accept(client, token, olena)
+    assert refused.status_code == 400 and "no longer administers" in refused.json["detail"]
+    assert claims(client, "olena@example.org")["roles"] == {}
+
+
+def test_only_the_councils_admins_invite_list_and_withdraw(client, auth_app, admin):
+    token = invited(client, auth_app, admin)
+    (pending,) = client.get(INVITE, headers=bearer(admin)).json["invitations"]
+    confirmed_resident(client, auth_app, "other@oliivka.example")
+    CliRunner().invoke(viche, ["auth", "grant-role", "oliivka", "other@oliivka.example", "admin"])
+    CliRunner().invoke(viche, ["auth", "grant-role", "kyiv", "other@oliivka.example", "moderator"])
+    other = login(client, "other@oliivka.example").json  # oliivka's admin, kyiv's moderator
+    resident = confirmed_resident(client, auth_app)
+    body = {"email": "friend@example.org", "role": "admin"}
+    for actor in (other, resident):
+        assert client.post(INVITE, json=body, headers=bearer(actor)).status_code == 403
+        assert client.get(INVITE, headers=bearer(actor)).status_code == 403
+        assert client.delete(f"{INVITE}/{pending['id']}", headers=bearer(actor)).status_code == 403
+    # Oliivka's admin cannot reach kyiv's invitation through their own council either.
+    foreign = f"/api/auth/councils/oliivka/invitations/{pending['id']}"
+    assert client.delete(foreign, headers=bearer(other)).status_code == 404
+    assert client.post(INVITE, json=body).status_code == 401
+    assert messages(auth_app, "friend@example.org") == []
+    assert accept(client, token, resident).status_code == 200  # still pending, still works
+
+
+def test_bad_invitations_are_refused_and_send_nothing(client, auth_app, admin):
+    for body in (
+        {"email": "not an address", "role": "moderator"},
+        {"email": "olena@example.org", "role": "king"},
+        {"email": "olena@example.org"},
+    ):
+        refused = client.post(INVITE, json=body, headers=bearer(admin))
+        assert refused.status_code == 422 and refused.json["errors"], body
+    missing = client.post(
+        "/api/auth/councils/atlantis/invitations",
+        json={"email": "olena@example.org", "role": "moderator"},
+        headers=bearer(admin),
+    )
+    assert missing.status_code == 404
+    assert messages(auth_app, "olena@example.org") == []
+
+
+def test_an_admin_sends_only_so_many_invitations_an_hour(client, auth_app, admin):
+    for n in range(INVITATIONS_PER_ADMIN_PER_HOUR):
+        body = {"email": f"person{n}@example.org", "role": "moderator"}
+        assert client.post(INVITE, json=body, headers=bearer(admin)).status_code == 202
+    body = {"email": "one-more@example.org", "role": "moderator"}
+    refused = client.post(INVITE, json=body, headers=bearer(admin))
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+    assert messages(auth_app, "one-more@example.org") == []
+    with auth_app.app_context():
+        for invitation in db.session.scalars(select(Invitation)):
+            invitation.created_at -= timedelta(hours=1)
+        db.session.commit()
+    assert client.post(INVITE, json=body, headers=bearer(admin)).status_code == 202

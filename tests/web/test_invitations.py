@@ -1,0 +1,105 @@
+"""Roles by invitation on the web: the admin invites from the roles page, the invitee
+signs in from the emailed link and accepts."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from werkzeug.test import Client
+
+from tests.auth.helpers import link_token, messages
+from tests.web.test_pages import csrf, register_and_confirm, sign_in, signed_in_with_role
+
+pytestmark = pytest.mark.usefixtures("councils")
+
+
+def invite_from_the_page(client, email="olena@example.org", role="moderator"):
+    page = client.get("/councils/kyiv/roles?lang=en")
+    assert "Invite by email" in page.text
+    return client.post(
+        "/councils/kyiv/invitations?lang=en",
+        data={"csrf": csrf(page), "email": email, "role": role},
+    )
+
+
+def test_an_admin_invites_and_the_invitee_signs_in_and_accepts(client, auth_app, gateway):
+    signed_in_with_role(client, auth_app, "admin@example.org", "admin")
+    sent = invite_from_the_page(client)
+    assert sent.status_code == 303
+    roles = client.get(sent.headers["Location"] + "?lang=en").text
+    assert "The invitation is sent." in roles
+    assert "Invitations waiting for an answer" in roles and "olena@example.org" in roles
+    link = messages(auth_app, "olena@example.org", "role_invitation")[-1].text_body
+    path = urlsplit(next(w for w in link.split() if "/invitation?token=" in w))
+
+    invitee = Client(gateway)
+    register_and_confirm(invitee, auth_app)
+    away = invitee.get(f"{path.path}?{path.query}")
+    assert away.status_code == 303 and "/login" in away.headers["Location"]
+    back = parse_qs(urlsplit(away.headers["Location"]).query)["next"][0]
+    assert back.startswith("/invitation?token=")
+    signed = sign_in(invitee, next_path=back.replace("?", "%3F").replace("&", "%26"))
+    assert signed.headers["Location"] == back
+    offer = invitee.get(back + "&lang=en")
+    assert offer.status_code == 200
+    assert "Kyiv" in offer.text and "Moderator" in offer.text and "Accept the role" in offer.text
+    assert "Moderation: kyiv" not in offer.text  # opening the page accepted nothing
+    accepted = invitee.post(
+        "/invitation?lang=en", data={"csrf": csrf(offer), "token": link_token(link)}
+    )
+    assert accepted.status_code == 303 and accepted.headers["Location"].endswith("/councils/kyiv")
+    home = invitee.get("/councils/kyiv?lang=en").text
+    assert "The invitation is accepted" in home and "Moderation: kyiv" in home
+    assert invitee.get("/councils/kyiv/moderation").status_code == 200
+    assert "Invitations waiting" not in client.get("/councils/kyiv/roles?lang=en").text
+    again = invitee.post(
+        "/invitation?lang=en", data={"csrf": csrf(offer), "token": link_token(link)}
+    )
+    assert again.status_code == 400 and "accepted already" in again.text
+
+
+def test_another_account_sees_the_refusal_not_the_button(client, auth_app, gateway):
+    signed_in_with_role(client, auth_app, "admin@example.org", "admin")
+    invite_from_the_page(client, "someone@example.org")
+    token = link_token(messages(auth_app, "someone@example.org", "role_invitation")[-1].text_body)
+    mallory = Client(gateway)
+    register_and_confirm(mallory, auth_app, "mallory@example.org")
+    sign_in(mallory, "mallory@example.org")
+    shown = mallory.get(f"/invitation?token={token}&lang=en")
+    assert shown.status_code == 403 and "another address" in shown.text
+    assert "Accept the role" not in shown.text
+    page = mallory.get("/petitions")
+    forced = mallory.post("/invitation?lang=en", data={"csrf": csrf(page), "token": token})
+    assert forced.status_code == 403
+    assert "Moderation: kyiv" not in mallory.get("/petitions?lang=en").text
+
+
+def test_the_invitation_form_shows_errors_and_withdraws(client, auth_app):
+    signed_in_with_role(client, auth_app, "admin@example.org", "admin")
+    wrong = invite_from_the_page(client, "not an address")
+    assert wrong.status_code == 422
+    assert 'id="invite_email-error"' in wrong.text and 'value="not an address"' in wrong.text
+    invite_from_the_page(client, "olena@example.org", "admin")
+    page = client.get("/councils/kyiv/roles?lang=en")
+    assert "Yes, withdraw the invitation" in page.text
+    invitation_id = page.text.split('id="invitation-', 1)[1].split('"', 1)[0]
+    gone = client.post(
+        f"/councils/kyiv/invitations/{invitation_id}/withdraw", data={"csrf": csrf(page)}
+    )
+    assert gone.status_code == 303
+    after = client.get("/councils/kyiv/roles?lang=en").text
+    assert "The invitation is withdrawn" in after and "olena@example.org" not in after
+    missing = client.post("/councils/kyiv/invitations/999999/withdraw", data={"csrf": csrf(page)})
+    assert missing.status_code == 404
+
+
+def test_a_moderator_cannot_invite_from_a_forged_form(client, auth_app):
+    signed_in_with_role(client, auth_app, "moderator@example.org", "moderator")
+    page = client.get("/petitions")
+    refused = client.post(
+        "/councils/kyiv/invitations",
+        data={"csrf": csrf(page), "email": "friend@example.org", "role": "admin"},
+    )
+    assert refused.status_code == 403
+    assert messages(auth_app, "friend@example.org") == []
