@@ -56,7 +56,8 @@ def test_an_admin_invites_by_email_and_the_invitee_accepts(suite, open_page):
     invitee.locator("main button[type=submit]").click()
     invitee.wait_for_url(re.compile(rf"/councils/{council}$"))
     assert invitee.locator("[role=status]").is_visible()  # "the role is yours"
-    assert f": {council}" in invitee.locator("header nav").first.inner_text()  # its menu
+    menu = invitee.locator("header nav .council-menu summary")
+    assert "Громада запрошень" in menu.all_inner_texts()  # its pages, under its name
     invitee.screenshot_step("accepted")
 
     admin.goto(f"{suite.url}/councils/{council}/roles?lang=en")
