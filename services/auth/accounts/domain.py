@@ -139,7 +139,7 @@ class TokenPair:
     expires_in: int
 
 
-def _serializer(settings: Settings, purpose: str) -> URLSafeTimedSerializer:
+def link_serializer(settings: Settings, purpose: str) -> URLSafeTimedSerializer:
     # One salt per purpose: a confirmation token is worthless as a reset token.
     return URLSafeTimedSerializer(settings.secret_key, salt=f"viche.auth.{purpose}")
 
@@ -148,7 +148,7 @@ def link_locale(session: Session, settings: Settings, token: str, purpose: str) 
     """The language of the email a link came in (its account's), for the page it opens;
     None for a link that is not ours. Whether it still works, the form's POST decides."""
     try:
-        data = _serializer(settings, purpose).loads(token)
+        data = link_serializer(settings, purpose).loads(token)
     except BadSignature:
         return None
     user_id = data.get("u") if isinstance(data, dict) else None
@@ -156,9 +156,9 @@ def link_locale(session: Session, settings: Settings, token: str, purpose: str) 
     return user.locale if user is not None else None
 
 
-def _load_link(settings: Settings, purpose: str, token: str, max_age: timedelta) -> dict:
+def load_link(settings: Settings, purpose: str, token: str, max_age: timedelta) -> dict:
     try:
-        data = _serializer(settings, purpose).loads(token, max_age=int(max_age.total_seconds()))
+        data = link_serializer(settings, purpose).loads(token, max_age=int(max_age.total_seconds()))
     except SignatureExpired as exc:
         raise InvalidLink(gettext("This link has expired. Ask for a new one.")) from exc
     except BadSignature as exc:
@@ -190,7 +190,7 @@ def active_user_by_email(session: Session, email: str) -> User | None:
 
 
 def confirmation_link(settings: Settings, user: User, address: str | None = None) -> str:
-    token = _serializer(settings, "confirm-email").dumps(
+    token = link_serializer(settings, "confirm-email").dumps(
         {"u": user.id, "e": address or user.email, "n": user.link_nonce}
     )
     return f"{settings.public_url}/api/auth/email/confirm?token={token}"
@@ -261,7 +261,7 @@ def confirm_email(session: Session, settings: Settings, token: str, password: st
     """Mark the address in the link as confirmed; the link works once, and only with the
     account's password: whoever opened an account (or asked for a change) in a stranger's
     name must not have it confirmed by the stranger's click."""
-    data = _load_link(settings, "confirm-email", token, CONFIRM_LINK_TTL)
+    data = load_link(settings, "confirm-email", token, CONFIRM_LINK_TTL)
     user = session.get(User, data.get("u"))
     address = data.get("e")
     if (
@@ -461,7 +461,7 @@ def _send_reset_link(session: Session, settings: Settings, email: str) -> None:
     user = active_user_by_email(session, email)
     if user is None or _recently_sent(session, user.id, "reset_password", RESEND_COOLDOWN):
         return
-    token = _serializer(settings, "reset-password").dumps(
+    token = link_serializer(settings, "reset-password").dumps(
         {"u": user.id, "p": _password_fingerprint(user)}
     )
     enqueue_email(
@@ -514,7 +514,7 @@ def answer_mail_requests(session: Session, settings: Settings) -> int:
 
 def reset_password(session: Session, settings: Settings, token: str, password: str) -> None:
     """Set a new password from a reset link (once); every session is signed out."""
-    data = _load_link(settings, "reset-password", token, RESET_LINK_TTL)
+    data = load_link(settings, "reset-password", token, RESET_LINK_TTL)
     user = session.get(User, data.get("u"))
     if user is None or user.deleted_at is not None:
         raise InvalidLink(gettext("This link has been used already or is no longer valid."))

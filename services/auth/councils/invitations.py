@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from services.common.errors import Forbidden, NotFound
 from services.common.timeutil import utcnow
 
-from ..accounts.domain import InvalidLink, Settings, TooSoon, _load_link, _serializer
+from ..accounts.domain import InvalidLink, Settings, TooSoon, link_serializer, load_link
 from ..accounts.models import User
 from ..messaging import enqueue_email
 from .domain import _check_role, _require_admin, council_by_slug, give_role, may_administer
@@ -35,7 +35,7 @@ PURPOSE = "invitation"
 
 def invitation_link(settings: Settings, invitation: Invitation) -> str:
     """The web page where the invitee accepts; the token names the invitation only."""
-    token = _serializer(settings, PURPOSE).dumps({"i": invitation.id})
+    token = link_serializer(settings, PURPOSE).dumps({"i": invitation.id})
     return f"{settings.public_url}/invitation?token={token}"
 
 
@@ -165,7 +165,7 @@ def _invitation_for(
     """The invitation the link names, if `user` may accept it now; a Problem else."""
     if len(token) > 500:
         raise InvalidLink(gettext("This link is not valid."))
-    data = _load_link(settings, PURPOSE, token, INVITATION_TTL)
+    data = load_link(settings, PURPOSE, token, INVITATION_TTL)
     invitation = session.get(Invitation, data.get("i")) if isinstance(data.get("i"), int) else None
     if invitation is None:
         raise _no_longer_valid()
