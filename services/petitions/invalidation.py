@@ -22,11 +22,12 @@ from services.common.tokens import Principal
 
 from .counts import WATERMARK
 from .errors import NotAllowed, WrongState
-from .lifecycle import get_petition, is_moderator
+from .lifecycle import get_petition, is_moderator, moderated_petition
 from .models import FoldWatermark, Invalidation, PetitionCount, Signature
 
 
-def _moderated(session: Session, actor: Principal, petition_id: int):
+def _of_council(session: Session, actor: Principal, petition_id: int):
+    """The petition, for a moderator of its council (to read its invalidations)."""
     petition = get_petition(session, petition_id, actor)
     if not is_moderator(actor, petition.council):
         raise NotAllowed()
@@ -54,7 +55,7 @@ def invalidate(
     session: Session, actor: Principal, petition_id: int, *, reason: str, criteria: dict
 ) -> Invalidation:
     """Take the petition's counted signatures matching `criteria` out of the count."""
-    petition = _moderated(session, actor, petition_id)
+    petition = moderated_petition(session, actor, petition_id)
     clauses = _criteria_clauses(criteria)
     if not clauses:
         raise ValidationFailed(errors={"criteria": [gettext("Name a time window or an account.")]})
@@ -84,7 +85,7 @@ def invalidate(
 
 def revert(session: Session, actor: Principal, petition_id: int, invalidation_id: int):
     """Count the invalidation's signatures again."""
-    petition = _moderated(session, actor, petition_id)
+    petition = moderated_petition(session, actor, petition_id)
     record = session.get(Invalidation, invalidation_id)
     if record is None or record.petition_id != petition.id:
         raise NotFound(gettext("There is no such invalidation."))
@@ -107,7 +108,7 @@ def revert(session: Session, actor: Principal, petition_id: int, invalidation_id
 
 
 def invalidations(session: Session, actor: Principal, petition_id: int) -> list[Invalidation]:
-    petition = _moderated(session, actor, petition_id)
+    petition = _of_council(session, actor, petition_id)
     return session.scalars(
         select(Invalidation)
         .where(Invalidation.petition_id == petition.id)

@@ -8,9 +8,10 @@ commits. A refusal is a Problem: 409 for the wrong state, 403 for the wrong acto
     any published state -> hidden (taken down), by a moderator with a reason
     draft -> (deleted), by its author
 
-Nobody decides on their own petition: its author may not approve, reject, take down or
-answer it, nor may one of its sponsors approve or reject it (they took its side before
-moderation); another moderator of the council does (a 403, `own-petition`).
+Nobody decides on their own petition: its author may not approve, reject, take down,
+answer it or set aside (or restore) its signatures, nor may one of its sponsors approve
+or reject it (they took its side before moderation); another moderator of the council
+does (a 403, `own-petition`). A draft is its author's alone: nobody else sees it.
 """
 
 from __future__ import annotations
@@ -106,13 +107,17 @@ def get_petition(session: Session, petition_id: int, viewer: Principal | None = 
 
 def may_see(session: Session, petition: Petition, viewer: Principal | None) -> bool:
     """Whether `viewer` may see the petition: anyone a published one (a rejected one where
-    the council publishes rejections), not taken down; its author and its moderators any."""
+    the council publishes rejections), not taken down; its author any; its moderators any
+    but a draft."""
     visible = not petition.hidden and (
         petition.state in PUBLISHED
         or (petition.state == "rejected" and publishes_rejected(session, petition.council))
     )
-    return visible or bool(
-        viewer and (viewer.user_id == petition.author_id or is_moderator(viewer, petition.council))
+    if visible or viewer is None:
+        return visible
+    # A draft is its author's alone until submitted, the council's moderators included.
+    return viewer.user_id == petition.author_id or (
+        petition.state != "draft" and is_moderator(viewer, petition.council)
     )
 
 
@@ -267,7 +272,7 @@ def sponsored_by(session: Session, user_id: str, petition_ids: Collection[int]) 
     )
 
 
-def _moderated(
+def moderated_petition(
     session: Session, actor: Principal, petition_id: int, *, moderation: bool = False
 ) -> Petition:
     """The petition, for a moderator of its council who may decide on it: not its author,
@@ -288,7 +293,7 @@ def _moderated(
 
 def approve(session: Session, actor: Principal, petition_id: int) -> Petition:
     """Publish: signatures are collected from now until the deadline."""
-    petition = _moderated(session, actor, petition_id, moderation=True)
+    petition = moderated_petition(session, actor, petition_id, moderation=True)
     if petition.state != "moderation":
         raise WrongState(gettext("Only a petition awaiting moderation can be approved."))
     policy = policy_for(session, petition.council)
@@ -305,7 +310,7 @@ def reject(
     session: Session, actor: Principal, petition_id: int, reason: str, explanation: str
 ) -> Petition:
     """Refuse with a reason from the council's catalogue and an explanation."""
-    petition = _moderated(session, actor, petition_id, moderation=True)
+    petition = moderated_petition(session, actor, petition_id, moderation=True)
     if petition.state != "moderation":
         raise WrongState(gettext("Only a petition awaiting moderation can be rejected."))
     if reason not in policy_for(session, petition.council).rejection_reasons:
@@ -322,7 +327,7 @@ def reject(
 
 def take_down(session: Session, actor: Principal, petition_id: int, reason: str) -> Petition:
     """Hide a published petition; the timeline keeps why."""
-    petition = _moderated(session, actor, petition_id)
+    petition = moderated_petition(session, actor, petition_id)
     if petition.state not in PUBLISHED or petition.hidden:
         raise WrongState(gettext("Only a published petition can be taken down."))
     petition.hidden = True
@@ -395,7 +400,7 @@ def respond(
     session: Session, actor: Principal, petition_id: int, text: str, decision: str
 ) -> Response:
     """Publish the council's official answer to a successful petition."""
-    petition = _moderated(session, actor, petition_id)
+    petition = moderated_petition(session, actor, petition_id)
     if petition.state != "successful":
         raise WrongState(gettext("Only a successful petition can be answered."))
     if decision not in DECISIONS:

@@ -82,10 +82,12 @@ def test_the_author_deletes_a_draft_and_nobody_else_can(client, people):
     petition_id = draft(client, author)
     url = f"{API}/petitions/{petition_id}"
     assert client.delete(url).status_code == 401
-    # Another resident does not learn that the draft exists; a moderator is refused.
+    # Nobody else learns that the draft exists, the council's moderators included.
     attacker = client.delete(url, headers=people.resident(2))
     assert attacker.status_code == 404 and attacker.json["type"].endswith(":not-found")
-    assert client.delete(url, headers=people.moderator()).status_code == 403
+    assert client.delete(url, headers=people.moderator()).status_code == 404
+    for path in ("", "/timeline"):
+        assert client.get(url + path, headers=people.moderator()).status_code == 404
     assert client.delete(url, headers=people.moderator("oliivka")).status_code == 404
     assert client.get(url, headers=author).json["state"] == "draft"
     assert client.delete(url, headers=author).status_code == 204
@@ -134,6 +136,13 @@ def test_a_moderator_does_not_decide_on_their_own_petition(client, people):
     )
     assert down.status_code == 403 and down.json["type"].endswith(":own-petition")
     assert client.get(f"{API}/petitions/{petition_id}").json["hidden"] is False
+    # Nor does the author set aside signatures of it: the count is not theirs to trim.
+    invalidations = f"{API}/petitions/{petition_id}/invalidations"
+    window = {"reason": "Не мої прихильники", "user_id": "r6"}
+    set_aside = client.post(invalidations, json=window, headers=own)
+    assert set_aside.status_code == 403 and set_aside.json["type"].endswith(":own-petition")
+    assert client.get(invalidations, headers=own).json["invalidations"] == []
+    assert client.post(invalidations, json=window, headers=colleague).status_code == 201
 
 
 def test_a_moderator_who_sponsored_a_petition_does_not_moderate_it(client, people):

@@ -43,6 +43,7 @@ def test_a_draft_is_saved_found_again_edited_and_submitted(client, auth_app, peo
     petition_id = saved_draft(client)
     page = client.get(f"/petitions/{petition_id}?lang=en").text
     assert "The draft is saved." in page and "Your draft" in page and ">Draft</p>" in page
+    assert 'id="signature-count"' not in page  # no count before it takes signatures
     # A draft is not checked for similar petitions until it is submitted.
     assert f"/petitions/{existing}" not in page
 
