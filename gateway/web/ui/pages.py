@@ -12,11 +12,12 @@ from flask_babel import lazy_gettext as _l
 
 from services.common.app import public
 from services.common.councils import council_name
+from services.common.errors import N_
 from services.common.i18n import request_locale
 from services.common.timeutil import utcnow
 
 from .api import Answer, SignInNeeded, api, renew_tokens
-from .session import check_csrf, clear_session, session, update_session
+from .session import check_csrf, clear_session, leave_notice, session, update_session
 
 pages = Blueprint("pages", __name__)
 # The pages' forms: each checks the CSRF token of the visitor's own session, and the API
@@ -560,6 +561,37 @@ def _account_page(errors: dict | None = None, notice: str | None = None, status:
         render_template("ui/account.html", me=me.body, errors=errors or {}, notice=notice),
         status,
     )
+
+
+@pages.post("/account/password")
+@page_form
+def change_password():
+    """A new password, given with the current one: every other session ends, this one
+    goes on with the tokens auth hands back."""
+    check_csrf()
+    if (away := _signed_in_or_login()) is not None:
+        return away
+    answer = api(
+        "auth",
+        "POST",
+        "/password/change",
+        {
+            "current_password": request.form.get("current_password", ""),
+            "new_password": request.form.get("new_password", ""),
+        },
+    )
+    if not answer.ok:
+        errors = answer.errors()
+        if "form" in errors:  # too many wrong passwords, mostly: said beside the field
+            errors["current_password"] = errors.pop("form")
+        return _account_page(errors=errors, status=answer.status)
+    update_session(
+        access=answer.body["access_token"],
+        refresh=answer.body["refresh_token"],
+        roles=token_roles(answer.body["access_token"]),
+    )
+    leave_notice(N_("Your password is changed. Every other session is signed out."))
+    return redirect(url_for("pages.account"), code=303)
 
 
 @pages.post("/account/<change>")
