@@ -341,7 +341,7 @@ def _link_page(purpose: str, template: str):
     token = request.args.get("token", "")
     locale = domain.link_locale(db.session, settings(), token, purpose)
     with in_language(locale) as language:
-        spent = domain.spent_link(db.session, settings(), token, purpose)
+        spent = domain.link_problem(db.session, settings(), token, purpose)
         if spent is not None:
             return spent_link(spent, purpose, language)
         return render_template(template, locale=language, token=token)

@@ -542,7 +542,7 @@ def _set_password(session: Session, user: User, password: str) -> None:
 _LINK_CHECKS = {"confirm-email": _confirmation, "reset-password": _reset_account}
 
 
-def spent_link(
+def link_problem(
     session: Session, settings: Settings, token: str, purpose: str
 ) -> InvalidLink | None:
     """Why a link opened just now will not work (LinkUsed when its work is done), for its
