@@ -18,6 +18,8 @@ from tests.auth.test_access_withdrawals import (  # noqa: F401 - a fixture
     signed_in,
     withdrawals_read_at_every_request,
 )
+from tests.conftest import TEST_DB
+from tests.support.concurrency import at_once
 
 pytestmark = pytest.mark.usefixtures("councils")
 CHANGE = "/api/auth/password/change"
@@ -172,3 +174,22 @@ def test_a_deleted_account_changes_no_password(client, auth_app):
     deleted = client.delete("/api/auth/me", json={"password": PASSWORD}, headers=bearer(pair))
     assert deleted.status_code == 204
     assert change(client, pair).status_code == 401
+
+
+@pytest.mark.skipif(TEST_DB != "postgres", reason="concurrent requests need a server database")
+def test_two_changes_at_once_take_turns(client, gateway, auth_app):
+    """Two sessions changing the password at the same moment with the same current one:
+    the second checks it against the password the first set, and is refused."""
+    first, second = confirmed_resident(client, auth_app), login(client).json
+    body = {"current_password": PASSWORD}
+    statuses = at_once(
+        gateway,
+        [
+            ("POST", CHANGE, {**body, "new_password": NEW}, bearer(first)),
+            ("POST", CHANGE, {**body, "new_password": "another new passphrase"}, bearer(second)),
+        ],
+    )
+    assert sorted(statuses) == [200, 401]
+    works = [login(client, password=p).status_code for p in (NEW, "another new passphrase")]
+    assert sorted(works) == [200, 401]
+    assert len(messages(auth_app, "olena@example.org", "password_changed")) == 1

@@ -560,6 +560,10 @@ def change_password(
     """A signed-in person's new password, given the current one. Every session is signed
     out and the caller's goes on with the pair returned; the account's address is told,
     so that its owner learns of a change they did not make."""
+    # Two changes at once take turns (PostgreSQL; SQLite writes one at a time): the later
+    # one checks the password the earlier one set, and its sign-out includes the earlier
+    # one's new session.
+    session.refresh(user, with_for_update=True)
     _require_password(user, current, field="current_password")
     _check_password(new, user.email or "", user.name or "", field="new_password")
     _set_password(session, user, new)
