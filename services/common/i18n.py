@@ -6,6 +6,8 @@ Flask apps use Flask-Babel; the asynchronous gateway, which has no Flask request
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 
@@ -88,14 +90,22 @@ def format_percent(value) -> str:
     return flask_babel.format_percent((value or 0) / 100, format=pattern)
 
 
-def render_in_language(locale: str | None, template: str, **context) -> str:
-    """A page opened from an email, in the email's language (`locale`), unless the
-    visitor chose one with ?lang=: the link may be opened on another device."""
+@contextmanager
+def in_language(locale: str | None) -> Iterator[str]:
+    """Speak the language of the email a page was opened from (`locale`), unless the
+    visitor chose one with ?lang=: the link may be opened on another device. Yields the
+    language, for the page's <html lang>."""
     chosen = request.args.get("lang")
     for language in (chosen, locale, request_locale()):
         if language in SUPPORTED_LOCALES:
             break
     with flask_babel.force_locale(language):
+        yield language
+
+
+def render_in_language(locale: str | None, template: str, **context) -> str:
+    """A page opened from an email, in the email's language (see `in_language`)."""
+    with in_language(locale) as language:
         return render_template(template, locale=language, **context)
 
 

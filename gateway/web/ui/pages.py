@@ -688,6 +688,37 @@ def _account_page(errors: dict | None = None, notice: str | None = None, status:
     )
 
 
+@pages.post("/account/password")
+@page_form
+def change_password():
+    """A new password, given with the current one: every other session ends, this one
+    goes on with the tokens auth hands back."""
+    check_csrf()
+    if (away := _signed_in_or_login()) is not None:
+        return away
+    answer = api(
+        "auth",
+        "POST",
+        "/password/change",
+        {
+            "current_password": request.form.get("current_password", ""),
+            "new_password": request.form.get("new_password", ""),
+        },
+    )
+    if not answer.ok:
+        errors = answer.errors()
+        if "form" in errors:  # too many wrong passwords, mostly: said beside the field
+            errors["current_password"] = errors.pop("form")
+        return _account_page(errors=errors, status=answer.status)
+    update_session(
+        access=answer.body["access_token"],
+        refresh=answer.body["refresh_token"],
+        roles=token_roles(answer.body["access_token"]),
+    )
+    leave_notice(N_("Your password is changed. Every other session is signed out."))
+    return redirect(url_for("pages.account"), code=303)
+
+
 @pages.post("/account/<change>")
 @page_form
 def change_contact(change: str):

@@ -11,7 +11,7 @@ from flask_babel import gettext
 from services.common.app import accepts, public
 from services.common.blueprint import Blueprint
 from services.common.errors import Problem
-from services.common.i18n import render_in_language, request_locale
+from services.common.i18n import in_language, request_locale
 from services.common.passwords import password_rules
 from services.common.throttle import requesting_client
 from services.common.tokens import current_principal, token_required
@@ -22,6 +22,7 @@ from .models import User
 from .schemas import (
     AcceptedSchema,
     ChangeEmailSchema,
+    ChangePasswordSchema,
     ChangePhoneSchema,
     CodeSchema,
     ConfirmEmailSchema,
@@ -298,21 +299,68 @@ def reset_password(data):
     domain.reset_password(db.session, settings(), data["token"], data["password"])
 
 
+@accounts_blp.route("/password/change", methods=["POST"])
+@accounts_blp.arguments(ChangePasswordSchema)
+@accounts_blp.response(200, TokenPairSchema)
+@token_required
+def change_password(data):
+    """Change the password, giving the current one; every other session ends.
+
+    The caller's session goes on with the new token pair in the answer (its refresh token
+    and access tokens, like every other session's, no longer work), and the account's
+    address is told of the change. A wrong current password is a 401
+    `invalid-credentials` and counts as a failed sign-in of the account from this client
+    (then 429 `rate-limited`, as sign-in is): an access token alone, a stolen one say,
+    neither changes the password nor guesses it. A new password the rules refuse is a
+    422 with the reason under `new_password`."""
+    user = current_user()
+    client = requesting_client()
+    refuse_while_waiting(
+        throttle().retry_after(user.email, client),
+        gettext("Too many wrong passwords. Try again later."),
+    )
+    try:
+        pair = domain.change_password(
+            db.session,
+            settings(),
+            user,
+            current=data["current_password"],
+            new=data["new_password"],
+        )
+    except domain.InvalidCredentials:
+        throttle().failed(user.email, client)
+        raise
+    return token_pair(pair)
+
+
 # Pages opened from emails. A mail scanner that fetches the link changes nothing.
 
 
-def _link_page(purpose: str, template: str) -> str:
-    """The page an emailed link opens: its button, in the email's language."""
+def _link_page(purpose: str, template: str):
+    """The page an emailed link opens, in the email's language: its form; or, for a link
+    that will not work (used already, expired), why, at once, without a form to fill in
+    first. Only reads: a mail scanner that fetches the link changes nothing."""
     token = request.args.get("token", "")
     locale = domain.link_locale(db.session, settings(), token, purpose)
-    return render_in_language(locale, template, token=token)
+    with in_language(locale) as language:
+        spent = domain.link_problem(db.session, settings(), token, purpose)
+        if spent is not None:
+            return spent_link(spent, purpose, language)
+        return render_template(template, locale=language, token=token)
 
 
-def spent_link(problem: domain.InvalidLink):
+def spent_link(problem: domain.InvalidLink, purpose: str, language: str | None = None):
     """The page for a link that no longer works: why, in plain words; and for one used
-    already (the work is done), the way to sign in."""
+    already (the work is done), the way to sign in, and for a reset link, to a new one."""
     used = isinstance(problem, domain.LinkUsed)
-    page = render_template("accounts/done.html", ok=False, message=problem.detail, sign_in=used)
+    page = render_template(
+        "accounts/done.html",
+        locale=language or request_locale(),
+        ok=False,
+        message=problem.detail,
+        sign_in=used,
+        new_link=used and purpose == "reset-password",
+    )
     return page, problem.status
 
 
@@ -329,7 +377,7 @@ def confirm_email_form():
     try:
         confirming(token, request.form.get("password", "")[:1000])
     except domain.InvalidLink as problem:
-        return spent_link(problem)
+        return spent_link(problem, "confirm-email")
     except Problem as problem:  # the password is wrong, or was too often
         page = render_template("accounts/confirm_email.html", token=token, error=problem.detail)
         return page, problem.status, problem.headers
@@ -354,7 +402,7 @@ def reset_password_form():
     try:
         domain.reset_password(db.session, settings(), token, request.form.get("password", ""))
     except domain.InvalidLink as problem:
-        return spent_link(problem)
+        return spent_link(problem, "reset-password")
     except domain.WeakPassword as problem:
         message = " ".join(problem.errors.get("password", [])) or problem.detail
         return render_template("accounts/reset_password.html", token=token, error=message), 422

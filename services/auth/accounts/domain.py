@@ -173,7 +173,8 @@ def _password_fingerprint(user: User) -> str:
     return secret_digest(user.password_hash or "")[:16]
 
 
-def _check_password(password: str, email: str, name: str) -> None:
+def _check_password(password: str, email: str, name: str, field: str = "password") -> None:
+    """A WeakPassword, its reason under `field`, for a new password the rules refuse."""
     reason = password_problem(password, email=email, name=name)
     if reason is None:
         return
@@ -182,7 +183,7 @@ def _check_password(password: str, email: str, name: str) -> None:
         "too-long": gettext("Use at most 256 characters."),
         "too-common": gettext("This password is too easy to guess. Choose another."),
     }[reason]
-    raise WeakPassword(gettext("The password is not accepted."), errors={"password": [message]})
+    raise WeakPassword(gettext("The password is not accepted."), errors={field: [message]})
 
 
 def active_user_by_email(session: Session, email: str) -> User | None:
@@ -257,10 +258,9 @@ def register(
     session.commit()
 
 
-def confirm_email(session: Session, settings: Settings, token: str, password: str) -> User:
-    """Mark the address in the link as confirmed; the link works once, and only with the
-    account's password: whoever opened an account (or asked for a change) in a stranger's
-    name must not have it confirmed by the stranger's click."""
+def _confirmation(session: Session, settings: Settings, token: str) -> tuple[User, str]:
+    """The account and the address a confirmation link would confirm now; LinkUsed when
+    the address is confirmed already, InvalidLink when the link works no more. Reads only."""
     data = load_link(settings, "confirm-email", token, CONFIRM_LINK_TTL)
     user = session.get(User, data.get("u"))
     address = data.get("e")
@@ -279,6 +279,14 @@ def confirm_email(session: Session, settings: Settings, token: str, password: st
         or user.link_nonce != data.get("n")
     ):
         raise InvalidLink(gettext("This link has been used already or is no longer valid."))
+    return user, address
+
+
+def confirm_email(session: Session, settings: Settings, token: str, password: str) -> User:
+    """Mark the address in the link as confirmed; the link works once, and only with the
+    account's password: whoever opened an account (or asked for a change) in a stranger's
+    name must not have it confirmed by the stranger's click."""
+    user, address = _confirmation(session, settings, token)
     _require_password(user, password)
     if address == user.pending_email:  # a change of address, confirmed from the new one
         user.email, user.pending_email = address, None
@@ -512,8 +520,9 @@ def answer_mail_requests(session: Session, settings: Settings) -> int:
     return taken
 
 
-def reset_password(session: Session, settings: Settings, token: str, password: str) -> None:
-    """Set a new password from a reset link (once); every session is signed out."""
+def _reset_account(session: Session, settings: Settings, token: str) -> User:
+    """The account whose password a reset link would set now; LinkUsed when the password
+    was changed since the link was sent, InvalidLink when it works no more. Reads only."""
     data = load_link(settings, "reset-password", token, RESET_LINK_TTL)
     user = session.get(User, data.get("u"))
     if user is None or user.deleted_at is not None:
@@ -525,11 +534,68 @@ def reset_password(session: Session, settings: Settings, token: str, password: s
                 " Sign in with the new password, or ask for a new link."
             )
         )
+    return user
+
+
+def reset_password(session: Session, settings: Settings, token: str, password: str) -> None:
+    """Set a new password from a reset link (once); every session is signed out."""
+    user = _reset_account(session, settings, token)
     _check_password(password, user.email or "", user.name or "")
+    _set_password(session, user, password)
+    session.commit()
+
+
+def _set_password(session: Session, user: User, password: str) -> None:
+    """A new password: reset links sent before it (they carry the old one's fingerprint)
+    and confirmation links stop working, and every session is signed out."""
     user.password_hash = hash_password(password)
     user.link_nonce += 1
     revoke_all_sessions(session, user.id)
-    session.commit()
+
+
+# What each link's page checks before it shows its form (a GET: nothing changes).
+_LINK_CHECKS = {"confirm-email": _confirmation, "reset-password": _reset_account}
+
+
+def link_problem(
+    session: Session, settings: Settings, token: str, purpose: str
+) -> InvalidLink | None:
+    """Why a link opened just now will not work (LinkUsed when its work is done), for its
+    page to say at once instead of showing a form; None while it works. Changes nothing."""
+    try:
+        _LINK_CHECKS[purpose](session, settings, token)
+    except InvalidLink as problem:
+        return problem
+    return None
+
+
+def change_password(
+    session: Session, settings: Settings, user: User, *, current: str, new: str
+) -> TokenPair:
+    """A signed-in person's new password, given the current one. Every session is signed
+    out and the caller's goes on with the pair returned; the account's address is told,
+    so that its owner learns of a change they did not make."""
+    # Two changes at once take turns (PostgreSQL; SQLite writes one at a time): the later
+    # one checks the password the earlier one set, and its sign-out includes the earlier
+    # one's new session.
+    session.refresh(user, with_for_update=True)
+    _require_password(user, current, field="current_password")
+    _check_password(new, user.email or "", user.name or "", field="new_password")
+    _set_password(session, user, new)
+    confirmed = user.email_verified_at is not None
+    enqueue_email(
+        session,
+        to=user.email,
+        template="password_changed",
+        locale=user.locale,
+        # An address never confirmed may be someone else's: it is not told the name.
+        context={
+            "name": user.name if confirmed else None,
+            "reset_url": f"{settings.public_url}/password/forgot?lang={user.locale}",
+        },
+        user_id=user.id,
+    )
+    return _issue(session, settings, user, family=None)
 
 
 # Phone verification
@@ -682,9 +748,11 @@ def verify_phone(session: Session, settings: Settings, user: User, code: str) ->
 # Changing the address or the number, and the person's own data
 
 
-def _require_password(user: User, password: str) -> None:
+def _require_password(user: User, password: str, field: str | None = None) -> None:
+    """InvalidCredentials unless `password` is the account's (said under `field`, if named)."""
     if not verify_password(user.password_hash, password):
-        raise InvalidCredentials(gettext("The password is wrong."))
+        wrong = gettext("The password is wrong.")
+        raise InvalidCredentials(wrong, errors={field: [wrong]} if field else None)
 
 
 def change_email(

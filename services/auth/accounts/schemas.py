@@ -130,6 +130,16 @@ class NewPasswordSchema(Schema):
     password = new_password()
 
 
+class ChangePasswordSchema(Schema):
+    current_password = fields.String(
+        required=True,
+        load_only=True,
+        validate=validate.Length(max=1000),
+        metadata={"description": "the password in use: an access token alone changes nothing"},
+    )
+    new_password = new_password()
+
+
 class AcceptedSchema(Schema):
     detail = fields.String(required=True)
 
