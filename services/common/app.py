@@ -21,12 +21,17 @@ from marshmallow import Schema, fields
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import check_production_safety, service_config
-from .councils import CouncilConverter
+from .councils import COUNCIL_SLUG, CouncilConverter
 from .db import MIGRATIONS_KEY, init_database
 from .errors import PROBLEM_CONTENT_TYPE, Problem, init_errors
 from .health import health_blueprint
 from .i18n import init_i18n
-from .inputs import IdConverter, refuse_nul_in_request
+from .inputs import (
+    IdConverter,
+    configured_property,
+    refuse_nul_in_request,
+    storable_text_property,
+)
 from .requests import configure_logging, init_request_ids
 from .tokens import init_tokens
 
@@ -50,8 +55,22 @@ class ProblemSchema(Schema):
     )
 
 
+def _council_in_path(converter) -> dict:
+    return {
+        "type": "string",
+        "pattern": f"^{COUNCIL_SLUG.pattern}$",
+        "description": "the council's address: lowercase letters, digits and inner hyphens",
+    }
+
+
 class ServiceApi(Api):
     ERROR_SCHEMA = ProblemSchema
+
+    def _init_spec(self, **kwargs):
+        super()._init_spec(**kwargs)
+        self.ma_plugin.converter.add_attribute_function(storable_text_property)
+        self.ma_plugin.converter.add_attribute_function(configured_property(self._app.config))
+        self.register_converter(CouncilConverter, _council_in_path)
 
     def _register_responses(self):
         """Document error responses as they are sent: application/problem+json."""

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
-from email_validator import EmailNotValidError, validate_email
+from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from marshmallow import Schema, ValidationError, fields, validate
@@ -14,12 +15,30 @@ from .errors import N_
 MAX_ID = 2**31 - 1  # PostgreSQL's integer, the type of every id column
 
 
+# What email_validator asks of a domain beyond the syntax of idn-email, written for the
+# document as a pattern over the whole address (ECMA-262 has no flag for case, hence the
+# classes): a dot, a top-level label not all digits, and none of the domains no mail
+# reaches (RFC 6761: .test, .local, .invalid...).
+_SPECIAL_USE = "|".join(
+    "".join(f"[{c}{c.upper()}]" if c.isalpha() else re.escape(c) for c in name)
+    for name in sorted(SPECIAL_USE_DOMAIN_NAMES)
+)
+DELIVERABLE_ADDRESS = rf"^(?=.*@[^@]*\.[^@.]*[^@.0-9][^@.]*$)(?!.*[.@](?:{_SPECIAL_USE})$)"
+
+
 class EmailAddress(fields.String):
     """An email address, checked and normalised (lowercase) so one person has one key."""
 
     def __init__(self, **kwargs) -> None:
         # Addresses beyond ASCII are taken (and sent with SMTPUTF8): JSON Schema's idn-email.
-        kwargs["metadata"] = {"format": "idn-email", **kwargs.get("metadata", {})}
+        kwargs["metadata"] = {
+            "format": "idn-email",
+            "maxLength": 320,
+            "pattern": DELIVERABLE_ADDRESS,
+            "description": "an address mail can reach: none at a special-use domain"
+            f" ({', '.join('.' + name for name in sorted(SPECIAL_USE_DOMAIN_NAMES))})",
+            **kwargs.get("metadata", {}),
+        }
         super().__init__(**kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
@@ -82,12 +101,26 @@ def is_id(value) -> bool:
     return type(value) is int and 1 <= value <= MAX_ID
 
 
+# The years 2000 to 2199, at the start of an RFC 3339 date or time, for the document;
+# a time leaves out the first and last day, where its offset could move it out of them.
+YEARS_2000_TO_2199 = "^2[01][0-9]{2}-"
+MOMENTS_2000_TO_2199 = "^(?!2000-01-01T|2199-12-31T)2[01][0-9]{2}-"
+
+
 class Moment(fields.AwareDateTime):
     """A point in time with its offset, taken as UTC; only years this suite can mean
     (converting 9999-12-31T23:59-14:00 to UTC would overflow the year)."""
 
     EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
     LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs["metadata"] = {
+            "pattern": MOMENTS_2000_TO_2199,
+            "description": "a time with its offset, in the years 2000 to 2199 (UTC)",
+            **kwargs.get("metadata", {}),
+        }
+        super().__init__(*args, **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
         moment = super()._deserialize(value, attr, data, **kwargs)
@@ -104,6 +137,14 @@ class CalendarDate(fields.Date):
     """A day on a calendar ("2027-01-01"), kept as that text in a JSON column."""
 
     EARLIEST, LATEST = Moment.EARLIEST.date(), Moment.LATEST.date()
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs["metadata"] = {
+            "pattern": YEARS_2000_TO_2199,
+            "description": "a day in the years 2000 to 2199",
+            **kwargs.get("metadata", {}),
+        }
+        super().__init__(*args, **kwargs)
 
     def _serialize(self, value, attr, obj, **kwargs):
         return value if isinstance(value, str) else super()._serialize(value, attr, obj, **kwargs)

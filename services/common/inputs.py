@@ -28,6 +28,32 @@ _BAD_CHARACTER = re.compile("[\x00\ud800-\udfff]")
 _FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 
 
+# What the document says of every text a request may carry (an ECMA-262 pattern): no
+# NUL. Lone surrogates need no pattern: a JSON text is Unicode, and they are none.
+STORABLE_TEXT = "^[^\\u0000]*$"
+
+
+def storable_text_property(self, field, ret: dict, **kwargs) -> dict:
+    """apispec attribute function: a request's text field, unless its own pattern, format
+    or choices say more already, is documented as holding no NUL (it is refused)."""
+    if ret.get("type") not in ("string", ["string", "null"]) or field.dump_only:
+        return {}
+    if any(key in ret for key in ("pattern", "format", "enum", "const")):
+        return {}
+    return {"pattern": STORABLE_TEXT}
+
+
+def configured_property(config):
+    """apispec attribute function: what a field accepts that the installation's settings
+    decide (such as which countries' phone numbers), from its `openapi_properties(config)`."""
+
+    def configured_field_property(self, field, **kwargs) -> dict:
+        document = getattr(field, "openapi_properties", None)
+        return document(config) if document is not None else {}
+
+    return configured_field_property
+
+
 class IdConverter(IntegerConverter):
     """`<int:…>` in every route: ASCII digits (`\\d` would take any script's digits) up
     to the largest id the database holds."""

@@ -639,5 +639,5 @@ def get_policy(council: str):
 @token_required
 def put_policy(data, query, council: str):
     """Change the council's petition rules (its admins)."""
-    ensure_council(council)
+    ensure_council(council, in_path=True)
     return update_policy(db.session, current_principal(), council, data, query["check_only"])

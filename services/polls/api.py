@@ -164,11 +164,18 @@ class EmbedSchema(Schema):
 
 
 WEB_ORIGIN = re.compile(r"https?://([A-Za-z0-9.-]{1,253})(?::([0-9]{1,5}))?")
+# The same for the document, with the port from 1 to 65535 and the slash people copy.
+_PORT = r"(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+WEB_ORIGIN_PATTERN = rf"^https?://[A-Za-z0-9.-]{{1,253}}(?::{_PORT})?/?$"
 
 
 class WebOrigin(fields.String):
     """An origin that may frame the widget: it goes into a CSP header as it is. The slash
     an address bar shows after it (https://rada.example.ua/) is dropped: people copy it."""
+
+    def __init__(self, **kwargs) -> None:
+        kwargs["metadata"] = {"pattern": WEB_ORIGIN_PATTERN, **kwargs.get("metadata", {})}
+        super().__init__(**kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs).removesuffix("/")
@@ -411,7 +418,7 @@ def get_policy(council: str):
 @token_required
 def put_policy(data, query, council: str):
     """Change the council's poll settings (its admins)."""
-    ensure_council(council)
+    ensure_council(council, in_path=True)
     return update_policy(
         db.session,
         CouncilPolicy,

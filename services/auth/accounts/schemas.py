@@ -43,6 +43,16 @@ class PhoneNumber(fields.String):
         }
         super().__init__(**kwargs)
 
+    def openapi_properties(self, config) -> dict:
+        """The document's pattern: a mobile number, in E.164, of a country this
+        installation sends SMS to (VICHE_SMS_COUNTRIES), by libphonenumber's plans."""
+        plans = []
+        for region in sorted(config.get("SMS_COUNTRIES", ())):
+            plan = phonenumbers.PhoneMetadata.metadata_for_region(region)
+            if plan is not None and plan.mobile.national_number_pattern:
+                plans.append(f"{plan.country_code}(?:{plan.mobile.national_number_pattern})")
+        return {"pattern": f"^\\+(?:{'|'.join(plans)})$"} if plans else {}
+
     def _deserialize(self, value, attr, data, **kwargs):
         raw = super()._deserialize(value, attr, data, **kwargs)
         try:
@@ -63,6 +73,10 @@ class PhoneNumber(fields.String):
 
 # Bidirectional overrides and isolates: they make a name read as other text.
 BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# The same rule for the document: something besides spaces, and none of the control
+# characters (Cc), line or paragraph separators or bidirectional controls.
+_NOT_IN_A_NAME = r"\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+PERSON_NAME_PATTERN = rf"^[^{_NOT_IN_A_NAME}]*[^\s{_NOT_IN_A_NAME}][^{_NOT_IN_A_NAME}]*$"
 
 
 class PersonName(fields.String):
@@ -71,6 +85,11 @@ class PersonName(fields.String):
     the messages that greet it)."""
 
     def __init__(self, **kwargs) -> None:
+        kwargs["metadata"] = {
+            "pattern": PERSON_NAME_PATTERN,
+            "description": "one line of text, without control characters",
+            **kwargs.get("metadata", {}),
+        }
         super().__init__(validate=validate.Length(min=1, max=200), **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
