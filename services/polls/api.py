@@ -19,6 +19,7 @@ from services.common.councils import ensure_council
 from services.common.csvfiles import CSV_DOC, csv_download
 from services.common.fields import CheckOnlyQuery, EmailAddress, Length, Moment, id_field
 from services.common.i18n import request_locale
+from services.common.inputs import NOT_BLANK_TEXT
 from services.common.policies import policy_for, update_policy
 from services.common.throttle import requesting_client
 from services.common.tokens import current_principal, token_required
@@ -34,9 +35,17 @@ QUESTION = Length(min=5, max=300)
 
 
 def options_field(**kwargs) -> fields.List:
+    """A poll's answers, as lifecycle checks them: each with text besides spaces, no two
+    the same (the document cannot say "ignoring case and surrounding spaces": it says
+    so in words)."""
     return fields.List(
-        fields.String(validate=Length(min=1, max=200)),
+        fields.String(validate=Length(min=1, max=200), metadata={"pattern": NOT_BLANK_TEXT}),
         validate=Length(min=2, max=30, entries="answers"),
+        metadata={
+            "uniqueItems": True,
+            "description": "each answer with text besides spaces, no two the same"
+            " (ignoring case and surrounding spaces)",
+        },
         **kwargs,
     )
 
@@ -46,20 +55,30 @@ CHOICES = fields.List(
 )
 
 
+# Rules between fields, which a schema cannot state: said in words.
+MAX_CHOICES_DOC = {"description": "answers a voter may choose: at most the poll's answers"}
+CLOSES_AT_DOC = {
+    "description": "a time with its offset, in the years 2000 to 2199 (UTC), after opens_at"
+    " and, when a poll opens, not passed"
+}
+
+
 class NewPollSchema(Schema):
     council = fields.String(required=True, validate=Length(min=1, max=64))
     question = fields.String(required=True, validate=QUESTION)
     description = fields.String(load_default="", validate=Length(max=5000))
     language = fields.String(load_default="uk", validate=validate.OneOf(SUPPORTED_LOCALES))
     options = options_field(required=True)
-    max_choices = fields.Integer(load_default=1, validate=validate.Range(min=1, max=30))
+    max_choices = fields.Integer(
+        load_default=1, validate=validate.Range(min=1, max=30), metadata=MAX_CHOICES_DOC
+    )
     method = fields.String(load_default="email", validate=validate.OneOf(METHODS))
     results_visibility = fields.String(
         load_default="always", validate=validate.OneOf(RESULTS_VISIBILITY)
     )
     allow_change = fields.Boolean(load_default=False)
     opens_at = Moment(load_default=None, allow_none=True)
-    closes_at = Moment(load_default=None, allow_none=True)
+    closes_at = Moment(load_default=None, allow_none=True, metadata=CLOSES_AT_DOC)
 
 
 class EditPollSchema(Schema):
@@ -67,12 +86,12 @@ class EditPollSchema(Schema):
     description = fields.String(validate=Length(max=5000))
     language = fields.String(validate=validate.OneOf(SUPPORTED_LOCALES))
     options = options_field()
-    max_choices = fields.Integer(validate=validate.Range(min=1, max=30))
+    max_choices = fields.Integer(validate=validate.Range(min=1, max=30), metadata=MAX_CHOICES_DOC)
     method = fields.String(validate=validate.OneOf(METHODS))
     results_visibility = fields.String(validate=validate.OneOf(RESULTS_VISIBILITY))
     allow_change = fields.Boolean()
     opens_at = Moment(allow_none=True)
-    closes_at = Moment(allow_none=True)
+    closes_at = Moment(allow_none=True, metadata=CLOSES_AT_DOC)
 
 
 class OptionSchema(Schema):
