@@ -204,3 +204,17 @@ def test_a_policy_for_a_council_nobody_created_is_not_found(
     with app.app_context():
         session = app.extensions["sqlalchemy"].session
         assert session.scalar(select(func.count()).select_from(model)) == 0
+
+
+def test_a_polls_answers_are_documented_unique_and_not_blank(client, people):
+    options = schema_of(document(client), "polls.NewPoll")["properties"]["options"]
+    assert options["uniqueItems"] is True
+    pattern = options["items"]["pattern"]
+    for answers in (["Так", "Ні"], [" ", "Ні"], ["\u3000", "Ні"], ["\x1f", "Ні"], ["Так", "Так"]):
+        said = all(matches(pattern, a) for a in answers) and len(set(answers)) == len(answers)
+        made = client.post(
+            "/api/polls/polls",
+            json={"council": "kyiv", "question": "Ставимо ліхтарі?", "options": answers},
+            headers=people.admin(),
+        )
+        assert made.status_code == (201 if said else 422), answers
