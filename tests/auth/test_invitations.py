@@ -222,3 +222,42 @@ def test_an_admin_sends_only_so_many_invitations_an_hour(client, auth_app, admin
             invitation.created_at -= timedelta(hours=1)
         db.session.commit()
     assert client.post(INVITE, json=body, headers=bearer(admin)).status_code == 202
+
+
+def test_settled_invitations_and_their_addresses_are_deleted_a_day_on(client, auth_app, admin):
+    """The addresses admins typed do not stay in auth for ever: the delivery worker's
+    sweep deletes every invitation accepted, withdrawn or expired a day before; pending
+    ones, and those settled within the day, stay."""
+    from services.auth.messaging.worker import DeliveryWorker
+    from services.common.timeutil import utcnow
+
+    olena = confirmed_resident(client, auth_app)
+    assert accept(client, invited(client, auth_app, admin), olena).status_code == 200
+    invited(client, auth_app, admin, "withdrawn@example.org")
+    invited(client, auth_app, admin, "expired@example.org")
+    invited(client, auth_app, admin, "pending@example.org")
+    invited(client, auth_app, admin, "recent@example.org")
+    pending = client.get(INVITE, headers=bearer(admin)).json["invitations"]
+    ids = {row["email"]: row["id"] for row in pending}
+    for email in ("withdrawn@example.org", "recent@example.org"):
+        gone = client.delete(f"{INVITE}/{ids[email]}", headers=bearer(admin))
+        assert gone.status_code == 204
+    day_ago = utcnow() - timedelta(days=1, minutes=1)
+    with auth_app.app_context():
+        for row in db.session.scalars(select(Invitation)):
+            if row.email == "olena@example.org":
+                row.accepted_at = day_ago
+            elif row.email == "withdrawn@example.org":
+                row.withdrawn_at = day_ago
+            elif row.email == "expired@example.org":
+                row.expires_at = day_ago
+        db.session.commit()
+    DeliveryWorker(auth_app).run_once(sweep_too=True)  # as the worker does every 30 passes
+    with auth_app.app_context():
+        left = sorted(db.session.scalars(select(Invitation.email)))
+        held = db.session.scalar(select(CouncilRole.id).where(CouncilRole.role == "moderator"))
+    assert left == ["pending@example.org", "recent@example.org"]
+    assert held is not None  # the role stays, with who granted it
+    assert client.get(INVITE, headers=bearer(admin)).json["invitations"][0]["email"] == (
+        "pending@example.org"
+    )
