@@ -243,6 +243,19 @@ def test_signing_out_with_an_unknown_or_spent_refresh_token_changes_nothing(clie
     assert not signed_in(client, pair)
 
 
+def test_signing_out_again_and_again_lists_the_session_once(client, auth_app):
+    """Whoever holds a refresh token cannot grow the list every service reads (nor its
+    table) by signing out with it again and again: it grows with sessions only."""
+    pair = confirmed_resident(client, auth_app)
+    body = {"refresh_token": pair["refresh_token"]}
+    for _ in range(5):
+        assert client.post("/api/auth/logout", json=body).status_code == 204
+    with auth_app.app_context():
+        rows = db.session.scalars(db.select(SessionWithdrawal.sid)).all()
+    assert rows == [claims_of(pair)["sid"]]
+    assert not signed_in(client, pair)
+
+
 def test_a_signed_out_session_is_listed_while_its_tokens_live_and_no_longer(client, auth_app):
     with auth_app.app_context():
         now = utcnow()
