@@ -13,7 +13,15 @@ from gateway.cli import main as viche
 from services.auth.councils.invitations import INVITATIONS_PER_ADMIN_PER_HOUR
 from services.auth.councils.models import CouncilRole, Invitation, RoleChange
 from services.auth.models import db
-from tests.auth.helpers import bearer, confirmed_resident, link_token, login, messages, register
+from tests.auth.helpers import (
+    PASSWORD,
+    bearer,
+    confirmed_resident,
+    link_token,
+    login,
+    messages,
+    register,
+)
 from tests.auth.test_councils import claims, councils, user_id  # noqa: F401 - a fixture
 
 INVITE = "/api/auth/councils/kyiv/invitations"
@@ -261,3 +269,28 @@ def test_settled_invitations_and_their_addresses_are_deleted_a_day_on(client, au
     assert client.get(INVITE, headers=bearer(admin)).json["invitations"][0]["email"] == (
         "pending@example.org"
     )
+
+
+def test_the_invited_address_and_the_accounts_are_compared_as_one_spelling(client, auth_app, admin):
+    """Case and an internationalised domain's two spellings name one address: the invitee
+    accepts whichever way either was typed. A +tag is another address (it may be another
+    person's at some providers): its account cannot take an invitation of the plain one,
+    nor the plain account one sent to the tagged address."""
+    assert register(client, "Olena@Bücher.example").status_code == 202
+    mailed = messages(auth_app, "olena@bücher.example", "confirm_email")[-1].text_body
+    confirm = {"token": link_token(mailed), "password": PASSWORD}
+    assert client.post("/api/auth/email/confirm", json=confirm).status_code == 200
+    olena = login(client, "OLENA@bücher.example").json
+    tagged = confirmed_resident(client, auth_app, "olena+roles@bücher.example")
+    answer = client.post(
+        INVITE,
+        json={"email": "OLENA@xn--bcher-kva.example", "role": "moderator"},
+        headers=bearer(admin),
+    )
+    assert answer.status_code == 202
+    token = link_token(messages(auth_app, "olena@bücher.example", "role_invitation")[-1].text_body)
+    assert accept(client, token, tagged).status_code == 403
+    assert accept(client, token, olena).status_code == 200
+    other = invited(client, auth_app, admin, "olena+roles@bücher.example", "admin")
+    assert accept(client, other, olena).status_code == 403
+    assert claims(client, "olena@bücher.example")["roles"] == {"kyiv": ["moderator"]}
