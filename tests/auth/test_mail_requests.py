@@ -123,3 +123,18 @@ def test_the_reset_email_greets_by_name_only_a_confirmed_address(client, auth_ap
     assert client.post(FORGOT, json={"email": "taras@example.org"}).status_code == 202
     answer_mail_requests(auth_app)
     assert "Taras" in messages(auth_app, "taras@example.org", "reset_password")[-1].text_body
+
+
+def test_registering_again_tells_an_unconfirmed_address_no_name(client, auth_app):
+    """Whoever opened an account in a stranger's address with a name of their choosing
+    registers with the address again and again: each "you already have an account"
+    email greeted the stranger by that name. It does once the address is confirmed."""
+    assert register(client, name="Someone Rude").status_code == 202
+    assert register(client, name="Anyone").status_code == 202
+    mail = messages(auth_app, "olena@example.org", "already_registered")[-1]
+    assert "Someone Rude" not in mail.text_body + (mail.html_body or "")
+
+    confirmed_resident(client, auth_app, "taras@example.org", name="Taras")
+    assert register(client, "taras@example.org", name="Anyone").status_code == 202
+    mail = messages(auth_app, "taras@example.org", "already_registered")[-1]
+    assert "Taras" in mail.text_body

@@ -223,7 +223,8 @@ def register(
             template="already_registered",
             locale=existing.locale,
             context={
-                "name": existing.name,
+                # An address never confirmed may be someone else's: not told the name.
+                "name": existing.name if existing.email_verified_at is not None else None,
                 "login_url": f"{settings.public_url}/",
                 "reset_url": f"{settings.public_url}/",
             },
