@@ -410,11 +410,19 @@ def refresh(session: Session, settings: Settings, token: str) -> TokenPair:
         raise invalid
     # The conditional update makes rotation exclusive: of two uses, one wins and the
     # other is a reuse, even when they arrive together.
+    # A sign-out committed meanwhile (revoked_at) wins too: no new pair for its session.
     claimed = session.execute(
         update(RefreshToken)
-        .where(RefreshToken.id == row.id, RefreshToken.used_at.is_(None))
+        .where(
+            RefreshToken.id == row.id,
+            RefreshToken.used_at.is_(None),
+            RefreshToken.revoked_at.is_(None),
+        )
         .values(used_at=now)
     ).rowcount
+    if claimed != 1 and _signed_out(session, row.id):
+        session.rollback()
+        raise invalid
     if claimed != 1:  # a stolen token, perhaps: its thief's access tokens go too
         revoke_family(session, row.family)
         withdraw_access_tokens(session, row.user_id)
@@ -425,6 +433,19 @@ def refresh(session: Session, settings: Settings, token: str) -> TokenPair:
         session.commit()
         raise invalid
     return _issue(session, settings, user, family=row.family)
+
+
+def _signed_out(session: Session, token_id: int) -> bool:
+    """Whether the refresh token's session was ended (read afresh, not from the session's
+    identity map)."""
+    return (
+        session.scalar(
+            select(RefreshToken.revoked_at)
+            .where(RefreshToken.id == token_id)
+            .execution_options(populate_existing=True)
+        )
+        is not None
+    )
 
 
 def revoke_family(session: Session, family: str) -> None:
@@ -444,6 +465,11 @@ def logout(session: Session, settings: Settings, token: str) -> None:
     )
     if row is None:
         return
+    # A renewal of this session under way finishes first (its claim locks a row of the
+    # family): the pair it issues is then among those revoked here, never left alive.
+    session.execute(
+        select(RefreshToken.id).where(RefreshToken.family == row.family).with_for_update()
+    ).all()
     revoke_family(session, row.family)
     # Each refresh token was issued with an access token: the newest is the last to expire.
     last_issued = session.scalar(
