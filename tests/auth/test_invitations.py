@@ -294,3 +294,28 @@ def test_the_invited_address_and_the_accounts_are_compared_as_one_spelling(clien
     other = invited(client, auth_app, admin, "olena+roles@bücher.example", "admin")
     assert accept(client, other, olena).status_code == 403
     assert claims(client, "olena@bücher.example")["roles"] == {"kyiv": ["moderator"]}
+
+
+def test_another_account_with_the_link_learns_nothing_of_what_became_of_it(client, auth_app, admin):
+    """A forwarded or leaked link tells another account only that it is not theirs: not
+    whether it was accepted (who holds the role is the council's to tell), withdrawn or
+    expired."""
+    olena = confirmed_resident(client, auth_app)
+    mallory = confirmed_resident(client, auth_app, "mallory@example.org")
+    accepted_token = invited(client, auth_app, admin)
+    assert accept(client, accepted_token, olena).status_code == 200
+    withdrawn_token = invited(client, auth_app, admin, "taras@example.org")
+    pending = client.get(INVITE, headers=bearer(admin)).json["invitations"]
+    client.delete(f"{INVITE}/{pending[0]['id']}", headers=bearer(admin))
+    expired_token = invited(client, auth_app, admin, "ivan@example.org", "admin")
+    with auth_app.app_context():
+        for row in db.session.scalars(
+            select(Invitation).where(Invitation.email == "ivan@example.org")
+        ):
+            row.expires_at -= timedelta(days=8)
+        db.session.commit()
+    answers = {
+        client.get(f"/api/auth/invitations/{token}", headers=bearer(mallory)).json["detail"]
+        for token in (accepted_token, withdrawn_token, expired_token)
+    }
+    assert len(answers) == 1 and "another address" in answers.pop()

@@ -173,10 +173,8 @@ def _invitation_for(
     invitation = session.get(Invitation, data.get("i")) if isinstance(data.get("i"), int) else None
     if invitation is None:
         raise _no_longer_valid()
-    if invitation.accepted_at is not None or invitation.withdrawn_at is not None:
-        raise _no_longer_valid()
-    if invitation.expires_at <= utcnow():
-        raise InvalidLink(gettext("This invitation has expired. Ask the council for a new one."))
+    # Someone else holding the link learns that it is not theirs, nothing of what
+    # became of it (accepted, withdrawn, expired).
     if user.email != invitation.email:
         raise Forbidden(
             gettext(
@@ -184,6 +182,10 @@ def _invitation_for(
                 " of the address it came to."
             )
         )
+    if invitation.accepted_at is not None or invitation.withdrawn_at is not None:
+        raise _no_longer_valid()
+    if invitation.expires_at <= utcnow():
+        raise InvalidLink(gettext("This invitation has expired. Ask the council for a new one."))
     if user.email_verified_at is None:
         raise Forbidden(gettext("Confirm your email address first, then open the link again."))
     council = session.get(Council, invitation.council_id)
