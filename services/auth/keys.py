@@ -118,7 +118,14 @@ def withdraw_session(session: Session, sid: str, last_issued: datetime) -> None:
     now = utcnow()
     until = last_issued + WITHDRAWALS_KEPT
     session.execute(delete(SessionWithdrawal).where(SessionWithdrawal.until < now))
-    if until > now:
+    listed = session.scalar(
+        select(SessionWithdrawal.id).where(
+            SessionWithdrawal.sid == sid, SessionWithdrawal.until >= until
+        )
+    )
+    # Signing out again with the same refresh token lists nothing more: the list grows
+    # with sessions, not with requests.
+    if until > now and listed is None:
         session.add(SessionWithdrawal(sid=sid, until=until))
 
 

@@ -110,6 +110,9 @@ def cached_public_read(
                 response.cache_control.no_store = True
                 response.cache_control.private = True
                 return response
+            # The answer to a signed-in caller differs (`yours`…): a cache keeps the
+            # public answer for those who send no Authorization only.
+            response.vary.add("Authorization")
             response.cache_control.public = True
             response.cache_control.max_age = max_age
             response.cache_control.stale_while_revalidate = stale_while_revalidate

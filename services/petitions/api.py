@@ -405,7 +405,8 @@ def sponsorship(query, petition_id: int):
     """A petition collecting sponsors: for whoever holds its link, its author (who also
     gets the link to share) and its moderators. Once it no longer collects, the link
     still says what became of it; to a link's holder who may not otherwise see it, not
-    why it was rejected, and nothing of a taken-down petition's title or text."""
+    why it was rejected, and nothing of a taken-down petition's title, text or the
+    council's answer."""
     viewer = current_principal(required=False)
     petition, count = lifecycle.sponsorship(db.session, petition_id, viewer, query.get("token"))
     is_author = viewer is not None and viewer.user_id == petition.author_id
@@ -416,8 +417,8 @@ def sponsorship(query, petition_id: int):
     shown = present(petition)
     if not lifecycle.may_see(db.session, petition, viewer):
         withheld = ["rejection_reason", "rejection_explanation"]
-        if petition.hidden:
-            withheld += ["title", "text"]
+        if petition.hidden:  # none of its words: the council's answer quotes them
+            withheld += ["title", "text", "response"]
         shown.update(dict.fromkeys(withheld))
     return {
         "petition": shown,

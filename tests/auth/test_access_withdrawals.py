@@ -26,6 +26,7 @@ from tests.auth.helpers import (
     login,
     messages,
 )
+from tests.conftest import TEST_DB
 from tests.petitions.conftest import submitted_petition
 from tests.support.tokens import make_token
 from tests.web.test_pages import csrf, register_and_confirm, sign_in
@@ -243,6 +244,19 @@ def test_signing_out_with_an_unknown_or_spent_refresh_token_changes_nothing(clie
     assert not signed_in(client, pair)
 
 
+def test_signing_out_again_and_again_lists_the_session_once(client, auth_app):
+    """Whoever holds a refresh token cannot grow the list every service reads (nor its
+    table) by signing out with it again and again: it grows with sessions only."""
+    pair = confirmed_resident(client, auth_app)
+    body = {"refresh_token": pair["refresh_token"]}
+    for _ in range(5):
+        assert client.post("/api/auth/logout", json=body).status_code == 204
+    with auth_app.app_context():
+        rows = db.session.scalars(db.select(SessionWithdrawal.sid)).all()
+    assert rows == [claims_of(pair)["sid"]]
+    assert not signed_in(client, pair)
+
+
 def test_a_signed_out_session_is_listed_while_its_tokens_live_and_no_longer(client, auth_app):
     with auth_app.app_context():
         now = utcnow()
@@ -288,3 +302,80 @@ def test_session_withdrawals_are_read_with_the_persons_and_survive_nonsense():
     assert not withdrawals.withdrawn({"sub": "7", "iat": 50.0, "sid": "s1"})  # listed no more
     assert not withdrawals.withdrawn({"sub": "7", "iat": 50.0})
     assert not withdrawals.withdrawn({"sub": "7", "iat": 50.0, "sid": ["s1"]})
+
+
+def _racing(client, auth_app, monkeypatch, held: str, first: str):
+    """Sign out and renew one session at the same moment: `first` ("renewal" or
+    "sign-out") runs until it holds its rows and waits inside `held` (a name in the
+    accounts' domain) while the other starts; then both finish. The renewal's pair, or
+    the exception it met."""
+    import threading
+    import time
+
+    from sqlalchemy.orm import Session
+
+    from services.auth.accounts import domain
+
+    pair = confirmed_resident(client, auth_app)
+    settings = domain.Settings.from_config(auth_app.config)
+    with auth_app.app_context():
+        engine = db.engine
+    inside, go = threading.Event(), threading.Event()
+    real = getattr(domain, held)
+
+    def waiting(*args, **kwargs):
+        if threading.current_thread().name == first:
+            inside.set()
+            go.wait(10)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(domain, held, waiting)
+    outcome: dict = {}
+
+    def renewal():
+        with auth_app.test_request_context("/"), Session(engine) as session:
+            try:
+                outcome["renewal"] = domain.refresh(session, settings, pair["refresh_token"])
+            except Exception as exc:
+                outcome["renewal"] = exc
+
+    def sign_out():
+        with auth_app.test_request_context("/"), Session(engine) as session:
+            domain.logout(session, settings, pair["refresh_token"])
+
+    jobs = {"renewal": renewal, "sign-out": sign_out}
+    second = next(name for name in jobs if name != first)
+    threads = [threading.Thread(target=jobs[first], name=first)]
+    threads[0].start()
+    assert inside.wait(10)
+    threads.append(threading.Thread(target=jobs[second], name=second))
+    threads[1].start()
+    time.sleep(0.5)  # the second is waiting for the first's rows now
+    go.set()
+    for thread in threads:
+        thread.join(10)
+    return outcome["renewal"]
+
+
+@pytest.mark.skipif(TEST_DB != "postgres", reason="concurrent requests need a server database")
+@pytest.mark.parametrize(
+    ("first", "held"), [("renewal", "claims_for"), ("sign-out", "withdraw_session")]
+)
+def test_a_renewal_at_the_moment_of_sign_out_leaves_no_session_alive(
+    client, auth_app, monkeypatch, first, held
+):
+    """Whoever copied a refresh token renews with it just as its owner signs out: the
+    pair the renewal got (if it got one) is revoked with the session, or the renewal is
+    refused; the session never lives on."""
+    renewed = _racing(client, auth_app, monkeypatch, held, first)
+    if isinstance(renewed, Exception):
+        assert type(renewed).__name__ == "InvalidRefreshToken"
+    else:
+        again = {"refresh_token": renewed.refresh_token}
+        assert client.post("/api/auth/token/refresh", json=again).status_code == 401
+        assert not signed_in(client, {"access_token": renewed.access_token})
+    with auth_app.app_context():
+        alive = db.session.scalars(
+            db.select(RefreshToken.id).where(RefreshToken.revoked_at.is_(None))
+        ).all()
+    assert alive == []

@@ -13,7 +13,15 @@ from gateway.cli import main as viche
 from services.auth.councils.invitations import INVITATIONS_PER_ADMIN_PER_HOUR
 from services.auth.councils.models import CouncilRole, Invitation, RoleChange
 from services.auth.models import db
-from tests.auth.helpers import bearer, confirmed_resident, link_token, login, messages, register
+from tests.auth.helpers import (
+    PASSWORD,
+    bearer,
+    confirmed_resident,
+    link_token,
+    login,
+    messages,
+    register,
+)
 from tests.auth.test_councils import claims, councils, user_id  # noqa: F401 - a fixture
 
 INVITE = "/api/auth/councils/kyiv/invitations"
@@ -222,3 +230,92 @@ def test_an_admin_sends_only_so_many_invitations_an_hour(client, auth_app, admin
             invitation.created_at -= timedelta(hours=1)
         db.session.commit()
     assert client.post(INVITE, json=body, headers=bearer(admin)).status_code == 202
+
+
+def test_settled_invitations_and_their_addresses_are_deleted_a_day_on(client, auth_app, admin):
+    """The addresses admins typed do not stay in auth for ever: the delivery worker's
+    sweep deletes every invitation accepted, withdrawn or expired a day before; pending
+    ones, and those settled within the day, stay."""
+    from services.auth.messaging.worker import DeliveryWorker
+    from services.common.timeutil import utcnow
+
+    olena = confirmed_resident(client, auth_app)
+    assert accept(client, invited(client, auth_app, admin), olena).status_code == 200
+    invited(client, auth_app, admin, "withdrawn@example.org")
+    invited(client, auth_app, admin, "expired@example.org")
+    invited(client, auth_app, admin, "pending@example.org")
+    invited(client, auth_app, admin, "recent@example.org")
+    pending = client.get(INVITE, headers=bearer(admin)).json["invitations"]
+    ids = {row["email"]: row["id"] for row in pending}
+    for email in ("withdrawn@example.org", "recent@example.org"):
+        gone = client.delete(f"{INVITE}/{ids[email]}", headers=bearer(admin))
+        assert gone.status_code == 204
+    day_ago = utcnow() - timedelta(days=1, minutes=1)
+    with auth_app.app_context():
+        for row in db.session.scalars(select(Invitation)):
+            if row.email == "olena@example.org":
+                row.accepted_at = day_ago
+            elif row.email == "withdrawn@example.org":
+                row.withdrawn_at = day_ago
+            elif row.email == "expired@example.org":
+                row.expires_at = day_ago
+        db.session.commit()
+    DeliveryWorker(auth_app).run_once(sweep_too=True)  # as the worker does every 30 passes
+    with auth_app.app_context():
+        left = sorted(db.session.scalars(select(Invitation.email)))
+        held = db.session.scalar(select(CouncilRole.id).where(CouncilRole.role == "moderator"))
+    assert left == ["pending@example.org", "recent@example.org"]
+    assert held is not None  # the role stays, with who granted it
+    assert client.get(INVITE, headers=bearer(admin)).json["invitations"][0]["email"] == (
+        "pending@example.org"
+    )
+
+
+def test_the_invited_address_and_the_accounts_are_compared_as_one_spelling(client, auth_app, admin):
+    """Case and an internationalised domain's two spellings name one address: the invitee
+    accepts whichever way either was typed. A +tag is another address (it may be another
+    person's at some providers): its account cannot take an invitation of the plain one,
+    nor the plain account one sent to the tagged address."""
+    assert register(client, "Olena@Bücher.example").status_code == 202
+    mailed = messages(auth_app, "olena@bücher.example", "confirm_email")[-1].text_body
+    confirm = {"token": link_token(mailed), "password": PASSWORD}
+    assert client.post("/api/auth/email/confirm", json=confirm).status_code == 200
+    olena = login(client, "OLENA@bücher.example").json
+    tagged = confirmed_resident(client, auth_app, "olena+roles@bücher.example")
+    answer = client.post(
+        INVITE,
+        json={"email": "OLENA@xn--bcher-kva.example", "role": "moderator"},
+        headers=bearer(admin),
+    )
+    assert answer.status_code == 202
+    token = link_token(messages(auth_app, "olena@bücher.example", "role_invitation")[-1].text_body)
+    assert accept(client, token, tagged).status_code == 403
+    assert accept(client, token, olena).status_code == 200
+    other = invited(client, auth_app, admin, "olena+roles@bücher.example", "admin")
+    assert accept(client, other, olena).status_code == 403
+    assert claims(client, "olena@bücher.example")["roles"] == {"kyiv": ["moderator"]}
+
+
+def test_another_account_with_the_link_learns_nothing_of_what_became_of_it(client, auth_app, admin):
+    """A forwarded or leaked link tells another account only that it is not theirs: not
+    whether it was accepted (who holds the role is the council's to tell), withdrawn or
+    expired."""
+    olena = confirmed_resident(client, auth_app)
+    mallory = confirmed_resident(client, auth_app, "mallory@example.org")
+    accepted_token = invited(client, auth_app, admin)
+    assert accept(client, accepted_token, olena).status_code == 200
+    withdrawn_token = invited(client, auth_app, admin, "taras@example.org")
+    pending = client.get(INVITE, headers=bearer(admin)).json["invitations"]
+    client.delete(f"{INVITE}/{pending[0]['id']}", headers=bearer(admin))
+    expired_token = invited(client, auth_app, admin, "ivan@example.org", "admin")
+    with auth_app.app_context():
+        for row in db.session.scalars(
+            select(Invitation).where(Invitation.email == "ivan@example.org")
+        ):
+            row.expires_at -= timedelta(days=8)
+        db.session.commit()
+    answers = {
+        client.get(f"/api/auth/invitations/{token}", headers=bearer(mallory)).json["detail"]
+        for token in (accepted_token, withdrawn_token, expired_token)
+    }
+    assert len(answers) == 1 and "another address" in answers.pop()

@@ -212,3 +212,70 @@ def test_a_sponsor_link_says_what_became_of_its_petition(client, people):
         f"{API}/petitions/{taken}/sponsors", json={"token": token}, headers=people.resident(7)
     )
     assert backing.status_code == 409 and backing.json["type"].endswith(":wrong-state")
+
+
+def test_yours_is_never_served_to_anyone_else_from_a_cache_or_the_memo(client, people):
+    """A public read is memoised per process and may be kept by an HTTP cache in front: the
+    author's answer (`yours: true`) is private and kept by neither, the public answer says
+    `yours: false` to everyone, and it varies with Authorization so that a cache never
+    hands the anonymous answer to a signed-in reader as theirs, nor theirs to anyone."""
+    petition_id = open_petition(client, people)
+    author = people.resident(100)
+    for url in (f"{API}/petitions/{petition_id}", f"{API}/petitions?council=kyiv"):
+        own = client.get(url, headers=author)
+        assert own.status_code == 200
+        assert "private" in own.headers["Cache-Control"]
+        assert "no-store" in own.headers["Cache-Control"]
+        assert "ETag" not in own.headers
+        for anyone in (client.get(url), client.get(url, headers={"If-None-Match": "*"})):
+            assert anyone.status_code in (200, 304)
+            assert "public" in anyone.headers["Cache-Control"]
+            assert "Authorization" in anyone.headers.get("Vary", "")
+        stranger = client.get(url).json
+        shown = [stranger] if "id" in stranger else stranger["petitions"]
+        assert shown and not any(p["yours"] or p["you_sponsored"] for p in shown)
+        # The memo, filled by the anonymous reads just now, is not what the author gets.
+        again = client.get(url, headers=author).json
+        shown = [again] if "id" in again else again["petitions"]
+        assert [p["yours"] for p in shown if p["id"] == petition_id] == [True]
+        other = client.get(url, headers=people.resident(3)).json
+        shown = [other] if "id" in other else other["petitions"]
+        assert not any(p["yours"] for p in shown)
+
+
+def test_a_sponsor_link_of_a_taken_down_petition_shows_none_of_its_words(
+    client, people, petitions_app
+):
+    """The council's answer to a petition taken down since quotes and names what it was
+    taken down for: a sponsor link's holder reads it no more than its title and text."""
+    from services.petitions.models import Petition, Response, db
+
+    taken, token = submitted_with_sponsors(client, people, needed=1)
+    client.post(
+        f"{API}/petitions/{taken}/sponsors", json={"token": token}, headers=people.resident(1)
+    )
+    approved = client.post(f"{API}/petitions/{taken}/approve", headers=people.moderator())
+    assert approved.status_code == 200
+    with petitions_app.app_context():
+        db.session.get(Petition, taken).state = "answered"
+        db.session.add(
+            Response(
+                petition_id=taken,
+                text="Рада відповідає на петицію про сквер.",
+                decision="supported",
+                published_by="m1",
+            )
+        )
+        db.session.commit()
+    seen = client.get(f"{API}/petitions/{taken}/sponsorship?token={token}").json
+    assert seen["petition"]["response"]["text"]  # published: anyone reads it
+    client.post(
+        f"{API}/petitions/{taken}/take-down",
+        json={"reason": "Порушує правила"},
+        headers=people.moderator(),
+    )
+    seen = client.get(f"{API}/petitions/{taken}/sponsorship?token={token}")
+    assert seen.status_code == 200 and seen.json["petition"]["hidden"] is True
+    assert seen.json["petition"]["response"] is None and "сквер" not in seen.text.lower()
+    author = client.get(f"{API}/petitions/{taken}/sponsorship", headers=people.resident(100))
+    assert author.json["petition"]["response"]["text"]  # its author still reads all

@@ -103,3 +103,17 @@ def test_a_moderator_cannot_invite_from_a_forged_form(client, auth_app):
     )
     assert refused.status_code == 403
     assert messages(auth_app, "friend@example.org") == []
+
+
+@pytest.mark.parametrize(
+    "token", ["", "a/b", "..%2F..%2Fme", "x" * 5000, "%00", "a b", "https://evil.example/"]
+)
+def test_a_mangled_link_is_a_clear_refusal_never_a_fault(client, auth_app, token):
+    register_and_confirm(client, auth_app)
+    sign_in(client)
+    shown = client.get(f"/invitation?token={token}&lang=en")
+    assert 400 <= shown.status_code < 500 and "Accept the role" not in shown.text
+    page = client.get("/petitions")
+    sent = client.post("/invitation?lang=en", data={"csrf": csrf(page), "token": token})
+    assert 400 <= sent.status_code < 500
+    assert "evil" not in sent.headers.get("Location", "")

@@ -212,3 +212,20 @@ def test_the_rejected_list_says_when_each_was_rejected(client, people):
     rejected_petition(client, people, "Ліхтарі на вулиці Шевченка", "duplicate", "Така вже є.")
     page = client.get("/councils/kyiv/rejected?lang=en").text
     assert "Rejected on " in page
+
+
+def test_a_signed_in_visitors_pages_are_kept_by_no_cache(client, auth_app, people):
+    """A page shown to a signed-in visitor holds what is theirs (their draft, their
+    receipt, the session's CSRF token): no cache in front may keep it for the next
+    visitor, even when the page changed nothing in the session."""
+    authors_may_file_with_email(client, people)
+    register_and_confirm(client, auth_app)
+    sign_in(client)
+    petition_id = saved_draft(client)
+    client.get(f"/petitions/{petition_id}?lang=en")  # the notice is taken: nothing changes
+    for path in (f"/petitions/{petition_id}?lang=en", "/petitions?lang=en", "/?lang=en"):
+        page = client.get(path)
+        assert page.status_code == 200 and "Set-Cookie" not in page.headers
+        assert "no-store" in page.headers["Cache-Control"]
+        assert "private" in page.headers["Cache-Control"]
+        assert "Cookie" in page.headers.get("Vary", "")

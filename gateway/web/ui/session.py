@@ -86,7 +86,8 @@ def check_csrf() -> None:
 
 
 def save_session(response):
-    """after_request: write the cookie back when the session changed."""
+    """after_request: write the cookie back when the session changed; a page for a
+    visitor with a session is private."""
     if g.get("web_session_changed"):
         secure = current_app.config.get("PUBLIC_URL", "").startswith("https://")
         response.set_cookie(
@@ -99,4 +100,10 @@ def save_session(response):
             path="/",
         )
         response.headers["Cache-Control"] = "private, no-store"
+        response.vary.add("Cookie")
+    elif request.cookies.get(COOKIE) and "Cache-Control" not in response.headers:
+        # A page for a visitor with a session holds what is theirs (their draft, their
+        # receipt, its CSRF token): no cache keeps it, whether the session changed or not.
+        response.headers["Cache-Control"] = "private, no-store"
+        response.vary.add("Cookie")
     return response

@@ -35,7 +35,7 @@ from .schemas import (
     RegisterSchema,
     TokenPairSchema,
 )
-from .throttle import LoginThrottle, address_change_wait, registration_wait
+from .throttle import LoginThrottle, address_change_wait, mail_request_wait, registration_wait
 
 accounts_blp = Blueprint("accounts", __name__, description="Accounts, sign-in and verification")
 # Pages a person opens from an email: a GET only shows, a button POSTs.
@@ -55,6 +55,15 @@ def refuse_while_waiting(wait: int | None, detail: str) -> None:
     """A 429 saying `detail` when a throttle asked to wait `wait` seconds."""
     if wait is not None:
         raise Problem(detail, slug="rate-limited", headers={"Retry-After": str(wait)})
+
+
+def refuse_mail_request_flood() -> None:
+    """429 for a client that asked for too many reset or confirmation links: the same
+    for every address, so it tells nothing of who has an account."""
+    refuse_while_waiting(
+        mail_request_wait(requesting_client()),
+        gettext("Too many requests from your address. Try again in a little while."),
+    )
 
 
 def accepted(detail: str) -> tuple[dict, int]:
@@ -134,7 +143,9 @@ def confirming(token: str, password: str) -> User:
 @accounts_blp.response(202, AcceptedSchema)
 @public("answers the same for every address")
 def resend_confirmation(data):
-    """Send the confirmation link again (at most once a minute)."""
+    """Send the confirmation link again (at most once a minute). 30 requests an hour from
+    one client address, then 429 `rate-limited`, whatever the addresses."""
+    refuse_mail_request_flood()
     domain.resend_confirmation(db.session, data["email"])
     return accepted(gettext("If the address waits for confirmation, a new link is on its way."))
 
@@ -280,7 +291,10 @@ def verify_phone(data):
 @accounts_blp.response(202, AcceptedSchema)
 @public("answers the same for every address")
 def forgot_password(data):
-    """Email a link to set a new password, if the address has an account."""
+    """Email a link to set a new password, if the address has an account (at most once a
+    minute). 30 requests an hour from one client address, then 429 `rate-limited`,
+    whatever the addresses."""
+    refuse_mail_request_flood()
     domain.request_password_reset(db.session, data["email"])
     return accepted(
         gettext("If the address has an account, a link to set a new password is on its way.")

@@ -11,14 +11,15 @@ import hmac
 import logging
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from flask_babel import gettext
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from services.common.db import UtcDateTime
 from services.common.errors import N_, Problem
 from services.common.hashing import keyed_hash, mailbox_hash, secret_digest
 from services.common.timeutil import utcnow
@@ -222,7 +223,8 @@ def register(
             template="already_registered",
             locale=existing.locale,
             context={
-                "name": existing.name,
+                # An address never confirmed may be someone else's: not told the name.
+                "name": existing.name if existing.email_verified_at is not None else None,
                 "login_url": f"{settings.public_url}/",
                 "reset_url": f"{settings.public_url}/",
             },
@@ -321,9 +323,11 @@ def resend_confirmation(session: Session, email: str) -> None:
     _ask_for_mail(session, "confirm_email", email)
 
 
-def _send_confirmation_again(session: Session, settings: Settings, email: str) -> None:
+def _send_confirmation_again(
+    session: Session, settings: Settings, email: str, asked_at: datetime
+) -> None:
     """Send the link again to an unconfirmed address, at most once a minute; silent else."""
-    user = active_user_by_email(session, email)
+    user = _account_asked_for(session, email, asked_at)
     if user is None or user.email_verified_at is not None:
         return
     if _recently_sent(session, user.id, "confirm_email", RESEND_COOLDOWN):
@@ -406,11 +410,19 @@ def refresh(session: Session, settings: Settings, token: str) -> TokenPair:
         raise invalid
     # The conditional update makes rotation exclusive: of two uses, one wins and the
     # other is a reuse, even when they arrive together.
+    # A sign-out committed meanwhile (revoked_at) wins too: no new pair for its session.
     claimed = session.execute(
         update(RefreshToken)
-        .where(RefreshToken.id == row.id, RefreshToken.used_at.is_(None))
+        .where(
+            RefreshToken.id == row.id,
+            RefreshToken.used_at.is_(None),
+            RefreshToken.revoked_at.is_(None),
+        )
         .values(used_at=now)
     ).rowcount
+    if claimed != 1 and _signed_out(session, row.id):
+        session.rollback()
+        raise invalid
     if claimed != 1:  # a stolen token, perhaps: its thief's access tokens go too
         revoke_family(session, row.family)
         withdraw_access_tokens(session, row.user_id)
@@ -421,6 +433,19 @@ def refresh(session: Session, settings: Settings, token: str) -> TokenPair:
         session.commit()
         raise invalid
     return _issue(session, settings, user, family=row.family)
+
+
+def _signed_out(session: Session, token_id: int) -> bool:
+    """Whether the refresh token's session was ended (read afresh, not from the session's
+    identity map)."""
+    return (
+        session.scalar(
+            select(RefreshToken.revoked_at)
+            .where(RefreshToken.id == token_id)
+            .execution_options(populate_existing=True)
+        )
+        is not None
+    )
 
 
 def revoke_family(session: Session, family: str) -> None:
@@ -440,6 +465,11 @@ def logout(session: Session, settings: Settings, token: str) -> None:
     )
     if row is None:
         return
+    # A renewal of this session under way finishes first (its claim locks a row of the
+    # family): the pair it issues is then among those revoked here, never left alive.
+    session.execute(
+        select(RefreshToken.id).where(RefreshToken.family == row.family).with_for_update()
+    ).all()
     revoke_family(session, row.family)
     # Each refresh token was issued with an access token: the newest is the last to expire.
     last_issued = session.scalar(
@@ -464,9 +494,9 @@ def request_password_reset(session: Session, email: str) -> None:
     _ask_for_mail(session, "reset_password", email)
 
 
-def _send_reset_link(session: Session, settings: Settings, email: str) -> None:
+def _send_reset_link(session: Session, settings: Settings, email: str, asked_at: datetime) -> None:
     """Email a reset link if the address has an account, at most once a minute."""
-    user = active_user_by_email(session, email)
+    user = _account_asked_for(session, email, asked_at)
     if user is None or _recently_sent(session, user.id, "reset_password", RESEND_COOLDOWN):
         return
     token = link_serializer(settings, "reset-password").dumps(
@@ -478,7 +508,8 @@ def _send_reset_link(session: Session, settings: Settings, email: str) -> None:
         template="reset_password",
         locale=user.locale,
         context={
-            "name": user.name,
+            # An address never confirmed may be someone else's: it is not told the name.
+            "name": user.name if user.email_verified_at is not None else None,
             "link": f"{settings.public_url}/api/auth/password/reset?token={token}",
         },
         user_id=user.id,
@@ -491,31 +522,57 @@ _MAIL_REQUESTS = {"confirm_email": _send_confirmation_again, "reset_password": _
 MAIL_REQUESTS_AT_ONCE = 50
 
 
+def _account_asked_for(session: Session, email: str, asked_at: datetime) -> User | None:
+    """The account a request made at `asked_at` was about: one opened since (the address
+    registered after a stranger asked, the request waiting meanwhile) was not asked for."""
+    user = active_user_by_email(session, email)
+    if user is None or user.created_at is None or user.created_at > asked_at:
+        return None
+    return user
+
+
 def _ask_for_mail(session: Session, kind: str, email: str) -> None:
-    """The same row and commit for every address: an account or none, the request takes
-    the same time, and what follows happens in the delivery worker."""
-    session.execute(insert(MailRequest), {"kind": kind, "email": email, "created_at": utcnow()})
+    """The same statement and commit for every address: an account or none, the request
+    takes the same time, and what follows happens in the delivery worker. A request like
+    one still waiting adds nothing (asking a thousand times is waiting once)."""
+    waiting = select(MailRequest.id).where(MailRequest.kind == kind, MailRequest.email == email)
+    session.execute(
+        insert(MailRequest).from_select(
+            ["kind", "email", "created_at"],
+            select(literal(kind), literal(email), literal(utcnow(), UtcDateTime())).where(
+                ~waiting.exists()
+            ),
+        )
+    )
     session.commit()
 
 
 def answer_mail_requests(session: Session, settings: Settings) -> int:
     """Queue the emails that waiting requests call for (oldest first); how many were
     taken up. Each is deleted in the transaction that queues its email, and only by the
-    worker whose DELETE removed it, so none is answered twice or lost."""
+    worker whose DELETE removed it, so none is answered twice or lost. A request that
+    cannot be answered (a kind this version does not know, a fault while answering) is
+    logged and dropped: it never holds up the others, nor the delivery after them."""
     waiting = session.execute(
-        select(MailRequest.id, MailRequest.kind, MailRequest.email)
+        select(MailRequest.id, MailRequest.kind, MailRequest.email, MailRequest.created_at)
         .order_by(MailRequest.id)
         .limit(MAIL_REQUESTS_AT_ONCE)
     ).all()
     session.rollback()  # each request below in a transaction of its own
     taken = 0
-    for request_id, kind, email in waiting:
-        claimed = session.execute(delete(MailRequest).where(MailRequest.id == request_id))
-        if claimed.rowcount != 1:  # another worker has it
+    for request_id, kind, email, asked_at in waiting:
+        try:
+            claimed = session.execute(delete(MailRequest).where(MailRequest.id == request_id))
+            if claimed.rowcount != 1:  # another worker has it
+                session.rollback()
+                continue
+            _MAIL_REQUESTS[kind](session, settings, email, asked_at)
+            session.commit()
+        except Exception:
             session.rollback()
-            continue
-        _MAIL_REQUESTS[kind](session, settings, email)
-        session.commit()
+            log.exception("mail request %s (%r) could not be answered: dropped", request_id, kind)
+            session.execute(delete(MailRequest).where(MailRequest.id == request_id))
+            session.commit()
         taken += 1
     return taken
 

@@ -87,5 +87,6 @@ class MailRequest(db.Model):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[str] = mapped_column(String(32), nullable=False)
-    email: Mapped[str] = mapped_column(String(320), nullable=False)
+    # Indexed: a request like one still waiting adds nothing, asked in every request.
+    email: Mapped[str] = mapped_column(String(320), nullable=False, index=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False, default=utcnow)

@@ -1,5 +1,5 @@
-"""Failed logins, throttled per account and per client address; registrations per
-client address; changes of address per account.
+"""Failed logins, throttled per account and per client address; registrations and
+requests for an account's email per client address; changes of address per account.
 
 Only failures count, and the tight limit on an account counts them per client: an
 attacker who guesses at someone's address from one place locks out only that place,
@@ -24,6 +24,10 @@ REGISTRATION_LIMITS = {"register-client": "30/hour"}
 # A change of address emails the new one a link: enough to mend a typo or two, too few
 # to fill a stranger's mailbox from one account.
 ADDRESS_CHANGE_LIMITS = {"address-change-account": "5/hour"}
+# A reset link or the confirmation link again: anyone may ask for any address, and each
+# request is a row the delivery worker answers in turn; one client asking without end
+# would fill the table and make everyone else's link late.
+MAIL_REQUEST_LIMITS = {"mail-request-client": "30/hour"}
 
 
 class LoginThrottle:
@@ -62,3 +66,10 @@ def address_change_wait(user_id: int) -> int | None:
     one too many."""
     throttle = app_throttle(current_app, "address-change", ADDRESS_CHANGE_LIMITS)
     return throttle.hit("address-change-account", str(user_id))
+
+
+def mail_request_wait(client: str) -> int | None:
+    """Count a request for an account's email (a reset link, the confirmation link again)
+    from `client`; seconds to wait when it is one too many."""
+    throttle = app_throttle(current_app, "mail-request", MAIL_REQUEST_LIMITS)
+    return throttle.hit("mail-request-client", client)

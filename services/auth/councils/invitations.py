@@ -14,7 +14,7 @@ import math
 from datetime import timedelta
 
 from flask_babel import gettext
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from services.common.errors import Forbidden, NotFound
@@ -27,6 +27,10 @@ from .domain import _check_role, _require_admin, council_by_slug, give_role, may
 from .models import Council, Invitation
 
 INVITATION_TTL = timedelta(days=7)
+# A settled invitation (accepted, withdrawn or expired) is kept this long, then deleted:
+# the address an admin typed is not auth's to hold for ever (the role, once accepted, is
+# recorded with who granted it). Longer than the hour the admins' limit counts.
+SETTLED_INVITATIONS_KEPT = timedelta(days=1)
 # Each invitation is an email to an address the admin typed: enough to staff a council
 # in an afternoon, too few to make auth a mailer for one admin's account.
 INVITATIONS_PER_ADMIN_PER_HOUR = 20
@@ -169,10 +173,8 @@ def _invitation_for(
     invitation = session.get(Invitation, data.get("i")) if isinstance(data.get("i"), int) else None
     if invitation is None:
         raise _no_longer_valid()
-    if invitation.accepted_at is not None or invitation.withdrawn_at is not None:
-        raise _no_longer_valid()
-    if invitation.expires_at <= utcnow():
-        raise InvalidLink(gettext("This invitation has expired. Ask the council for a new one."))
+    # Someone else holding the link learns that it is not theirs, nothing of what
+    # became of it (accepted, withdrawn, expired).
     if user.email != invitation.email:
         raise Forbidden(
             gettext(
@@ -180,6 +182,10 @@ def _invitation_for(
                 " of the address it came to."
             )
         )
+    if invitation.accepted_at is not None or invitation.withdrawn_at is not None:
+        raise _no_longer_valid()
+    if invitation.expires_at <= utcnow():
+        raise InvalidLink(gettext("This invitation has expired. Ask the council for a new one."))
     if user.email_verified_at is None:
         raise Forbidden(gettext("Confirm your email address first, then open the link again."))
     council = session.get(Council, invitation.council_id)
@@ -223,3 +229,20 @@ def accept_invitation(session: Session, settings: Settings, user: User, token: s
     described = _described(invitation, council)
     give_role(session, council, user.id, invitation.role, by=invitation.invited_by)
     return described
+
+
+def forget_settled_invitations(session: Session) -> int:
+    """Delete the invitations settled more than SETTLED_INVITATIONS_KEPT ago (the
+    delivery worker's sweep); how many."""
+    before = utcnow() - SETTLED_INVITATIONS_KEPT
+    gone = session.execute(
+        delete(Invitation).where(
+            or_(
+                Invitation.accepted_at < before,
+                Invitation.withdrawn_at < before,
+                Invitation.expires_at < before,
+            )
+        )
+    ).rowcount
+    session.commit()
+    return gone

@@ -9,6 +9,7 @@ import threading
 from flask import Flask
 
 from ..accounts.domain import Settings, answer_mail_requests
+from ..councils.invitations import forget_settled_invitations
 from ..internal.domain import forget_expired, forget_old_batches
 from ..models import db
 from .outbox import deliver_due, sweep
@@ -36,13 +37,30 @@ class DeliveryWorker:
         with self.app.app_context():
             try:
                 if sweep_too:
-                    sweep(db.session, self.app.config)
-                    forget_expired(db.session)
-                    forget_old_batches(db.session)
-                asked = answer_mail_requests(db.session, Settings.from_config(self.app.config))
-                return {"asked": asked, **deliver_due(db.session, self.app.config)}
+                    self._tidy(self._sweep)
+                asked = self._tidy(
+                    lambda: answer_mail_requests(db.session, Settings.from_config(self.app.config))
+                )
+                # Whatever went wrong before, what is due is delivered.
+                return {"asked": asked or 0, **deliver_due(db.session, self.app.config)}
             finally:
                 db.session.remove()
+
+    def _sweep(self) -> None:
+        sweep(db.session, self.app.config)
+        forget_expired(db.session)
+        forget_old_batches(db.session)
+        forget_settled_invitations(db.session)
+
+    @staticmethod
+    def _tidy(work):
+        """Run `work`; a fault in it is logged and rolled back, and the pass goes on."""
+        try:
+            return work()
+        except Exception:
+            log.exception("delivery pass: %s failed", getattr(work, "__name__", "a step"))
+            db.session.rollback()
+            return None
 
     def notify(self) -> None:
         """Something was queued: do not wait for the next poll."""
