@@ -21,6 +21,8 @@ from functools import wraps
 from flask import Response, make_response, request
 from sqlalchemy import event
 
+from services.common.i18n import LANGUAGE_COOKIE
+
 MEMO_ENTRIES = 2048
 # What makes a GET conditional (or partial). Without any of these, werkzeug's
 # make_conditional has nothing to decide, and asking it costs more than the memo lookup.
@@ -97,7 +99,14 @@ def cached_public_read(
         @wraps(view)
         def wrapper(*args, **kwargs):
             signed_in = "Authorization" in request.headers
-            key = (_generation[0], request.full_path, request.headers.get("Accept-Language"))
+            # Everything an answer's language may come from: ?lang= (in the path), the
+            # chosen language's cookie, the browser's Accept-Language.
+            key = (
+                _generation[0],
+                request.full_path,
+                request.headers.get("Accept-Language"),
+                request.cookies.get(LANGUAGE_COOKIE),
+            )
             if memo_seconds and not signed_in:
                 remembered = memo.get(key, memo_seconds)
                 if remembered is not None:
@@ -113,6 +122,8 @@ def cached_public_read(
             # The answer to a signed-in caller differs (`yours`…): a cache keeps the
             # public answer for those who send no Authorization only.
             response.vary.add("Authorization")
+            # Some answers speak the reader's language (a CSV's headings…).
+            response.vary.add("Accept-Language")
             response.cache_control.public = True
             response.cache_control.max_age = max_age
             response.cache_control.stale_while_revalidate = stale_while_revalidate

@@ -105,3 +105,29 @@ def test_a_committed_write_forgets_the_memo():
         db.session.add(Row())
         db.session.commit()
         assert client.get("/rows").json == {"rows": 2}
+
+
+def test_a_memo_keeps_each_language_apart_and_caches_are_told_to():
+    """The language an answer speaks comes from ?lang=, the chosen language's cookie or
+    Accept-Language: a memoised answer in one is never given to a reader of another."""
+    from services.common.i18n import LANGUAGE_COOKIE
+
+    app = Flask("memo-languages")
+
+    @app.get("/heading")
+    @cached_public_read(memo_seconds=60)
+    def heading():
+        from flask import request
+
+        chosen = request.args.get("lang") or request.cookies.get(LANGUAGE_COOKIE)
+        return {"heading": {"uk": "Відповідь", "en": "Answer"}[chosen or "en"]}
+
+    client = app.test_client()
+    first = client.get("/heading", headers={"Accept-Language": "en"})
+    assert first.json == {"heading": "Answer"}
+    assert {"Authorization", "Accept-Language"} <= set(first.vary)
+    client.set_cookie(LANGUAGE_COOKIE, "uk")
+    chosen = client.get("/heading", headers={"Accept-Language": "en"})
+    assert chosen.json == {"heading": "Відповідь"}
+    client.delete_cookie(LANGUAGE_COOKIE)
+    assert client.get("/heading", headers={"Accept-Language": "en"}).json == first.json
