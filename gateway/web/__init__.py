@@ -26,6 +26,7 @@ from services.common.passwords import password_rules
 from services.common.requests import configure_logging, init_request_ids
 
 from .openapi import merged_document
+from .ui.account import account_pages
 from .ui.api import api
 from .ui.council import council_pages
 from .ui.filters import FILTERS
@@ -96,6 +97,7 @@ def create_app(config: Mapping | None = None) -> Flask:
     app.before_request(refuse_nul_in_request)
     app.after_request(functools.partial(security_headers, policy=WEB_UI_POLICY))
     app.register_blueprint(pages)
+    app.register_blueprint(account_pages)
     app.register_blueprint(council_pages)
     app.after_request(save_session)
     app.after_request(remember_language)

@@ -31,7 +31,7 @@ def whole_number(text: str) -> int | None:
 
 
 def _login_first():
-    return redirect(url_for("pages.login", next=request.path), code=303)
+    return redirect(url_for("account.login", next=request.path), code=303)
 
 
 def _moderation_page(council: str, failed: dict | None = None, status: int | None = None):
@@ -619,7 +619,7 @@ def invitation():
     only shows (a mail scanner that fetches the link accepts nothing)."""
     token = request.args.get("token", "")
     if not signed_in():
-        return redirect(url_for("pages.login", next=request.full_path), code=303)
+        return redirect(url_for("account.login", next=request.full_path), code=303)
     offered = api("auth", "GET", f"/invitations/{quote(token, safe='')}")
     if not offered.ok:
         return _refused_invitation(offered)
@@ -632,7 +632,7 @@ def accept_invitation():
     check_csrf()
     token = request.form.get("token", "")
     if not signed_in():
-        return redirect(url_for("pages.login", next=url_for("council.invitation", token=token)))
+        return redirect(url_for("account.login", next=url_for("council.invitation", token=token)))
     answer = api("auth", "POST", f"/invitations/{quote(token, safe='')}/accept")
     if not answer.ok:
         return _refused_invitation(answer)

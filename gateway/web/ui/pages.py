@@ -6,18 +6,17 @@ from datetime import datetime
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import jwt
-from flask import Blueprint, abort, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 
 from services.common.app import public
 from services.common.councils import council_name
 from services.common.errors import N_
-from services.common.i18n import request_locale
 from services.common.timeutil import utcnow
 
-from .api import Answer, SignInNeeded, api, renew_tokens
-from .session import check_csrf, clear_session, leave_notice, session, update_session
+from .api import Answer, SignInNeeded, api
+from .session import check_csrf, leave_notice, session
 
 pages = Blueprint("pages", __name__)
 # The pages' forms: each checks the CSRF token of the visitor's own session, and the API
@@ -81,7 +80,7 @@ def _session_ended(_exc):
     then back to the page the visitor was on."""
     path, query = page_shown()
     back = f"{path}?{urlencode(query)}" if query else path
-    return redirect(url_for("pages.login", next=back), code=303)
+    return redirect(url_for("account.login", next=back), code=303)
 
 
 @pages.app_template_global()
@@ -233,7 +232,7 @@ def petition_page(
 def my_petitions():
     """The visitor's own petitions in every state: drafts to edit, and those the public
     list does not show (awaiting moderation, collecting sponsors, taken down)."""
-    if (away := _signed_in_or_login()) is not None:
+    if (away := signed_in_or_login()) is not None:
         return away
     answer = api(
         "petitions", "GET", "/petitions/mine", query={"cursor": request.args.get("cursor")}
@@ -277,7 +276,7 @@ def _own_draft_form(petition_id: int):
     """None when the visitor may send a draft's form, else where to go instead."""
     check_csrf()
     if not signed_in():
-        return redirect(url_for("pages.login", next=f"/petitions/{petition_id}"), code=303)
+        return redirect(url_for("account.login", next=f"/petitions/{petition_id}"), code=303)
     return None
 
 
@@ -358,7 +357,7 @@ def signers(petition_id: int):
 def sign(petition_id: int):
     check_csrf()
     if not signed_in():
-        return redirect(url_for("pages.login", next=f"/petitions/{petition_id}"))
+        return redirect(url_for("account.login", next=f"/petitions/{petition_id}"))
     answer = api(
         "petitions",
         "POST",
@@ -384,7 +383,7 @@ def withdraw(petition_id: int):
     """Take one's signature back (the form is its confirmation step)."""
     check_csrf()
     if not signed_in():
-        return redirect(url_for("pages.login", next=f"/petitions/{petition_id}"), code=303)
+        return redirect(url_for("account.login", next=f"/petitions/{petition_id}"), code=303)
     answer = api("petitions", "DELETE", f"/petitions/{petition_id}/signatures/mine")
     if answer.ok:
         back = url_for("pages.petition", petition_id=petition_id, withdrawn=1)
@@ -422,7 +421,7 @@ def back_petition(petition_id: int):
 def _sponsor_login(petition_id: int, token: str) -> str:
     """The sign-in page, coming back to the sponsor page with its token."""
     back = url_for("pages.sponsor", petition_id=petition_id, token=token)
-    return url_for("pages.login", next=back)
+    return url_for("account.login", next=back)
 
 
 def sponsor_page(
@@ -460,153 +459,16 @@ def poll(poll_id: int):
     return render_template("ui/poll.html", poll=answer.body)
 
 
-@pages.route("/login", methods=["GET", "POST"])
-@page_form
-def login():
-    errors, form = {}, {"email": ""}
-    if request.method == "POST":
-        check_csrf()
-        form["email"] = request.form.get("email", "")
-        answer = api(
-            "auth",
-            "POST",
-            "/login",
-            {"email": form["email"], "password": request.form.get("password", "")},
-            signed_in=False,
-        )
-        if answer.ok:
-            update_session(access=answer.body["access_token"], refresh=answer.body["refresh_token"])
-            update_session(roles=token_roles(answer.body["access_token"]))
-            me = api("auth", "GET", "/me")
-            update_session(name=me.body.get("name") if me.ok else "")
-            return redirect(_safe_next(request.args.get("next")), code=303)
-        errors = answer.errors()
-        return render_template("ui/login.html", errors=errors, form=form), answer.status
-    return render_template("ui/login.html", errors=errors, form=form)
-
-
-@pages.post("/logout")
-@page_form
-def logout():
-    check_csrf()
-    if session().get("refresh"):
-        api("auth", "POST", "/logout", {"refresh_token": session()["refresh"]})
-    clear_session()
-    return redirect(url_for("home"), code=303)
-
-
-@pages.route("/register", methods=["GET", "POST"])
-@page_form
-def register():
-    fields = ("name", "email", "phone")
-    form = {key: request.form.get(key, "") for key in fields}
-    if request.method == "POST":
-        check_csrf()
-        answer = api(
-            "auth",
-            "POST",
-            "/register",
-            {**form, "password": request.form.get("password", ""), "locale": request_locale()},
-            signed_in=False,
-        )
-        if answer.ok:
-            return render_template("ui/registered.html", email=form["email"])
-        return (
-            render_template("ui/register.html", errors=answer.errors(), form=form),
-            answer.status,
-        )
-    return render_template("ui/register.html", errors={}, form=form)
-
-
-def _safe_next(target: str | None) -> str:
-    """Only a path on this site: never an open redirect."""
-    # "//host" and "/\host" both leave the site in browsers; so would control characters.
-    if (
-        target
-        and target.startswith("/")
-        and not target.startswith(("//", "/\\"))
-        and "\\" not in target
-        and target.isprintable()
-    ):
-        return target
-    return url_for("home")
-
-
-@pages.route("/password/forgot", methods=["GET", "POST"])
-@page_form
-def forgot_password():
-    """Ask for a reset link; the answer is the same whether the address is known or not."""
-    form = {"email": request.form.get("email", "")}
-    if request.method == "POST":
-        check_csrf()
-        answer = api("auth", "POST", "/password/forgot", form, signed_in=False)
-        if answer.ok:
-            return render_template("ui/forgot_sent.html", detail=answer.body.get("detail"))
-        return (
-            render_template("ui/forgot.html", errors=answer.errors(), form=form),
-            answer.status,
-        )
-    return render_template("ui/forgot.html", errors={}, form=form)
-
-
-def _signed_in_or_login():
+def signed_in_or_login():
     """None when signed in, else the redirect to the sign-in page (coming back here)."""
     if signed_in():
         return None
-    return redirect(url_for("pages.login", next=request.path), code=303)
-
-
-@pages.get("/account")
-def account():
-    if (away := _signed_in_or_login()) is not None:
-        return away
-    return _account_page()
-
-
-@pages.post("/account/phone/code")
-@page_form
-def phone_code():
-    check_csrf()
-    if (away := _signed_in_or_login()) is not None:
-        return away
-    sent = api("auth", "POST", "/phone/code")
-    if sent.ok:
-        return _account_page(notice=sent.body.get("detail"))
-    return _account_page(errors=sent.errors(), status=sent.status)
-
-
-@pages.post("/account/phone/verify")
-@page_form
-def phone_verify():
-    check_csrf()
-    if (away := _signed_in_or_login()) is not None:
-        return away
-    verified = api("auth", "POST", "/phone/verify", {"code": request.form.get("code", "")})
-    if verified.ok:
-        renew_tokens()  # the access token must now say the phone is verified
-        return redirect(url_for("pages.account"), code=303)
-    return _account_page(errors=verified.errors(), status=verified.status)
-
-
-@pages.post("/account/email/resend")
-@page_form
-def resend_confirmation():
-    """The link to confirm the address, sent again (auth sends at most one a minute)."""
-    check_csrf()
-    if (away := _signed_in_or_login()) is not None:
-        return away
-    me = api("auth", "GET", "/me")
-    if not me.ok:
-        return _account_page()  # it knows what to do without an account
-    sent = api("auth", "POST", "/email/resend", {"email": me.body["email"]}, signed_in=False)
-    if not sent.ok:
-        return _account_page(errors=sent.errors(), status=sent.status)
-    return _account_page(notice=sent.body.get("detail"))
+    return redirect(url_for("account.login", next=request.path), code=303)
 
 
 @pages.get("/petitions/new")
 def new_petition():
-    if (away := _signed_in_or_login()) is not None:
+    if (away := signed_in_or_login()) is not None:
         return away
     councils = api("auth", "GET", "/councils", signed_in=False)
     form = {"council": request.args.get("council", ""), "title": "", "text": ""}
@@ -623,7 +485,7 @@ def new_petition():
 @page_form
 def file_petition():
     check_csrf()
-    if (away := _signed_in_or_login()) is not None:
+    if (away := signed_in_or_login()) is not None:
         return away
     form = {key: request.form.get(key, "") for key in ("council", "title", "text")}
     councils = api("auth", "GET", "/councils", signed_in=False)
@@ -659,103 +521,3 @@ def file_petition():
         similar=similar,
         missing=missing,
     ), (422 if errors else 200)
-
-
-@pages.get("/account/export")
-def export_my_data():
-    """The visitor's data as the API exports it, downloaded as a JSON file."""
-    if (away := _signed_in_or_login()) is not None:
-        return away
-    exported = api("auth", "GET", "/me/export")
-    if not exported.ok:
-        return not_now(exported)
-    response = jsonify(exported.body)
-    response.headers["Content-Disposition"] = 'attachment; filename="viche-my-data.json"'
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
-
-
-def _account_page(errors: dict | None = None, notice: str | None = None, status: int = 200):
-    me = api("auth", "GET", "/me")
-    if me.status == 401:  # the account is gone (or the session, and api() knew it not)
-        clear_session()
-        return redirect(url_for("pages.login"), code=303)
-    if not me.ok:  # a passing outage, mostly: the session lives on
-        return not_now(me)
-    return (
-        render_template("ui/account.html", me=me.body, errors=errors or {}, notice=notice),
-        status,
-    )
-
-
-@pages.post("/account/password")
-@page_form
-def change_password():
-    """A new password, given with the current one: every other session ends, this one
-    goes on with the tokens auth hands back."""
-    check_csrf()
-    if (away := _signed_in_or_login()) is not None:
-        return away
-    answer = api(
-        "auth",
-        "POST",
-        "/password/change",
-        {
-            "current_password": request.form.get("current_password", ""),
-            "new_password": request.form.get("new_password", ""),
-        },
-    )
-    if not answer.ok:
-        errors = answer.errors()
-        if "form" in errors:  # too many wrong passwords, mostly: said beside the field
-            errors["current_password"] = errors.pop("form")
-        return _account_page(errors=errors, status=answer.status)
-    update_session(
-        access=answer.body["access_token"],
-        refresh=answer.body["refresh_token"],
-        roles=token_roles(answer.body["access_token"]),
-    )
-    leave_notice(N_("Your password is changed. Every other session is signed out."))
-    return redirect(url_for("pages.account"), code=303)
-
-
-@pages.post("/account/<change>")
-@page_form
-def change_contact(change: str):
-    """A new email address or phone number; each counts once verified again."""
-    check_csrf()
-    if (away := _signed_in_or_login()) is not None:
-        return away
-    if change not in ("email", "phone"):
-        abort(404)
-    answer = api(
-        "auth",
-        "POST",
-        f"/me/{change}",
-        {change: request.form.get(change, ""), "password": request.form.get("password", "")},
-    )
-    if not answer.ok:
-        errors = {f"new_{key}" if key == change else key: v for key, v in answer.errors().items()}
-        return _account_page(errors=errors, status=answer.status)
-    if change == "email":
-        return _account_page(notice=answer.body.get("detail"))
-    waiting = answer.body.get("pending_phone") or (
-        None if answer.body.get("phone_verified") else answer.body.get("phone")
-    )
-    notice = gettext("%(phone)s counts once you verify it with a code.", phone=waiting)
-    return _account_page(notice=notice if waiting else None)
-
-
-@pages.post("/account/delete")
-@page_form
-def delete_account():
-    check_csrf()
-    if (away := _signed_in_or_login()) is not None:
-        return away
-    answer = api("auth", "DELETE", "/me", {"password": request.form.get("password", "")})
-    if not answer.ok:
-        # Whatever the API says (a wrong password, mostly) belongs next to this field.
-        messages = [m for found in answer.errors().values() for m in found]
-        return _account_page(errors={"delete_password": messages}, status=answer.status)
-    clear_session()
-    return render_template("ui/deleted.html")
