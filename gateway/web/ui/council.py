@@ -15,7 +15,7 @@ from services.common.i18n import LANGUAGE_COOKIE, request_locale
 from services.common.timeutil import NonexistentLocalTime, local_to_utc
 
 from .api import Answer, api, download, renew_tokens
-from .pages import page_form, petition_page, signed_in, token_claims, under_form
+from .pages import page_form, refused_on_petition_page, signed_in, token_claims, under_form
 from .session import check_csrf, leave_notice, session
 
 council_pages = Blueprint("council", __name__)
@@ -101,9 +101,7 @@ def decide(council: str, petition_id: int, decision: str):
             return redirect(url_for("pages.petition", petition_id=petition_id), code=303)
         return redirect(url_for("council.moderation", council=council), code=303)
     if decision == "take-down":  # offered on the petition's page
-        errors = under_form(answer.errors(), "take_down", typed)
-        shown = {f"take_down_{key}": value for key, value in typed.items()}
-        return petition_page(petition_id, errors, shown, answer.status)
+        return refused_on_petition_page(petition_id, "take_down", answer, typed)
     failed = {"petition": petition_id, "decision": decision, "typed": typed}
     return _moderation_page(council, failed | {"errors": answer.errors()}, answer.status)
 
@@ -120,9 +118,7 @@ def respond(petition_id: int):
     if answer.ok:
         leave_notice(N_("The response is published; its author and signers are told."))
         return redirect(url_for("pages.petition", petition_id=petition_id), code=303)
-    errors = under_form(answer.errors(), "response", typed)
-    shown = {f"response_{key}": value for key, value in typed.items()}
-    return petition_page(petition_id, errors, shown, answer.status)
+    return refused_on_petition_page(petition_id, "response", answer, typed)
 
 
 @council_pages.get("/petitions/<int:petition_id>/signers.csv")

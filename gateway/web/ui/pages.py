@@ -155,6 +155,14 @@ def under_form(errors: dict, form: str, typed: dict) -> dict[str, list[str]]:
     return named
 
 
+def refused_on_petition_page(petition_id: int, form: str, answer: Answer, typed: dict):
+    """A form of the petition's page that the API refused: the page again, the form as
+    typed (its fields as `<form>_<field>`), each error beside its field."""
+    errors = under_form(answer.errors(), form, typed)
+    shown = {f"{form}_{key}": value for key, value in typed.items()}
+    return petition_page(petition_id, errors, shown, answer.status)
+
+
 @pages.get("/petitions/<int:petition_id>")
 def petition(petition_id: int):
     return petition_page(petition_id)
@@ -266,10 +274,20 @@ SUBMITTED = {
 }
 
 
-def _submitted(petition_id: int, answer: Answer):
-    """After the API took a submission: its page, saying what happens next."""
-    leave_notice(SUBMITTED.get(answer.body.get("state"), SUBMITTED["moderation"]))
-    return redirect(url_for("pages.petition", petition_id=petition_id), code=303)
+def _submit(petition_id: int):
+    """Submit a draft: taken, its page saying what happens next; refused, its page saying
+    why (the draft is kept, to try again)."""
+    answer = api("petitions", "POST", f"/petitions/{petition_id}/submit")
+    if answer.ok:
+        leave_notice(SUBMITTED.get(answer.body.get("state"), SUBMITTED["moderation"]))
+        return redirect(url_for("pages.petition", petition_id=petition_id), code=303)
+    refused = [message for found in answer.errors().values() for message in found]
+    return petition_page(
+        petition_id,
+        errors={"submit": refused},
+        status=answer.status,
+        missing=missing_verification(answer),
+    )
 
 
 def _own_draft_form(petition_id: int):
@@ -291,9 +309,7 @@ def edit_draft(petition_id: int):
     if answer.ok:
         leave_notice(N_("The draft is saved."))
         return redirect(url_for("pages.petition", petition_id=petition_id), code=303)
-    errors = under_form(answer.errors(), "edit", typed)
-    shown = {f"edit_{key}": value for key, value in typed.items()}
-    return petition_page(petition_id, errors, shown, answer.status)
+    return refused_on_petition_page(petition_id, "edit", answer, typed)
 
 
 @pages.post("/petitions/<int:petition_id>/submit")
@@ -306,16 +322,7 @@ def submit_draft(petition_id: int):
         draft = api("petitions", "GET", f"/petitions/{petition_id}")
         if draft.ok and (similar := similar_to(draft.body["council"], draft.body["title"] or "")):
             return petition_page(petition_id, similar=similar)
-    answer = api("petitions", "POST", f"/petitions/{petition_id}/submit")
-    if answer.ok:
-        return _submitted(petition_id, answer)
-    refused = [message for found in answer.errors().values() for message in found]
-    return petition_page(
-        petition_id,
-        errors={"submit": refused},
-        status=answer.status,
-        missing=missing_verification(answer),
-    )
+    return _submit(petition_id)
 
 
 @pages.post("/petitions/<int:petition_id>/delete")
@@ -500,18 +507,7 @@ def file_petition():
             leave_notice(N_("The draft is saved."))
             return redirect(url_for("pages.petition", petition_id=created.body["id"]), code=303)
         if created.ok:
-            petition_id = created.body["id"]
-            answer = api("petitions", "POST", f"/petitions/{petition_id}/submit")
-            if answer.ok:
-                return _submitted(petition_id, answer)
-            # The draft is kept: its page says why it was not submitted, to try again.
-            refused = [message for found in answer.errors().values() for message in found]
-            return petition_page(
-                petition_id,
-                errors={"submit": refused},
-                status=answer.status,
-                missing=missing_verification(answer),
-            )
+            return _submit(created.body["id"])
         errors, missing = created.errors(), missing_verification(created)
     return render_template(
         "ui/new_petition.html",
