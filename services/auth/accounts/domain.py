@@ -755,11 +755,16 @@ def start_phone_verification(session: Session, settings: Settings, user: User, c
     session.commit()
 
 
+def one_at_a_time(session: Session, user_id: int) -> None:
+    """Lock the account's row until the transaction ends: what it does in parallel queues
+    here (PostgreSQL; SQLite takes one write at a time), so a limit counted after this
+    sees every earlier attempt."""
+    session.execute(select(User.id).where(User.id == user_id).with_for_update())
+
+
 def verify_phone(session: Session, settings: Settings, user: User, code: str) -> None:
     """Check the code; five wrong ones lock verification for half an hour."""
-    # One try at a time per person: guesses sent in parallel queue here (PostgreSQL;
-    # SQLite takes one write at a time), so the limit sees every earlier failure.
-    session.execute(select(User.id).where(User.id == user.id).with_for_update())
+    one_at_a_time(session, user.id)  # guesses sent in parallel each see the failures before
     if _failures_in_lock_window(session, user.id) >= CODE_MAX_FAILURES:
         raise _locked()
     now = utcnow()

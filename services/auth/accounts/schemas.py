@@ -29,6 +29,14 @@ def new_password() -> fields.String:
     )
 
 
+def given_password(description: str | None = None) -> fields.String:
+    """The account's password, given to prove who asks (checked by the domain)."""
+    metadata = {"description": description} if description else {}
+    return fields.String(
+        required=True, load_only=True, validate=validate.Length(max=1000), metadata=metadata
+    )
+
+
 class PhoneNumber(fields.String):
     """A mobile number in E.164; national numbers are read as Ukrainian."""
 
@@ -116,17 +124,12 @@ class TokenSchema(Schema):
 
 
 class ConfirmEmailSchema(TokenSchema):
-    password = fields.String(
-        required=True,
-        load_only=True,
-        validate=validate.Length(max=1000),
-        metadata={"description": "the account's password: only its owner confirms"},
-    )
+    password = given_password("the account's password: only its owner confirms")
 
 
 class LoginSchema(Schema):
     email = EmailAddress(required=True)
-    password = fields.String(required=True, load_only=True, validate=validate.Length(max=1000))
+    password = given_password()
 
 
 class RefreshSchema(Schema):
@@ -144,18 +147,12 @@ class CodeSchema(Schema):
     code = fields.String(required=True, validate=validate.Regexp(r"^\d{6}$"))
 
 
-class NewPasswordSchema(Schema):
-    token = fields.String(required=True, validate=validate.Length(max=2000))
+class NewPasswordSchema(TokenSchema):
     password = new_password()
 
 
 class ChangePasswordSchema(Schema):
-    current_password = fields.String(
-        required=True,
-        load_only=True,
-        validate=validate.Length(max=1000),
-        metadata={"description": "the password in use: an access token alone changes nothing"},
-    )
+    current_password = given_password("the password in use: an access token alone changes nothing")
     new_password = new_password()
 
 
@@ -178,13 +175,13 @@ class ProfileSchema(Schema):
 
 class ChangeEmailSchema(Schema):
     email = EmailAddress(required=True)
-    password = fields.String(required=True, load_only=True, validate=validate.Length(max=1000))
+    password = given_password()
 
 
 class ChangePhoneSchema(Schema):
     phone = PhoneNumber(required=True)
-    password = fields.String(required=True, load_only=True, validate=validate.Length(max=1000))
+    password = given_password()
 
 
 class PasswordSchema(Schema):
-    password = fields.String(required=True, load_only=True, validate=validate.Length(max=1000))
+    password = given_password()

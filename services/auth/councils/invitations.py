@@ -20,7 +20,14 @@ from sqlalchemy.orm import Session
 from services.common.errors import Forbidden, NotFound
 from services.common.timeutil import utcnow
 
-from ..accounts.domain import InvalidLink, Settings, TooSoon, link_serializer, load_link
+from ..accounts.domain import (
+    InvalidLink,
+    Settings,
+    TooSoon,
+    link_serializer,
+    load_link,
+    one_at_a_time,
+)
 from ..accounts.models import User
 from ..messaging import enqueue_email
 from .domain import _check_role, _require_admin, council_by_slug, give_role, may_administer
@@ -54,9 +61,7 @@ def _pending(council_id: int):
 
 def _refuse_when_too_many(session: Session, actor_id: int) -> None:
     """429 once the admin sent INVITATIONS_PER_ADMIN_PER_HOUR in the last hour."""
-    # One invitation at a time per admin (PostgreSQL; SQLite takes one write at a
-    # time): invitations sent in parallel are each counted before the next.
-    session.execute(select(User.id).where(User.id == actor_id).with_for_update())
+    one_at_a_time(session, actor_id)  # invitations sent in parallel each count the others
     hour_ago = utcnow() - timedelta(hours=1)
     sent = session.execute(
         select(func.count(Invitation.id), func.min(Invitation.created_at)).where(
