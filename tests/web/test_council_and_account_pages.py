@@ -230,3 +230,44 @@ def test_a_refused_moderators_form_comes_back_as_typed_with_its_error(
     assert 'class="error"' not in approve  # not read as if approving failed
     assert reject.startswith(" open>") and f'id="explanation-{waiting}-error"' in reject
     assert ">Ні</textarea>" in reject and 'value="unclear-request" selected' in reject
+
+
+def test_a_council_page_shows_what_it_owes_and_what_it_answered(client, people, petitions_app):
+    from services.petitions.counts import fold_new_signatures
+    from services.petitions.models import db as petitions_db
+    from tests.petitions.test_lifecycle import _settled
+
+    collecting = open_petition(client, people, threshold=5, title="Лавки у парку Шевченка")
+    owed = open_petition(client, people, threshold=1, title="Ліхтарі на вулиці Миру")
+    answered = open_petition(client, people, threshold=1, title="Урни біля зупинок")
+    for petition_id in (owed, answered):
+        signed = client.post(
+            f"/api/petitions/petitions/{petition_id}/signatures", json={}, headers=people.resident()
+        )
+        assert signed.status_code == 201
+    with petitions_app.app_context(), _settled():
+        fold_new_signatures(petitions_db.session)
+    response = client.post(
+        f"/api/petitions/petitions/{answered}/response",
+        json={"text": "Урни встановлять до травня.", "decision": "supported"},
+        headers=people.moderator(),
+    )
+    assert response.status_code == 200, response.json
+
+    html = client.get("/councils/kyiv?lang=uk").get_data(as_text=True)
+    collecting_part, _, rest = html.partition('id="awaiting-answer"')
+    owed_part, _, answered_part = rest.partition('id="answered"')
+    assert "Лавки у парку Шевченка" in collecting_part and "/ 5" in collecting_part
+    assert "Ліхтарі на вулиці Миру" in owed_part and "Урни" not in owed_part
+    assert "Урни біля зупинок" in answered_part and "Підтримано" in answered_part
+    assert "/petitions?council=kyiv" in html
+    # Another council's page shows none of them.
+    elsewhere = client.get("/councils/oliivka?lang=uk").get_data(as_text=True)
+    assert "Урни" not in elsewhere and 'id="answered"' not in elsewhere
+
+    # A petition's page and the list say which council it is addressed to.
+    page = client.get(f"/petitions/{collecting}?lang=uk").get_data(as_text=True)
+    assert 'href="/councils/kyiv">Kyiv</a>' in page
+    listed = client.get("/petitions?lang=uk").get_data(as_text=True)
+    assert listed.count(">Kyiv</p>") == 3
+    assert ">Kyiv</p>" not in client.get("/petitions?council=kyiv&lang=uk").get_data(as_text=True)

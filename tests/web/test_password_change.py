@@ -31,6 +31,8 @@ def test_the_form_says_the_rules_before_the_first_try(client, auth_app):
     assert 'action="/account/password"' in page
     assert 'name="current_password"' in page and 'autocomplete="current-password"' in page
     assert 'name="new_password"' in page and 'autocomplete="new-password"' in page
+    # Whose password it is, for a password manager to update the right entry.
+    assert 'value="olena@example.org" autocomplete="username" hidden readonly' in page
     assert 'aria-describedby="new_password-hint"' in page
     assert f'<p class="muted" id="new_password-hint">{RULES}' in page
     assert "aria-invalid" not in page

@@ -143,17 +143,22 @@ def signers_csv(petition_id: int):
 
 @council_pages.get("/councils/<council:council>")
 def council_home(council: str):
-    """A council's home: its open petitions and its polls."""
+    """A council's home: its petitions collecting signatures, those awaiting its answer
+    and the answered ones, and its polls."""
     known = api("auth", "GET", f"/councils/{council}", signed_in=False)
     if known.status == 404:
         abort(404)
-    petitions = api(
-        "petitions",
-        "GET",
-        "/petitions",
-        query={"council": council, "state": "open"},
-        signed_in=False,
-    )
+    # What residents come for: what they may sign, and what the council owes or gave.
+    petitions = {
+        state: api(
+            "petitions",
+            "GET",
+            "/petitions",
+            query={"council": council, "state": state, "limit": limit},
+            signed_in=False,
+        )
+        for state, limit in (("open", 20), ("successful", 10), ("answered", 10))
+    }
     polls = api("polls", "GET", "/polls", query={"council": council}, signed_in=False)
     rules = api("petitions", "GET", f"/councils/{council}/policy", signed_in=False)
     language = request_locale()
@@ -164,7 +169,10 @@ def council_home(council: str):
         return render_template(
             "ui/council.html",
             council=known.body,
-            petitions=petitions.body["petitions"] if petitions.ok else [],
+            petitions={
+                state: answer.body["petitions"] if answer.ok else []
+                for state, answer in petitions.items()
+            },
             polls=polls.body["polls"] if polls.ok else [],
             rejected_public=rules.ok and rules.body.get("rejected_public", False),
         )

@@ -10,7 +10,7 @@ from babel.dates import format_date as babel_date
 from babel.dates import format_datetime as babel_datetime
 from flask_babel import gettext
 
-from services.common.councils import council_zone
+from services.common.councils import council_name, council_zone
 from services.common.errors import N_
 from services.common.i18n import request_locale
 
@@ -136,6 +136,7 @@ def state_label(state: str) -> str:
 
 
 FILTERS = {
+    "council_name": council_name,
     "format_date": format_date,
     "format_datetime": format_datetime,
     "local_input": local_input,
