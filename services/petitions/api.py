@@ -498,7 +498,8 @@ def withdraw(petition_id: int):
 @petitions_blp.doc(**CSV_DOC)
 @token_required
 def signers_csv(petition_id: int):
-    """Every signer's name, time and receipt, for the council's moderators (CSV)."""
+    """Every signer's name, time, receipt and account number, for the council's
+    moderators (CSV): the number is what setting one account's signature aside asks."""
     petition = lifecycle.get_petition(db.session, petition_id, current_principal())
     if not lifecycle.is_moderator(current_principal(), petition.council):
         raise NotAllowed()
@@ -509,6 +510,7 @@ def signers_csv(petition_id: int):
             gettext("Signed at (UTC)"),
             gettext("Receipt"),
             gettext("Set aside by invalidation"),
+            gettext("Account number"),
         ]
         # Read while the file is written (a server-side cursor on PostgreSQL).
         signatures = db.session.execute(
@@ -519,12 +521,13 @@ def signers_csv(petition_id: int):
                     Signature.created_at,
                     Signature.receipt,
                     Signature.invalidation_id,
+                    Signature.user_id,
                 ),
                 petition_id,
             ).execution_options(yield_per=ROWS_PER_CHUNK)
         )
-        for name, at, receipt, set_aside_by in signatures:
-            yield [name, at.isoformat(), receipt, set_aside_by or ""]
+        for name, at, receipt, set_aside_by, account in signatures:
+            yield [name, at.isoformat(), receipt, set_aside_by or "", account]
 
     return csv_download(rows(), f"petition-{petition_id}-signers.csv")
 

@@ -266,7 +266,14 @@ def test_the_signers_csv_is_for_moderators_and_runs_no_formulas(client, people):
     response = client.get(url, headers=people.moderator("kyiv"))
     assert response.status_code == 200 and response.mimetype == "text/csv"
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
-    assert rows[0] == ["Name", "Signed at (UTC)", "Receipt", "Set aside by invalidation"]
+    assert rows[0] == [
+        "Name",
+        "Signed at (UTC)",
+        "Receipt",
+        "Set aside by invalidation",
+        "Account number",
+    ]
+    assert [row[4] for row in rows[1:]] == ["r1", "r2", "r3"]  # what setting one aside asks
     assert rows[1][0] == '\'=HYPERLINK("http://evil","x")' and rows[2][0] == "Олена Коваль"
     # Excel in Ukrainian, Russian, Turkish or Hungarian splits on ";", keeping quoted
     # cells whole: no cell of the file then starts a formula either.

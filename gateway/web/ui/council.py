@@ -121,6 +121,51 @@ def respond(petition_id: int):
     return refused_on_petition_page(petition_id, "response", answer, typed)
 
 
+INVALIDATION_FIELDS = ("signed_from", "signed_until", "user_id", "reason")
+
+
+@council_pages.post("/petitions/<int:petition_id>/invalidations")
+@page_form
+def invalidate(petition_id: int):
+    """Set signatures aside by time window and/or account, with a reason (the council's
+    moderators, from the petition's page). The times are typed on the council's clocks."""
+    check_csrf()
+    if not signed_in():
+        return _login_first()
+    typed = {key: request.form.get(key, "").strip() for key in INVALIDATION_FIELDS}
+    petition = api("petitions", "GET", f"/petitions/{petition_id}")
+    if not petition.ok:
+        return refused_on_petition_page(petition_id, "invalidate", petition, typed)
+    times, errors = local_times(typed, ("signed_from", "signed_until"), petition.body["council"])
+    if errors:
+        return refused_on_petition_page(
+            petition_id, "invalidate", Answer(422, {"errors": errors}), typed
+        )
+    body = {key: value for key, value in typed.items() if value and key != "reason"}
+    body.update(times)
+    body["reason"] = typed["reason"]
+    answer = api("petitions", "POST", f"/petitions/{petition_id}/invalidations", body)
+    if answer.ok:
+        leave_notice(N_("The signatures are set aside: they no longer count."))
+        return redirect(url_for("pages.petition", petition_id=petition_id), code=303)
+    return refused_on_petition_page(petition_id, "invalidate", answer, typed)
+
+
+@council_pages.post("/petitions/<int:petition_id>/invalidations/<int:invalidation_id>/revert")
+@page_form
+def revert_invalidation(petition_id: int, invalidation_id: int):
+    """Count an invalidation's signatures again (the council's moderators)."""
+    check_csrf()
+    if not signed_in():
+        return _login_first()
+    path = f"/petitions/{petition_id}/invalidations/{invalidation_id}/revert"
+    answer = api("petitions", "POST", path)
+    if answer.ok:
+        leave_notice(N_("Those signatures count again."))
+        return redirect(url_for("pages.petition", petition_id=petition_id), code=303)
+    return refused_on_petition_page(petition_id, "invalidate", answer, {})
+
+
 @council_pages.get("/petitions/<int:petition_id>/signers.csv")
 def signers_csv(petition_id: int):
     """Who signed, as a CSV, for the council's moderators: the API's file with the
@@ -253,7 +298,7 @@ def create_poll(council: str):
         "results_visibility": form["results_visibility"] or "always",
         "language": form["language"] or "uk",
     }
-    times, errors = poll_times(form, council)
+    times, errors = local_times(form, TIMES, council)
     body["max_choices"] = choices_allowed(form["max_choices"], errors)
     if errors:
         return _polls_page(council, errors=errors, form=form, status=422)
@@ -304,14 +349,14 @@ def by_field(errors: dict, typed: dict) -> dict[str, list[str]]:
     return shown
 
 
-def poll_times(form: dict, council: str) -> tuple[dict, dict]:
-    """The form's opening and closing times, typed on the council's clocks, as UTC for
-    the API; and what is wrong with them. A time the autumn fall-back repeats is its first
+def local_times(form: dict, keys: tuple[str, ...], council: str) -> tuple[dict, dict]:
+    """The form's times under `keys`, typed on the council's clocks, as UTC for the API;
+    and what is wrong with them. A time the autumn fall-back repeats is its first
     occurrence (local_to_utc). The form keeps what was typed, so a page shown again shows
     the local times, not UTC."""
     zone = council_zone(council)
     times, errors = {}, {}
-    for key in TIMES:
+    for key in keys:
         if not form[key]:
             continue
         try:
@@ -364,7 +409,7 @@ def change_draft(council: str, poll_id: int):
     # A time sent back as the form showed it stays as stored: a wall-clock time the
     # autumn repeats could not be told back into the moment it was.
     changed = {key: form[key] for key in TIMES if form[key] != request.form.get(f"shown_{key}")}
-    times, errors = poll_times({key: changed.get(key, "") for key in TIMES}, council)
+    times, errors = local_times({key: changed.get(key, "") for key in TIMES}, TIMES, council)
     changes.update(times)
     changes["max_choices"] = choices_allowed(form["max_choices"], errors)
     changes.update({key: None for key, typed in changed.items() if not typed})  # emptied

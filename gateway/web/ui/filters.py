@@ -53,6 +53,12 @@ def local_input(value, council: str | None = None) -> str:
     return _moment(value).astimezone(council_zone(council)).strftime("%Y-%m-%dT%H:%M")
 
 
+def zone_name(council: str | None) -> str:
+    """The name of the zone whose clocks the council keeps (Europe/Kyiv), for a form's
+    times typed on them."""
+    return council_zone(council).key
+
+
 def merge_query(query: dict, **changes) -> str:
     return urlencode({**query, **changes})
 
@@ -141,6 +147,7 @@ FILTERS = {
     "format_datetime": format_datetime,
     "local_input": local_input,
     "merge_query": merge_query,
+    "zone_name": zone_name,
     "state_label": state_label,
     "reason_label": reason_label,
     "petition_state_label": petition_state_label,

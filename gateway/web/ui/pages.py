@@ -195,6 +195,10 @@ def petition_page(
     signers = api("petitions", "GET", f"/petitions/{petition_id}/signers", signed_in=False)
     own = sponsorship = None
     withdrawable = False
+    invalidations = []
+    if moderates_published:  # what the council's moderators set aside, to count again
+        listed = api("petitions", "GET", f"/petitions/{petition_id}/invalidations")
+        invalidations = listed.body["invalidations"] if listed.ok else []
     if signed_in() and answer.ok:  # so that nobody is offered a signature they gave
         mine = api("petitions", "GET", f"/petitions/{petition_id}/signatures/mine")
         own = mine.body if mine.ok else None
@@ -233,6 +237,8 @@ def petition_page(
         and _moderates(answer.body["council"]),
         can_download=moderates_published,
         can_take_down=decides and moderates_published and not answer.body["hidden"],
+        can_invalidate=decides and moderates_published,
+        invalidations=invalidations,
     ), status
 
 
