@@ -27,6 +27,11 @@ def update_policy(
     """Change the council's rules (its admins, or platform admins)."""
     if "non_working_days" in changes:
         changes = {**changes, "non_working_days": sorted(set(changes["non_working_days"]))}
+    if "rejection_reasons" in changes:  # each once, in the order given
+        changes = {
+            **changes,
+            "rejection_reasons": list(dict.fromkeys(changes["rejection_reasons"])),
+        }
     return policies.update_policy(
         session, CouncilPolicy, actor, council, changes, NotAllowed(), check_only
     )

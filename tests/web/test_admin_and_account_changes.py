@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import pytest
 
+from services.petitions.models import REJECTION_REASONS
 from tests.auth.helpers import PASSWORD, login
-from tests.web.test_pages import csrf, register_and_confirm, sign_in, signed_in_with_role
+from tests.petitions.conftest import submitted_petition
+from tests.web.test_pages import (
+    EVERY_REASON,
+    csrf,
+    register_and_confirm,
+    sign_in,
+    signed_in_with_role,
+)
 
 pytestmark = pytest.mark.usefixtures("councils")
 
@@ -27,6 +35,7 @@ def test_an_admin_changes_the_councils_rules(client, auth_app):
             "widget_origins": "https://rada.example.ua\n",
             "block_disposable_email": "on",
             "non_working_days": "2027-01-01\n\n 2026-12-25 \n",
+            **EVERY_REASON,
         },
     )
     assert saved.status_code == 200 and 'role="status"' in saved.get_data(as_text=True)
@@ -177,6 +186,7 @@ def test_the_settings_are_saved_all_together_or_not_at_all(client, auth_app):
         "non_working_days": "2027-01-01\n31.12.2026",
         "widget_origins": "https://rada.example.ua/\nrada.example.ua",
         "rejected_public": "on",
+        **EVERY_REASON,
     }
     refused = client.post("/councils/kyiv/settings?lang=en", data=typed)
     shown = refused.get_data(as_text=True)
@@ -245,3 +255,43 @@ def test_the_roles_page_says_what_an_account_number_is(client, auth_app):
         ).status_code
         == 404
     )
+
+
+def test_an_admin_chooses_the_rejection_reasons_and_who_may_file(client, auth_app, people):
+    waiting = submitted_petition(client, people)
+    signed_in_with_role(client, auth_app, "admin@example.org", "admin")
+    form = client.get("/councils/kyiv/settings?lang=en")
+    page = form.get_data(as_text=True)
+    for reason in REJECTION_REASONS:
+        assert f'id="reason_{reason}" name="reason_{reason}" checked' in page
+    assert ">Outside the council's competence</label>" in page  # labelled, not by its key
+    assert '<select id="author_verification"' in page
+    own = "Не стосується громади"
+    kept = {key: value for key, value in EVERY_REASON.items() if key != "reason_offensive"}
+    body = {"csrf": csrf(form), "author_verification": "email", **kept}
+    saved = client.post(
+        "/councils/kyiv/settings?lang=en", data={**body, "rejection_reasons": f"{own}\n\n{own}\n"}
+    )
+    assert saved.status_code == 200 and 'role="status"' in saved.get_data(as_text=True)
+    policy = client.get("/api/petitions/councils/kyiv/policy").json
+    assert policy["author_verification"] == "email"
+    assert policy["rejection_reasons"] == [own, *(r for r in REJECTION_REASONS if r != "offensive")]
+    shown = client.get("/councils/kyiv/settings?lang=en").get_data(as_text=True)
+    assert f">{own}</textarea>" in shown
+    assert 'name="reason_offensive" >' in shown or 'name="reason_offensive">' in shown
+    assert '<option value="email" selected>' in shown.split('id="author_verification"')[1]
+    # The council's own reason is offered when rejecting; the one it dropped is not.
+    queue = client.get("/councils/kyiv/moderation?lang=en").get_data(as_text=True)
+    offered = queue.split(f'id="reason-{waiting}"', 1)[1].split("</select>", 1)[0]
+    assert f'<option value="{own}"' in offered and 'value="offensive"' not in offered
+
+    # None at all, or a line too long: refused beside the field, nothing saved.
+    empty = client.post("/councils/kyiv/settings?lang=en", data={"csrf": body["csrf"]})
+    assert empty.status_code == 422 and _error_of(empty.get_data(as_text=True), "rejection_reasons")
+    long = client.post(
+        "/councils/kyiv/settings?lang=en",
+        data={**body, "rejection_reasons": f"{own}\n{'д' * 33}"},
+    )
+    assert long.status_code == 422
+    assert "Line 2: " in _error_of(long.get_data(as_text=True), "rejection_reasons")
+    assert client.get("/api/petitions/councils/kyiv/policy").json == policy

@@ -15,7 +15,13 @@ from tests.auth.helpers import PASSWORD, answer_mail_requests, link_token, messa
 from tests.petitions.conftest import add_signers, open_petition
 from tests.petitions.test_lifecycle import _settled
 from tests.support.tokens import make_token
-from tests.web.test_pages import csrf, register_and_confirm, sign_in, signed_in_with_role
+from tests.web.test_pages import (
+    EVERY_REASON,
+    csrf,
+    register_and_confirm,
+    sign_in,
+    signed_in_with_role,
+)
 
 pytestmark = pytest.mark.usefixtures("councils")
 RULES = "At least 10 characters, of which at least 4 different"
@@ -54,7 +60,7 @@ def test_an_admin_sets_the_councils_language_with_the_other_settings(client, aut
     assert 'aria-describedby="default_language-hint"' in page.text
     saved = client.post(
         "/councils/kyiv/settings?lang=en",
-        data={"csrf": csrf(page), "default_language": "hu", "threshold": "300"},
+        data={"csrf": csrf(page), "default_language": "hu", "threshold": "300", **EVERY_REASON},
     )
     assert saved.status_code == 200 and 'role="status"' in saved.text
     assert '<option value="hu" lang="hu" selected>Magyar</option>' in saved.text
@@ -65,7 +71,7 @@ def test_an_admin_sets_the_councils_language_with_the_other_settings(client, aut
     # A language nobody offers: refused beside its field, and nothing at all is saved.
     refused = client.post(
         "/councils/kyiv/settings?lang=en",
-        data={"csrf": csrf(page), "default_language": "xx", "threshold": "700"},
+        data={"csrf": csrf(page), "default_language": "xx", "threshold": "700", **EVERY_REASON},
     )
     assert refused.status_code == 422
     assert 'id="default_language-error" role="alert"' in refused.text

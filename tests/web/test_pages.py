@@ -7,9 +7,12 @@ import re
 import pytest
 from werkzeug.test import Client
 
+from services.petitions.models import REJECTION_REASONS
 from tests.auth.helpers import PASSWORD, link_token, messages
 from tests.petitions.conftest import make_due_date_pass, open_petition
 
+# What the settings form always sends: the catalogue's rejection reasons, ticked.
+EVERY_REASON = {f"reason_{reason}": "on" for reason in REJECTION_REASONS}
 pytestmark = pytest.mark.usefixtures("councils")
 
 

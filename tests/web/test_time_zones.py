@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.petitions.conftest import open_petition
-from tests.web.test_pages import csrf, signed_in_with_role
+from tests.web.test_pages import EVERY_REASON, csrf, signed_in_with_role
 
 pytestmark = pytest.mark.usefixtures("councils")
 
@@ -144,14 +144,19 @@ def test_an_admin_sets_the_councils_time_zone_on_the_settings_page(client, auth_
     assert 'value="Europe/Kyiv"' in settings.get_data(as_text=True)
     wrong = client.post(
         "/councils/kyiv/settings?lang=uk",
-        data={"csrf": csrf(settings), "time_zone": "Europe/Atlantis", "threshold": "7"},
+        data={
+            "csrf": csrf(settings),
+            "time_zone": "Europe/Atlantis",
+            "threshold": "7",
+            **EVERY_REASON,
+        },
     )
     assert wrong.status_code == 422 and 'role="alert"' in wrong.get_data(as_text=True)
     assert client.get("/api/auth/councils/kyiv").json["time_zone"] == "Europe/Kyiv"
     assert client.get("/api/petitions/councils/kyiv/policy").json["threshold"] != 7
     saved = client.post(
         "/councils/kyiv/settings?lang=uk",
-        data={"csrf": csrf(settings), "time_zone": "Europe/Istanbul"},
+        data={"csrf": csrf(settings), "time_zone": "Europe/Istanbul", **EVERY_REASON},
     )
     assert saved.status_code == 200 and 'role="status"' in saved.get_data(as_text=True)
     assert client.get("/api/auth/councils/kyiv").json["time_zone"] == "Europe/Istanbul"

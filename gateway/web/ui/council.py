@@ -15,6 +15,7 @@ from services.common.i18n import LANGUAGE_COOKIE, request_locale
 from services.common.timeutil import NonexistentLocalTime, local_to_utc
 
 from .api import Answer, api, download, renew_tokens
+from .filters import REASON_LABELS
 from .pages import page_form, refused_on_petition_page, signed_in, token_claims, under_form
 from .session import check_csrf, leave_notice, session
 
@@ -467,12 +468,16 @@ PETITION_NUMBERS = (
     "moderation_days",
     "response_days",
 )
-PETITION_CHOICES = ("signer_verification", "on_failure")
+PETITION_CHOICES = ("signer_verification", "author_verification", "on_failure")
 PETITION_SWITCHES = ("signer_names_public", "rejected_public", "allow_withdrawal")
-LISTS = ("non_working_days", "widget_origins")  # one entry a line
+# The rejection reasons: a box for each of the catalogue's (labelled in every language),
+# and the council's own, typed one a line (shown as typed).
+CATALOGUE_REASONS = tuple(REASON_LABELS)
+REASON_SWITCHES = tuple(f"reason_{reason}" for reason in CATALOGUE_REASONS)
+LISTS = ("non_working_days", "widget_origins", "rejection_reasons")  # one entry a line
 COUNCIL_TEXTS = ("default_language", "time_zone")  # auth's council; the rest are policies
 SETTINGS_TEXTS = (*PETITION_NUMBERS, *PETITION_CHOICES, *LISTS, *COUNCIL_TEXTS)
-SETTINGS_SWITCHES = (*PETITION_SWITCHES, "block_disposable_email")
+SETTINGS_SWITCHES = (*PETITION_SWITCHES, "block_disposable_email", *REASON_SWITCHES)
 
 
 def _stored_settings(council: str) -> dict:
@@ -485,6 +490,9 @@ def _stored_settings(council: str) -> dict:
         **(polls.body if polls.ok else {}),
         **{key: known.body.get(key, "") if known.ok else "" for key in COUNCIL_TEXTS},
     }
+    reasons = shown.get("rejection_reasons", [])
+    shown["rejection_reasons"] = [reason for reason in reasons if reason not in REASON_LABELS]
+    shown |= {f"reason_{reason}": reason in reasons for reason in CATALOGUE_REASONS}
     return shown | {key: "\n".join(shown.get(key, [])) for key in LISTS}
 
 
@@ -503,6 +511,7 @@ def _settings_page(
             shown=_stored_settings(council) if shown is None else shown,
             errors=errors or {},
             saved=saved,
+            catalogue=CATALOGUE_REASONS,
         ),
         status,
     )
@@ -540,6 +549,10 @@ def save_settings(council: str):
             errors[key] = [gettext("Give a whole number, such as 30.")]
     petitions.update({key: typed[key] for key in PETITION_SWITCHES})
     petitions["non_working_days"] = lines(typed["non_working_days"])
+    # The council's own first: the API's `rejection_reasons.<n>` is then the nth line typed.
+    petitions["rejection_reasons"] = lines(typed["rejection_reasons"]) + [
+        reason for reason in CATALOGUE_REASONS if typed[f"reason_{reason}"]
+    ]
     polls = {
         "widget_origins": lines(typed["widget_origins"]),
         "block_disposable_email": typed["block_disposable_email"],
