@@ -35,9 +35,10 @@ EMAIL, PASSWORD = "bench@example.org", "a long benchmark passphrase"
 def prepare(work: Path) -> tuple[str, float, float]:
     """A confirmed account; an access token for it; the hash and verify costs."""
     from gateway.cli import migrate_all, service_app_context
-    from services.auth.accounts.domain import Settings, login
     from services.auth.accounts.models import User
     from services.auth.accounts.passwords import hash_password, verify_password
+    from services.auth.accounts.sessions import login
+    from services.auth.accounts.settings import Settings
     from services.auth.models import db
     from services.common.timeutil import utcnow
     from services.common.tokens import TOKEN_VERIFIER_KEY

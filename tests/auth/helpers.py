@@ -86,8 +86,8 @@ def age_codes(auth_app, by: timedelta):
 
 def answer_mail_requests(auth_app) -> int:
     """What the delivery worker does first: queue the emails residents asked for."""
-    from services.auth.accounts.domain import Settings
-    from services.auth.accounts.domain import answer_mail_requests as answer
+    from services.auth.accounts.recovery import answer_mail_requests as answer
+    from services.auth.accounts.settings import Settings
 
     with auth_app.app_context():
         try:

@@ -306,22 +306,23 @@ def test_session_withdrawals_are_read_with_the_persons_and_survive_nonsense():
 
 def _racing(client, auth_app, monkeypatch, held: str, first: str):
     """Sign out and renew one session at the same moment: `first` ("renewal" or
-    "sign-out") runs until it holds its rows and waits inside `held` (a name in the
-    accounts' domain) while the other starts; then both finish. The renewal's pair, or
+    "sign-out") runs until it holds its rows and waits inside `held` (a name in
+    accounts/sessions.py) while the other starts; then both finish. The renewal's pair, or
     the exception it met."""
     import threading
     import time
 
     from sqlalchemy.orm import Session
 
-    from services.auth.accounts import domain
+    from services.auth.accounts import sessions
+    from services.auth.accounts.settings import Settings
 
     pair = confirmed_resident(client, auth_app)
-    settings = domain.Settings.from_config(auth_app.config)
+    settings = Settings.from_config(auth_app.config)
     with auth_app.app_context():
         engine = db.engine
     inside, go = threading.Event(), threading.Event()
-    real = getattr(domain, held)
+    real = getattr(sessions, held)
 
     def waiting(*args, **kwargs):
         if threading.current_thread().name == first:
@@ -329,19 +330,19 @@ def _racing(client, auth_app, monkeypatch, held: str, first: str):
             go.wait(10)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(domain, held, waiting)
+    monkeypatch.setattr(sessions, held, waiting)
     outcome: dict = {}
 
     def renewal():
         with auth_app.test_request_context("/"), Session(engine) as session:
             try:
-                outcome["renewal"] = domain.refresh(session, settings, pair["refresh_token"])
+                outcome["renewal"] = sessions.refresh(session, settings, pair["refresh_token"])
             except Exception as exc:
                 outcome["renewal"] = exc
 
     def sign_out():
         with auth_app.test_request_context("/"), Session(engine) as session:
-            domain.logout(session, settings, pair["refresh_token"])
+            sessions.logout(session, settings, pair["refresh_token"])
 
     jobs = {"renewal": renewal, "sign-out": sign_out}
     second = next(name for name in jobs if name != first)

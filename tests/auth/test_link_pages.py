@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from sqlalchemy import event
 
-from services.auth.accounts import domain
+from services.auth.accounts import links
 from services.auth.models import db
 from tests.auth.helpers import (
     PASSWORD,
@@ -116,7 +116,7 @@ def test_an_expired_or_forged_link_says_so_at_once_without_offering_to_sign_in(
 ):
     register(client, locale="en")
     token = reset_link(client, auth_app)
-    monkeypatch.setattr(domain, "RESET_LINK_TTL", timedelta(seconds=-1))
+    monkeypatch.setattr(links, "RESET_LINK_TTL", timedelta(seconds=-1))
     expired = client.get(f"{RESET}?token={token}&lang=en")
     assert (
         expired.status_code == 400 and "This link has expired. Ask for a new one." in expired.text

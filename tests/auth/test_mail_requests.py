@@ -53,20 +53,20 @@ def test_a_row_the_worker_cannot_answer_holds_up_no_mail(client, auth_app):
 
 
 def test_a_fault_while_answering_drops_that_request_only(client, auth_app, monkeypatch):
-    from services.auth.accounts import domain
+    from services.auth.accounts import recovery
 
     confirmed_resident(client, auth_app)
     confirmed_resident(client, auth_app, "taras@example.org")
     for email in ("olena@example.org", "taras@example.org"):
         assert client.post(FORGOT, json={"email": email}).status_code == 202
-    send = domain._MAIL_REQUESTS["reset_password"]
+    send = recovery._MAIL_REQUESTS["reset_password"]
 
     def faulty(session, settings, email, asked_at):
         if email == "olena@example.org":
             raise RuntimeError("a fault")
         send(session, settings, email, asked_at)
 
-    monkeypatch.setitem(domain._MAIL_REQUESTS, "reset_password", faulty)
+    monkeypatch.setitem(recovery._MAIL_REQUESTS, "reset_password", faulty)
     assert answer_mail_requests(auth_app) == 2 and waiting(auth_app) == 0
     assert messages(auth_app, "olena@example.org", "reset_password") == []
     assert len(messages(auth_app, "taras@example.org", "reset_password")) == 1

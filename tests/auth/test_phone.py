@@ -8,7 +8,7 @@ import jwt
 import pytest
 from sqlalchemy import func, select
 
-from services.auth.accounts import domain
+from services.auth.accounts import phone
 from services.auth.accounts.models import PhoneVerification
 from services.auth.models import db
 from services.auth.settings import auth_settings
@@ -115,7 +115,7 @@ def test_past_the_installations_sms_budget_nobody_gets_a_code(client, auth_app, 
 
 def test_one_ipv6_network_is_one_client_for_the_daily_cap(client, auth_app, monkeypatch):
     """Whoever holds a /64 holds 2^64 addresses: they count as one."""
-    monkeypatch.setattr(domain, "SMS_PER_CLIENT_PER_DAY", 2)
+    monkeypatch.setattr(phone, "SMS_PER_CLIENT_PER_DAY", 2)
     for n in range(3):
         pair = confirmed_resident(
             client, auth_app, f"pump{n}@example.org", phone=f"050 765 43{n:02d}"

@@ -360,8 +360,9 @@ def test_request_ids_travel_end_to_end(topology):
 def test_a_withdrawn_token_is_refused_by_services_that_read_auth_over_http(topology, monkeypatch):
     """The services read auth's withdrawals over HTTP (distributed mode), not in-process."""
     from gateway.cli import service_app_context
-    from services.auth.accounts.domain import Settings, claims_for
     from services.auth.accounts.models import User
+    from services.auth.accounts.sessions import claims_for
+    from services.auth.accounts.settings import Settings
     from services.auth.keys import forget_signer, issue_access_token, withdraw_access_tokens
     from services.auth.models import db as auth_db
     from services.common.timeutil import utcnow

@@ -1,4 +1,5 @@
-"""Accounts over HTTP: thin handlers over accounts.domain."""
+"""Accounts over HTTP: thin handlers over the accounts' domain modules (registration,
+sessions, recovery, phone, profile, links)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from services.common.throttle import requesting_client
 from services.common.tokens import current_principal, token_required
 
 from ..models import db
-from . import domain
+from . import links, phone, profile, recovery, registration, sessions
+from .errors import InvalidCredentials, InvalidLink, LinkUsed, NoSuchAccount, WeakPassword
 from .models import User
 from .schemas import (
     AcceptedSchema,
@@ -35,7 +37,10 @@ from .schemas import (
     RegisterSchema,
     TokenPairSchema,
 )
+from .sessions import TokenPair
+from .settings import Settings
 from .throttle import LoginThrottle, address_change_wait, mail_request_wait, registration_wait
+from .users import account_id
 
 accounts_blp = Blueprint("accounts", __name__, description="Accounts, sign-in and verification")
 # Pages a person opens from an email: a GET only shows, a button POSTs.
@@ -43,8 +48,8 @@ pages_blp = PageBlueprint("account_pages", __name__)
 pages_blp.add_app_template_global(password_rules)
 
 
-def settings() -> domain.Settings:
-    return domain.Settings.from_config(current_app.config)
+def settings() -> Settings:
+    return Settings.from_config(current_app.config)
 
 
 def throttle() -> LoginThrottle:
@@ -70,7 +75,7 @@ def accepted(detail: str) -> tuple[dict, int]:
     return {"detail": detail}, 202
 
 
-def token_pair(pair: domain.TokenPair) -> dict:
+def token_pair(pair: TokenPair) -> dict:
     return {
         "access_token": pair.access_token,
         "refresh_token": pair.refresh_token,
@@ -81,9 +86,9 @@ def token_pair(pair: domain.TokenPair) -> dict:
 
 def current_user() -> User:
     principal = current_principal()
-    user = db.session.get(User, domain.account_id(principal.user_id))
+    user = db.session.get(User, account_id(principal.user_id))
     if user is None or user.deleted_at is not None:
-        raise domain.NoSuchAccount(gettext("This account no longer exists."))
+        raise NoSuchAccount(gettext("This account no longer exists."))
     return user
 
 
@@ -97,7 +102,7 @@ def register(data):
         registration_wait(requesting_client()),
         gettext("Too many accounts were opened from here. Try again later."),
     )
-    domain.register(
+    registration.register(
         db.session,
         settings(),
         name=data["name"],
@@ -118,7 +123,7 @@ def confirm_email(data):
 
     A link that no longer works is a 400 `invalid-link`; one whose address is confirmed
     already says so, with `"used": true` (no password needed to learn it: sign in)."""
-    return profile(confirming(data["token"], data["password"]))
+    return profile_of(confirming(data["token"], data["password"]))
 
 
 def confirming(token: str, password: str) -> User:
@@ -132,8 +137,8 @@ def confirming(token: str, password: str) -> User:
         gettext("Too many wrong passwords. Try again later."),
     )
     try:
-        return domain.confirm_email(db.session, settings(), token, password)
-    except domain.InvalidCredentials:
+        return registration.confirm_email(db.session, settings(), token, password)
+    except InvalidCredentials:
         throttle().failed(link, client)
         raise
 
@@ -146,7 +151,7 @@ def resend_confirmation(data):
     """Send the confirmation link again (at most once a minute). 30 requests an hour from
     one client address, then 429 `rate-limited`, whatever the addresses."""
     refuse_mail_request_flood()
-    domain.resend_confirmation(db.session, data["email"])
+    recovery.resend_confirmation(db.session, data["email"])
     return accepted(gettext("If the address waits for confirmation, a new link is on its way."))
 
 
@@ -163,9 +168,9 @@ def login(data):
     )
     try:
         return token_pair(
-            domain.login(db.session, settings(), email=data["email"], password=data["password"])
+            sessions.login(db.session, settings(), email=data["email"], password=data["password"])
         )
-    except domain.InvalidCredentials:
+    except InvalidCredentials:
         throttle().failed(data["email"], client)
         raise
 
@@ -176,7 +181,7 @@ def login(data):
 @public("the refresh token is the credential")
 def refresh(data):
     """Exchange a refresh token for a new pair; each refresh token works once."""
-    return token_pair(domain.refresh(db.session, settings(), data["refresh_token"]))
+    return token_pair(sessions.refresh(db.session, settings(), data["refresh_token"]))
 
 
 @accounts_blp.route("/logout", methods=["POST"])
@@ -187,7 +192,7 @@ def logout(data):
     """End the session the refresh token belongs to: its refresh tokens stop working, and
     its access tokens (those whose `sid` names it) within seconds at every service. The
     person's other sessions go on."""
-    domain.logout(db.session, settings(), data["refresh_token"])
+    sessions.logout(db.session, settings(), data["refresh_token"])
 
 
 @accounts_blp.route("/me")
@@ -195,10 +200,11 @@ def logout(data):
 @token_required
 def me():
     """The signed-in person's account."""
-    return profile(current_user())
+    return profile_of(current_user())
 
 
-def profile(user: User) -> dict:
+def profile_of(user: User) -> dict:
+    """The account as ProfileSchema shows it."""
     return {
         "id": user.id,
         "name": user.name,
@@ -224,7 +230,7 @@ def change_email(data):
         address_change_wait(user.id),
         gettext("The address was changed too often. Try again later."),
     )
-    domain.change_email(db.session, settings(), user, data["email"], data["password"])
+    profile.change_email(db.session, settings(), user, data["email"], data["password"])
     return accepted(gettext("Check the new mailbox: the change counts once you confirm it."))
 
 
@@ -235,8 +241,8 @@ def change_email(data):
 def change_phone(data):
     """Change the number; verify it with a code before it counts."""
     user = current_user()
-    domain.change_phone(db.session, user, data["phone"], data["password"])
-    return profile(user)
+    profile.change_phone(db.session, user, data["phone"], data["password"])
+    return profile_of(user)
 
 
 @accounts_blp.route("/me/export")
@@ -251,7 +257,7 @@ def change_phone(data):
 @token_required
 def export_my_data():
     """Everything auth holds about you, as JSON."""
-    response = jsonify(domain.export_data(db.session, current_user()))
+    response = jsonify(profile.export_data(db.session, current_user()))
     response.headers["Content-Disposition"] = 'attachment; filename="viche-account.json"'
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -263,7 +269,7 @@ def export_my_data():
 @token_required
 def delete_my_account(data):
     """Delete the account: name, address, number and password are erased."""
-    domain.delete_account(db.session, current_user(), data["password"])
+    profile.delete_account(db.session, current_user(), data["password"])
 
 
 @accounts_blp.route("/phone/code", methods=["POST"])
@@ -271,7 +277,7 @@ def delete_my_account(data):
 @token_required
 def send_phone_code():
     """Text a 6-digit code to the account's phone."""
-    domain.start_phone_verification(db.session, settings(), current_user(), requesting_client())
+    phone.start_phone_verification(db.session, settings(), current_user(), requesting_client())
     return accepted(gettext("We sent a code by SMS. It is valid for 10 minutes."))
 
 
@@ -282,8 +288,8 @@ def send_phone_code():
 def verify_phone(data):
     """Verify the phone with the code; refresh the token to carry the new claim."""
     user = current_user()
-    domain.verify_phone(db.session, settings(), user, data["code"])
-    return profile(user)
+    phone.verify_phone(db.session, settings(), user, data["code"])
+    return profile_of(user)
 
 
 @accounts_blp.route("/password/forgot", methods=["POST"])
@@ -295,7 +301,7 @@ def forgot_password(data):
     minute). 30 requests an hour from one client address, then 429 `rate-limited`,
     whatever the addresses."""
     refuse_mail_request_flood()
-    domain.request_password_reset(db.session, data["email"])
+    recovery.request_password_reset(db.session, data["email"])
     return accepted(
         gettext("If the address has an account, a link to set a new password is on its way.")
     )
@@ -310,7 +316,7 @@ def reset_password(data):
 
     A link that no longer works is a 400 `invalid-link`; with `"used": true` when the
     password was changed after the link was sent (with it, mostly: sign in)."""
-    domain.reset_password(db.session, settings(), data["token"], data["password"])
+    recovery.reset_password(db.session, settings(), data["token"], data["password"])
 
 
 @accounts_blp.route("/password/change", methods=["POST"])
@@ -334,14 +340,14 @@ def change_password(data):
         gettext("Too many wrong passwords. Try again later."),
     )
     try:
-        pair = domain.change_password(
+        pair = profile.change_password(
             db.session,
             settings(),
             user,
             current=data["current_password"],
             new=data["new_password"],
         )
-    except domain.InvalidCredentials:
+    except InvalidCredentials:
         throttle().failed(user.email, client)
         raise
     return token_pair(pair)
@@ -355,18 +361,18 @@ def _link_page(purpose: str, template: str):
     that will not work (used already, expired), why, at once, without a form to fill in
     first. Only reads: a mail scanner that fetches the link changes nothing."""
     token = request.args.get("token", "")
-    locale = domain.link_locale(db.session, settings(), token, purpose)
+    locale = links.link_locale(db.session, settings(), token, purpose)
     with in_language(locale) as language:
-        spent = domain.link_problem(db.session, settings(), token, purpose)
+        spent = links.link_problem(db.session, settings(), token, purpose)
         if spent is not None:
             return spent_link(spent, purpose, language)
         return render_template(template, locale=language, token=token)
 
 
-def spent_link(problem: domain.InvalidLink, purpose: str, language: str | None = None):
+def spent_link(problem: InvalidLink, purpose: str, language: str | None = None):
     """The page for a link that no longer works: why, in plain words; and for one used
     already (the work is done), the way to sign in, and for a reset link, to a new one."""
-    used = isinstance(problem, domain.LinkUsed)
+    used = isinstance(problem, LinkUsed)
     page = render_template(
         "accounts/done.html",
         locale=language or request_locale(),
@@ -390,7 +396,7 @@ def confirm_email_form():
     token = request.form.get("token", "")
     try:
         confirming(token, request.form.get("password", "")[:1000])
-    except domain.InvalidLink as problem:
+    except InvalidLink as problem:
         return spent_link(problem, "confirm-email")
     except Problem as problem:  # the password is wrong, or was too often
         page = render_template("accounts/confirm_email.html", token=token, error=problem.detail)
@@ -414,10 +420,10 @@ def reset_password_page():
 def reset_password_form():
     token = request.form.get("token", "")
     try:
-        domain.reset_password(db.session, settings(), token, request.form.get("password", ""))
-    except domain.InvalidLink as problem:
+        recovery.reset_password(db.session, settings(), token, request.form.get("password", ""))
+    except InvalidLink as problem:
         return spent_link(problem, "reset-password")
-    except domain.WeakPassword as problem:
+    except WeakPassword as problem:
         message = " ".join(problem.errors.get("password", [])) or problem.detail
         return render_template("accounts/reset_password.html", token=token, error=message), 422
     return render_template(

@@ -1,4 +1,5 @@
-"""Passwords: argon2id hashes, a minimum length, and no password everyone else uses."""
+"""Passwords: argon2id hashes, a minimum length, and no password everyone else uses; the
+problems a wrong or a refused one raises."""
 
 from __future__ import annotations
 
@@ -7,9 +8,13 @@ from pathlib import Path
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from flask_babel import gettext
 from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
 from services.common.passwords import MAX_LENGTH, MIN_DIFFERENT, MIN_LENGTH
+
+from .errors import InvalidCredentials, WeakPassword
+from .models import User
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 # Verified against when the account does not exist, so that a wrong address takes as
@@ -52,3 +57,23 @@ def verify_password(stored_hash: str | None, password: str) -> bool:
 
 def needs_rehash(stored_hash: str) -> bool:
     return _hasher.check_needs_rehash(stored_hash)
+
+
+def check_new_password(password: str, email: str, name: str, field: str = "password") -> None:
+    """A WeakPassword, its reason under `field`, for a new password the rules refuse."""
+    reason = password_problem(password, email=email, name=name)
+    if reason is None:
+        return
+    message = {
+        "too-short": gettext("Use at least 10 characters."),
+        "too-long": gettext("Use at most 256 characters."),
+        "too-common": gettext("This password is too easy to guess. Choose another."),
+    }[reason]
+    raise WeakPassword(gettext("The password is not accepted."), errors={field: [message]})
+
+
+def require_password(user: User, password: str, field: str | None = None) -> None:
+    """InvalidCredentials unless `password` is the account's (said under `field`, if named)."""
+    if not verify_password(user.password_hash, password):
+        wrong = gettext("The password is wrong.")
+        raise InvalidCredentials(wrong, errors={field: [wrong]} if field else None)

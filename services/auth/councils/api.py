@@ -14,8 +14,8 @@ from services.common.fields import CheckOnlyQuery, EmailAddress
 from services.common.tokens import current_principal, token_required
 
 from ..accounts.api import accepted, current_user, settings
-from ..accounts.domain import account_id
 from ..accounts.schemas import AcceptedSchema
+from ..accounts.users import account_id
 from ..models import db
 from . import domain, invitations
 from .models import ROLES, Council

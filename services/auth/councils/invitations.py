@@ -20,15 +20,11 @@ from sqlalchemy.orm import Session
 from services.common.errors import Forbidden, NotFound
 from services.common.timeutil import utcnow
 
-from ..accounts.domain import (
-    InvalidLink,
-    Settings,
-    TooSoon,
-    link_serializer,
-    load_link,
-    one_at_a_time,
-)
+from ..accounts.errors import InvalidLink, TooSoon
+from ..accounts.links import link_serializer, load_link
 from ..accounts.models import User
+from ..accounts.settings import Settings
+from ..accounts.users import one_at_a_time
 from ..messaging import enqueue_email
 from .domain import _check_role, _require_admin, council_by_slug, give_role, may_administer
 from .models import Council, Invitation

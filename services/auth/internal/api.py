@@ -15,7 +15,8 @@ from services.common.fields import EmailAddress, SmallObject, id_field
 from services.common.i18n import render_in_language
 
 from .. import keys
-from ..accounts.domain import InvalidLink, Settings
+from ..accounts.errors import InvalidLink
+from ..accounts.settings import Settings
 from ..models import db
 from . import domain
 

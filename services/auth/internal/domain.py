@@ -29,8 +29,9 @@ from services.common.errors import N_, NotFound, Problem
 from services.common.hashing import mailbox_hash
 from services.common.timeutil import utcnow
 
-from ..accounts.domain import InvalidLink, Settings
+from ..accounts.errors import InvalidLink
 from ..accounts.models import User
+from ..accounts.settings import Settings
 from ..keys import current_signer, signed_token
 from ..messaging import enqueue_email
 from .models import EmailVerification, NotificationBatch

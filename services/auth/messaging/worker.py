@@ -8,7 +8,8 @@ import threading
 
 from flask import Flask
 
-from ..accounts.domain import Settings, answer_mail_requests
+from ..accounts.recovery import answer_mail_requests
+from ..accounts.settings import Settings
 from ..councils.invitations import forget_settled_invitations
 from ..internal.domain import forget_expired, forget_old_batches
 from ..models import db
