@@ -271,3 +271,27 @@ def test_a_council_page_shows_what_it_owes_and_what_it_answered(client, people, 
     listed = client.get("/petitions?lang=uk").get_data(as_text=True)
     assert listed.count(">Kyiv</p>") == 3
     assert ">Kyiv</p>" not in client.get("/petitions?council=kyiv&lang=uk").get_data(as_text=True)
+
+
+def test_the_moderation_page_lists_what_awaits_the_councils_answer(
+    client, auth_app, people, petitions_app
+):
+    from tests.petitions.test_browsing import fold, sign
+
+    later = open_petition(client, people, threshold=1, title="Ліхтарі на вулиці Миру")
+    late = open_petition(client, people, title="Урни біля зупинок")
+    for petition_id in (later, late):
+        sign(client, people, petition_id, 1)
+    fold(petitions_app)
+    make_due_date_pass(petitions_app, late, "response_due_at")
+    signed_in_with_role(client, auth_app, "moderator@example.org", "moderator")
+    page = client.get("/councils/kyiv/moderation?lang=uk").get_data(as_text=True)
+    owed = page.split('id="awaiting-answer"', 1)[1]
+    # The overdue one first, flagged; each links to its page, where the answer is given.
+    assert owed.index("Урни біля зупинок") < owed.index("Ліхтарі на вулиці Миру")
+    assert owed.count("Прострочено") == 1 and f'href="/petitions/{late}"' in owed
+    # Another council's moderator sees none of them.
+    client.post("/logout", data={"csrf": csrf(client.get("/councils/kyiv?lang=uk"))})
+    signed_in_with_role(client, auth_app, "other@example.org", "moderator", council="oliivka")
+    elsewhere = client.get("/councils/oliivka/moderation?lang=uk").get_data(as_text=True)
+    assert "Урни" not in elsewhere and "Ліхтарі" not in elsewhere

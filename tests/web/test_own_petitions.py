@@ -50,6 +50,7 @@ def test_a_draft_is_saved_found_again_edited_and_submitted(client, auth_app, peo
     mine = client.get("/petitions/mine?lang=en")
     assert mine.status_code == 200 and "no-store" in mine.headers["Cache-Control"]
     assert TITLE in mine.text and ">Draft</p>" in mine.text
+    assert "Kyiv · " in mine.text  # the council by its name, not its address
     assert 'href="/petitions/mine"' in mine.text  # the header menu
     edit_link = f"/petitions/{petition_id}?edit=1#edit"
     assert f'href="{edit_link}"' in mine.text

@@ -44,11 +44,23 @@ def _moderation_page(council: str, failed: dict | None = None, status: int | Non
         query={"cursor": request.args.get("cursor")},
     )
     policy = api("petitions", "GET", f"/councils/{council}/policy", signed_in=False)
+    # Those that reached their threshold, the answer due soonest first (overdue on top).
+    owed = api(
+        "petitions",
+        "GET",
+        "/petitions",
+        query={"council": council, "state": "successful", "limit": 100},
+        signed_in=False,
+    )
     return (
         render_template(
             "ui/moderation.html",
             council=council,
             queue=queue,
+            owed=sorted(
+                owed.body["petitions"] if owed.ok and queue.ok else [],
+                key=lambda petition: petition["response_due_at"] or "",
+            ),
             reasons=policy.body.get("rejection_reasons", []) if policy.ok else [],
             failed=failed or {},
         ),
