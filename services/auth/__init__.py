@@ -42,5 +42,5 @@ def create_app(config: Mapping | None = None) -> Flask:
         title="Viche auth",
         description="Accounts, verification, access tokens, councils and roles.",
         fetch_jwks=lambda: jwks(db.session),
-        fetch_withdrawals=lambda: access_withdrawals(db.session),
+        fetch_withdrawals=lambda since=None: access_withdrawals(db.session, since),
     )

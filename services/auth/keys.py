@@ -8,12 +8,14 @@ An access token is checked by each service on its own, so it cannot be taken bac
 by one; `withdraw_access_tokens` takes back all of a person's tokens issued until now
 (a deleted account, a reset password, a role taken away), `withdraw_session` those of one
 session (its `sid` claim: the person signed out there), and the services, which read
-`access_withdrawals` every few seconds, refuse them from then on.
+`access_withdrawals` every few seconds (after the first time, only what changed: see
+"Cursors" below), refuse them from then on.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import threading
 import time
@@ -22,7 +24,7 @@ from datetime import datetime, timedelta
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
 from services.common.timeutil import utcnow
@@ -129,26 +131,116 @@ def withdraw_session(session: Session, sid: str, last_issued: datetime) -> None:
         session.add(SessionWithdrawal(sid=sid, until=until))
 
 
-def access_withdrawals(session: Session) -> dict:
-    """The withdrawals a token may still meet: {"withdrawals": [{"user_id", "at"}],
-    "sessions": [sid]}, `at` in seconds since the epoch, the latest per user."""
+# Cursors. The services read the withdrawals every few seconds, and after their first
+# read only what changed since (a cursor from the last answer). A cursor is a position
+# in the order in which rows become visible, and that is not the order of their ids:
+# - PostgreSQL: a transaction that took id 10 may commit after one that took id 11; a
+#   reader that saw 11 and moved past it would never see 10. A window of time re-read
+#   behind the cursor would only guess how long a transaction takes to commit. So each
+#   row records the transaction that wrote it (`written_in`, filled in by the database),
+#   and the cursor is the oldest transaction still running when the read begins (its
+#   snapshot's xmin): every one before it has committed or never will. The next read
+#   asks for the rows written by that transaction or later: those of a transaction
+#   running beside a read come again next time (merged without harm), none is missed
+#   however late it commits. One position covers both tables.
+# - SQLite: one writer at a time, holding its lock from its first write to its commit,
+#   so ids are handed out in commit order, and AUTOINCREMENT never hands one out twice
+#   (sqlite_sequence). The cursor is the last id handed out in each table.
+# A cursor this database did not give (another kind, or ahead of it: a database restored
+# or replaced) is answered with the whole list, saying so (`full`).
+CURSOR_PATTERN = r"^(?:x[0-9]{1,19}|r[0-9]{1,19}\.[0-9]{1,19})\Z"
+_POSITION = {
+    # Its own transaction (should the reader have written) counts as running: a snapshot
+    # leaves it out. LEAST passes over the NULL of a reader that has written nothing.
+    "postgresql": text(
+        "SELECT 'x' || LEAST(pg_snapshot_xmin(pg_current_snapshot()),"
+        " pg_current_xact_id_if_assigned())::text"
+    ),
+    "sqlite": text(
+        "SELECT 'r' || coalesce((SELECT seq FROM sqlite_sequence"
+        " WHERE name = 'access_withdrawals'), 0) || '.' || coalesce((SELECT seq"
+        " FROM sqlite_sequence WHERE name = 'session_withdrawals'), 0)"
+    ),
+}
+
+
+def _position(session: Session) -> str:
+    """The cursor of a read that starts now. Taken before the rows are read: each
+    statement has its own snapshot, and rows committed in between come again next
+    time rather than never."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "sqlite" and session.connection().connection.dbapi_connection.in_transaction:
+        # The reader has written: its ids would count before they commit, and a rollback
+        # would hand them out again. From the start, then (an overlap, never a gap).
+        return "r0.0"
+    return session.scalar(_POSITION[dialect])
+
+
+def _numbers(cursor: str) -> tuple[int, ...]:
+    return tuple(int(number) for number in cursor[1:].split("."))
+
+
+def _follows(since: str, position: str) -> bool:
+    """Whether `since` is a cursor this database gave: of its kind, not ahead of it."""
+    return since[0] == position[0] and all(
+        given <= now for given, now in zip(_numbers(since), _numbers(position), strict=True)
+    )
+
+
+def _written_since(since: str, model: type, table: int):
+    """The rows of `model` (the cursor's `table`-th number on SQLite) that `since` has
+    not seen."""
+    if since[0] == "x":
+        return model.written_in >= _numbers(since)[0]
+    return model.id > _numbers(since)[table]
+
+
+def access_withdrawals(session: Session, since: str | None = None) -> dict:
+    """The withdrawals a token may still meet, all of them, or only those written since
+    the cursor `since` (CURSOR_PATTERN, from an earlier answer): {"cursor", "full",
+    "withdrawals": [{"user_id", "at", "until"}], "signed_out": [{"sid", "until"}]}, times
+    in seconds since the epoch, the latest per user and per session; a whole list
+    (`full`) also names the sessions in "sessions", as services from before cursors read
+    them."""
+    if since is not None and not re.match(CURSOR_PATTERN, since):
+        raise ValueError(f"not a cursor: {since!r}")
+    position = _position(session)  # before the rows: see "Cursors"
+    changes = since is not None and _follows(since, position)
     now = utcnow()
-    latest = session.execute(
+    people = (
         select(AccessWithdrawal.user_id, func.max(AccessWithdrawal.at))
         .where(AccessWithdrawal.at >= now - WITHDRAWALS_KEPT)
         .group_by(AccessWithdrawal.user_id)
         .order_by(AccessWithdrawal.user_id)
     )
-    sessions = session.scalars(
-        select(SessionWithdrawal.sid)
+    sessions = (
+        select(SessionWithdrawal.sid, func.max(SessionWithdrawal.until))
         .where(SessionWithdrawal.until >= now)
-        .distinct()
+        .group_by(SessionWithdrawal.sid)
         .order_by(SessionWithdrawal.sid)
     )
-    return {
-        "withdrawals": [{"user_id": str(user), "at": at.timestamp()} for user, at in latest],
-        "sessions": list(sessions),
+    if changes:
+        people = people.where(_written_since(since, AccessWithdrawal, 0))
+        sessions = sessions.where(_written_since(since, SessionWithdrawal, 1))
+    signed_out = [
+        {"sid": sid, "until": until.timestamp()} for sid, until in session.execute(sessions)
+    ]
+    answer = {
+        "cursor": position,
+        "full": not changes,
+        "withdrawals": [
+            {
+                "user_id": str(user),
+                "at": at.timestamp(),
+                "until": (at + WITHDRAWALS_KEPT).timestamp(),
+            }
+            for user, at in session.execute(people)
+        ],
+        "signed_out": signed_out,
     }
+    if not changes:
+        answer["sessions"] = [entry["sid"] for entry in signed_out]
+    return answer
 
 
 def _private_key(key: SigningKey, secret: str) -> Ed25519PrivateKey:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Integer, LargeBinary, String
+from sqlalchemy import BigInteger, FetchedValue, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.common.db import UtcDateTime, new_database
@@ -28,16 +28,25 @@ class SigningKey(db.Model):
     expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
+def written_in_column():
+    """PostgreSQL: the transaction that wrote the row, filled in by the database (its
+    default, migration 0017); the services' cursors follow it ("Cursors" in
+    services.auth.keys). Empty on SQLite, where the ids are in commit order."""
+    return mapped_column(BigInteger, server_default=FetchedValue(), index=True)
+
+
 class AccessWithdrawal(db.Model):
     """Every access token of `user_id` issued before `at` stops working: the account was
     deleted, its password reset, or a role taken away. The services fetch the recent
     ones (GET /internal/access-withdrawals); a row outlives every such token, no longer."""
 
     __tablename__ = "access_withdrawals"
+    __table_args__ = ({"sqlite_autoincrement": True},)  # SQLite: no id handed out twice
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(Integer, nullable=False)
     at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False, index=True)
+    written_in: Mapped[int | None] = written_in_column()
 
 
 class SessionWithdrawal(db.Model):
@@ -46,7 +55,9 @@ class SessionWithdrawal(db.Model):
     to the session has expired, no longer, so the list every service reads stays short."""
 
     __tablename__ = "session_withdrawals"
+    __table_args__ = ({"sqlite_autoincrement": True},)  # SQLite: no id handed out twice
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     sid: Mapped[str] = mapped_column(String(32), nullable=False)
     until: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False, index=True)
+    written_in: Mapped[int | None] = written_in_column()

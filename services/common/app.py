@@ -163,7 +163,7 @@ def create_service_app(
     description: str,
     migrations: Path,
     fetch_jwks: Callable[[], dict] | None = None,
-    fetch_withdrawals: Callable[[], dict] | None = None,
+    fetch_withdrawals: Callable[..., dict] | None = None,
 ) -> Flask:
     """Build a service app with the whole kit in place."""
     app = Flask(f"services.{name}", root_path=str(Path(__file__).parents[1] / name))

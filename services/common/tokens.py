@@ -20,6 +20,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import wraps
+from urllib.parse import urlencode
 
 import jwt
 import nacl.bindings
@@ -77,20 +78,38 @@ def _is_time(value) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
+class CursorRefused(Exception):
+    """Auth would not read the cursor it was given (a version that reads them otherwise):
+    the list is read whole instead."""
+
+
+# A user's withdrawals (user id -> (moment, until)) and the sessions signed out (sid ->
+# until); `until` is when the last token an entry takes back has expired, by auth's
+# clock, and a token is checked by this process's clock against its own expiry first,
+# so an entry past its `until` refuses nothing that expiry would not. Lists from an auth
+# from before cursors carry no `until`: they are replaced whole at every read.
+Lists = tuple[dict[str, tuple[float, float]], dict[str, float]]
+
+
 class Withdrawals:
     """The access tokens auth took back (services.auth.keys): per user, the moment before
     which their tokens stop working (withdraw_access_tokens), and the sessions signed out,
     whose tokens (claim `sid`) stop working whenever issued (withdraw_session). Read from
     `fetch` every `every_seconds` by whichever request comes first, while the others go
-    on with the lists they have; if auth cannot be reached, the last lists stay (and a
-    token lives no longer than its expiry anyway). A token without `sid` (issued before
-    sessions were named) meets only its person's withdrawals."""
+    on with the lists they have: the first time whole (`fetch()`), then only what changed
+    since the last answer (`fetch(cursor)`), merged in, and what has expired dropped. If
+    auth cannot be reached, the last lists stay (and a token lives no longer than its
+    expiry anyway); an answer that makes no sense leaves them too, and the next read is
+    whole. A token without `sid` (issued before sessions were named) meets only its
+    person's withdrawals."""
 
-    def __init__(self, fetch: Callable[[], dict], every_seconds: float = 5.0) -> None:
+    def __init__(self, fetch: Callable[..., dict], every_seconds: float = 5.0) -> None:
         self._fetch = fetch
         self.every_seconds = every_seconds
-        # Replaced together, never changed in place: (user id -> moment, sessions).
-        self._lists: tuple[dict[str, float], frozenset[str]] = ({}, frozenset())
+        # Replaced together, never changed in place: requests read them meanwhile.
+        self._lists: Lists = ({}, {})
+        self._cursor: str | None = None  # the last answer's, None until a whole read
+        self._expires = math.inf  # the soonest `until` in the lists
         self._read_at = float("-inf")
         self._lock = threading.Lock()
 
@@ -106,21 +125,86 @@ class Withdrawals:
         sid = claims.get("sid")
         if isinstance(sid, str) and sid in sessions:
             return True
-        at = latest.get(claims["sub"])
-        return at is not None and claims["iat"] < at
+        withdrawal = latest.get(claims["sub"])
+        return withdrawal is not None and claims["iat"] < withdrawal[0]
 
     def _read(self) -> None:
         self._read_at = time.monotonic()
+        cursor = self._cursor
         try:
-            answer = self._fetch()
-            latest = {str(item["user_id"]): float(item["at"]) for item in answer["withdrawals"]}
-            # An auth not yet upgraded lists no sessions.
-            sessions = answer.get("sessions", [])
-            if not isinstance(sessions, list):
-                raise ValueError("sessions is not a list")
-            self._lists = (latest, frozenset(str(sid) for sid in sessions))
-        except Exception as exc:  # auth unreachable or answering nonsense: try again later
+            try:
+                answer = self._fetch() if cursor is None else self._fetch(cursor)
+            except CursorRefused as exc:
+                log.warning("auth refused the cursor, reading the whole list: %s", exc)
+                cursor = self._cursor = None
+                answer = self._fetch()
+            self._take(answer, whole=cursor is None or answer.get("full") is not False)
+        except ServiceUnavailable as exc:  # auth unreachable: the cursor still holds
             log.warning("could not read the withdrawn access tokens: %s", exc)
+        except Exception as exc:  # nonsense: what it had said is in doubt, so whole next
+            self._cursor = None
+            log.warning("could not read the withdrawn access tokens: %s", exc)
+
+    def _take(self, answer: dict, *, whole: bool) -> None:
+        """Merge `answer` into the lists, or let it replace them: when `whole`, or from an
+        auth from before cursors."""
+        cursor = answer.get("cursor")
+        if cursor is not None and not (isinstance(cursor, str) and 0 < len(cursor) <= 64):
+            raise ValueError("the cursor is not a short text")
+        latest, sessions = _answered_lists(answer, dated=cursor is not None)
+        now = time.time()
+        if not whole and cursor is not None:
+            # Entries already held come again now and then (see "Cursors" in auth's keys).
+            held_latest, held_sessions = self._lists
+            latest, sessions = _news(held_latest, latest), _news(held_sessions, sessions)
+            if not latest and not sessions and now <= self._expires:
+                self._cursor = cursor  # nothing new, nothing expired: the lists stay
+                return
+            latest, sessions = {**held_latest, **latest}, {**held_sessions, **sessions}
+        latest = {user: entry for user, entry in latest.items() if entry[1] >= now}
+        sessions = {sid: until for sid, until in sessions.items() if until >= now}
+        self._lists = (latest, sessions)
+        self._expires = min(
+            min((entry[1] for entry in latest.values()), default=math.inf),
+            min(sessions.values(), default=math.inf),
+        )
+        self._cursor = cursor
+
+
+def _answered_lists(answer: dict, *, dated: bool) -> Lists:
+    """The lists of an answer, checked: a `dated` one (with a cursor) says until when
+    each entry matters; an answer from an auth from before cursors does not, and lists
+    sessions by name only (or none at all, from before sessions)."""
+
+    def moment(value) -> float:
+        if not _is_time(value):
+            raise ValueError(f"not a time: {value!r}")
+        return float(value)
+
+    latest: dict[str, tuple[float, float]] = {}
+    for item in answer["withdrawals"]:
+        user, at = item["user_id"], moment(item["at"])
+        if not isinstance(user, str):
+            raise ValueError("a user id is not a text")
+        entry = (at, moment(item["until"]) if dated else math.inf)
+        latest[user] = max(entry, latest.get(user, entry))
+    sessions: dict[str, float] = {}
+    if dated:
+        for item in answer["signed_out"]:
+            if not isinstance(item["sid"], str):
+                raise ValueError("a session is not a text")
+            sessions[item["sid"]] = max(moment(item["until"]), sessions.get(item["sid"], 0.0))
+    else:
+        named = answer.get("sessions", [])  # an auth from before sessions lists none
+        if not isinstance(named, list) or not all(isinstance(sid, str) for sid in named):
+            raise ValueError("sessions is not a list of texts")
+        sessions = dict.fromkeys(named, math.inf)
+    return latest, sessions
+
+
+def _news(held: dict, changes: dict) -> dict:
+    """The entries of `changes` that `held` lacks, or holds with an earlier moment."""
+    return {key: entry for key, entry in changes.items() if key not in held or entry > held[key]}
 
 
 class TokenVerifier:
@@ -255,8 +339,15 @@ def fetch_jwks_from_auth() -> dict:
     return response.json()
 
 
-def fetch_withdrawals_from_auth() -> dict:
-    response = call_service("auth", "GET", WITHDRAWALS_PATH, internal=True)
+def fetch_withdrawals_from_auth(since: str | None = None) -> dict:
+    """Auth's list of withdrawn access tokens, whole or (given the last answer's cursor)
+    what was written since."""
+    path = (
+        WITHDRAWALS_PATH if since is None else f"{WITHDRAWALS_PATH}?{urlencode({'since': since})}"
+    )
+    response = call_service("auth", "GET", path, internal=True)
+    if since is not None and response.status in (400, 422):
+        raise CursorRefused(f"auth answered {response.status}")
     if not response.ok:
         raise ServiceUnavailable(f"auth answered {response.status}")
     return response.json()
@@ -265,10 +356,10 @@ def fetch_withdrawals_from_auth() -> dict:
 def init_tokens(
     app: Flask,
     fetch_jwks: Callable[[], dict] | None = None,
-    fetch_withdrawals: Callable[[], dict] | None = None,
+    fetch_withdrawals: Callable[..., dict] | None = None,
 ) -> None:
-    """Give the app a verifier; auth passes its own key store and withdrawals, the others
-    fetch them from auth."""
+    """Give the app a verifier; auth passes its own key store and withdrawals (a fetch
+    like fetch_withdrawals_from_auth), the others fetch them from auth."""
     app.extensions[TOKEN_VERIFIER_KEY] = TokenVerifier(
         fetch_jwks or fetch_jwks_from_auth,
         issuer=app.config["JWT_ISSUER"],

@@ -71,27 +71,63 @@ class NotifiedSchema(Schema):
     queued = fields.Integer(required=True)
 
 
+class WithdrawalsQuery(Schema):
+    since = fields.String(
+        validate=validate.Regexp(keys.CURSOR_PATTERN),
+        metadata={"description": "the `cursor` of the last answer: only what was written since"},
+    )
+
+
 class WithdrawalSchema(Schema):
     user_id = fields.String(required=True)
     at = fields.Float(required=True, metadata={"description": "seconds since the epoch"})
+    until = fields.Float(
+        required=True, metadata={"description": "no token it takes back lives past this"}
+    )
+
+
+class SignedOutSchema(Schema):
+    sid = fields.String(required=True)
+    until = fields.Float(
+        required=True, metadata={"description": "no token of the session lives past this"}
+    )
 
 
 class WithdrawalsSchema(Schema):
+    cursor = fields.String(
+        required=True, metadata={"description": "`since` for the next read: what comes after"}
+    )
+    full = fields.Boolean(
+        required=True,
+        metadata={
+            "description": "the whole list (asked without a cursor, or with one this database"
+            " did not give): it replaces what the reader holds rather than adding to it"
+        },
+    )
     withdrawals = fields.List(fields.Nested(WithdrawalSchema), required=True)
-    sessions = fields.List(
-        fields.String(),
+    signed_out = fields.List(
+        fields.Nested(SignedOutSchema),
         required=True,
         metadata={"description": "sessions signed out: their tokens (claim `sid`) are refused"},
+    )
+    sessions = fields.List(
+        fields.String(),
+        metadata={
+            "description": "in a whole list only, the sids of `signed_out`: as services from"
+            " before cursors read them"
+        },
     )
 
 
 @internal_blp.route("/access-withdrawals")
+@internal_blp.arguments(WithdrawalsQuery, location="query")
 @internal_blp.response(200, WithdrawalsSchema)
 @service_required
-def access_withdrawals():
+def access_withdrawals(query):
     """Access tokens taken back: a user's tokens issued before `at` are refused, and
-    every token of a session listed in `sessions`."""
-    return keys.access_withdrawals(db.session)
+    every token of a session in `signed_out`. Given the `cursor` of the last answer as
+    `since`, only what was written after it."""
+    return keys.access_withdrawals(db.session, query.get("since"))
 
 
 @internal_blp.route("/email-verifications", methods=["POST"])
