@@ -202,3 +202,29 @@ def test_what_cannot_be_undone_asks_a_second_time(client, auth_app):
     page = client.get("/councils/kyiv/polls?lang=en").text
     assert "<summary>Close</summary>" in page and "Yes, close the poll" in page
     assert "<summary>Delete the draft</summary>" in page and "Yes, delete the draft" in page
+
+
+def test_residents_find_every_councils_polls_from_the_menu(client, people):
+    from tests.polls.conftest import new_poll
+
+    draft = new_poll(client, people, publish=False, question="Чернетка: нове опитування")
+    kyiv = [new_poll(client, people, question=f"Питання Києва {n}") for n in range(20)]
+    oliivka = new_poll(client, people, council="oliivka", question="Питання Оліївки")
+    home = client.get("/?lang=uk").get_data(as_text=True)
+    assert 'href="/polls"' in home  # in the menu and on the home page
+    first = client.get("/polls?lang=uk").get_data(as_text=True)
+    # Newest first, each with its council by name; drafts nowhere.
+    assert first.index("Питання Оліївки") < first.index("Питання Києва 19")
+    assert ">Oliivka</p>" in first and ">Kyiv</p>" in first
+    assert draft["question"] not in first and f'href="/polls/{draft["id"]}"' not in first
+    more = first.split('rel="next" href="', 1)[1].split('"', 1)[0]
+    second = client.get("/polls" + html.unescape(more)).get_data(as_text=True)
+    assert "Питання Києва 0" in second and "Питання Оліївки" not in second
+    # One council's, and one state's.
+    only = client.get("/polls?council=oliivka&lang=uk").get_data(as_text=True)
+    assert f'href="/polls/{oliivka["id"]}"' in only and f'href="/polls/{kyiv[0]["id"]}"' not in only
+    closed = client.get("/polls?state=closed&lang=uk").get_data(as_text=True)
+    assert "Питання" not in closed.split("</form>", 1)[1]
+    # A filter that is no state: a problem said on the page, not a crash.
+    wrong = client.get("/polls?state=nonsense&after=x&lang=uk")
+    assert wrong.status_code == 422 and 'role="alert"' in wrong.get_data(as_text=True)

@@ -463,6 +463,22 @@ def sponsor_page(
     ), status
 
 
+@pages.get("/polls")
+def polls():
+    """The published polls, newest first: every council's or one's, in one state or all."""
+    query = {
+        key: request.args[key] for key in ("state", "council", "after") if request.args.get(key)
+    }
+    answer = api("polls", "GET", "/polls", query=query, signed_in=False)
+    councils = api("auth", "GET", "/councils", signed_in=False)
+    return render_template(
+        "ui/polls.html",
+        answer=answer,
+        query=query,
+        councils=councils.body["councils"] if councils.ok else [],
+    ), (answer.status if answer.status >= 400 else 200)
+
+
 @pages.get("/polls/<int:poll_id>")
 def poll(poll_id: int):
     """The poll's own page: the same widget a council embeds, and its results."""
