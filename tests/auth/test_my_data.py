@@ -155,3 +155,33 @@ def test_deleting_the_account_erases_the_person_and_keeps_the_hashes(client, aut
         ).status_code
         == 202
     )
+
+
+def test_a_resident_mends_the_name_and_new_tokens_carry_it(client, auth_app):
+    pair = confirmed_resident(client, auth_app)
+    changed = client.patch("/api/auth/me", json={"name": "  Олена Коваль "}, headers=bearer(pair))
+    assert changed.status_code == 200 and changed.json["name"] == "Олена Коваль"
+    assert client.get("/api/auth/me", headers=bearer(pair)).json["name"] == "Олена Коваль"
+    fresh = client.post("/api/auth/token/refresh", json={"refresh_token": pair["refresh_token"]})
+    claims = jwt.decode(fresh.json["access_token"], options={"verify_signature": False})
+    assert claims["name"] == "Олена Коваль"
+
+
+def test_a_name_is_one_line_and_changed_a_few_times_a_day_at_most(client, auth_app):
+    pair = confirmed_resident(client, auth_app)
+    for bad in ("", "   ", "Олена\nКоваль", "Олена\u202eКоваль", "я" * 201, None, 5):
+        refused = client.patch("/api/auth/me", json={"name": bad}, headers=bearer(pair))
+        assert refused.status_code == 422, bad
+        assert refused.content_type == "application/problem+json"
+    assert client.patch("/api/auth/me", json={}, headers=bearer(pair)).status_code == 422
+    assert client.patch("/api/auth/me", json={"name": "Олена"}).status_code == 401
+    for n in range(5):
+        assert (
+            client.patch("/api/auth/me", json={"name": f"Олена {n}"}, headers=bearer(pair))
+        ).status_code == 200
+    too_often = client.patch("/api/auth/me", json={"name": "Олена 5"}, headers=bearer(pair))
+    assert too_often.status_code == 429 and int(too_often.headers["Retry-After"]) > 0
+    # The refused change changed nothing; giving the name it has costs nothing.
+    assert client.get("/api/auth/me", headers=bearer(pair)).json["name"] == "Олена 4"
+    same = client.patch("/api/auth/me", json={"name": "Олена 4"}, headers=bearer(pair))
+    assert same.status_code == 200

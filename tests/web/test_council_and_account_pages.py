@@ -295,3 +295,41 @@ def test_the_moderation_page_lists_what_awaits_the_councils_answer(
     signed_in_with_role(client, auth_app, "other@example.org", "moderator", council="oliivka")
     elsewhere = client.get("/councils/oliivka/moderation?lang=uk").get_data(as_text=True)
     assert "Урни" not in elsewhere and "Ліхтарі" not in elsewhere
+
+
+def test_a_resident_mends_the_name_on_the_account_page(client, auth_app, people, petitions_app):
+    from tests.petitions.test_browsing import fold
+
+    client.put(
+        "/api/petitions/councils/kyiv/policy",
+        json={"signer_verification": "email"},
+        headers=people.admin(),
+    )
+    before = open_petition(client, people, title="Ліхтарі на вулиці Миру")
+    after = open_petition(client, people, title="Урни біля зупинок")
+    register_and_confirm(client, auth_app)
+    sign_in(client)
+    page = client.get("/account?lang=uk")
+    assert 'id="name" name="name" type="text" value="Олена Коваль"' in page.text
+    assert client.post(f"/petitions/{before}/sign", data={"csrf": csrf(page)}).status_code == 303
+
+    wrong = client.post("/account/name?lang=uk", data={"csrf": csrf(page), "name": " "})
+    assert wrong.status_code == 422 and 'id="name-error"' in wrong.text
+    changed = client.post(
+        "/account/name?lang=uk", data={"csrf": csrf(page), "name": "Олена Ковальчук"}
+    )
+    assert changed.status_code == 303
+    shown = client.get("/account?lang=uk").text
+    assert 'class="who">Олена Ковальчук</a>' in shown  # the menu, at once
+    assert client.post(f"/petitions/{after}/sign", data={"csrf": csrf(page)}).status_code == 303
+    fold(petitions_app)
+    # A signature keeps the name it was given with; the next one carries the new name.
+    signers = {
+        petition_id: client.get(f"/api/petitions/petitions/{petition_id}/signers").json
+        for petition_id in (before, after)
+    }
+    assert signers[before]["signers"] == ["Олена Коваль"]
+    assert signers[after]["signers"] == ["Олена Ковальчук"]
+    # A form from elsewhere changes nothing.
+    assert client.post("/account/name", data={"name": "Хтось інший"}).status_code in (400, 403)
+    assert 'class="who">Олена Ковальчук</a>' in client.get("/account").text

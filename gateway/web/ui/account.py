@@ -212,6 +212,23 @@ def change_password():
     return redirect(url_for("account.account"), code=303)
 
 
+@account_pages.post("/account/name")
+@page_form
+def change_name():
+    """The name one signs with. The tokens are renewed at once: the next signature,
+    and the menu, carry the new name."""
+    check_csrf()
+    if (away := signed_in_or_login()) is not None:
+        return away
+    answer = api("auth", "PATCH", "/me", {"name": request.form.get("name", "")})
+    if not answer.ok:
+        return _account_page(errors=answer.errors(), status=answer.status)
+    renew_tokens()
+    update_session(name=answer.body["name"])
+    leave_notice(N_("Your name is changed. The petitions you sign from now on show it."))
+    return redirect(url_for("account.account"), code=303)
+
+
 @account_pages.post("/account/<change>")
 @page_form
 def change_contact(change: str):

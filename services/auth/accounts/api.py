@@ -24,6 +24,7 @@ from .models import User
 from .schemas import (
     AcceptedSchema,
     ChangeEmailSchema,
+    ChangeNameSchema,
     ChangePasswordSchema,
     ChangePhoneSchema,
     CodeSchema,
@@ -39,7 +40,13 @@ from .schemas import (
 )
 from .sessions import TokenPair
 from .settings import Settings
-from .throttle import LoginThrottle, address_change_wait, mail_request_wait, registration_wait
+from .throttle import (
+    LoginThrottle,
+    address_change_wait,
+    mail_request_wait,
+    name_change_wait,
+    registration_wait,
+)
 from .users import account_id
 
 accounts_blp = Blueprint("accounts", __name__, description="Accounts, sign-in and verification")
@@ -217,6 +224,23 @@ def profile_of(user: User) -> dict:
         "locale": user.locale,
         "created_at": user.created_at,
     }
+
+
+@accounts_blp.route("/me", methods=["PATCH"])
+@accounts_blp.arguments(ChangeNameSchema)
+@accounts_blp.response(200, ProfileSchema)
+@token_required
+def change_name(data):
+    """Change the name one signs with: access tokens issued from now on carry it (refresh
+    to sign with it at once); signatures given before keep theirs."""
+    user = current_user()
+    if data["name"] != user.name:
+        refuse_while_waiting(
+            name_change_wait(user.id),
+            gettext("The name was changed too often. Try again tomorrow."),
+        )
+    profile.change_name(db.session, user, data["name"])
+    return profile_of(user)
 
 
 @accounts_blp.route("/me/email", methods=["POST"])

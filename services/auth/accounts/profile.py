@@ -1,5 +1,6 @@
-"""What the signed-in person does with their own account, giving its password: change the
-address, the number or the password, take away their data, delete the account."""
+"""What the signed-in person does with their own account: change the name, and, giving
+its password, the address, the number or the password; take away their data, delete the
+account."""
 
 from __future__ import annotations
 
@@ -17,6 +18,15 @@ from .recovery import set_password
 from .sessions import TokenPair, issue_tokens, revoke_all_sessions
 from .settings import Settings
 from .users import active_user_by_email
+
+
+def change_name(session: Session, user: User, name: str) -> None:
+    """The name the person signs with from now on: in the tokens issued next, on the
+    signatures given after. Those given before keep the name they were given with (a
+    signer list records who signed, as they were then)."""
+    if name != user.name:
+        user.name = name
+        session.commit()
 
 
 def change_email(

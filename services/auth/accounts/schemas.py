@@ -183,5 +183,9 @@ class ChangePhoneSchema(Schema):
     password = given_password()
 
 
+class ChangeNameSchema(Schema):
+    name = PersonName(required=True)
+
+
 class PasswordSchema(Schema):
     password = given_password()

@@ -24,6 +24,9 @@ REGISTRATION_LIMITS = {"register-client": "30/hour"}
 # A change of address emails the new one a link: enough to mend a typo or two, too few
 # to fill a stranger's mailbox from one account.
 ADDRESS_CHANGE_LIMITS = {"address-change-account": "5/hour"}
+# A name is public on the signer lists: enough to mend a typo, too few to make one
+# account a different signer every hour.
+NAME_CHANGE_LIMITS = {"name-change-account": "5/day"}
 # A reset link or the confirmation link again: anyone may ask for any address, and each
 # request is a row the delivery worker answers in turn; one client asking without end
 # would fill the table and make everyone else's link late.
@@ -66,6 +69,13 @@ def address_change_wait(user_id: int) -> int | None:
     one too many."""
     throttle = app_throttle(current_app, "address-change", ADDRESS_CHANGE_LIMITS)
     return throttle.hit("address-change-account", str(user_id))
+
+
+def name_change_wait(user_id: int) -> int | None:
+    """Count a change of name asked for by an account; seconds to wait when it is one
+    too many."""
+    throttle = app_throttle(current_app, "name-change", NAME_CHANGE_LIMITS)
+    return throttle.hit("name-change-account", str(user_id))
 
 
 def mail_request_wait(client: str) -> int | None:
