@@ -7,8 +7,6 @@ lock so that a fold running meanwhile cannot count it again or miss the change.
 
 from __future__ import annotations
 
-import secrets
-
 from flask_babel import gettext
 from sqlalchemy import exists, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -18,6 +16,7 @@ from services.common.db import group_insert_if
 from services.common.errors import NotFound
 from services.common.folding import add_to_count
 from services.common.policies import kept_policy
+from services.common.receipts import new_receipt
 from services.common.timeutil import utcnow
 from services.common.tokens import Principal
 
@@ -84,7 +83,7 @@ def sign(session: Session, actor: Principal, petition_id: int, *, notify: bool =
     say why."""
     council = _council_of(session, petition_id, actor)
     _require_verified(actor, kept_policy(session, CouncilPolicy, council).signer_verification)
-    receipt = secrets.token_hex(12)
+    receipt = new_receipt()
     try:
         inserted = SIGNATURES.insert(
             session.get_bind(),

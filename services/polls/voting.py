@@ -28,6 +28,7 @@ from services.common.db import HotStatement, group_insert_if
 from services.common.errors import NotFound
 from services.common.hashing import mailbox_hash
 from services.common.policies import kept_policy
+from services.common.receipts import new_receipt
 from services.common.throttle import app_throttle
 from services.common.timeutil import utcnow
 from services.common.tokens import Principal
@@ -79,10 +80,6 @@ def require_open(poll: Poll) -> None:
         raise WrongState(gettext("This poll has not opened yet."))
     if state != "open":
         raise WrongState(gettext("This poll is not open for voting."))
-
-
-def _new_receipt() -> str:
-    return secrets.token_hex(12)
 
 
 # The hot statements, built once: building them per vote costs more than running them.
@@ -169,7 +166,7 @@ def _cast(
     receipt. Without `settle`, a new ballot is one statement in autocommit, outside the
     session; `settle(receipt)` runs in the same transaction as the ballot, just before
     it commits."""
-    receipt = _new_receipt()
+    receipt = new_receipt()
     ballot = {
         "poll_id": poll.id,
         "voter_hash": voter_hash,
