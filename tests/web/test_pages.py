@@ -214,7 +214,7 @@ def test_the_petition_list_sorts_and_pages(client, people):
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and html.index("номер 3") < html.index("номер 1")
     bad = client.get("/petitions?lang=uk&cursor=forged")
-    assert bad.status_code == 200 and 'role="alert"' in bad.get_data(as_text=True)
+    assert bad.status_code == 422 and 'role="alert"' in bad.get_data(as_text=True)
 
 
 def test_a_tampered_session_cookie_is_no_session(client, auth_app):

@@ -16,7 +16,14 @@ from services.common.timeutil import NonexistentLocalTime, local_to_utc
 
 from .api import Answer, api, download, renew_tokens
 from .filters import REASON_LABELS
-from .pages import page_form, refused_on_petition_page, signed_in, token_claims, under_form
+from .pages import (
+    back_to_petition_page,
+    page_form,
+    refused_on_petition_page,
+    signed_in,
+    token_claims,
+    under_form,
+)
 from .session import check_csrf, leave_notice, session
 
 council_pages = Blueprint("council", __name__)
@@ -128,10 +135,8 @@ def respond(petition_id: int):
         return _login_first()
     typed = {key: request.form.get(key, "") for key in ("text", "decision")}
     answer = api("petitions", "POST", f"/petitions/{petition_id}/response", typed)
-    if answer.ok:
-        leave_notice(N_("The response is published; its author and signers are told."))
-        return redirect(url_for("pages.petition", petition_id=petition_id), code=303)
-    return refused_on_petition_page(petition_id, "response", answer, typed)
+    done = N_("The response is published; its author and signers are told.")
+    return back_to_petition_page(petition_id, "response", answer, typed, done)
 
 
 INVALIDATION_FIELDS = ("signed_from", "signed_until", "user_id", "reason")
@@ -158,10 +163,8 @@ def invalidate(petition_id: int):
     body.update(times)
     body["reason"] = typed["reason"]
     answer = api("petitions", "POST", f"/petitions/{petition_id}/invalidations", body)
-    if answer.ok:
-        leave_notice(N_("The signatures are set aside: they no longer count."))
-        return redirect(url_for("pages.petition", petition_id=petition_id), code=303)
-    return refused_on_petition_page(petition_id, "invalidate", answer, typed)
+    done = N_("The signatures are set aside: they no longer count.")
+    return back_to_petition_page(petition_id, "invalidate", answer, typed, done)
 
 
 @council_pages.post("/petitions/<int:petition_id>/invalidations/<int:invalidation_id>/revert")
@@ -173,10 +176,8 @@ def revert_invalidation(petition_id: int, invalidation_id: int):
         return _login_first()
     path = f"/petitions/{petition_id}/invalidations/{invalidation_id}/revert"
     answer = api("petitions", "POST", path)
-    if answer.ok:
-        leave_notice(N_("Those signatures count again."))
-        return redirect(url_for("pages.petition", petition_id=petition_id), code=303)
-    return refused_on_petition_page(petition_id, "invalidate", answer, {})
+    done = N_("Those signatures count again.")
+    return back_to_petition_page(petition_id, "invalidate", answer, {}, done)
 
 
 @council_pages.get("/petitions/<int:petition_id>/signers.csv")

@@ -130,20 +130,30 @@ def visitor_councils() -> list[dict]:
 
 @pages.get("/petitions")
 def petitions():
-    query = {
-        key: request.args[key]
-        for key in ("q", "sort", "state", "council", "cursor")
-        if request.args.get(key)
-    }
-    answer = api("petitions", "GET", "/petitions", query=query, signed_in=False)
+    """The published petitions: searched, by state and council, in an order, a page at
+    a time."""
+    return public_list(
+        "petitions",
+        ("q", "sort", "state", "council", "cursor"),
+        "ui/petitions.html",
+        sorts=SORT_LABELS,
+    )
+
+
+def public_list(service: str, filters: tuple[str, ...], template: str, **context):
+    """A public list page (petitions, polls): the service's list with the `filters` the
+    address gives, and the councils to filter by. A filter the API refuses is said on the
+    page, with the API's status."""
+    query = {key: request.args[key] for key in filters if request.args.get(key)}
+    answer = api(service, "GET", f"/{service}", query=query, signed_in=False)
     councils = api("auth", "GET", "/councils", signed_in=False)
     return render_template(
-        "ui/petitions.html",
+        template,
         answer=answer,
         query=query,
-        sorts=SORT_LABELS,
         councils=councils.body["councils"] if councils.ok else [],
-    )
+        **context,
+    ), (answer.status if answer.status >= 400 else 200)
 
 
 def under_form(errors: dict, form: str, typed: dict) -> dict[str, list[str]]:
@@ -153,6 +163,16 @@ def under_form(errors: dict, form: str, typed: dict) -> dict[str, list[str]]:
     for key, messages in errors.items():
         named.setdefault(f"{form}_{key}" if key in typed else form, []).extend(messages)
     return named
+
+
+def back_to_petition_page(petition_id: int, form: str, answer: Answer, typed: dict, done: str):
+    """What a petition page's form (`form`, sent as `typed`) shows once the API answered:
+    the page again with `done` said (untranslated, N_), or refused, the form as typed with
+    its errors."""
+    if answer.ok:
+        leave_notice(done)
+        return redirect(url_for("pages.petition", petition_id=petition_id), code=303)
+    return refused_on_petition_page(petition_id, form, answer, typed)
 
 
 def refused_on_petition_page(petition_id: int, form: str, answer: Answer, typed: dict):
@@ -312,10 +332,7 @@ def edit_draft(petition_id: int):
         return away
     typed = {key: request.form.get(key, "") for key in ("title", "text")}
     answer = api("petitions", "PATCH", f"/petitions/{petition_id}", typed)
-    if answer.ok:
-        leave_notice(N_("The draft is saved."))
-        return redirect(url_for("pages.petition", petition_id=petition_id), code=303)
-    return refused_on_petition_page(petition_id, "edit", answer, typed)
+    return back_to_petition_page(petition_id, "edit", answer, typed, N_("The draft is saved."))
 
 
 @pages.post("/petitions/<int:petition_id>/submit")
@@ -466,17 +483,7 @@ def sponsor_page(
 @pages.get("/polls")
 def polls():
     """The published polls, newest first: every council's or one's, in one state or all."""
-    query = {
-        key: request.args[key] for key in ("state", "council", "after") if request.args.get(key)
-    }
-    answer = api("polls", "GET", "/polls", query=query, signed_in=False)
-    councils = api("auth", "GET", "/councils", signed_in=False)
-    return render_template(
-        "ui/polls.html",
-        answer=answer,
-        query=query,
-        councils=councils.body["councils"] if councils.ok else [],
-    ), (answer.status if answer.status >= 400 else 200)
+    return public_list("polls", ("state", "council", "after"), "ui/polls.html")
 
 
 @pages.get("/polls/<int:poll_id>")
