@@ -36,11 +36,11 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.exc import DBAPIError, DisconnectionError
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Session
 
 MIGRATIONS_KEY = "viche.migrations"
 log = logging.getLogger("viche.db")
@@ -149,6 +149,18 @@ def insert_if(table: Table, columns: tuple[str, ...], condition):
     statement, so one round trip, and nothing can change in between."""
     values = select(*(bindparam(name, type_=table.c[name].type) for name in columns))
     return insert(table).from_select(columns, values.where(condition)).returning(table.c.id)
+
+
+def insert_unless_present(session: Session, model):
+    """An INSERT into `model` that skips a row whose unique key is taken (ON CONFLICT DO
+    NOTHING, in the dialect of the database behind the session). Two at once on
+    PostgreSQL: the second waits for the first's commit and skips, where a plain INSERT
+    would fail its whole transaction. Whether the row went in, a RETURNING tells (not
+    `rowcount`, which is -1 here on PostgreSQL)."""
+    dialect = session.get_bind().dialect.name
+    return {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect](
+        model
+    ).on_conflict_do_nothing()
 
 
 class _JsonText(TypeDecorator):

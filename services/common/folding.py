@@ -11,9 +11,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from sqlalchemy import Integer, String, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from .db import insert_unless_present
 from .timeutil import utcnow
 
 SETTLE = timedelta(milliseconds=300)
@@ -51,9 +51,7 @@ def claim_settled(session: Session, watermark_model: type, name: str, id_column,
 def _make_watermark(session: Session, watermark_model: type, name: str) -> None:
     """Start the stream at 0, unless another process has just done so: then this one
     waits for that row and leaves it as it is."""
-    dialect = session.get_bind().dialect.name
-    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
-    session.execute(insert(watermark_model).values(name=name, last_id=0).on_conflict_do_nothing())
+    session.execute(insert_unless_present(session, watermark_model).values(name=name, last_id=0))
 
 
 def add_to_count(session: Session, model: type, key: dict, column: str, delta: int, **also) -> None:

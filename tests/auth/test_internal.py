@@ -169,6 +169,45 @@ def test_an_expired_verification_confirms_nothing(auth_app, client):
         assert kept.status == "pending" and kept.settled_at is None
 
 
+def test_a_link_from_before_works_and_a_foreign_forged_or_old_one_says_why_not(
+    auth_app, client, monkeypatch
+):
+    """The links are read as auth's other emailed links are (accounts.links): salted by
+    their purpose, which has not changed, so links mailed already open; another
+    purpose's link, a mangled one and one signed over a day ago are refused in words."""
+    from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+
+    from services.auth.accounts.settings import Settings
+
+    verification_id = ask(auth_app).json["id"]
+    secret = Settings.from_config(auth_app.config).secret_key
+    as_ever = URLSafeTimedSerializer(secret, salt="viche.auth.verify-for-service")
+    page = client.get(f"/api/auth/verify?token={as_ever.dumps({'v': verification_id})}")
+    assert page.status_code == 200 and "Сайт громади" in page.text
+
+    confirmed_resident(client, auth_app)
+    other_purpose = link_token(
+        messages(auth_app, "olena@example.org", "confirm_email")[-1].text_body
+    )
+    real = link_token(messages(auth_app, "voter@example.org")[0].text_body)
+    for token, said in (
+        (other_purpose, "This link is not valid."),
+        (real[:-3] + "abc", "This link is not valid."),
+        (as_ever.dumps({"v": 7}), "This link has been used already or is no longer valid."),
+        (as_ever.dumps(["v", verification_id]), "This link is not valid."),
+    ):
+        refused = client.post("/api/auth/verify/form?lang=en", data={"token": token})
+        assert refused.status_code == 400 and said in refused.text, token
+    two_days_ago = int(utcnow().timestamp()) - 2 * 24 * 3600
+    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: two_days_ago)
+    old = as_ever.dumps({"v": verification_id})
+    monkeypatch.undo()
+    refused = client.post("/api/auth/verify/form?lang=en", data={"token": old})
+    assert refused.status_code == 400 and "This link has expired." in refused.text
+    with auth_app.app_context():
+        assert db.session.get(EmailVerification, verification_id).status == "pending"
+
+
 def test_requests_are_deleted_once_their_link_has_expired_whatever_became_of_them(
     auth_app, client, monkeypatch
 ):

@@ -7,9 +7,13 @@ from datetime import timedelta
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import select
+from itsdangerous import URLSafeTimedSerializer
+from sqlalchemy import func, select, update
+from werkzeug.test import Client
 
 from gateway.cli import main as viche
+from services.auth.accounts.links import link_serializer
+from services.auth.accounts.settings import Settings
 from services.auth.councils.invitations import INVITATIONS_PER_ADMIN_PER_HOUR
 from services.auth.councils.models import CouncilRole, Invitation, RoleChange
 from services.auth.models import db
@@ -23,6 +27,8 @@ from tests.auth.helpers import (
     register,
 )
 from tests.auth.test_councils import claims, councils, user_id  # noqa: F401 - a fixture
+from tests.conftest import TEST_DB
+from tests.support.concurrency import released_together
 
 INVITE = "/api/auth/councils/kyiv/invitations"
 
@@ -319,3 +325,213 @@ def test_another_account_with_the_link_learns_nothing_of_what_became_of_it(clien
         for token in (accepted_token, withdrawn_token, expired_token)
     }
     assert len(answers) == 1 and "another address" in answers.pop()
+
+
+def _what_the_link_says(token: str):
+    """The link's data as anyone holding it reads it: signed, not encrypted."""
+    readable, data = URLSafeTimedSerializer("not the key").loads_unsafe(token)
+    assert readable is False  # the signature is not ours to check, the data still shows
+    return data
+
+
+def _old_link(auth_app, invitation_id: int) -> str:
+    """A link as they were mailed before migration 0018: naming the invitation's id."""
+    settings = Settings.from_config(auth_app.config)
+    return link_serializer(settings, "invitation").dumps({"i": invitation_id})
+
+
+def _grants(auth_app, email="olena@example.org") -> list[RoleChange]:
+    from services.auth.accounts.models import User
+
+    with auth_app.app_context():
+        found = db.session.scalars(
+            select(RoleChange)
+            .join(User, User.id == RoleChange.user_id)
+            .where(User.email == email, RoleChange.action == "grant")
+            .order_by(RoleChange.id)
+        ).all()
+        for change in found:
+            db.session.expunge(change)
+        return found
+
+
+def _invitations(auth_app, email="olena@example.org") -> list[Invitation]:
+    with auth_app.app_context():
+        found = db.session.scalars(
+            select(Invitation).where(Invitation.email == email).order_by(Invitation.id)
+        ).all()
+        for invitation in found:
+            db.session.expunge(invitation)
+        return found
+
+
+def test_the_link_names_the_invitation_by_a_random_reference_not_its_number(
+    client, auth_app, admin
+):
+    """Whoever holds a link reads its data: it must not count the installation's
+    invitations. A link carries the invitation's random reference alone, and two links
+    in a row carry nothing alike."""
+    olena = confirmed_resident(client, auth_app)
+    first = invited(client, auth_app, admin, "taras@example.org")
+    second = invited(client, auth_app, admin)
+    said = [_what_the_link_says(token) for token in (first, second)]
+    assert [set(data) for data in said] == [{"r"}, {"r"}]
+    references = [data["r"] for data in said]
+    with auth_app.app_context():
+        rows = db.session.execute(
+            select(Invitation.id, Invitation.reference).order_by(Invitation.id)
+        ).all()
+    assert [reference for _, reference in rows] == references
+    assert references[0] != references[1] and min(len(r) for r in references) >= 22
+    assert accept(client, second, olena).status_code == 200
+
+
+def test_a_link_mailed_before_references_works_until_it_expires(client, auth_app, admin):
+    """Invitations made before migration 0018 have no reference (NULL) and their links
+    name the id: those links keep working, for their week, and only for them."""
+    olena = confirmed_resident(client, auth_app)
+    invited(client, auth_app, admin)
+    invited(client, auth_app, admin, role="admin")
+    with auth_app.app_context():  # as the migration leaves the invitations made before it
+        db.session.execute(update(Invitation).values(reference=None))
+        db.session.commit()
+    moderator, admin_role = (row.id for row in _invitations(auth_app))
+    old = _old_link(auth_app, moderator)
+    offered = client.get(f"/api/auth/invitations/{old}", headers=bearer(olena))
+    assert offered.status_code == 200 and offered.json["role"] == "moderator"
+    assert accept(client, old, olena).status_code == 200
+    assert claims(client, "olena@example.org")["roles"] == {"kyiv": ["moderator"]}
+    assert accept(client, old, olena).status_code == 400  # once, as any link
+
+    with auth_app.app_context():
+        db.session.get(Invitation, admin_role).expires_at -= timedelta(days=8)
+        db.session.commit()
+    expired = accept(client, _old_link(auth_app, admin_role), olena)
+    assert expired.status_code == 400 and "expired" in expired.json["detail"]
+
+
+def test_an_old_link_cannot_name_an_invitation_made_since(client, auth_app, admin):
+    """An id is all an old link names, and SQLite gives a new row the id of one the
+    sweep deleted: an invitation with a reference is reached by its reference only,
+    whatever account holds the old link."""
+    olena = confirmed_resident(client, auth_app)
+    token = invited(client, auth_app, admin)
+    (invitation,) = _invitations(auth_app)
+    refused = accept(client, _old_link(auth_app, invitation.id), olena)
+    assert refused.status_code == 400 and refused.json["type"].endswith(":invalid-link")
+    assert "withdrawn" in refused.json["detail"]
+    assert claims(client, "olena@example.org")["roles"] == {}
+    for forged in ({"r": 1}, {"r": None}, {"i": True}, {"i": str(invitation.id)}, {}):
+        settings = Settings.from_config(auth_app.config)
+        mangled = link_serializer(settings, "invitation").dumps(forged)
+        assert accept(client, mangled, olena).status_code == 400, forged
+    assert accept(client, token, olena).status_code == 200  # its own link still works
+
+
+@pytest.mark.parametrize("by", ["cli", "platform-admin"])
+def test_a_role_given_directly_withdraws_the_pending_invitation_to_it(client, auth_app, admin, by):
+    """A platform admin or the operator grants the role that an invitation of the
+    account's confirmed address offers: the invitation has nothing left to offer and
+    leaves the pending list, as withdrawn (the person accepted nothing; the grant is
+    the granter's, RoleChange says whose). Another role's invitation, and another
+    address's, stay."""
+    olena = confirmed_resident(client, auth_app)
+    token = invited(client, auth_app, admin)
+    invited(client, auth_app, admin, role="admin")
+    invited(client, auth_app, admin, "taras@example.org")
+    if by == "cli":
+        granter = None
+        result = CliRunner().invoke(
+            viche, ["auth", "grant-role", "kyiv", "olena@example.org", "moderator"]
+        )
+        assert result.exit_code == 0, result.output
+    else:
+        platform = confirmed_resident(client, auth_app, "platform@example.org")
+        CliRunner().invoke(viche, ["auth", "grant-platform-admin", "platform@example.org"])
+        platform = login(client, "platform@example.org").json
+        granter = user_id(platform)
+        path = f"/api/auth/councils/kyiv/roles/{user_id(olena)}/moderator"
+        assert client.put(path, headers=bearer(platform)).status_code == 204
+    pending = client.get(INVITE, headers=bearer(admin)).json["invitations"]
+    assert sorted((row["email"], row["role"]) for row in pending) == [
+        ("olena@example.org", "admin"),
+        ("taras@example.org", "moderator"),
+    ]
+    moderator = next(row for row in _invitations(auth_app) if row.role == "moderator")
+    assert moderator.withdrawn_at is not None and moderator.accepted_at is None
+    assert [change.by_user_id for change in _grants(auth_app)] == [granter]
+    refused = accept(client, token, olena)
+    assert refused.status_code == 400 and "withdrawn" in refused.json["detail"]
+    assert [change.by_user_id for change in _grants(auth_app)] == [granter]
+
+
+def test_a_role_given_to_an_unconfirmed_account_leaves_the_invitation_pending(
+    client, auth_app, admin
+):
+    """An account that has not confirmed the address is not known to be its owner's:
+    the invitation stays for whoever confirms it."""
+    assert register(client).status_code == 202
+    invited(client, auth_app, admin)
+    result = CliRunner().invoke(
+        viche, ["auth", "grant-role", "kyiv", "olena@example.org", "moderator"]
+    )
+    assert result.exit_code == 0, result.output
+    (pending,) = client.get(INVITE, headers=bearer(admin)).json["invitations"]
+    assert pending["email"] == "olena@example.org" and pending["role"] == "moderator"
+
+
+def test_accepting_a_role_held_already_writes_no_second_grant(client, auth_app, admin):
+    """The operator gave the role first, the admin invited after (not knowing): the
+    invitation is accepted and settled, the role stays the operator's grant, once."""
+    olena = confirmed_resident(client, auth_app)
+    result = CliRunner().invoke(
+        viche, ["auth", "grant-role", "kyiv", "olena@example.org", "moderator"]
+    )
+    assert result.exit_code == 0, result.output
+    token = invited(client, auth_app, admin)
+    assert len(client.get(INVITE, headers=bearer(admin)).json["invitations"]) == 1
+    accepted = accept(client, token, olena)
+    assert accepted.status_code == 200 and accepted.json["role"] == "moderator"
+    assert [change.by_user_id for change in _grants(auth_app)] == [None]
+    with auth_app.app_context():
+        (held,) = db.session.scalars(select(CouncilRole).where(CouncilRole.role == "moderator"))
+        assert held.granted_by is None
+    (invitation,) = _invitations(auth_app)
+    assert invitation.accepted_by == user_id(olena) and invitation.withdrawn_at is None
+    assert client.get(INVITE, headers=bearer(admin)).json["invitations"] == []
+    assert claims(client, "olena@example.org")["roles"] == {"kyiv": ["moderator"]}
+
+
+@pytest.mark.skipif(TEST_DB != "postgres", reason="concurrent requests need a server database")
+def test_accepting_while_the_role_is_granted_directly_grants_it_once(client, auth_app, admin):
+    """The invitee accepts while a platform admin grants the same role: whichever comes
+    first, the role is granted once, with one RoleChange, the invitation is settled one
+    way, and neither request fails."""
+    olena = confirmed_resident(client, auth_app)
+    confirmed_resident(client, auth_app, "platform@example.org")
+    CliRunner().invoke(viche, ["auth", "grant-platform-admin", "platform@example.org"])
+    platform = login(client, "platform@example.org").json
+    path = f"/api/auth/councils/kyiv/roles/{user_id(olena)}/moderator"
+    for attempt in range(4):
+        if attempt:
+            assert client.delete(path, headers=bearer(platform)).status_code == 204
+            olena = login(client).json
+        token = invited(client, auth_app, admin)
+
+        def accepting(token=token, olena=olena):
+            return accept(Client(client.application), token, olena).status_code
+
+        def granting():
+            return Client(client.application).put(path, headers=bearer(platform)).status_code
+
+        statuses = released_together([accepting, granting])
+        assert statuses[1] == 204 and statuses[0] in (200, 400), statuses
+        with auth_app.app_context():
+            held = db.session.scalar(
+                select(func.count()).select_from(CouncilRole).where(CouncilRole.role == "moderator")
+            )
+        assert held == 1
+        assert len(_grants(auth_app)) == attempt + 1
+        latest = _invitations(auth_app)[-1]
+        assert (latest.accepted_at is None) != (latest.withdrawn_at is None)
+        assert (statuses[0] == 200) == (latest.accepted_at is not None)

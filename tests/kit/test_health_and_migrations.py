@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from services.auth import create_app as create_auth_app
 from services.common import db as db_module
-from services.common.db import upgrade_database
+from services.common.db import downgrade_database, upgrade_database
 from services.petitions import create_app as create_petitions_app
 from services.polls import create_app as create_polls_app
 from tests.conftest import TEST_DB, database_url_for, recreate_database
@@ -122,6 +122,59 @@ def test_councils_that_existed_get_the_installations_time_zone():
                     ),
                     {"at": "2026-11-01 10:00:00+00:00"},
                 )
+        db.engine.dispose()
+
+
+def test_invitations_made_before_references_keep_none_and_references_are_unique():
+    """auth 0018: an invitation already there gets no reference (its mailed link names
+    its id and works until it expires); two cannot share one; the way back drops it."""
+    url = database_url_for("auth", "references")
+    recreate_database(url)
+    app = create_auth_app({"SQLALCHEMY_DATABASE_URI": url})
+    upgrade_database(app, "0017")
+    db = app.extensions["sqlalchemy"]
+    at = {"at": "2026-11-01 10:00:00+00:00"}
+    with app.app_context(), db.engine.begin() as connection:
+        connection.execute(
+            text("INSERT INTO users (id, locale, link_nonce, created_at) VALUES (1, 'uk', 0, :at)"),
+            at,
+        )
+        connection.execute(
+            text(
+                "INSERT INTO councils (id, slug, name, default_language, time_zone, created_at)"
+                " VALUES (1, 'kyiv', 'Kyiv', 'uk', 'Europe/Kyiv', :at)"
+            ),
+            at,
+        )
+        for n in (1, 2):
+            connection.execute(
+                text(
+                    "INSERT INTO invitations"
+                    " (council_id, email, role, invited_by, created_at, expires_at)"
+                    " VALUES (1, :email, 'moderator', 1, :at, :at)"
+                ),
+                {**at, "email": f"person{n}@example.org"},
+            )
+    upgrade_database(app)
+    insert = text(
+        "INSERT INTO invitations"
+        " (council_id, email, role, invited_by, created_at, expires_at, reference)"
+        " VALUES (1, 'late@example.org', 'admin', 1, :at, :at, 'same')"
+    )
+    with app.app_context():
+        with db.engine.begin() as connection:
+            assert connection.execute(text("SELECT reference FROM invitations")).all() == [
+                (None,),
+                (None,),
+            ]
+            connection.execute(insert, at)
+        with pytest.raises(IntegrityError), db.engine.begin() as connection:
+            connection.execute(insert, at)
+        downgrade_database(app, "0017")
+        columns = {column["name"] for column in inspect(db.engine).get_columns("invitations")}
+        assert "reference" not in columns
+        with db.engine.connect() as connection:
+            assert len(connection.execute(text("SELECT id FROM invitations")).all()) == 3
         db.engine.dispose()
 
 

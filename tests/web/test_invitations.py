@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from werkzeug.test import Client
 
-from tests.auth.helpers import link_token, messages
+from tests.auth.helpers import bearer, link_token, login, messages
 from tests.web.test_pages import csrf, register_and_confirm, sign_in, signed_in_with_role
 
 pytestmark = pytest.mark.usefixtures("councils")
@@ -103,6 +103,38 @@ def test_a_moderator_cannot_invite_from_a_forged_form(client, auth_app):
     )
     assert refused.status_code == 403
     assert messages(auth_app, "friend@example.org") == []
+
+
+def test_a_role_granted_by_number_takes_its_invitation_off_the_roles_page(client, auth_app):
+    """The platform admin grants by account number the role an invitation of that
+    account's address waits on: the page lists the role, not the invitation too, and
+    the link says it is withdrawn."""
+    from tests.web.test_admin_and_account_changes import platform_admin
+
+    invitee = Client(client.application)
+    register_and_confirm(invitee, auth_app)
+    sign_in(invitee)
+    olena_id = str(client.get("/api/auth/me", headers=bearer(login(client).json)).json["id"])
+    signed_in_with_role(client, auth_app, "admin@example.org", "admin")
+    platform_admin(auth_app, "admin@example.org")
+    sign_in(client, "admin@example.org")
+    invite_from_the_page(client)
+    invite_from_the_page(client, role="admin")
+    page = client.get("/councils/kyiv/roles?lang=en")
+    assert page.text.count("<td>olena@example.org</td>") == 2
+    granted = client.post(
+        "/councils/kyiv/roles/grant",
+        data={"csrf": csrf(page), "user_id": olena_id, "role": "moderator"},
+    )
+    assert granted.status_code == 303
+    after = client.get("/councils/kyiv/roles?lang=en").text
+    assert f"<td>{olena_id}</td>" in after
+    waiting = after.split("Invitations waiting for an answer", 1)[1]
+    assert waiting.count("<td>olena@example.org</td>") == 1 and "<td>Administrator</td>" in waiting
+    first = messages(auth_app, "olena@example.org", "role_invitation")[0]
+    shown = invitee.get(f"/invitation?token={link_token(first.text_body)}&lang=en")
+    assert shown.status_code == 400 and "withdrawn" in shown.text
+    assert "Accept the role" not in shown.text
 
 
 @pytest.mark.parametrize(

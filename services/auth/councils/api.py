@@ -155,7 +155,8 @@ def list_roles(slug: str):
 def grant_role(slug: str, user_id: int, role: str):
     """Grant a role in this council to an account (platform admins). A council's admins
     invite by email (`POST /councils/{slug}/invitations`): granting to an account number
-    would tell them whose account it is."""
+    would tell them whose account it is. A pending invitation of the account's confirmed
+    address to the role is withdrawn; a role held already is left as it was granted."""
     domain.grant_role(
         db.session,
         actor_id=account_id(current_principal().user_id),

@@ -9,18 +9,19 @@ from __future__ import annotations
 
 from flask import current_app
 from flask_babel import gettext
-from sqlalchemy import select
+from sqlalchemy import and_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.common.config import SUPPORTED_LOCALES
 from services.common.councils import is_council_slug
+from services.common.db import insert_unless_present
 from services.common.errors import N_, Conflict, Forbidden, NotFound, Problem
-from services.common.timeutil import is_time_zone
+from services.common.timeutil import is_time_zone, utcnow
 
 from ..accounts.models import User
 from ..keys import withdraw_access_tokens
-from .models import ROLES, Council, CouncilRole, PlatformAdmin, RoleChange
+from .models import ROLES, Council, CouncilRole, Invitation, PlatformAdmin, RoleChange
 
 
 class InvalidCouncil(Problem):
@@ -161,25 +162,52 @@ def grant_role(
 
 def give_role(session: Session, council: Council, user_id: int, role: str, by: int | None) -> None:
     """The role is the user's from now on, recorded as `by`'s act (None: the operator's
-    CLI); committed. Held already, nothing changes."""
-    exists = session.scalar(
-        select(CouncilRole.id).where(
-            CouncilRole.council_id == council.id,
-            CouncilRole.user_id == user_id,
-            CouncilRole.role == role,
+    CLI); committed. Held already, nothing changes: one grant, one RoleChange, however
+    many grant it at once. A pending invitation of the account's confirmed address to
+    the role is withdrawn in the same transaction: it has nothing left to offer, and
+    would otherwise wait on the roles page until it expired."""
+    user = session.get(User, user_id)
+    # Withdrawn, not accepted: the person accepted nothing, and the invitation is the
+    # inviting admin's act while the role came from `by` (RoleChange says so). The
+    # invitations first, as accepting one locks it first: the same order, no deadlock.
+    if user is not None and user.email_verified_at is not None:
+        withdraw_pending_invitations(session, council.id, user.email, role)
+    granted = session.execute(
+        insert_unless_present(session, CouncilRole)
+        .values(council_id=council.id, user_id=user_id, role=role, granted_by=by)
+        .returning(CouncilRole.id)
+    ).first()
+    if granted is not None:
+        session.add(
+            RoleChange(
+                council_id=council.id, user_id=user_id, role=role, action="grant", by_user_id=by
+            )
         )
+    session.commit()
+
+
+def invitation_pending(council_id: int):
+    """The condition an invitation of the council that waits for an answer meets: not
+    accepted, withdrawn or expired."""
+    return and_(
+        Invitation.council_id == council_id,
+        Invitation.accepted_at.is_(None),
+        Invitation.withdrawn_at.is_(None),
+        Invitation.expires_at > utcnow(),
     )
-    if exists is not None:
-        session.commit()
-        return
-    session.add(CouncilRole(council_id=council.id, user_id=user_id, role=role, granted_by=by))
-    session.add(
-        RoleChange(council_id=council.id, user_id=user_id, role=role, action="grant", by_user_id=by)
+
+
+def withdraw_pending_invitations(session: Session, council_id: int, email: str, role: str) -> None:
+    """Withdraw the council's pending invitations of `email` to `role` (their links stop
+    working); not committed."""
+    # The conditions on the row itself, not an IN (subquery): on PostgreSQL an UPDATE
+    # that waited for an acceptance re-checks them on the row as committed, and so
+    # leaves an invitation accepted meanwhile alone.
+    session.execute(
+        update(Invitation)
+        .where(invitation_pending(council_id), Invitation.email == email, Invitation.role == role)
+        .values(withdrawn_at=utcnow())
     )
-    try:
-        session.commit()
-    except IntegrityError:  # granted by a concurrent request: the result is the same
-        session.rollback()
 
 
 def revoke_role(

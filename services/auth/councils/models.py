@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
@@ -69,6 +70,10 @@ class PlatformAdmin(db.Model):
     granted_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
+def new_invitation_reference() -> str:
+    return secrets.token_urlsafe(16)  # 128 random bits, 22 characters
+
+
 class Invitation(db.Model):
     """An admin's invitation of an email address to a role in the council. The role is
     granted, as the inviting admin's act, only when the account whose confirmed address
@@ -77,6 +82,14 @@ class Invitation(db.Model):
     __tablename__ = "invitations"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # What the emailed link names, instead of the id: the id counts the invitations the
+    # installation has sent, and anyone holding a link could read it. Not a credential
+    # (only the invited account accepts, and the link is signed). NULL only on
+    # invitations made before migration 0018, whose links name the id; they expire
+    # within a week of it, and the column may then become NOT NULL.
+    reference: Mapped[str | None] = mapped_column(
+        String(32), unique=True, index=True, default=new_invitation_reference
+    )
     council_id: Mapped[int] = mapped_column(
         ForeignKey("councils.id", ondelete="CASCADE"), nullable=False, index=True
     )
