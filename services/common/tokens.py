@@ -103,9 +103,16 @@ class Withdrawals:
     whole. A token without `sid` (issued before sessions were named) meets only its
     person's withdrawals."""
 
-    def __init__(self, fetch: Callable[..., dict], every_seconds: float = 5.0) -> None:
+    def __init__(
+        self, fetch: Callable[..., dict], every_seconds: float = 5.0, whole_every_seconds=600.0
+    ) -> None:
         self._fetch = fetch
         self.every_seconds = every_seconds
+        # Now and then the whole list again, whatever the cursor says: should a change
+        # ever slip past it (a database restored to a point behind it, say), it is held
+        # for minutes, not until the process restarts.
+        self.whole_every_seconds = whole_every_seconds
+        self._whole_at = float("-inf")
         # Replaced together, never changed in place: requests read them meanwhile.
         self._lists: Lists = ({}, {})
         self._cursor: str | None = None  # the last answer's, None until a whole read
@@ -130,6 +137,8 @@ class Withdrawals:
 
     def _read(self) -> None:
         self._read_at = time.monotonic()
+        if self._read_at - self._whole_at >= self.whole_every_seconds:
+            self._cursor = None
         cursor = self._cursor
         try:
             try:
@@ -138,7 +147,10 @@ class Withdrawals:
                 log.warning("auth refused the cursor, reading the whole list: %s", exc)
                 cursor = self._cursor = None
                 answer = self._fetch()
-            self._take(answer, whole=cursor is None or answer.get("full") is not False)
+            whole = cursor is None or answer.get("full") is not False
+            self._take(answer, whole=whole)
+            if whole:
+                self._whole_at = self._read_at
         except ServiceUnavailable as exc:  # auth unreachable: the cursor still holds
             log.warning("could not read the withdrawn access tokens: %s", exc)
         except Exception as exc:  # nonsense: what it had said is in doubt, so whole next

@@ -392,3 +392,25 @@ def test_auth_unreachable_keeps_the_lists_and_the_cursor_and_nonsense_the_lists_
     read(withdrawals)
     assert taken_back(withdrawals, sid="c") and not taken_back(withdrawals, sid="b")
     assert asked == [None, "x10", "x10", "x11", None, None]
+
+
+def test_the_whole_list_is_read_again_now_and_then_whatever_the_cursor(monkeypatch):
+    fetch, asked = scripted(
+        dated("x10", full=True, sessions=["a"]),
+        dated("x11", full=False, sessions=["b"]),
+        dated("x20", full=True, sessions=["c"]),  # a's and b's entries gone by now
+        dated("x21", full=False),
+    )
+    withdrawals = Withdrawals(fetch, every_seconds=math.inf, whole_every_seconds=600)
+    clock = [1000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    read(withdrawals)
+    clock[0] += 300
+    read(withdrawals)
+    assert asked == [None, "x10"] and set(withdrawals._lists[1]) == {"a", "b"}
+    clock[0] += 301  # ten minutes since the last whole read
+    read(withdrawals)
+    assert set(withdrawals._lists[1]) == {"c"}
+    clock[0] += 5
+    read(withdrawals)
+    assert asked == [None, "x10", None, "x20"]
