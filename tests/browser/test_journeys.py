@@ -322,6 +322,8 @@ def test_every_page_passes_axe_and_fits_a_phone(suite, open_page, lang):
         f"/councils/{council}",
         "/petitions",
         "/petitions/new",
+        "/petitions/mine",
+        "/polls",
         f"/polls/{poll['id']}",
         "/account",
         f"/councils/{council}/moderation",
