@@ -317,6 +317,20 @@ def test_every_page_passes_axe_and_fits_a_phone(suite, open_page, lang):
     suite.api("POST", f"/api/petitions/petitions/{filed['id']}/submit", None, token)
     link = suite.api("GET", f"/api/petitions/petitions/{filed['id']}/sponsorship", None, token)[1]
     sponsor_page = urlsplit(link["link"])
+    # One a resident filed, open: its page as a moderator holds the response's and the
+    # invalidation's forms, and the council's page lists it.
+    suite.api("PUT", f"/api/petitions/councils/{council}/policy", {"sponsors_needed": 0}, token)
+    author = suite.resident_token(
+        f"axe-author-{lang}@example.org", f"050 400 0{LANGS.index(lang)}01"
+    )
+    theirs = suite.api(
+        "POST",
+        "/api/petitions/petitions",
+        {"council": council, "title": "Лавки у сквері біля ринку", "text": text},
+        author,
+    )[1]
+    suite.api("POST", f"/api/petitions/petitions/{theirs['id']}/submit", None, author)
+    suite.api("POST", f"/api/petitions/petitions/{theirs['id']}/approve", None, token)
     pages = [
         "/",
         f"/councils/{council}",
@@ -332,6 +346,7 @@ def test_every_page_passes_axe_and_fits_a_phone(suite, open_page, lang):
         f"/councils/{council}/roles",
         *(f"/petitions/{p['id']}" for p in petitions[:1]),
         f"/petitions/{filed['id']}",
+        f"/petitions/{theirs['id']}",
         f"{sponsor_page.path}?{sponsor_page.query}",
         f"/councils/{council}/rejected",
     ]
@@ -348,3 +363,6 @@ def test_every_page_passes_axe_and_fits_a_phone(suite, open_page, lang):
         overflow = page.evaluate("() => document.documentElement.scrollWidth - innerWidth")
         assert overflow <= 0, (path, overflow, page.evaluate(WIDER_THAN_THE_SCREEN))
         page.screenshot_step(path.split("?")[0].strip("/").replace("/", "-") or "home")
+    # The resident's petition, as its council's moderator sees it: what was checked above.
+    page.goto(f"{suite.url}/petitions/{theirs['id']}")
+    assert page.locator("#invalidations-title").count() == 1
