@@ -73,6 +73,12 @@ def due_after(session: Session, council: str, start: datetime, period: str) -> d
     return add_working_days(start, getattr(policy, period), council_zone(council), days_off)
 
 
+# What a petition's author is told by email, by the state it moves to (the response,
+# which its signers who asked hear of too, is written with it in `respond`).
+AUTHOR_TOLD = {"open": "approved", "rejected": "rejected", "successful": "successful"}
+APPEAL = "forwarded as an ordinary appeal"
+
+
 def _record(
     session: Session,
     petition: Petition,
@@ -80,6 +86,8 @@ def _record(
     actor: Principal | None,
     reason: str | None = None,
 ) -> None:
+    """The transition, in the timeline, and the email it owes the author (written in the
+    same transaction, handed to auth by a job: services.petitions.notifications)."""
     session.add(
         Transition(
             petition_id=petition.id,
@@ -91,6 +99,11 @@ def _record(
         )
     )
     petition.state = to_state
+    kind = AUTHOR_TOLD.get(to_state)
+    if to_state == "closed":
+        kind = "forwarded" if reason == APPEAL else "closed"
+    if kind is not None:
+        session.add(PendingNotification(petition_id=petition.id, kind=kind, attempts=0))
 
 
 def is_moderator(actor: Principal, council: str) -> bool:
@@ -375,7 +388,7 @@ def close_expired(session: Session, now: datetime | None = None) -> int:
             petition,
             "closed",
             None,
-            "forwarded as an ordinary appeal" if on_failure == "appeal" else None,
+            APPEAL if on_failure == "appeal" else None,
         )
     session.commit()
     return len(expired)
@@ -415,7 +428,7 @@ def respond(
         published_at=utcnow(),
     )
     session.add(response)
-    session.add(PendingNotification(petition_id=petition.id, attempts=0, created_at=utcnow()))
+    session.add(PendingNotification(petition_id=petition.id, kind="response", attempts=0))
     _record(session, petition, "answered", actor)
     session.commit()
     return response

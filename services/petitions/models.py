@@ -249,13 +249,18 @@ class Response(db.Model):
 
 
 class PendingNotification(db.Model):
-    """ "Tell the signers": written with the response, handed to auth by a job, so a
-    notification survives auth being down when the council answers."""
+    """ "Tell the author (and the signers)": written with the transition it tells of,
+    handed to auth by a job, so a notification survives auth being down meanwhile."""
 
     __tablename__ = "pending_notifications"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     petition_id: Mapped[int] = mapped_column(ForeignKey("petitions.id"), nullable=False)
+    # "response" (to the author and the signers who asked), or what the author alone is
+    # told: "approved", "rejected", "successful", "closed", "forwarded" (AUTHOR_TOLD).
+    kind: Mapped[str] = mapped_column(
+        String(16), nullable=False, default="response", server_default="response"
+    )
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)

@@ -1,7 +1,9 @@
-"""Telling signers and the author that the council answered, through auth.
+"""Telling a petition's author what became of it (approved, rejected, successful,
+closed, forwarded, answered) and the signers who asked that the council answered,
+through auth.
 
 Petitions knows people only by account id; auth knows their addresses and languages.
-The wish to notify is written with the response; `hand_over` passes it to auth's
+The wish to notify is written with the transition; `hand_over` passes it to auth's
 notification API and retries later if auth cannot take it now.
 """
 
@@ -19,16 +21,18 @@ from .models import PendingNotification, Petition, Signature
 CHUNK = 1000
 
 
-def recipients(session: Session, petition: Petition) -> list[int]:
-    """The author and every signer who asked to hear back (auth's numeric ids)."""
-    ids = {
-        petition.author_id,
-        *session.scalars(
-            select(Signature.user_id).where(
-                Signature.petition_id == petition.id, Signature.notify.is_(True)
+def recipients(session: Session, petition: Petition, kind: str = "response") -> list[int]:
+    """Who hears of it (auth's numeric ids): of the response the author and every signer
+    who asked to hear back; of anything else the author alone."""
+    ids = {petition.author_id}
+    if kind == "response":
+        ids.update(
+            session.scalars(
+                select(Signature.user_id).where(
+                    Signature.petition_id == petition.id, Signature.notify.is_(True)
+                )
             )
-        ),
-    }
+        )
     return sorted(int(i) for i in ids if i.isdigit())
 
 
@@ -88,7 +92,9 @@ def _notify(session: Session, pending: PendingNotification) -> bool:
     again, and if another process took it meanwhile, or it moved on without us, this
     attempt stops there (False) and the other goes on from the committed progress."""
     petition = session.get(Petition, pending.petition_id)
-    people = [i for i in recipients(session, petition) if i > pending.handed_over_upto]
+    people = [
+        i for i in recipients(session, petition, pending.kind) if i > pending.handed_over_upto
+    ]
     context = {
         "title": petition.title,
         "url": f"{current_app.config['PUBLIC_URL']}/petitions/{petition.id}",
@@ -102,12 +108,12 @@ def _notify(session: Session, pending: PendingNotification) -> bool:
             internal=True,
             json={
                 "user_ids": chunk,
-                "template": "petition_response",
+                "template": f"petition_{pending.kind}",
                 "context": context,
                 # The chunk's name at auth: if this process dies after auth took it and
                 # before the progress is committed, the retry hands it over again under
                 # the same name, and auth does not send it twice.
-                "key": f"petition-response-{pending.id}-from-{chunk[0]}",
+                "key": f"petition-{pending.kind}-{pending.id}-from-{chunk[0]}",
             },
         )
         if not response.ok:

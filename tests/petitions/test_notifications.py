@@ -1,4 +1,5 @@
-"""When the council answers, the author and the signers who asked get an email."""
+"""A petition's author hears what became of it; when the council answers, the signers who
+asked hear it too."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from services.petitions.models import PendingNotification
 from services.petitions.models import db as petitions_db
 from services.petitions.notifications import hand_over
 from tests.conftest import TEST_DB
-from tests.petitions.conftest import open_petition
+from tests.petitions.conftest import TEXT, open_petition
 from tests.petitions.test_lifecycle import _settled
 from tests.support.concurrency import as_processes_at_once, failures
 from tests.support.tokens import bearer, make_token
@@ -86,6 +87,10 @@ def answer(client, people, petitions_app, petition_id: int) -> None:
     """The signatures counted (the threshold reached), then the council's response."""
     with petitions_app.app_context(), _settled():
         fold_new_signatures(petitions_db.session)
+    # The author's news so far (approved, threshold reached) goes first: what is handed
+    # over from here on is the response.
+    with petitions_app.test_request_context("/"):
+        hand_over(petitions_db.session)
     answered = client.post(
         f"{API}/petitions/{petition_id}/response",
         json={"text": "Рада підтримує петицію.", "decision": "supported"},
@@ -130,7 +135,7 @@ def test_a_notification_waits_while_auth_is_down(client, people, councils, auth_
         peers["auth"] = saved
         petitions_app.config["SERVICE_URLS"] = {}
     with petitions_app.test_request_context("/"):
-        pending = petitions_db.session.query(PendingNotification).one()
+        pending = petitions_db.session.query(PendingNotification).filter_by(kind="response").one()
         assert pending.sent_at is None and pending.attempts == 1 and pending.last_error
         assert hand_over(petitions_db.session) == 1
 
@@ -206,7 +211,7 @@ def test_a_retry_after_the_job_died_sends_only_the_rest(
     assert len(calls) == 3 + 1  # the next run sent the third chunk only
     assert response_emails(auth_app) == addresses
     with petitions_app.app_context():
-        pending = petitions_db.session.query(PendingNotification).one()
+        pending = petitions_db.session.query(PendingNotification).filter_by(kind="response").one()
         assert pending.sent_at is not None and pending.attempts == 2
 
 
@@ -285,3 +290,111 @@ def test_a_process_stops_when_another_holds_the_notification_between_chunks(
     with petitions_app.test_request_context("/"):
         assert hand_over(petitions_db.session) == 1
     assert response_emails(auth_app) == addresses
+
+
+def filed_by(client, auth_app, author_id: str, title: str) -> int:
+    """A petition filed and submitted by the account `author_id`."""
+    author = bearer(make_token(auth_app, author_id, phone_hash=f"p{author_id}", name="Author"))
+    created = client.post(
+        f"{API}/petitions", json={"council": "kyiv", "title": title, "text": TEXT}, headers=author
+    )
+    assert created.status_code == 201, created.json
+    submitted = client.post(f"{API}/petitions/{created.json['id']}/submit", headers=author)
+    assert submitted.status_code == 200, submitted.json
+    return created.json["id"]
+
+
+def mailed(auth_app) -> list[tuple[str, str, str]]:
+    """(template, recipient, text) of every notification auth queued, oldest first."""
+    with auth_app.app_context():
+        return [
+            (m.template, m.recipient, m.text_body)
+            for m in auth_db.session.query(OutboxMessage).order_by(OutboxMessage.id)
+            if m.template.startswith("petition_")
+        ]
+
+
+def handed_over(petitions_app) -> None:
+    with petitions_app.test_request_context("/"):
+        hand_over(petitions_db.session)
+
+
+def kinds(petitions_app, petition_id: int) -> list[str]:
+    with petitions_app.app_context():
+        return list(
+            petitions_db.session.scalars(
+                select(PendingNotification.kind)
+                .where(PendingNotification.petition_id == petition_id)
+                .order_by(PendingNotification.id)
+            )
+        )
+
+
+def test_the_author_hears_each_step_and_signers_only_the_answer(
+    client, people, councils, auth_app, petitions_app
+):
+    client.put(f"{API}/councils/kyiv/policy", json={"threshold": 1}, headers=people.admin())
+    author = account(auth_app, "author@example.org")
+    petition_id = filed_by(client, auth_app, author, "Лавки у сквері біля ринку")
+    assert kinds(petitions_app, petition_id) == []  # filing and submitting tell nobody
+    # A refused step writes nothing.
+    refused = client.post(f"{API}/petitions/{petition_id}/response", headers=people.moderator())
+    assert refused.status_code in (409, 422) and kinds(petitions_app, petition_id) == []
+    approved = client.post(f"{API}/petitions/{petition_id}/approve", headers=people.moderator())
+    assert approved.status_code == 200
+    signer = account(auth_app, "signer@example.org")
+    sign(client, auth_app, petition_id, signer)  # asked to hear of the answer
+    answer(client, people, petitions_app, petition_id)
+    handed_over(petitions_app)
+    assert kinds(petitions_app, petition_id) == ["approved", "successful", "response"]
+    url = f"/petitions/{petition_id}"
+    sent = mailed(auth_app)
+    assert [(template, to) for template, to, _ in sent] == [
+        ("petition_approved", "author@example.org"),
+        ("petition_successful", "author@example.org"),
+        ("petition_response", "author@example.org"),
+        ("petition_response", "signer@example.org"),
+    ]
+    assert all(url in text and "Лавки у сквері біля ринку" in text for _, _, text in sent)
+
+
+def test_a_rejection_is_told_with_the_link_not_the_explanation(
+    client, people, councils, auth_app, petitions_app
+):
+    author = account(auth_app, "rejected@example.org")
+    petition_id = filed_by(client, auth_app, author, "Перенести ринок")
+    rejected = client.post(
+        f"{API}/petitions/{petition_id}/reject",
+        json={"reason": "outside-competence", "explanation": "Це питання обласної ради."},
+        headers=people.moderator(),
+    )
+    assert rejected.status_code == 200
+    handed_over(petitions_app)
+    [(template, to, text)] = mailed(auth_app)
+    assert (template, to) == ("petition_rejected", "rejected@example.org")
+    assert f"/petitions/{petition_id}" in text and "обласної" not in text
+    assert "Громада відхилила вашу петицію «Перенести ринок»" in text  # the author's language
+
+
+@pytest.mark.parametrize("on_failure", ["closed", "appeal"])
+def test_a_petition_that_ends_short_is_told_closed_or_forwarded(
+    client, people, councils, auth_app, petitions_app, on_failure
+):
+    from services.petitions.lifecycle import close_expired
+    from tests.petitions.conftest import make_due_date_pass
+
+    policy = {"threshold": 5, "on_failure": on_failure}
+    client.put(f"{API}/councils/kyiv/policy", json=policy, headers=people.admin())
+    author = account(auth_app, f"short-{on_failure}@example.org")
+    petition_id = filed_by(client, auth_app, author, "Фонтан у парку")
+    client.post(f"{API}/petitions/{petition_id}/approve", headers=people.moderator())
+    make_due_date_pass(petitions_app, petition_id, "deadline_at")
+    with petitions_app.app_context():
+        assert close_expired(petitions_db.session) == 1
+    handed_over(petitions_app)
+    kind = "forwarded" if on_failure == "appeal" else "closed"
+    assert kinds(petitions_app, petition_id) == ["approved", kind]
+    assert [template for template, _, _ in mailed(auth_app)] == [
+        "petition_approved",
+        f"petition_{kind}",
+    ]
