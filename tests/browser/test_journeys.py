@@ -308,13 +308,18 @@ def test_every_page_passes_axe_and_fits_a_phone(suite, open_page, lang):
     rules = {"sponsors_needed": 2, "author_verification": "email"}
     suite.api("PUT", f"/api/petitions/councils/{council}/policy", rules, token)
     text = "Просимо облаштувати новий парк біля школи, бо дітям ніде гратися."
-    filed = suite.api(
-        "POST",
-        "/api/petitions/petitions",
-        {"council": council, "title": "Новий парк біля школи", "text": text},
-        token,
-    )[1]
-    suite.api("POST", f"/api/petitions/petitions/{filed['id']}/submit", None, token)
+
+    def submitted(title: str, by: str) -> dict:
+        petition = suite.api(
+            "POST",
+            "/api/petitions/petitions",
+            {"council": council, "title": title, "text": text},
+            by,
+        )[1]
+        suite.api("POST", f"/api/petitions/petitions/{petition['id']}/submit", None, by)
+        return petition
+
+    filed = submitted("Новий парк біля школи", token)
     link = suite.api("GET", f"/api/petitions/petitions/{filed['id']}/sponsorship", None, token)[1]
     sponsor_page = urlsplit(link["link"])
     # One a resident filed, open: its page as a moderator holds the response's and the
@@ -323,13 +328,7 @@ def test_every_page_passes_axe_and_fits_a_phone(suite, open_page, lang):
     author = suite.resident_token(
         f"axe-author-{lang}@example.org", f"050 400 0{LANGS.index(lang)}01"
     )
-    theirs = suite.api(
-        "POST",
-        "/api/petitions/petitions",
-        {"council": council, "title": "Лавки у сквері біля ринку", "text": text},
-        author,
-    )[1]
-    suite.api("POST", f"/api/petitions/petitions/{theirs['id']}/submit", None, author)
+    theirs = submitted("Лавки у сквері біля ринку", author)
     suite.api("POST", f"/api/petitions/petitions/{theirs['id']}/approve", None, token)
     pages = [
         "/",

@@ -85,12 +85,20 @@ def sign(client, auth_app, petition_id: int, user_id: str, notify: bool = True) 
 
 def answer(client, people, petitions_app, petition_id: int) -> None:
     """The signatures counted (the threshold reached), then the council's response."""
+    counted_and_author_told(petitions_app)
+    respond(client, people, petition_id)
+
+
+def counted_and_author_told(petitions_app) -> None:
+    """The signatures counted, and the authors' news so far (approved, threshold
+    reached) handed over: what is handed over from here on is a response."""
     with petitions_app.app_context(), _settled():
         fold_new_signatures(petitions_db.session)
-    # The author's news so far (approved, threshold reached) goes first: what is handed
-    # over from here on is the response.
     with petitions_app.test_request_context("/"):
         hand_over(petitions_db.session)
+
+
+def respond(client, people, petition_id: int) -> None:
     answered = client.post(
         f"{API}/petitions/{petition_id}/response",
         json={"text": "Рада підтримує петицію.", "decision": "supported"},
@@ -147,10 +155,13 @@ def test_two_processes_hand_over_each_notification_once(
     """Every process runs the job; at the same moment, each signer still gets one email
     per response."""
     signer = account(auth_app, "twice@example.org")
+    petition_ids = []
     for n in range(3):
-        petition_id = open_petition(client, people, threshold=1, title=f"Петиція {n}")
-        sign(client, auth_app, petition_id, signer)
-        answer(client, people, petitions_app, petition_id)
+        petition_ids.append(open_petition(client, people, threshold=1, title=f"Петиція {n}"))
+        sign(client, auth_app, petition_ids[-1], signer)
+    counted_and_author_told(petitions_app)
+    for petition_id in petition_ids:
+        respond(client, people, petition_id)
     handed = as_processes_at_once(petitions_app, hand_over)
     assert failures(handed) == [] and sum(handed) == 3
     assert response_emails(auth_app).count("twice@example.org") == 3
