@@ -73,8 +73,8 @@ def due_after(session: Session, council: str, start: datetime, period: str) -> d
     return add_working_days(start, getattr(policy, period), council_zone(council), days_off)
 
 
-# What a petition's author is told by email, by the state it moves to (the response,
-# which its signers who asked hear of too, is written with it in `respond`).
+# What a petition's author is told by email, by the state it moves to (that the council
+# answered, and the signers who asked that it answered, are written in `respond`).
 AUTHOR_TOLD = {"open": "approved", "rejected": "rejected", "successful": "successful"}
 APPEAL = "forwarded as an ordinary appeal"
 
@@ -428,7 +428,10 @@ def respond(
         published_at=utcnow(),
     )
     session.add(response)
-    session.add(PendingNotification(petition_id=petition.id, kind="response", attempts=0))
+    # Its author is told the council answered their petition; the signers who asked,
+    # that it answered a petition they signed.
+    for kind in ("answered", "response"):
+        session.add(PendingNotification(petition_id=petition.id, kind=kind, attempts=0))
     _record(session, petition, "answered", actor)
     session.commit()
     return response

@@ -256,8 +256,8 @@ class PendingNotification(db.Model):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     petition_id: Mapped[int] = mapped_column(ForeignKey("petitions.id"), nullable=False)
-    # "response" (to the author and the signers who asked), or what the author alone is
-    # told: "approved", "rejected", "successful", "closed", "forwarded" (AUTHOR_TOLD).
+    # "response" (to the signers who asked), or what the author alone is told:
+    # "approved", "rejected", "successful", "closed", "forwarded" (AUTHOR_TOLD), "answered".
     kind: Mapped[str] = mapped_column(
         String(16), nullable=False, default="response", server_default="response"
     )

@@ -1,6 +1,6 @@
 """Telling a petition's author what became of it (approved, rejected, successful,
-closed, forwarded, answered) and the signers who asked that the council answered,
-through auth.
+closed, forwarded, answered) and the signers who asked that the council answered
+(response), through auth.
 
 Petitions knows people only by account id; auth knows their addresses and languages.
 The wish to notify is written with the transition; `hand_over` passes it to auth's
@@ -22,17 +22,19 @@ CHUNK = 1000
 
 
 def recipients(session: Session, petition: Petition, kind: str = "response") -> list[int]:
-    """Who hears of it (auth's numeric ids): of the response the author and every signer
-    who asked to hear back; of anything else the author alone."""
-    ids = {petition.author_id}
-    if kind == "response":
-        ids.update(
+    """Who hears of it (auth's numeric ids): of the response every signer who asked to
+    hear back but the author, who has a message of their own ("answered", like every
+    other kind: the author alone)."""
+    if kind != "response":
+        ids = {petition.author_id}
+    else:
+        ids = set(
             session.scalars(
                 select(Signature.user_id).where(
                     Signature.petition_id == petition.id, Signature.notify.is_(True)
                 )
             )
-        )
+        ) - {petition.author_id}
     return sorted(int(i) for i in ids if i.isdigit())
 
 

@@ -42,7 +42,15 @@ PER_ADDRESS_PER_HOUR = 5
 # Templates other services may have auth send to their users.
 NOTIFICATION_TEMPLATES = frozenset(
     f"petition_{kind}"
-    for kind in ("response", "approved", "rejected", "successful", "closed", "forwarded")
+    for kind in (
+        "response",
+        "answered",
+        "approved",
+        "rejected",
+        "successful",
+        "closed",
+        "forwarded",
+    )
 )
 # Its links' salt is viche.auth.verify-for-service, as ever: links mailed already work.
 PURPOSE = "verify-for-service"

@@ -1,6 +1,6 @@
-"""What a notification tells: the council's response (to the author and the signers who
-asked, as every notification so far) or, to the author alone, that the petition was
-approved, rejected, reached its threshold, closed or forwarded as an ordinary appeal.
+"""What a notification tells: the council's response (as every notification so far) or,
+to the author alone, that the petition was approved, rejected, reached its threshold,
+closed, forwarded as an ordinary appeal or answered.
 
 Revision ID: 0013
 Revises: 0012
