@@ -76,7 +76,6 @@ def due_after(session: Session, council: str, start: datetime, period: str) -> d
 # What a petition's author is told by email, by the state it moves to (that the council
 # answered, and the signers who asked that it answered, are written in `respond`).
 AUTHOR_TOLD = {"open": "approved", "rejected": "rejected", "successful": "successful"}
-APPEAL = "forwarded as an ordinary appeal"
 
 
 def _record(
@@ -85,9 +84,11 @@ def _record(
     to_state: str,
     actor: Principal | None,
     reason: str | None = None,
+    told: str | None = None,
 ) -> None:
     """The transition, in the timeline, and the email it owes the author (written in the
-    same transaction, handed to auth by a job: services.petitions.notifications)."""
+    same transaction, handed to auth by a job: services.petitions.notifications): by
+    AUTHOR_TOLD, or `told` where the state alone does not say (closed, or forwarded)."""
     session.add(
         Transition(
             petition_id=petition.id,
@@ -99,9 +100,7 @@ def _record(
         )
     )
     petition.state = to_state
-    kind = AUTHOR_TOLD.get(to_state)
-    if to_state == "closed":
-        kind = "forwarded" if reason == APPEAL else "closed"
+    kind = told or AUTHOR_TOLD.get(to_state)
     if kind is not None:
         session.add(PendingNotification(petition_id=petition.id, kind=kind, attempts=0))
 
@@ -382,13 +381,14 @@ def close_expired(session: Session, now: datetime | None = None) -> int:
             mark_successful(session, petition, reached_at)
             continue
         petition.closed_at = now
-        on_failure = policy_for(session, petition.council).on_failure
+        appeal = policy_for(session, petition.council).on_failure == "appeal"
         _record(
             session,
             petition,
             "closed",
             None,
-            APPEAL if on_failure == "appeal" else None,
+            "forwarded as an ordinary appeal" if appeal else None,
+            told="forwarded" if appeal else "closed",
         )
     session.commit()
     return len(expired)
