@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import email
+import html
 import http.client
 import json
 import os
@@ -50,6 +51,8 @@ from bench.kit import (  # noqa: E402
 from gateway.distributed import Cluster, process_specs  # noqa: E402
 
 TOKEN_IN_LINK = re.compile(r"/api/auth/verify\?token=([A-Za-z0-9_.\-]+)")
+PAGE_FORM = re.compile(r'<form method="post" action="([^"]*)">(.*?)</form>', re.S)
+HIDDEN_FIELD = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)">')
 
 
 class ConfirmationInbox:
@@ -150,14 +153,15 @@ class Client:
         self.connection = http.client.HTTPConnection(self.address, timeout=30)
 
     def request(self, method: str, path: str, body: bytes = b"", content_type: str = ""):
-        """(status, Location header) of one request; once more on a dropped connection."""
+        """(status, Location header, body) of one request; once more on a dropped
+        connection."""
         headers = {"Content-Type": content_type} if content_type else {}
         for attempt in (1, 2):
             try:
                 self.connection.request(method, path, body=body or None, headers=headers)
                 response = self.connection.getresponse()
-                response.read()
-                return response.status, response.getheader("Location")
+                answer = response.read()
+                return response.status, response.getheader("Location"), answer
             except (http.client.HTTPException, ConnectionError):
                 self.connection.close()
                 if attempt == 2:
@@ -181,7 +185,7 @@ def email_flow(
         while not stop_requests.is_set():
             sent += 1
             body = json.dumps({"email": f"{who}{n}-{sent}@bench.example.org", "choices": [choice]})
-            status, _ = client.request(
+            status, _, _ = client.request(
                 "POST",
                 f"/api/polls/polls/{poll_id}/email-votes",
                 body.encode(),
@@ -200,24 +204,25 @@ def email_flow(
                     return
                 continue
             # As the voter does: open the link (its page shows the vote and a button),
-            # then press Confirm.
-            status, _ = client.request("GET", f"/api/auth/verify?{urlencode({'token': token})}")
-            if status != 200:
+            # then press Confirm: its form's POST.
+            status, _, page = client.request(
+                "GET", f"/api/auth/verify?{urlencode({'token': token})}"
+            )
+            form = PAGE_FORM.search(page.decode())
+            if status != 200 or form is None:
                 with lock:
                     counters["errors"] += 1
                 continue
-            status, location = client.request(
+            action, fields = form.group(1), dict(HIDDEN_FIELD.findall(form.group(2)))
+            status, location, _ = client.request(
                 "POST",
-                "/api/auth/verify/form",
-                urlencode({"token": token}).encode(),
+                urlsplit(html.unescape(action)).path,
+                urlencode({k: html.unescape(v) for k, v in fields.items()}).encode(),
                 "application/x-www-form-urlencoded",
             )
-            if status != 303:
-                with lock:
-                    counters["errors"] += 1
-                continue
-            landing = urlsplit(location)
-            status, _ = client.request("GET", f"{landing.path}?{landing.query}")
+            if status == 303:  # a form that confirms through auth, which sends us on
+                landing = urlsplit(location)
+                status, _, _ = client.request("GET", f"{landing.path}?{landing.query}")
             with lock:
                 if status == 200:
                     counters["confirmed"] += 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from html import unescape
 from urllib.parse import parse_qs, urlsplit
 
 from sqlalchemy import select
@@ -51,6 +52,18 @@ def messages(auth_app, to: str, template: str | None = None) -> list[OutboxMessa
 def link_token(text: str) -> str:
     url = re.search(r"https?://\S+", text).group(0)
     return parse_qs(urlsplit(url).query)["token"][0]
+
+
+def page_form(html: str) -> tuple[str, dict[str, str]]:
+    """The one form of a link's page: where it POSTs, and its hidden fields, as a
+    browser would send them (an address on this site becomes its path)."""
+    [form] = re.findall(r'<form method="post" action="([^"]*)">(.*?)</form>', html, re.S)
+    action, inside = form
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', inside))
+    parts = urlsplit(unescape(action))
+    return parts.path + (f"?{parts.query}" if parts.query else ""), {
+        name: unescape(value) for name, value in fields.items()
+    }
 
 
 def confirmed_resident(client, auth_app, email="olena@example.org", **kwargs) -> dict:

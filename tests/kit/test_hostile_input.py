@@ -128,10 +128,11 @@ def test_nul_in_addresses_and_forms_is_refused(client):
     assert client.get("/api/auth/councils/a%00b").status_code == 400
     assert client.get("/api/petitions/councils/a%00b/policy").status_code == 400
     assert client.post("/api/polls/pending-votes/a%00b/cancel").status_code == 400
-    form = client.post("/api/auth/verify/form", data={"token": "a\x00b"})
-    assert form.status_code == 422 and form.json["errors"] == {
-        "token": ["The text holds a character that cannot be stored."]
-    }
+    for path, field in (("/api/auth/verify/form", "token"), ("/api/polls/votes/confirm", "proof")):
+        form = client.post(path, data={field: "a\x00b"})
+        assert form.status_code == 422 and form.json["errors"] == {
+            field: ["The text holds a character that cannot be stored."]
+        }
 
 
 def test_json_nested_past_the_parser_is_invalid_json(client, people):

@@ -12,7 +12,7 @@ from services.common.timeutil import utcnow
 from services.polls.models import Poll, TallyEntry
 from services.polls.models import db as polls_db
 from services.polls.tallies import fold_votes
-from tests.auth.helpers import link_token, messages
+from tests.auth.helpers import link_token, messages, page_form
 from tests.support.smtp import smtp_server  # noqa: F401 - a fixture
 
 QUESTION = "Звідки ви дізнаєтеся про події в громаді?"
@@ -90,9 +90,16 @@ def confirmation_token(auth_app, email="voter@example.org") -> str:
 
 
 def confirm_in_browser(client, token: str):
-    """What the voter's browser does: open the link, press Confirm, follow the redirect."""
+    """What the voter's browser does: open the link, press Confirm (the page's form)."""
     page = client.get(f"/api/auth/verify?token={token}")
     assert page.status_code == 200, page.get_data(as_text=True)
+    action, fields = page_form(page.get_data(as_text=True))
+    return client.post(action, data=fields)
+
+
+def confirm_through_auth(client, token: str):
+    """What a page opened before the pages carried the proof does: its form POSTs the
+    token to auth, which sends the browser on to polls with the proof."""
     pressed = client.post("/api/auth/verify/form", data={"token": token})
     assert pressed.status_code == 303, pressed.get_data(as_text=True)
     location = pressed.headers["Location"]

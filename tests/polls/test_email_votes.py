@@ -12,9 +12,10 @@ from services.common.timeutil import utcnow
 from services.polls.models import PendingVote
 from services.polls.models import db as polls_db
 from services.polls.voting import expire_pending
-from tests.auth.helpers import messages
+from tests.auth.helpers import messages, page_form
 from tests.polls.conftest import (
     confirm_in_browser,
+    confirm_through_auth,
     confirmation_token,
     fold,
     new_poll,
@@ -57,8 +58,9 @@ def test_the_seed_flow_vote_confirm_thank_you(client, people, auth_app, polls_ap
     counted = client.get(f"/api/polls/polls/{poll['id']}/results").json["options"]
     assert {o["id"]: o["votes"] for o in counted}[choice] == 1
 
-    # The same link again: already used, nothing changes.
-    assert client.post("/api/auth/verify/form", data={"token": token}).status_code == 400
+    # The same link again: its button is refused, with the receipt; nothing changes.
+    again = confirm_in_browser(client, token)
+    assert again.status_code == 409 and "уже підтверджено" in again.get_data(as_text=True)
     assert voters(client, polls_app, poll["id"]) == 1
 
 
@@ -137,16 +139,30 @@ def test_a_changed_vote_by_email_where_allowed(client, people, auth_app, polls_a
 def test_the_proof_cannot_be_replayed_or_forged(client, people, auth_app, polls_app):
     poll = new_poll(client, people)
     request_email_vote(client, poll["id"], option_ids(poll)[:1])
-    token = confirmation_token(auth_app)
-    client.get(f"/api/auth/verify?token={token}")
-    pressed = client.post("/api/auth/verify/form", data={"token": token})
-    landing = "/" + pressed.headers["Location"].split("://", 1)[1].split("/", 1)[1]
-    assert client.get(landing).status_code == 200
-    replay = client.get(landing)
+    page = client.get(f"/api/auth/verify?token={confirmation_token(auth_app)}")
+    action, fields = page_form(page.get_data(as_text=True))
+    assert action == "/api/polls/votes/confirm"
+    assert voters(client, polls_app, poll["id"]) == 0  # the page's proof does nothing by itself
+    assert client.post(action, data=fields).status_code == 200
+    replay = client.post(action, data=fields)
     assert replay.status_code == 409
     assert voters(client, polls_app, poll["id"]) == 1
-    for bad in ("", "nonsense", landing.split("proof=")[1][:-5] + "AAAAA"):
-        assert client.get(f"/api/polls/votes/confirm?proof={bad}").status_code == 400
+    for bad in ("", "nonsense", fields["proof"][:-5] + "AAAAA"):
+        assert client.post(action, data={"proof": bad}).status_code == 400
+        assert client.get(f"{action}?proof={bad}").status_code == 400
+    assert voters(client, polls_app, poll["id"]) == 1
+
+
+def test_a_page_opened_before_pages_carried_the_proof_still_confirms_once(
+    client, people, auth_app, polls_app
+):
+    poll = new_poll(client, people, language="en")
+    request_email_vote(client, poll["id"], option_ids(poll)[:1])
+    token = confirmation_token(auth_app)
+    thanks = confirm_through_auth(client, token)
+    assert thanks.status_code == 200
+    assert "Thank you! Your vote was counted." in thanks.get_data(as_text=True)
+    assert client.post("/api/auth/verify/form", data={"token": token}).status_code == 400
     assert voters(client, polls_app, poll["id"]) == 1
 
 

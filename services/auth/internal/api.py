@@ -166,12 +166,14 @@ def verification_page():
         verification = domain.pending_verification(db.session, settings(), token)
     except InvalidLink as problem:
         return render_template("accounts/done.html", ok=False, message=problem.detail), 400
-    return render_in_language(
+    page = render_in_language(
         verification.locale,
         "accounts/verify_for_service.html",
         token=token,
-        context=verification.context,
+        verification=verification,
     )
+    # It carries the link's token, and the proof its button hands on: kept by no cache.
+    return page, 200, {"Cache-Control": "no-store"}
 
 
 @verify_pages_blp.post("/verify/form")

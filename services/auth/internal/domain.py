@@ -3,12 +3,20 @@
 The flow for an email-confirmed poll vote:
 1. polls calls POST /internal/email-verifications with the address, a purpose
    ("poll-vote:7"), its own subject (the pending vote's id) and a return URL on our site;
-2. auth emails a link; its GET shows what is being confirmed and a button;
-3. the POST confirms (once), and auth redirects the browser to the return URL with a
-   short-lived proof: a JWT signed by auth, audience the calling service, carrying the
-   purpose, the subject and a keyed hash of the address — never the address;
+2. auth emails a link; its GET shows what is being confirmed and a Confirm button;
+3. the button POSTs to the return URL a short-lived proof the page carries: a JWT
+   signed by auth, audience the calling service, naming the purpose, the subject and a
+   keyed hash of the address — never the address. A mail scanner that fetches the link
+   confirms nothing: it presses no button;
 4. the caller verifies the proof with auth's JWKS (services.common.tokens.
-   verify_service_token) and acts on it. One vote per address rests on that hash.
+   verify_service_token) and acts on it, once: the proof's subject is its own pending
+   request, which it settles. One vote per address rests on the hash.
+
+Without a return URL, the button POSTs to auth, which confirms once and says so
+(`confirm`); a page opened before pages carried the proof POSTs there too, and auth
+sends the browser on to the return URL with the proof.
+
+The address itself is only in the email's outbox row: the verification keeps its hash.
 """
 
 from __future__ import annotations
@@ -117,7 +125,6 @@ def request_verification(
             "caller": caller,
             "purpose": purpose,
             "subject": subject,
-            "email": email,
             "email_hash": email_hash,
             "locale": locale,
             "return_url": return_url,
@@ -157,10 +164,13 @@ def _used_or_gone() -> InvalidLink:
 
 @dataclass(frozen=True)
 class PendingVerification:
-    """What the link's page shows: the language of the email, and what is confirmed."""
+    """What the link's page shows: the language of the email, what is confirmed, and
+    where its button sends the proof (None: to auth, with the link's token)."""
 
     locale: str
     context: dict
+    return_url: str | None = None
+    proof: str | None = None
 
 
 # The link's page reads one row, outside any transaction: every voter opens it once.
@@ -171,24 +181,48 @@ PENDING_TO_SHOW = HotStatement(
         _verification.context,
         _verification.status,
         _verification.expires_at,
+        _verification.caller,
+        _verification.subject,
+        _verification.purpose,
+        _verification.email_hash,
+        _verification.return_url,
     ).where(_verification.id == bindparam("verification_id"))
 )
 
 
 def pending_verification(session: Session, settings: Settings, token: str) -> PendingVerification:
-    """The verification a link names, while it can still be confirmed."""
+    """The verification a link names, while it can still be confirmed; with a return
+    URL, the proof its button takes there (made for a GET, it acts only when POSTed)."""
     verification_id = _verification_id(settings, token)
     found = PENDING_TO_SHOW.first(session.get_bind(), {"verification_id": verification_id})
     if found is None:
         raise _used_or_gone()
-    locale, context, status, expires_at = found
+    locale, context, status, expires_at, caller, subject, purpose, email_hash, return_url = found
     if status != "pending" or expires_at < utcnow():
         raise _used_or_gone()
-    return PendingVerification(locale=locale, context=context or {})
+    proof = None
+    if return_url:
+        proof = _proof(session, settings, caller, subject, purpose, email_hash)
+    return PendingVerification(locale, context or {}, return_url, proof)
+
+
+def _proof(
+    session: Session, settings: Settings, caller: str, subject: str, purpose: str, email_hash: str
+) -> str:
+    """The caller's proof that the address was confirmed for `purpose`."""
+    return signed_token(
+        current_signer(session, settings.secret_key),
+        issuer=settings.issuer,
+        audience=caller,
+        subject=subject,
+        claims={"typ": "email-proof", "purpose": purpose, "email_hash": email_hash},
+        ttl=PROOF_TTL,
+    )
 
 
 # Confirming is one statement: the status moves only from "pending", so of two clicks
-# at once, one confirms; the address is forgotten in the same breath.
+# at once, one confirms (and a row from before verifications stopped keeping the
+# address forgets it in the same breath).
 CONFIRM_PENDING = HotStatement(
     update(EmailVerification.__table__)
     .where(
@@ -209,27 +243,21 @@ CONFIRM_PENDING = HotStatement(
 
 def confirm(session: Session, settings: Settings, token: str) -> str | None:
     """Confirm once; the caller's return address carrying the proof (None when the
-    caller gave none). The address is forgotten.
+    caller gave none).
 
     The signing key is at hand before the confirmation commits (one statement, in
     autocommit): a confirmed verification always gets its proof."""
     verification_id = _verification_id(settings, token)
-    signer = current_signer(session, settings.secret_key)
+    current_signer(session, settings.secret_key)
     confirmed = CONFIRM_PENDING.first(
         session.get_bind(), {"verification_id": verification_id, "now": utcnow()}
     )
     if confirmed is None:
         raise _used_or_gone()
     caller, subject, purpose, email_hash, return_url = confirmed
-    proof = signed_token(
-        signer,
-        issuer=settings.issuer,
-        audience=caller,
-        subject=subject,
-        claims={"typ": "email-proof", "purpose": purpose, "email_hash": email_hash},
-        ttl=PROOF_TTL,
+    return return_address(
+        return_url, _proof(session, settings, caller, subject, purpose, email_hash)
     )
-    return return_address(return_url, proof)
 
 
 def return_address(return_url: str | None, proof: str) -> str | None:
@@ -245,12 +273,11 @@ FORGET_STEPS = 10
 
 
 def forget_expired(session: Session) -> int:
-    """Delete the requests whose link can no longer be used, whatever became of them: a
-    link nobody clicked must not keep an address, nor a confirmed one the hash of the
-    address beside what it confirmed (a vote's question and choice), once neither is of
-    use (the rate limit counts the last hour; a day-old token is refused by its age
-    before any row is read). A thousand at a time, ten thousand a run at the most (the
-    outbox worker's sweep runs it); how many."""
+    """Delete the requests whose link can no longer be used, whatever became of them:
+    none may keep the hash of an address beside what it confirmed (a vote's question
+    and choice) once neither is of use (the rate limit counts the last hour; a day-old
+    token is refused by its age before any row is read). A thousand at a time, ten
+    thousand a run at the most (the outbox worker's sweep runs it); how many."""
     now = utcnow()
 
     def step() -> int:

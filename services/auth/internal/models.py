@@ -22,8 +22,8 @@ class EmailVerification(db.Model):
     caller: Mapped[str] = mapped_column(String(32), nullable=False)
     purpose: Mapped[str] = mapped_column(String(100), nullable=False)
     subject: Mapped[str] = mapped_column(String(100), nullable=False)
-    # The address is needed to send the link; it is erased once the request is settled,
-    # and the row deleted once the link has expired.
+    # No longer written: the address goes only into the email's outbox row. Rows from
+    # before lose it when settled, and every row goes once its link has expired.
     email: Mapped[str | None] = mapped_column(String(320))
     email_hash: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
     locale: Mapped[str] = mapped_column(String(8), nullable=False)
