@@ -149,7 +149,11 @@ def test_the_snippet_on_a_council_page_votes_by_email(suite, poll, page):
         assert suite.api("GET", results)[1]["voters"] == 1, "the vote was never counted"
         for attempt in range(20):
             page.goto(site.url)
-            counted = page.frame_locator("iframe").get_by_text(texts["one_vote"]).first
+            # The widget loads at its own pace (a busy machine takes seconds): only
+            # once its results are on the page is a missing count a missing count.
+            widget = page.frame_locator("iframe")
+            widget.locator("#results-title").wait_for()
+            counted = widget.get_by_text(texts["one_vote"]).first
             try:
                 counted.wait_for(timeout=1000)
                 break
