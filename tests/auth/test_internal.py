@@ -58,6 +58,8 @@ def test_a_service_gets_a_proof_without_the_address(auth_app, client, polls_app)
     assert page.headers["Cache-Control"] == "no-store"
     action, fields = page_form(page.get_data(as_text=True))
     assert action == "/polls/7/confirmed" and set(fields) == {"proof"}
+    # A path: the form posts to the address the voter opened the site at.
+    assert 'action="/polls/7/confirmed"' in page.get_data(as_text=True)
     proof = fields["proof"]
     assert (
         "voter@example.org" not in jwt.decode(proof, options={"verify_signature": False}).values()

@@ -169,7 +169,7 @@ class PendingVerification:
 
     locale: str
     context: dict
-    return_url: str | None = None
+    return_path: str | None = None  # the return URL on this site, as a path
     proof: str | None = None
 
 
@@ -200,10 +200,12 @@ def pending_verification(session: Session, settings: Settings, token: str) -> Pe
     locale, context, status, expires_at, caller, subject, purpose, email_hash, return_url = found
     if status != "pending" or expires_at < utcnow():
         raise _used_or_gone()
-    proof = None
-    if return_url:
-        proof = _proof(session, settings, caller, subject, purpose, email_hash)
-    return PendingVerification(locale, context or {}, return_url, proof)
+    if not return_url:
+        return PendingVerification(locale, context or {})
+    # As a path, the form posts to whichever address of the site the page came from.
+    path = return_url.removeprefix(settings.public_url)
+    proof = _proof(session, settings, caller, subject, purpose, email_hash)
+    return PendingVerification(locale, context or {}, path, proof)
 
 
 def _proof(
