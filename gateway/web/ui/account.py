@@ -11,8 +11,16 @@ from services.common.errors import N_
 from services.common.i18n import request_locale
 
 from .api import api, renew_tokens
-from .pages import not_now, page_form, signed_in_or_login, token_roles
-from .session import check_csrf, clear_session, leave_notice, session, update_session
+from .pages import not_now, page_form, token_roles
+from .session import (
+    check_csrf,
+    clear_session,
+    leave_notice,
+    session,
+    signed_in_form,
+    signed_in_page,
+    update_session,
+)
 
 account_pages = Blueprint("account", __name__)
 
@@ -107,18 +115,15 @@ def forgot_password():
 
 
 @account_pages.get("/account")
+@signed_in_page
 def account():
-    if (away := signed_in_or_login()) is not None:
-        return away
     return _account_page()
 
 
 @account_pages.post("/account/phone/code")
 @page_form
+@signed_in_form
 def phone_code():
-    check_csrf()
-    if (away := signed_in_or_login()) is not None:
-        return away
     sent = api("auth", "POST", "/phone/code")
     if sent.ok:
         return _account_page(notice=sent.body.get("detail"))
@@ -127,10 +132,8 @@ def phone_code():
 
 @account_pages.post("/account/phone/verify")
 @page_form
+@signed_in_form
 def phone_verify():
-    check_csrf()
-    if (away := signed_in_or_login()) is not None:
-        return away
     verified = api("auth", "POST", "/phone/verify", {"code": request.form.get("code", "")})
     if verified.ok:
         renew_tokens()  # the access token must now say the phone is verified
@@ -140,11 +143,9 @@ def phone_verify():
 
 @account_pages.post("/account/email/resend")
 @page_form
+@signed_in_form
 def resend_confirmation():
     """The link to confirm the address, sent again (auth sends at most one a minute)."""
-    check_csrf()
-    if (away := signed_in_or_login()) is not None:
-        return away
     me = api("auth", "GET", "/me")
     if not me.ok:
         return _account_page()  # it knows what to do without an account
@@ -155,10 +156,9 @@ def resend_confirmation():
 
 
 @account_pages.get("/account/export")
+@signed_in_page
 def export_my_data():
     """The visitor's data as the API exports it, downloaded as a JSON file."""
-    if (away := signed_in_or_login()) is not None:
-        return away
     exported = api("auth", "GET", "/me/export")
     if not exported.ok:
         return not_now(exported)
@@ -183,12 +183,10 @@ def _account_page(errors: dict | None = None, notice: str | None = None, status:
 
 @account_pages.post("/account/password")
 @page_form
+@signed_in_form
 def change_password():
     """A new password, given with the current one: every other session ends, this one
     goes on with the tokens auth hands back."""
-    check_csrf()
-    if (away := signed_in_or_login()) is not None:
-        return away
     answer = api(
         "auth",
         "POST",
@@ -214,12 +212,10 @@ def change_password():
 
 @account_pages.post("/account/name")
 @page_form
+@signed_in_form
 def change_name():
     """The name one signs with. The tokens are renewed at once: the next signature,
     and the menu, carry the new name."""
-    check_csrf()
-    if (away := signed_in_or_login()) is not None:
-        return away
     answer = api("auth", "PATCH", "/me", {"name": request.form.get("name", "")})
     if not answer.ok:
         return _account_page(errors=answer.errors(), status=answer.status)
@@ -231,11 +227,9 @@ def change_name():
 
 @account_pages.post("/account/<change>")
 @page_form
+@signed_in_form
 def change_contact(change: str):
     """A new email address or phone number; each counts once verified again."""
-    check_csrf()
-    if (away := signed_in_or_login()) is not None:
-        return away
     if change not in ("email", "phone"):
         abort(404)
     answer = api(
@@ -258,10 +252,8 @@ def change_contact(change: str):
 
 @account_pages.post("/account/delete")
 @page_form
+@signed_in_form
 def delete_account():
-    check_csrf()
-    if (away := signed_in_or_login()) is not None:
-        return away
     answer = api("auth", "DELETE", "/me", {"password": request.form.get("password", "")})
     if not answer.ok:
         # Whatever the API says (a wrong password, mostly) belongs next to this field.

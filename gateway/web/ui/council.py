@@ -20,11 +20,10 @@ from .pages import (
     back_to_petition_page,
     page_form,
     refused_on_petition_page,
-    signed_in,
     token_claims,
     under_form,
 )
-from .session import check_csrf, leave_notice, session
+from .session import check_csrf, leave_notice, session, signed_in, signed_in_form, signed_in_page
 
 council_pages = Blueprint("council", __name__)
 
@@ -36,10 +35,6 @@ def whole_number(text: str) -> int | None:
     """The number a form field holds, or None. Not str.isdigit: it takes "²", which
     int() refuses."""
     return int(text) if WHOLE_NUMBER.fullmatch(text) else None
-
-
-def _login_first():
-    return redirect(url_for("account.login", next=request.path), code=303)
 
 
 def _moderation_page(council: str, failed: dict | None = None, status: int | None = None):
@@ -76,9 +71,8 @@ def _moderation_page(council: str, failed: dict | None = None, status: int | Non
 
 
 @council_pages.get("/councils/<council:council>/moderation")
+@signed_in_page
 def moderation(council: str):
-    if not signed_in():
-        return _login_first()
     return _moderation_page(council)
 
 
@@ -97,12 +91,10 @@ POLL_MOVED = {
 
 @council_pages.post("/councils/<council:council>/petitions/<int:petition_id>/<decision>")
 @page_form
+@signed_in_form
 def decide(council: str, petition_id: int, decision: str):
     """Approve, reject (reason and explanation) or take down, then back to the queue; when
     refused, back to the form as typed with the errors beside its fields."""
-    check_csrf()
-    if not signed_in():
-        return _login_first()
     bodies = {
         "approve": None,
         "reject": {
@@ -128,11 +120,9 @@ def decide(council: str, petition_id: int, decision: str):
 
 @council_pages.post("/petitions/<int:petition_id>/response")
 @page_form
+@signed_in_form
 def respond(petition_id: int):
     """The council's official response, published from the petition's page."""
-    check_csrf()
-    if not signed_in():
-        return _login_first()
     typed = {key: request.form.get(key, "") for key in ("text", "decision")}
     answer = api("petitions", "POST", f"/petitions/{petition_id}/response", typed)
     done = N_("The response is published; its author and signers are told.")
@@ -144,12 +134,10 @@ INVALIDATION_FIELDS = ("signed_from", "signed_until", "user_id", "reason")
 
 @council_pages.post("/petitions/<int:petition_id>/invalidations")
 @page_form
+@signed_in_form
 def invalidate(petition_id: int):
     """Set signatures aside by time window and/or account, with a reason (the council's
     moderators, from the petition's page). The times are typed on the council's clocks."""
-    check_csrf()
-    if not signed_in():
-        return _login_first()
     typed = {key: request.form.get(key, "").strip() for key in INVALIDATION_FIELDS}
     petition = api("petitions", "GET", f"/petitions/{petition_id}")
     if not petition.ok:
@@ -169,11 +157,9 @@ def invalidate(petition_id: int):
 
 @council_pages.post("/petitions/<int:petition_id>/invalidations/<int:invalidation_id>/revert")
 @page_form
+@signed_in_form
 def revert_invalidation(petition_id: int, invalidation_id: int):
     """Count an invalidation's signatures again (the council's moderators)."""
-    check_csrf()
-    if not signed_in():
-        return _login_first()
     path = f"/petitions/{petition_id}/invalidations/{invalidation_id}/revert"
     answer = api("petitions", "POST", path)
     done = N_("Those signatures count again.")
@@ -181,11 +167,10 @@ def revert_invalidation(petition_id: int, invalidation_id: int):
 
 
 @council_pages.get("/petitions/<int:petition_id>/signers.csv")
+@signed_in_page
 def signers_csv(petition_id: int):
     """Who signed, as a CSV, for the council's moderators: the API's file with the
     session's token (the browser holds none), handed on as it arrives, never read whole."""
-    if not signed_in():
-        return _login_first()
     got = download("petitions", f"/petitions/{petition_id}/signers.csv")
     if isinstance(got, Answer):
         message = " ".join(m for found in got.errors().values() for m in found)
@@ -254,10 +239,9 @@ def rejected(council: str):
 
 
 @council_pages.get("/councils/<council:council>/polls")
+@signed_in_page
 def manage_polls(council: str):
     """The council's polls for its moderators: drafts, published ones, a new one."""
-    if not signed_in():
-        return _login_first()
     return _polls_page(council, errors={}, form={})
 
 
@@ -298,10 +282,8 @@ def _polls_page(
 
 @council_pages.post("/councils/<council:council>/polls")
 @page_form
+@signed_in_form
 def create_poll(council: str):
-    check_csrf()
-    if not signed_in():
-        return _login_first()
     form = {key: request.form.get(key, "") for key in POLL_FIELDS}
     body = {
         "council": council,
@@ -409,11 +391,9 @@ POLL_FIELDS = (
 
 @council_pages.post("/councils/<council:council>/polls/<int:poll_id>/change")
 @page_form
+@signed_in_form
 def change_draft(council: str, poll_id: int):
     """Change a draft's question, answers or times (a published poll stays as it is)."""
-    check_csrf()
-    if not signed_in():
-        return _login_first()
     form = {key: request.form.get(key, "") for key in DRAFT_FIELDS}
     changes: dict = {
         "question": form["question"],
@@ -437,22 +417,18 @@ def change_draft(council: str, poll_id: int):
 
 @council_pages.post("/councils/<council:council>/polls/<int:poll_id>/delete")
 @page_form
+@signed_in_form
 def delete_draft(council: str, poll_id: int):
     """Delete a draft (a published poll is closed instead)."""
-    check_csrf()
-    if not signed_in():
-        return _login_first()
     answer = api("polls", "DELETE", f"/polls/{poll_id}")
     return _after_poll_change(council, poll_id, answer, N_("The draft is deleted."))
 
 
 @council_pages.post("/councils/<council:council>/polls/<int:poll_id>/<action>")
 @page_form
+@signed_in_form
 def move_poll(council: str, poll_id: int, action: str):
     """Publish (open or schedule), close or archive a poll."""
-    check_csrf()
-    if not signed_in():
-        return _login_first()
     if action not in ("publish", "close", "archive"):
         abort(404)
     answer = api("polls", "POST", f"/polls/{poll_id}/{action}")
@@ -531,15 +507,15 @@ def _settings_page(
 
 
 @council_pages.get("/councils/<council:council>/settings")
+@signed_in_page
 def settings(council: str):
     """The council's rules for petitions and polls (its admins change them)."""
-    if not signed_in():
-        return _login_first()
     return _settings_page(council)
 
 
 @council_pages.post("/councils/<council:council>/settings")
 @page_form
+@signed_in_form
 def save_settings(council: str):
     """All the council's settings at once, or none: they live in three services (the
     default language and time zone in auth's council, the rules with petitions and
@@ -547,9 +523,6 @@ def save_settings(council: str):
     (`check_only`) and only when every one would take its part are they saved. Between
     the check and the save only a service failing or the admin losing the role could
     refuse a part; the page then says which."""
-    check_csrf()
-    if not signed_in():
-        return _login_first()
     typed = {key: request.form.get(key, "").strip() for key in SETTINGS_TEXTS}
     typed.update({key: request.form.get(key) == "on" for key in SETTINGS_SWITCHES})
     errors: dict[str, list[str]] = {}
@@ -595,11 +568,10 @@ def save_settings(council: str):
 
 
 @council_pages.get("/councils/<council:council>/roles")
+@signed_in_page
 def roles(council: str):
     """Who moderates and administers the council, and who is invited (its admins invite
     by email, grant and revoke)."""
-    if not signed_in():
-        return _login_first()
     return _roles_page(council)
 
 
@@ -630,10 +602,8 @@ def _roles_page(
 
 @council_pages.post("/councils/<council:council>/roles/<change>")
 @page_form
+@signed_in_form
 def change_role(council: str, change: str):
-    check_csrf()
-    if not signed_in():
-        return _login_first()
     user_id, role = request.form.get("user_id", ""), request.form.get("role", "")
     account = whole_number(user_id)
     if change not in ("grant", "revoke"):
@@ -655,11 +625,9 @@ def change_role(council: str, change: str):
 
 @council_pages.post("/councils/<council:council>/invitations")
 @page_form
+@signed_in_form
 def invite(council: str):
     """Invite an email address to a role; auth mails the link."""
-    check_csrf()
-    if not signed_in():
-        return _login_first()
     typed = {"email": request.form.get("email", "").strip(), "role": request.form.get("role", "")}
     answer = api("auth", "POST", f"/councils/{council}/invitations", typed)
     if not answer.ok:
@@ -671,10 +639,8 @@ def invite(council: str):
 
 @council_pages.post("/councils/<council:council>/invitations/<int:invitation_id>/withdraw")
 @page_form
+@signed_in_form
 def withdraw_invitation(council: str, invitation_id: int):
-    check_csrf()
-    if not signed_in():
-        return _login_first()
     answer = api("auth", "DELETE", f"/councils/{council}/invitations/{invitation_id}")
     if not answer.ok:
         return _roles_page(council, errors=answer.errors(), status=answer.status)

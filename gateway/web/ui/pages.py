@@ -16,7 +16,7 @@ from services.common.errors import N_
 from services.common.timeutil import utcnow
 
 from .api import Answer, SignInNeeded, api
-from .session import check_csrf, leave_notice, session
+from .session import check_csrf, leave_notice, session, signed_in, signed_in_form, signed_in_page
 
 pages = Blueprint("pages", __name__)
 # The pages' forms: each checks the CSRF token of the visitor's own session, and the API
@@ -28,10 +28,6 @@ SORT_LABELS = {
     "most_signed": _l("Most signed"),
     "closing_soon": _l("Closing soon"),
 }
-
-
-def signed_in() -> bool:
-    return bool(session().get("access"))
 
 
 def _moderates(council: str) -> bool:
@@ -263,11 +259,10 @@ def petition_page(
 
 
 @pages.get("/petitions/mine")
+@signed_in_page
 def my_petitions():
     """The visitor's own petitions in every state: drafts to edit, and those the public
     list does not show (awaiting moderation, collecting sponsors, taken down)."""
-    if (away := signed_in_or_login()) is not None:
-        return away
     answer = api(
         "petitions", "GET", "/petitions/mine", query={"cursor": request.args.get("cursor")}
     )
@@ -495,17 +490,9 @@ def poll(poll_id: int):
     return render_template("ui/poll.html", poll=answer.body)
 
 
-def signed_in_or_login():
-    """None when signed in, else the redirect to the sign-in page (coming back here)."""
-    if signed_in():
-        return None
-    return redirect(url_for("account.login", next=request.path), code=303)
-
-
 @pages.get("/petitions/new")
+@signed_in_page
 def new_petition():
-    if (away := signed_in_or_login()) is not None:
-        return away
     councils = api("auth", "GET", "/councils", signed_in=False)
     form = {"council": request.args.get("council", ""), "title": "", "text": ""}
     return render_template(
@@ -519,10 +506,8 @@ def new_petition():
 
 @pages.post("/petitions/new")
 @page_form
+@signed_in_form
 def file_petition():
-    check_csrf()
-    if (away := signed_in_or_login()) is not None:
-        return away
     form = {key: request.form.get(key, "") for key in ("council", "title", "text")}
     councils = api("auth", "GET", "/councils", signed_in=False)
     as_draft = request.form.get("action") == "draft"

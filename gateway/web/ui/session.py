@@ -3,14 +3,16 @@ a notice for the next page.
 
 The cookie is the only state; nothing is kept on the server. Forms carry the CSRF token
 from the cookie, so another site cannot post on the visitor's behalf (SameSite=Lax is
-the second lock).
+the second lock). A page or form for signed-in visitors only says so with
+`signed_in_page` or `signed_in_form`.
 """
 
 from __future__ import annotations
 
 import secrets
+from functools import wraps
 
-from flask import current_app, g, request
+from flask import current_app, g, redirect, request, url_for
 from flask_babel import gettext
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
@@ -65,6 +67,11 @@ def take_notice() -> str | None:
     return gettext(notice)
 
 
+def signed_in() -> bool:
+    """Whether the visitor has signed in (the session holds their tokens)."""
+    return bool(session().get("access"))
+
+
 def csrf_token() -> str:
     token = session().get("csrf")
     if not token:
@@ -83,6 +90,33 @@ def check_csrf() -> None:
             slug="forbidden",
             status=403,
         )
+
+
+def signed_in_page(view):
+    """A page for signed-in visitors only: anyone else is sent to sign in first, then
+    back to this address."""
+
+    @wraps(view)
+    def page(*args, **kwargs):
+        if not signed_in():
+            return redirect(url_for("account.login", next=request.path), code=303)
+        return view(*args, **kwargs)
+
+    page.requires_sign_in = True  # tests/web/test_signed_in_only.py tries every such route
+    return page
+
+
+def signed_in_form(view):
+    """A form for signed-in visitors only: its CSRF token checked first (a form from
+    another site is refused, whoever is signed in), then as signed_in_page."""
+    page = signed_in_page(view)
+
+    @wraps(page)
+    def form(*args, **kwargs):
+        check_csrf()
+        return page(*args, **kwargs)
+
+    return form
 
 
 def save_session(response):
