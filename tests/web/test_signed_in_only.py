@@ -1,8 +1,11 @@
 """The pages and forms for signed-in visitors only (session.signed_in_page and
-signed_in_form): anyone else is sent to sign in, then back to the same address; a form
-without its page's CSRF token is refused before anything else, signed in or not."""
+signed_in_form): anyone else is sent to sign in, then back to the page (a form's: the
+page it was on, as its own address may take no GET); a form without its page's CSRF
+token is refused before anything else, signed in or not."""
 
 from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -70,15 +73,43 @@ def test_signed_out_visitors_are_sent_to_sign_in_and_forms_need_their_token(clie
     lost = SIGNED_IN_ONLY - {endpoint for endpoint, _, _ in routes}
     assert not lost, f"no longer behind signed_in_page or signed_in_form: {lost}"
     token = csrf(client.get("/login"))  # a signed-out visitor's session has one too
+    page = "http://localhost/councils/kyiv"  # the page a form was on
     for _, method, path in routes:
         if method == "GET":
             away = client.get(path)
+            back = path
         else:
             # CSRF first: without the token, refused rather than sent to sign in.
             assert client.post(path, data={}).status_code == 403, path
-            away = client.post(path, data={"csrf": token})
+            away = client.post(path, data={"csrf": token}, headers={"Referer": page})
+            back = "/councils/kyiv"
         assert away.status_code == 303, path
-        assert away.headers["Location"].endswith(f"/login?next={path}"), path
+        assert away.headers["Location"].endswith(f"/login?next={back}"), path
+
+
+def test_a_form_sends_the_signed_out_back_to_its_page_never_to_its_own_address(client):
+    token = csrf(client.get("/login"))
+    for referer, back in (
+        (
+            "http://localhost/councils/kyiv/moderation?cursor=abc",
+            "/councils/kyiv/moderation?cursor=abc",
+        ),
+        ("https://elsewhere.example/councils/kyiv", "/"),  # not one of our pages
+        (None, "/"),
+    ):
+        headers = {"Referer": referer} if referer else {}
+        away = client.post("/account/password", data={"csrf": token}, headers=headers)
+        assert away.status_code == 303 and next_page(away) == back
+    # A page keeps its query: back where the visitor was.
+    away = client.get("/councils/kyiv/moderation?cursor=abc")
+    assert next_page(away) == "/councils/kyiv/moderation?cursor=abc"
+
+
+def next_page(redirect) -> str:
+    """Where the sign-in page the visitor is sent to will send them back to."""
+    location = urlsplit(redirect.headers["Location"])
+    assert location.path == "/login"
+    return parse_qs(location.query)["next"][0]
 
 
 def test_a_signed_in_visitors_form_without_its_token_is_refused(client, gateway, auth_app):

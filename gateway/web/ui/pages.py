@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import jwt
 from flask import Blueprint, abort, redirect, render_template, request, url_for
@@ -16,7 +15,16 @@ from services.common.errors import N_
 from services.common.timeutil import utcnow
 
 from .api import Answer, SignInNeeded, api
-from .session import check_csrf, leave_notice, session, signed_in, signed_in_form, signed_in_page
+from .session import (
+    check_csrf,
+    leave_notice,
+    page_shown,
+    session,
+    sign_in_first,
+    signed_in,
+    signed_in_form,
+    signed_in_page,
+)
 
 pages = Blueprint("pages", __name__)
 # The pages' forms: each checks the CSRF token of the visitor's own session, and the API
@@ -58,25 +66,11 @@ def missing_verification(refused: Answer) -> str | None:
     return "phone" if token_claims(session().get("access")).get("email_verified") else "email"
 
 
-def page_shown() -> tuple[str, dict[str, str]]:
-    """The address (path, query) of the page the visitor is on. A page answering a form
-    (a POST) has no address of its own to show again: the page the form was on, if it
-    is one of ours, else the front page."""
-    if request.method == "GET":
-        return request.script_root + request.path, request.args.to_dict()
-    came_from = urlsplit(request.referrer or "")
-    if came_from.netloc != request.host or not came_from.path:
-        return "/", {}
-    return came_from.path, dict(parse_qsl(came_from.query))
-
-
 @pages.app_errorhandler(SignInNeeded)
 def _session_ended(_exc):
     """The session ended (its refresh token expired or was withdrawn): sign in again,
     then back to the page the visitor was on."""
-    path, query = page_shown()
-    back = f"{path}?{urlencode(query)}" if query else path
-    return redirect(url_for("account.login", next=back), code=303)
+    return sign_in_first()
 
 
 @pages.app_template_global()

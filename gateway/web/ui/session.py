@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 from functools import wraps
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from flask import current_app, g, redirect, request, url_for
 from flask_babel import gettext
@@ -92,14 +93,34 @@ def check_csrf() -> None:
         )
 
 
+def page_shown() -> tuple[str, dict[str, str]]:
+    """The address (path, query) of the page the visitor is on. A page answering a form
+    (a POST) has no address of its own to show again: the page the form was on, if it
+    is one of ours, else the front page."""
+    if request.method == "GET":
+        return request.script_root + request.path, request.args.to_dict()
+    came_from = urlsplit(request.referrer or "")
+    if came_from.netloc != request.host or not came_from.path:
+        return "/", {}
+    return came_from.path, dict(parse_qsl(came_from.query))
+
+
+def sign_in_first():
+    """To the sign-in page, and from there back to the page the visitor is on (for a
+    form, the page it was on: its own address may take no GET)."""
+    path, query = page_shown()
+    back = f"{path}?{urlencode(query)}" if query else path
+    return redirect(url_for("account.login", next=back), code=303)
+
+
 def signed_in_page(view):
     """A page for signed-in visitors only: anyone else is sent to sign in first, then
-    back to this address."""
+    back (sign_in_first)."""
 
     @wraps(view)
     def page(*args, **kwargs):
         if not signed_in():
-            return redirect(url_for("account.login", next=request.path), code=303)
+            return sign_in_first()
         return view(*args, **kwargs)
 
     page.requires_sign_in = True  # tests/web/test_signed_in_only.py tries every such route
