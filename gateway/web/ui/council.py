@@ -673,7 +673,9 @@ def accept_invitation():
     check_csrf()
     token = request.form.get("token", "")
     if not signed_in():
-        return redirect(url_for("account.login", next=url_for("council.invitation", token=token)))
+        return redirect(
+            url_for("account.login", next=url_for("council.invitation", token=token)), code=303
+        )
     answer = api("auth", "POST", f"/invitations/{quote(token, safe='')}/accept")
     if not answer.ok:
         return _refused_invitation(answer)

@@ -376,7 +376,7 @@ def signers(petition_id: int):
 def sign(petition_id: int):
     check_csrf()
     if not signed_in():
-        return redirect(url_for("account.login", next=f"/petitions/{petition_id}"))
+        return redirect(url_for("account.login", next=f"/petitions/{petition_id}"), code=303)
     answer = api(
         "petitions",
         "POST",
