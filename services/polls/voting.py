@@ -10,6 +10,7 @@ address, never the address; `confirm_email_vote` counts the vote once for that h
 from __future__ import annotations
 
 import secrets
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -140,6 +141,7 @@ PENDING_VOTE = HotStatement(
         PendingVote.receipt,
         PendingVote.expires_at,
         PendingVote.choices,
+        PendingVote.verification_id,
     ).where(PendingVote.id == bindparam("pending_id"))
 )
 # A pending vote is settled once (confirmed, refused or cancelled): the status moves only
@@ -387,7 +389,7 @@ def confirm_email_vote(session: Session, claims: dict, poll: PublishedPoll | Non
     # Whether the poll is still open, the ballot's INSERT checks.
     if pending is None or poll is None or pending[0] != poll.id:
         raise NotFound(gettext("There is no such vote."))
-    _, status, counted_receipt, expires_at, choices = pending
+    _, status, counted_receipt, expires_at, choices, verification_id = pending
     if status == "confirmed":
         raise LinkUsed(gettext("This vote was confirmed already."), receipt=counted_receipt)
     if status != "pending":
@@ -420,10 +422,48 @@ def confirm_email_vote(session: Session, claims: dict, poll: PublishedPoll | Non
             {"pending_id": pending_id, "outcome": "refused", "at": utcnow(), "receipt": None},
         )
         session.commit()
+        _link_used(verification_id)
         raise AlreadyVoted(
             gettext("A vote with this email address was counted already.")
         ) from refused
+    _link_used(verification_id)
     return receipt
+
+
+# The verifications whose proof this process acted on, until auth hears of them (a job,
+# once a second). Kept in memory: should the process stop first, their links' pages
+# offer the button until they expire, and pressing it says the vote was counted.
+_used_links: deque[str] = deque(maxlen=100_000)
+USED_LINKS_AT_ONCE = 500  # auth takes as many in one request
+
+
+def _link_used(verification_id: str | None) -> None:
+    if verification_id:
+        _used_links.append(verification_id)
+
+
+def tell_auth_links_used() -> int:
+    """Tell auth which links were used here, so that their pages say so; how many.
+    Auth unreachable, they wait for the next run."""
+    told = 0
+    while _used_links:
+        batch = [_used_links.popleft() for _ in range(min(len(_used_links), USED_LINKS_AT_ONCE))]
+        try:
+            answer = call_service(
+                "auth",
+                "POST",
+                "/internal/email-verifications/settled",
+                internal=True,
+                json={"ids": batch},
+            )
+        except ServiceUnavailable:
+            answer = None
+        if answer is None or not answer.ok:
+            _used_links.extend(batch)
+            current_app.logger.warning("auth was not told of %d used links", len(batch))
+            break
+        told += len(batch)
+    return told
 
 
 def cancel_pending(session: Session, pending_id: str) -> None:

@@ -291,6 +291,35 @@ def test_cancel(auth_app, client):
     assert client.post("/api/auth/verify/form", data={"token": token}).status_code == 400
 
 
+def test_a_caller_says_which_links_it_acted_on_and_their_pages_say_used(auth_app, client):
+    acted_on = ask(auth_app).json["id"]
+    other = ask(auth_app, email="other@example.org").json["id"]
+    token = link_token(messages(auth_app, "voter@example.org")[0].text_body)
+    service = auth_app.test_client()
+
+    def settle(ids, caller="polls"):
+        return service.post(
+            "/internal/email-verifications/settled",
+            json={"ids": ids},
+            headers=internal_headers(auth_app, caller),
+        )
+
+    assert settle([acted_on], caller="petitions").json == {"settled": 0}  # not its own
+    assert client.get(f"/api/auth/verify?token={token}").status_code == 200
+    assert settle([acted_on, "no-such-id"]).json == {"settled": 1}
+    assert settle([acted_on]).json == {"settled": 0}  # told twice: nothing more
+    assert client.get(f"/api/auth/verify?token={token}").status_code == 400
+    assert client.post("/api/auth/verify/form", data={"token": token}).status_code == 400
+    with auth_app.app_context():
+        assert db.session.get(EmailVerification, other).status == "pending"
+    for refused in ([], ["x"] * (internal_domain.SETTLED_AT_ONCE + 1), [""]):
+        assert settle(refused).status_code == 422
+    anonymous = service.post("/internal/email-verifications/settled", json={"ids": [other]})
+    assert anonymous.status_code == 403
+    with auth_app.app_context():
+        assert db.session.get(EmailVerification, other).status == "pending"
+
+
 def test_notifications_reach_confirmed_users_in_their_language(auth_app, client, petitions_app):
     pair = confirmed_resident(client, auth_app)
     user_id = int(jwt.decode(pair["access_token"], options={"verify_signature": False})["sub"])

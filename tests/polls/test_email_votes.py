@@ -7,8 +7,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
+from services.common.client import ServiceUnavailable
 from services.common.hashing import mailbox
 from services.common.timeutil import utcnow
+from services.polls import voting
 from services.polls.models import PendingVote
 from services.polls.models import db as polls_db
 from services.polls.voting import expire_pending
@@ -150,6 +152,33 @@ def test_the_proof_cannot_be_replayed_or_forged(client, people, auth_app, polls_
     for bad in ("", "nonsense", fields["proof"][:-5] + "AAAAA"):
         assert client.post(action, data={"proof": bad}).status_code == 400
         assert client.get(f"{action}?proof={bad}").status_code == 400
+    assert voters(client, polls_app, poll["id"]) == 1
+
+
+def test_auth_hears_which_links_were_used_and_their_pages_say_so(
+    client, people, auth_app, polls_app, monkeypatch
+):
+    poll = new_poll(client, people)
+    request_email_vote(client, poll["id"], option_ids(poll)[:1])
+    counted = confirmation_token(auth_app)
+    assert confirm_in_browser(client, counted).status_code == 200
+    request_email_vote(client, poll["id"], option_ids(poll)[:1], email="Voter@example.org")
+    refused = confirmation_token(auth_app)
+    assert confirm_in_browser(client, refused).status_code == 409  # the same mailbox
+    # Until auth hears of them, their pages offer the button (polls refuses a second press).
+    assert client.get(f"/api/auth/verify?token={counted}").status_code == 200
+
+    def unreachable(*args, **kwargs):
+        raise ServiceUnavailable("auth is down")
+
+    with polls_app.app_context():
+        monkeypatch.setattr(voting, "call_service", unreachable)
+        assert voting.tell_auth_links_used() == 0  # kept for the next run
+        monkeypatch.undo()
+        assert voting.tell_auth_links_used() >= 2
+        assert voting.tell_auth_links_used() == 0
+    for token in (counted, refused):
+        assert client.get(f"/api/auth/verify?token={token}").status_code == 400
     assert voters(client, polls_app, poll["id"]) == 1
 
 

@@ -49,6 +49,19 @@ class VerificationSchema(Schema):
     expires_at = fields.DateTime(required=True)
 
 
+class SettledSchema(Schema):
+    ids = fields.List(
+        fields.String(validate=validate.Length(min=1, max=64)),
+        required=True,
+        validate=validate.Length(min=1, max=domain.SETTLED_AT_ONCE),
+        metadata={"description": "ids of the caller's verifications whose proof it acted on"},
+    )
+
+
+class SettledCountSchema(Schema):
+    settled = fields.Integer(required=True, metadata={"description": "how many were pending"})
+
+
 class NotificationSchema(Schema):
     user_ids = fields.List(id_field(), required=True, validate=validate.Length(min=1, max=10000))
     template = fields.String(required=True)
@@ -140,6 +153,18 @@ def request_email_verification(data):
         db.session, settings(), caller=g.calling_service, **data
     )
     return {"id": verification.id, "expires_at": verification.expires_at}
+
+
+@internal_blp.route("/email-verifications/settled", methods=["POST"])
+@internal_blp.arguments(SettledSchema)
+@internal_blp.response(200, SettledCountSchema)
+@service_required
+def settle_email_verifications(data):
+    """The caller acted on these verifications' proofs: their links are used."""
+    settled = domain.settled_by_caller(
+        db.session, caller=g.calling_service, verification_ids=data["ids"]
+    )
+    return {"settled": settled}
 
 
 @internal_blp.route("/email-verifications/<verification_id>/cancel", methods=["POST"])

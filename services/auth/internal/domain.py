@@ -10,7 +10,9 @@ The flow for an email-confirmed poll vote:
    confirms nothing: it presses no button;
 4. the caller verifies the proof with auth's JWKS (services.common.tokens.
    verify_service_token) and acts on it, once: the proof's subject is its own pending
-   request, which it settles. One vote per address rests on the hash.
+   request, which it settles. One vote per address rests on the hash;
+5. the caller tells auth, a batch at a time, which verifications it acted on
+   (`settled_by_caller`): their links' pages then say they were used.
 
 Without a return URL, the button POSTs to auth, which confirms once and says so
 (`confirm`); a page opened before pages carried the proof POSTs there too, and auth
@@ -311,6 +313,27 @@ def forget_old_batches(session: Session) -> int:
     ).rowcount
     session.commit()
     return forgotten
+
+
+# A caller says which of its verifications it acted on, a batch at a time.
+SETTLED_AT_ONCE = 500
+
+
+def settled_by_caller(session: Session, *, caller: str, verification_ids: list[str]) -> int:
+    """The caller acted on the proofs of these verifications (a vote counted, or refused
+    as a second one): their links are used, and their pages say so. Only the caller's
+    own, only while pending; told twice, nothing changes. How many were settled."""
+    settled = session.execute(
+        update(EmailVerification)
+        .where(
+            EmailVerification.id.in_(verification_ids),
+            EmailVerification.caller == caller,
+            EmailVerification.status == "pending",
+        )
+        .values(status="confirmed", settled_at=utcnow(), email=None)
+    ).rowcount
+    session.commit()
+    return settled
 
 
 def cancel(session: Session, *, caller: str, verification_id: str) -> None:
