@@ -252,7 +252,7 @@ def confirm(session: Session, settings: Settings, token: str) -> str | None:
     The signing key is at hand before the confirmation commits (one statement, in
     autocommit): a confirmed verification always gets its proof."""
     verification_id = _verification_id(settings, token)
-    current_signer(session, settings.secret_key)
+    current_signer(session, settings.secret_key)  # read now, kept for `_proof` below
     confirmed = CONFIRM_PENDING.first(
         session.get_bind(), {"verification_id": verification_id, "now": utcnow()}
     )
