@@ -448,18 +448,21 @@ def tell_auth_links_used() -> int:
     told = 0
     while _used_links:
         batch = [_used_links.popleft() for _ in range(min(len(_used_links), USED_LINKS_AT_ONCE))]
+        heard = False
         try:
-            answer = call_service(
+            heard = call_service(
                 "auth",
                 "POST",
                 "/internal/email-verifications/settled",
                 internal=True,
                 json={"ids": batch},
-            )
+            ).ok
         except ServiceUnavailable:
-            answer = None
-        if answer is None or not answer.ok:
-            _used_links.extend(batch)
+            pass
+        finally:
+            if not heard:  # whatever went wrong, they wait for the next run
+                _used_links.extend(batch)
+        if not heard:
             current_app.logger.warning("auth was not told of %d used links", len(batch))
             break
         told += len(batch)
