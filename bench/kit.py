@@ -132,6 +132,76 @@ class People:
         return output
 
 
+def _proc_stats() -> dict[int, tuple[int, str, float]]:
+    """pid -> (parent pid, command name, CPU seconds used so far), from Linux's /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # gone meanwhile
+            continue
+        # "pid (comm) state ppid …": the name may hold spaces, so split after its ")".
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        found[int(entry.name)] = (int(fields[1]), name, (int(fields[11]) + int(fields[12])) / tick)
+    return found
+
+
+def cpu_seconds(roots: dict[str, int]) -> dict[str, float]:
+    """CPU seconds used so far by each named process with all its descendants, by the
+    PostgreSQL server's processes ("postgres") and by this process with the load
+    generators it ran (wrk) ("bench"). Linux only (/proc); elsewhere, nothing."""
+    if not Path("/proc/self/stat").exists():
+        return {}
+    stats = _proc_stats()
+    children: dict[int, list[int]] = {}
+    for pid, (parent, _, _) in stats.items():
+        children.setdefault(parent, []).append(pid)
+
+    def tree(pid: int) -> float:
+        return stats.get(pid, (0, "", 0.0))[2] + sum(tree(c) for c in children.get(pid, []))
+
+    used = {name: tree(pid) for name, pid in roots.items()}
+    used["postgres"] = sum(cpu for _, name, cpu in stats.values() if name == "postgres")
+    times = os.times()
+    used["bench"] = times.user + times.system + times.children_user + times.children_system
+    return used
+
+
+class CpuLedger:
+    """Where the CPU of measured stretches went, per process, per request (or vote):
+    `start()` before a stretch, `stop(what, count)` after it; stretches of one kind add
+    up over the rounds."""
+
+    def __init__(self, processes: dict[str, int]) -> None:
+        self.processes = processes
+        self.spent: dict[str, dict[str, float]] = {}
+        self.counts: dict[str, int] = {}
+        self._started: dict[str, float] = {}
+
+    def start(self) -> None:
+        self._started = cpu_seconds(self.processes)
+
+    def stop(self, what: str, count: int) -> None:
+        now = cpu_seconds(self.processes)
+        spent = self.spent.setdefault(what, {})
+        for name, seconds in now.items():
+            spent[name] = spent.get(name, 0.0) + seconds - self._started.get(name, seconds)
+        self.counts[what] = self.counts.get(what, 0) + count
+
+    def per(self, what: str) -> str:
+        """ "1.4 ms (petitions 0.95, gateway 0.24, …)", or "not measured"."""
+        count = self.counts.get(what, 0)
+        if not count or not self.spent.get(what):
+            return "not measured"
+        spent = {name: s * 1000 / count for name, s in self.spent[what].items()}
+        parts = [f"{name} {ms:.2f}" for name, ms in sorted(spent.items(), key=lambda kv: -kv[1])]
+        return f"{sum(spent.values()):.2f} ms (" + ", ".join(parts) + ")"
+
+
 def without_errors(output: str, what: str) -> str:
     if "Non-2xx" in output:
         raise RuntimeError(f"{what} answered errors during the run:\n{output}")

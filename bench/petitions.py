@@ -11,8 +11,9 @@ catch up, reading a petition and listing. Then it writes `--preload` signatures 
 million by default) and measures ping, signing and listing again beside them. Rates
 are medians over the rounds, ratios medians of each round's ratio (the baseline is
 measured beside what it is compared with, so the host's drift moves both). Afterwards
-every 201 must be a row and each count must equal its rows. The last line is one JSON
-object.
+every 201 must be a row and each count must equal its rows. Before the last line,
+where the CPU went per health check and per signature at 64 clients, by process
+(Linux). The last line is one JSON object.
 """
 
 from __future__ import annotations
@@ -33,10 +34,12 @@ sys.path[0] = str(REPO)
 
 from bench.kit import (  # noqa: E402
     TOKEN_POST_LUA,
+    CpuLedger,
     People,
     accepted,
     free_port,
     median,
+    requests_sent,
     rps,
     scratch_postgres,
     write_tokens,
@@ -193,20 +196,29 @@ def main() -> None:
     acknowledged = {first: 0, second: 0, beside: 0}
     lags = []
 
+    signed = [0]  # requests of the last signing run
+
     def sign(petition_id: int, clients: int) -> float:
         output = people.post(f"{base}/petitions/{petition_id}/signatures", seconds, clients)
         acknowledged[petition_id] += accepted(output)
+        signed[0] = requests_sent(output)
         return rps(output)
 
     try:
         cluster.start()
         wrk(base + "/healthz", 2, 16)
+        ledger = CpuLedger({name: process.pid for name, process in cluster.processes.items()})
         # Each round measures the baseline beside what it is compared with, so that the
         # machine's drift (a shared 2-core host) moves both; the medians are reported.
         for _ in range(args.rounds):
-            runs["ping"].append(rps(wrk(base + "/healthz", seconds, 64)))
+            ledger.start()
+            ping = wrk(base + "/healthz", seconds, 64)
+            ledger.stop("health check", requests_sent(ping))
+            runs["ping"].append(rps(ping))
             runs["c8"].append(sign(first, 8))
+            ledger.start()
             runs["c64"].append(sign(second, 64))
+            ledger.stop("signature at 64 clients", signed[0])
             lags.append(count_lag(second)[0])
             runs["read"].append(rps(wrk(f"{base}/petitions/{second}", seconds, 64)))
             runs["list"].append(rps(wrk(listing, seconds, 64)))
@@ -244,6 +256,8 @@ def main() -> None:
         + json.dumps({name: [round(v) for v in values] for name, values in runs.items()}),
         file=sys.stderr,
     )
+    for what in ("health check", "signature at 64 clients"):
+        print(f"CPU per {what}: {ledger.per(what)}", file=sys.stderr)
     print(
         json.dumps(
             {

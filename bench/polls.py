@@ -12,7 +12,8 @@ in; then the whole `email` flow (request the vote → the email leaves through t
 outbox and arrives by SMTP → the voter opens the link's page on auth and presses
 Confirm → polls counts the vote) at the rate it sustains. Rates are medians over the
 rounds, ratios medians of each round's ratio. Afterwards every acknowledged vote must
-be a ballot. The last line is one JSON object.
+be a ballot. Before the last line, where the CPU went per health check, per vote and
+per confirmed email vote, by process (Linux). The last line is one JSON object.
 """
 
 from __future__ import annotations
@@ -38,10 +39,12 @@ sys.path[0] = str(REPO)
 
 from bench.kit import (  # noqa: E402
     TOKEN_POST_LUA,
+    CpuLedger,
     People,
     accepted,
     free_port,
     median,
+    requests_sent,
     rps,
     scratch_postgres,
     without_errors,
@@ -303,12 +306,17 @@ def main() -> None:
         smtp.start()
         cluster.start()
         wrk(base + "/healthz", 2, 16)
+        ledger = CpuLedger({name: process.pid for name, process in cluster.processes.items()})
         # Each round measures the baseline beside what it is compared with, so that the
         # machine's drift (a shared 2-core host) moves both; the medians are reported.
         for _ in range(args.rounds):
+            ledger.start()
             ping = wrk(base + "/healthz", args.seconds, 64)
+            ledger.stop("health check", requests_sent(ping))
             runs["ping"].append(rps(without_errors(ping, "health")))
+            ledger.start()
             output = people.post(f"{base}/polls/{account_poll}/votes", args.seconds, 64, vote_body)
+            ledger.stop("vote", requests_sent(output))
             runs["votes"].append(rps(output))
             votes_acknowledged += accepted(output)
             # Results are read as petitions are: once the votes are folded in.
@@ -316,9 +324,11 @@ def main() -> None:
             read = wrk(f"{base}/polls/{account_poll}/results", args.seconds, 64)
             runs["results"].append(rps(without_errors(read, "results")))
         # Last: it leaves deliveries running that would slow whatever came next.
+        ledger.start()
         flow = email_flow(
             gateway_url, email_poll, email_choice, inbox, args.flow_seconds, args.flow_clients
         )
+        ledger.stop("confirmed vote", flow["confirmed"])
     finally:
         cluster.stop()
         smtp.stop()
@@ -340,6 +350,8 @@ def main() -> None:
         + json.dumps({name: [round(v) for v in values] for name, values in runs.items()}),
         file=sys.stderr,
     )
+    for what in ("health check", "vote", "confirmed vote"):
+        print(f"CPU per {what}: {ledger.per(what)}", file=sys.stderr)
     print(
         json.dumps(
             {
