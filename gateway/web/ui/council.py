@@ -23,7 +23,15 @@ from .pages import (
     token_claims,
     under_form,
 )
-from .session import check_csrf, leave_notice, session, signed_in, signed_in_form, signed_in_page
+from .session import (
+    check_csrf,
+    leave_notice,
+    session,
+    sign_in_first,
+    signed_in,
+    signed_in_form,
+    signed_in_page,
+)
 
 council_pages = Blueprint("council", __name__)
 
@@ -660,7 +668,7 @@ def invitation():
     only shows (a mail scanner that fetches the link accepts nothing)."""
     token = request.args.get("token", "")
     if not signed_in():
-        return redirect(url_for("account.login", next=request.full_path), code=303)
+        return sign_in_first()
     offered = api("auth", "GET", f"/invitations/{quote(token, safe='')}")
     if not offered.ok:
         return _refused_invitation(offered)
@@ -673,9 +681,7 @@ def accept_invitation():
     check_csrf()
     token = request.form.get("token", "")
     if not signed_in():
-        return redirect(
-            url_for("account.login", next=url_for("council.invitation", token=token)), code=303
-        )
+        return sign_in_first(url_for("council.invitation", token=token))
     answer = api("auth", "POST", f"/invitations/{quote(token, safe='')}/accept")
     if not answer.ok:
         return _refused_invitation(answer)

@@ -309,7 +309,7 @@ def _own_draft_form(petition_id: int):
     """None when the visitor may send a draft's form, else where to go instead."""
     check_csrf()
     if not signed_in():
-        return redirect(url_for("account.login", next=f"/petitions/{petition_id}"), code=303)
+        return sign_in_first(f"/petitions/{petition_id}")
     return None
 
 
@@ -376,7 +376,7 @@ def signers(petition_id: int):
 def sign(petition_id: int):
     check_csrf()
     if not signed_in():
-        return redirect(url_for("account.login", next=f"/petitions/{petition_id}"), code=303)
+        return sign_in_first(f"/petitions/{petition_id}")
     answer = api(
         "petitions",
         "POST",
@@ -402,7 +402,7 @@ def withdraw(petition_id: int):
     """Take one's signature back (the form is its confirmation step)."""
     check_csrf()
     if not signed_in():
-        return redirect(url_for("account.login", next=f"/petitions/{petition_id}"), code=303)
+        return sign_in_first(f"/petitions/{petition_id}")
     answer = api("petitions", "DELETE", f"/petitions/{petition_id}/signatures/mine")
     if answer.ok:
         back = url_for("pages.petition", petition_id=petition_id, withdrawn=1)

@@ -105,11 +105,12 @@ def page_shown() -> tuple[str, dict[str, str]]:
     return came_from.path, dict(parse_qsl(came_from.query))
 
 
-def sign_in_first():
-    """To the sign-in page, and from there back to the page the visitor is on (for a
-    form, the page it was on: its own address may take no GET)."""
-    path, query = page_shown()
-    back = f"{path}?{urlencode(query)}" if query else path
+def sign_in_first(back: str | None = None):
+    """To the sign-in page, and from there `back`, or else back to the page the visitor
+    is on (for a form, the page it was on: its own address may take no GET)."""
+    if back is None:
+        path, query = page_shown()
+        back = f"{path}?{urlencode(query)}" if query else path
     return redirect(url_for("account.login", next=back), code=303)
 
 
