@@ -181,8 +181,10 @@ def _cast(
         "created_at": utcnow(),
     }
     try:
-        if settle:
-            inserted = session.execute(BALLOTS.alone.statement, ballot).first() is not None
+        if settle:  # on the session's connection: the ORM has no part in these statements
+            inserted = (
+                session.connection().execute(BALLOTS.alone.statement, ballot).first() is not None
+            )
         else:
             inserted = BALLOTS.insert(session.get_bind(), ballot)
     except IntegrityError:
@@ -398,10 +400,19 @@ def confirm_email_vote(session: Session, claims: dict, poll: PublishedPoll | Non
         raise LinkExpired(gettext("This vote has expired. Vote again."))
 
     def settle(receipt: str) -> None:
-        settled = session.execute(
-            SETTLE_PENDING,
-            {"pending_id": pending_id, "outcome": "confirmed", "at": utcnow(), "receipt": receipt},
-        ).rowcount
+        settled = (
+            session.connection()
+            .execute(
+                SETTLE_PENDING,
+                {
+                    "pending_id": pending_id,
+                    "outcome": "confirmed",
+                    "at": utcnow(),
+                    "receipt": receipt,
+                },
+            )
+            .rowcount
+        )
         if settled != 1:
             session.rollback()
             raise LinkUsed(gettext("This vote was confirmed already."))

@@ -65,7 +65,8 @@ def _render_optional(name: str, locale: str, context: dict) -> str | None:
     return _render(name, locale, context) if _has_template(name) else None
 
 
-# One INSERT through the session's transaction: no ORM object to build and flush.
+# One INSERT on the session's connection, in its transaction: no ORM object to build
+# and flush, nor the ORM's part of executing a statement.
 INSERT_MESSAGE = insert(OutboxMessage.__table__)
 
 
@@ -74,7 +75,7 @@ def _queue(session: Session, **row) -> int:
     unset = {"subject": None, "html_body": None, "user_id": None}
     fresh = {"status": "created", "attempts": 0, "redacted": False}
     values = {**unset, **fresh, "next_attempt_at": now, "created_at": now, **row}
-    return session.execute(INSERT_MESSAGE, values).inserted_primary_key[0]
+    return session.connection().execute(INSERT_MESSAGE, values).inserted_primary_key[0]
 
 
 def enqueue_email(
