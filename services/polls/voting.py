@@ -3,8 +3,8 @@
 By account: a signed-in resident's vote counts at once (`vote_with_account`).
 By email (the seed's "confirm your vote via E-Mail to avoid falsification"): the vote
 waits as a PendingVote while auth emails a link (`request_email_vote`); the link's page
-POSTs to auth, which sends the browser back with a proof carrying a keyed hash of the
-address, never the address; `confirm_email_vote` counts the vote once for that hash.
+(auth's) carries a proof with a keyed hash of the address, never the address, and its
+Confirm button POSTs it here; `confirm_email_vote` counts the vote once for that hash.
 """
 
 from __future__ import annotations
