@@ -201,7 +201,7 @@ class Client:
                     self.answers = self.sock.makefile("rb")
                 self.sock.sendall(head.encode() + b"\r\n" + body)
                 return self._answer()
-            except (OSError, ValueError):
+            except (ConnectionError, ValueError):  # dropped, or cut off mid-answer
                 self.close()
                 if attempt == 2:
                     raise
