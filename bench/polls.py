@@ -276,15 +276,12 @@ def email_flow(
                     counters["errors"] += 1
                 continue
             action, fields = form.group(1), dict(HIDDEN_FIELD.findall(form.group(2)))
-            status, location, _ = client.request(
+            status, _, _ = client.request(
                 "POST",
                 urlsplit(html.unescape(action)).path,
                 urlencode({k: html.unescape(v) for k, v in fields.items()}).encode(),
                 "application/x-www-form-urlencoded",
             )
-            if status == 303:  # a form that confirms through auth, which sends us on
-                landing = urlsplit(location)
-                status, _, _ = client.request("GET", f"{landing.path}?{landing.query}")
             with lock:
                 if status == 200:
                     counters["confirmed"] += 1

@@ -178,15 +178,13 @@ def widget_cancel(pending_id: str):
     return _page("polls/message.html", poll, ok=True, cancelled=True, framed=True)
 
 
-@widget_blp.route("/votes/confirm", methods=["GET", "POST"])
+@widget_blp.post("/votes/confirm")
 @accepts("application/x-www-form-urlencoded", "multipart/form-data")
 @public("auth's proof, from the email's link, is the credential")
 def confirmed():
-    """Count the vote auth's proof confirms, once. The Confirm button on the email link's
-    page POSTs the proof here; a GET brings it from auth's own form (a page opened
-    before the pages carried the proof), which auth answers by sending the browser on."""
-    source = request.form if request.method == "POST" else request.args
-    proof = source.get("proof", "")[:4000]
+    """Count the vote auth's proof confirms, once: the Confirm button on the email
+    link's page POSTs the proof here."""
+    proof = request.form.get("proof", "")[:4000]
     try:
         with force_locale(_language(None)):  # no poll known yet
             claims = verify_service_token(proof, "email-proof")

@@ -73,23 +73,28 @@ def test_a_service_gets_a_proof_without_the_address(auth_app, client, polls_app)
         assert verification.email is None and verification.status == "pending"
 
 
-def test_a_page_opened_before_pages_carried_the_proof_confirms_through_auth_once(
+def test_a_page_opened_before_pages_carried_the_proof_is_shown_again_with_it(
     auth_app, client, polls_app
 ):
-    """Its form POSTs the link's token to auth, which confirms once and sends the
-    browser on with the proof; and so does a page of a request without a return address."""
+    """Its form POSTs the link's token to auth, which confirms nothing for a caller that
+    takes the proof and sends the browser back to the link's page (no proof in any
+    URL); a request without a return address is confirmed by auth, once."""
     assert ask(auth_app).status_code == 202
     token = link_token(messages(auth_app, "voter@example.org")[0].text_body)
-    confirmed = client.post("/api/auth/verify/form", data={"token": token})
-    assert confirmed.status_code == 303
-    target = confirmed.headers["Location"]
-    assert target.startswith(f"{PUBLIC}/polls/7/confirmed?proof=")
-    proof = parse_qs(urlsplit(target).query)["proof"][0]
+    pressed = client.post("/api/auth/verify/form?lang=en", data={"token": token})
+    assert pressed.status_code == 303
+    location = urlsplit(pressed.headers["Location"])
+    assert location.path == "/api/auth/verify"
+    assert parse_qs(location.query) == {"token": [token], "lang": ["en"]}
+    again = client.get(f"{location.path}?{location.query}")
+    assert again.status_code == 200 and '<html lang="en"' in again.text
+    action, fields = page_form(again.text)
+    assert action == "/polls/7/confirmed" and set(fields) == {"proof"}
     with polls_app.test_request_context("/"):
-        assert verify_service_token(proof, "email-proof")["sub"] == "vote-abc"
-    again = client.post("/api/auth/verify/form", data={"token": token})
-    assert again.status_code == 400  # once only
-    assert client.get(f"/api/auth/verify?token={token}").status_code == 400
+        assert verify_service_token(fields["proof"], "email-proof")["sub"] == "vote-abc"
+    with auth_app.app_context():
+        (verification,) = db.session.query(EmailVerification).all()
+        assert verification.status == "pending"  # the caller acts on the proof
 
     assert ask(auth_app, email="other@example.org", return_url=None).status_code == 202
     token = link_token(messages(auth_app, "other@example.org")[0].text_body)
@@ -98,10 +103,12 @@ def test_a_page_opened_before_pages_carried_the_proof_confirms_through_auth_once
     assert action.startswith("/api/auth/verify/form") and fields == {"token": token}
     done = client.post(action, data=fields)
     assert done.status_code == 200 and "proof" not in done.get_data(as_text=True)
+    assert client.post(action, data=fields).status_code == 400  # once only
+    assert client.get(f"/api/auth/verify?token={token}").status_code == 400
 
 
-def test_a_link_pressed_in_several_tabs_at_once_gives_one_proof(auth_app, client):
-    assert ask(auth_app).status_code == 202
+def test_a_link_pressed_in_several_tabs_at_once_confirms_once(auth_app, client):
+    assert ask(auth_app, return_url=None).status_code == 202
     [mail] = messages(auth_app, "voter@example.org")
     token = link_token(mail.text_body)
 
@@ -110,7 +117,7 @@ def test_a_link_pressed_in_several_tabs_at_once_gives_one_proof(auth_app, client
         return tab.post("/api/auth/verify/form", data={"token": token}).status_code
 
     statuses = released_together([press] * 6)
-    assert sorted(statuses) == [303] + [400] * 5
+    assert sorted(statuses) == [200] + [400] * 5
     with auth_app.app_context():
         (verification,) = db.session.query(EmailVerification).all()
         assert verification.status == "confirmed" and verification.email is None
@@ -244,11 +251,11 @@ def test_requests_are_deleted_once_their_link_has_expired_whatever_became_of_the
     beside the question and choice it confirmed, once the link is of no more use."""
     monkeypatch.setattr(internal_domain, "FORGET_AT_ONCE", 2)
     ignored = [ask(auth_app, email=f"ignored{n}@example.org").json["id"] for n in range(2)]
-    confirmed = ask(auth_app, email="confirmed@example.org").json["id"]
+    confirmed = ask(auth_app, email="confirmed@example.org", return_url=None).json["id"]
     cancelled = ask(auth_app, email="cancelled@example.org").json["id"]
     waiting = ask(auth_app, email="waiting@example.org").json["id"]
     token = link_token(messages(auth_app, "confirmed@example.org")[0].text_body)
-    assert client.post("/api/auth/verify/form", data={"token": token}).status_code == 303
+    assert client.post("/api/auth/verify/form", data={"token": token}).status_code == 200
     service = auth_app.test_client()
     cancel = f"/internal/email-verifications/{cancelled}/cancel"
     assert service.post(cancel, headers=internal_headers(auth_app)).status_code == 204

@@ -97,15 +97,6 @@ def confirm_in_browser(client, token: str):
     return client.post(action, data=fields)
 
 
-def confirm_through_auth(client, token: str):
-    """What a page opened before the pages carried the proof does: its form POSTs the
-    token to auth, which sends the browser on to polls with the proof."""
-    pressed = client.post("/api/auth/verify/form", data={"token": token})
-    assert pressed.status_code == 303, pressed.get_data(as_text=True)
-    location = pressed.headers["Location"]
-    return client.get("/" + location.split("://", 1)[1].split("/", 1)[1])
-
-
 def deliver(auth_app, overrides: dict | None = None) -> dict:
     with auth_app.app_context():
         try:

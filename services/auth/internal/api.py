@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint as PageBlueprint
-from flask import current_app, g, redirect, render_template, request
+from flask import current_app, g, redirect, render_template, request, url_for
 from flask_babel import gettext
 from marshmallow import Schema, fields, validate
 
@@ -205,10 +205,12 @@ def verification_page():
 @accepts("application/x-www-form-urlencoded", "multipart/form-data")
 @public("the link in the email is the credential")
 def verification_form():
+    token = request.form.get("token", "")
     try:
-        target = domain.confirm(db.session, settings(), request.form.get("token", ""))
+        confirmed = domain.confirm(db.session, settings(), token)
     except InvalidLink as problem:
         return render_template("accounts/done.html", ok=False, message=problem.detail), 400
-    if target:
-        return redirect(target, code=303)
+    if not confirmed:  # the caller takes the proof, which the link's page carries
+        again = {"token": token, "lang": request.args.get("lang")}
+        return redirect(url_for(".verification_page", **again), code=303)
     return render_template("accounts/done.html", ok=True, message=gettext("Confirmed. Thank you!"))

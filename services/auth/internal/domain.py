@@ -14,9 +14,10 @@ The flow for an email-confirmed poll vote:
 5. the caller tells auth, a batch at a time, which verifications it acted on
    (`settled_by_caller`): their links' pages then say they were used.
 
-Without a return URL, the button POSTs to auth, which confirms once and says so
-(`confirm`); a page opened before pages carried the proof POSTs there too, and auth
-sends the browser on to the return URL with the proof.
+Without a return URL, the button POSTs the link's token to auth, which confirms once
+and says so (`confirm`). A page opened before pages carried the proof POSTs there too:
+for a caller that takes the proof, auth confirms nothing and shows the link's page
+again, with the proof. No proof ever travels in a URL (nor so into access logs).
 
 The address itself is only in the email's outbox row: the verification keeps its hash.
 """
@@ -26,7 +27,6 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from urllib.parse import urlencode
 
 from flask_babel import gettext
 from sqlalchemy import bindparam, delete, func, insert, select, update
@@ -229,50 +229,37 @@ def _proof(
 
 # Confirming is one statement: the status moves only from "pending", so of two clicks
 # at once, one confirms (and a row from before verifications stopped keeping the
-# address forgets it in the same breath).
+# address forgets it in the same breath). Only a caller that takes no proof is
+# confirmed here: the others act on the proof, and tell auth (`settled_by_caller`).
 CONFIRM_PENDING = HotStatement(
     update(EmailVerification.__table__)
     .where(
         _verification.id == bindparam("verification_id"),
         _verification.status == "pending",
         _verification.expires_at >= bindparam("now"),
+        _verification.return_url.is_(None),
     )
     .values(status="confirmed", settled_at=bindparam("now"), email=None)
-    .returning(
-        _verification.caller,
-        _verification.subject,
-        _verification.purpose,
-        _verification.email_hash,
-        _verification.return_url,
-    )
+    .returning(_verification.id)
 )
 
 
-def confirm(session: Session, settings: Settings, token: str) -> str | None:
-    """Confirm once; the caller's return address carrying the proof (None when the
-    caller gave none).
-
-    The signing key is at hand before the confirmation commits (one statement, in
-    autocommit): a confirmed verification always gets its proof."""
+def confirm(session: Session, settings: Settings, token: str) -> bool:
+    """Confirm once a verification whose caller takes no proof: True. False when its
+    caller does (a page opened before pages carried the proof): the link's page, which
+    carries it, is to be shown again; nothing is confirmed."""
     verification_id = _verification_id(settings, token)
-    current_signer(session, settings.secret_key)  # read now, kept for `_proof` below
-    confirmed = CONFIRM_PENDING.first(
-        session.get_bind(), {"verification_id": verification_id, "now": utcnow()}
-    )
-    if confirmed is None:
+    engine = session.get_bind()
+    params = {"verification_id": verification_id, "now": utcnow()}
+    if CONFIRM_PENDING.first(engine, params) is not None:
+        return True
+    found = PENDING_TO_SHOW.first(engine, {"verification_id": verification_id})
+    if found is None:
         raise _used_or_gone()
-    caller, subject, purpose, email_hash, return_url = confirmed
-    return return_address(
-        return_url, _proof(session, settings, caller, subject, purpose, email_hash)
-    )
-
-
-def return_address(return_url: str | None, proof: str) -> str | None:
-    """Where the browser takes the proof to, if the caller asked for that."""
-    if not return_url:
-        return None
-    separator = "&" if "?" in return_url else "?"
-    return return_url + separator + urlencode({"proof": proof})
+    status, expires_at, return_url = found[2], found[3], found[8]
+    if status != "pending" or expires_at < utcnow() or not return_url:
+        raise _used_or_gone()
+    return False
 
 
 FORGET_AT_ONCE = 1000
