@@ -131,7 +131,8 @@ def init_i18n(app: Flask) -> None:
 
 @cache
 def translations_for(locale: str) -> NullTranslations:
-    """A gettext catalogue outside Flask (the asynchronous gateway, workers)."""
+    """A language's gettext catalogue, loaded once: for templates (`_catalogue`), and
+    outside Flask (the asynchronous gateway, workers)."""
     return Translations.load(str(TRANSLATIONS_DIR), [Locale.parse(locale)])
 
 

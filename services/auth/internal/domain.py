@@ -195,16 +195,20 @@ PENDING_TO_SHOW = HotStatement(
 )
 
 
+def _still_pending(session: Session, verification_id: str) -> tuple:
+    """The verification's PENDING_TO_SHOW row (a plain tuple), while it can still be
+    confirmed."""
+    found = PENDING_TO_SHOW.first(session.get_bind(), {"verification_id": verification_id})
+    if found is None or found[2] != "pending" or found[3] < utcnow():  # status, expires_at
+        raise _used_or_gone()
+    return tuple(found)
+
+
 def pending_verification(session: Session, settings: Settings, token: str) -> PendingVerification:
     """The verification a link names, while it can still be confirmed; with a return
     URL, the proof its button takes there (made for a GET, it acts only when POSTed)."""
-    verification_id = _verification_id(settings, token)
-    found = PENDING_TO_SHOW.first(session.get_bind(), {"verification_id": verification_id})
-    if found is None:
-        raise _used_or_gone()
-    locale, context, status, expires_at, caller, subject, purpose, email_hash, return_url = found
-    if status != "pending" or expires_at < utcnow():
-        raise _used_or_gone()
+    found = _still_pending(session, _verification_id(settings, token))
+    locale, context, _, _, caller, subject, purpose, email_hash, return_url = found
     if not return_url:
         return PendingVerification(locale, context or {})
     # As a path, the form posts to whichever address of the site the page came from.
@@ -249,16 +253,12 @@ def confirm(session: Session, settings: Settings, token: str) -> bool:
     caller does (a page opened before pages carried the proof): the link's page, which
     carries it, is to be shown again; nothing is confirmed."""
     verification_id = _verification_id(settings, token)
-    engine = session.get_bind()
     params = {"verification_id": verification_id, "now": utcnow()}
-    if CONFIRM_PENDING.first(engine, params) is not None:
+    if CONFIRM_PENDING.first(session.get_bind(), params) is not None:
         return True
-    found = PENDING_TO_SHOW.first(engine, {"verification_id": verification_id})
-    if found is None:
-        raise _used_or_gone()
-    status, expires_at, return_url = found[2], found[3], found[8]
-    if status != "pending" or expires_at < utcnow() or not return_url:
-        raise _used_or_gone()
+    *_, return_url = _still_pending(session, verification_id)
+    if not return_url:
+        raise _used_or_gone()  # not reached: confirmed above; never a redirect loop
     return False
 
 
