@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import Integer, String, func, select, update
+from sqlalchemy import Integer, String, func, literal, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from .db import insert_unless_present
+from .db import HotStatement, insert_unless_present
 from .timeutil import utcnow
 
 SETTLE = timedelta(milliseconds=300)
@@ -24,6 +24,33 @@ class WatermarkColumns:
 
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     last_id: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+
+
+def rows_past_watermarks(watermark_model: type, streams: list[tuple[str, object]]) -> HotStatement:
+    """A statement answering whether any of `streams` ((watermark name, id column)) has
+    rows past its watermark, committed or not yet settled: one indexed read without a
+    lock. A fold that finds none has nothing to do, and skips the locking transaction
+    that most runs of an idle service would otherwise be."""
+    return HotStatement(
+        select(
+            or_(
+                *(
+                    select(literal(1))
+                    .where(
+                        id_column
+                        > func.coalesce(
+                            select(watermark_model.last_id)
+                            .where(watermark_model.name == name)
+                            .scalar_subquery(),
+                            0,
+                        )
+                    )
+                    .exists()
+                    for name, id_column in streams
+                )
+            )
+        )
+    )
 
 
 def claim_settled(session: Session, watermark_model: type, name: str, id_column, created_column):

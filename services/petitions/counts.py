@@ -11,13 +11,14 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from services.common.folding import add_to_count, claim_settled
+from services.common.folding import add_to_count, claim_settled, rows_past_watermarks
 from services.common.timeutil import utcnow
 
 from .lifecycle import mark_successful
 from .models import FoldWatermark, Petition, PetitionCount, Signature
 
 WATERMARK = "signatures"
+ANYTHING_TO_FOLD = rows_past_watermarks(FoldWatermark, [(WATERMARK, Signature.id)])
 
 
 def _add(session: Session, petition_id: int, delta: int) -> None:
@@ -27,6 +28,8 @@ def _add(session: Session, petition_id: int, delta: int) -> None:
 
 def fold_new_signatures(session: Session) -> int:
     """Fold settled new signatures into the counts; the number folded."""
+    if not ANYTHING_TO_FOLD.first(session.get_bind(), {})[0]:
+        return 0
     claimed = claim_settled(session, FoldWatermark, WATERMARK, Signature.id, Signature.created_at)
     if claimed is None:
         session.commit()

@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from services.common.db import HotStatement
-from services.common.folding import add_to_count, claim_settled
+from services.common.folding import add_to_count, claim_settled, rows_past_watermarks
 from services.common.timeutil import utcnow
 
 from .lifecycle import PublishedPoll
@@ -43,6 +43,7 @@ STREAMS = ((BALLOTS, Ballot), (ENTRIES, TallyEntry))
 # A vote whose transaction began just before closing may commit just after; by this
 # long after closing every such vote is in, and the recount is final.
 RECONCILE_AFTER_CLOSE = timedelta(seconds=5)
+ANYTHING_TO_FOLD = rows_past_watermarks(FoldWatermark, [(n, m.id) for n, m in STREAMS])
 
 
 def entries_for(poll_id: int, ballot_id: int, added: list[int], removed: list[int]) -> list[dict]:
@@ -80,6 +81,8 @@ def _claim_streams(session: Session) -> list:
 
 def fold_votes(session: Session) -> int:
     """Fold settled new ballots and entries into the tallies; the number of rows folded."""
+    if not ANYTHING_TO_FOLD.first(session.get_bind(), {})[0]:
+        return 0
     ballots, entries = _claim_streams(session)
     deltas: Counter = Counter()  # (poll id, option id, or None for voters) -> delta
     folded = 0

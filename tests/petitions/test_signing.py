@@ -20,7 +20,7 @@ from services.petitions.signing import sign
 from tests.conftest import TEST_DB
 from tests.petitions.conftest import add_signers, open_petition
 from tests.petitions.test_lifecycle import _settled
-from tests.support.concurrency import as_processes_at_once, failures
+from tests.support.concurrency import as_processes_at_once, failures, while_row_locked
 
 API = "/api/petitions"
 
@@ -247,3 +247,15 @@ def test_two_first_folds_at_once_count_every_signature_once(
     assert failures(folded) == [] and sum(folded) == 5
     with petitions_app.app_context():
         assert signature_count(db.session, petition_id) == 5
+
+
+@pytest.mark.skipif(TEST_DB != "postgres", reason="row locks need a server database")
+def test_a_fold_with_nothing_new_neither_locks_nor_waits(client, people, councils, petitions_app):
+    """Every process folds twice a second: with nothing new it reads without the
+    watermark's lock, so an idle service does almost nothing and no fold queues."""
+    petition_id = open_petition(client, people)
+    client.post(f"{API}/petitions/{petition_id}/signatures", json={}, headers=people.resident(0))
+    with petitions_app.app_context(), _settled():
+        assert fold_new_signatures(db.session) == 1
+    locked = select(FoldWatermark).with_for_update()
+    assert while_row_locked(petitions_app, locked, fold_new_signatures) == [0]

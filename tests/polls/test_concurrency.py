@@ -6,12 +6,13 @@ import threading
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.common.timeutil import utcnow
 from services.common.tokens import Principal
 from services.polls.errors import AlreadyVoted
-from services.polls.models import Poll
+from services.polls.models import FoldWatermark, Poll
 from services.polls.models import db as polls_db
 from services.polls.tallies import (
     current_tallies,
@@ -23,7 +24,7 @@ from services.polls.tallies import (
 from services.polls.voting import vote_with_account
 from tests.conftest import TEST_DB
 from tests.polls.conftest import fold, new_poll, option_ids
-from tests.support.concurrency import as_processes_at_once, failures
+from tests.support.concurrency import as_processes_at_once, failures, while_row_locked
 
 pytestmark = [
     pytest.mark.usefixtures("councils"),
@@ -120,3 +121,19 @@ def test_two_processes_reconcile_a_closed_poll_once(client, people, polls_app):
     assert failures(made_final) == [] and sum(made_final) == 1
     results = client.get(f"/api/polls/polls/{poll['id']}/results").json
     assert results["voters"] == 3 and results["final"] is True
+
+
+def test_a_fold_with_nothing_new_neither_locks_nor_waits(client, people, polls_app):
+    """Every process folds twice a second: when nothing came since the last fold, it
+    reads without taking the watermarks' locks, so it costs an idle service almost
+    nothing and never queues behind a fold in another process."""
+    poll = new_poll(client, people, method="account")
+    voted = client.post(
+        f"/api/polls/polls/{poll['id']}/votes",
+        json={"choices": [option_ids(poll)[0]]},
+        headers=people.resident(0),
+    )
+    assert voted.status_code == 201, voted.json
+    assert fold(polls_app) == 1
+    locked = select(FoldWatermark).with_for_update()
+    assert while_row_locked(polls_app, locked, fold_votes) == [0]

@@ -55,3 +55,26 @@ def as_processes_at_once(app, job: Callable[[Session], object], processes: int =
 
 def failures(results: list) -> list[Exception]:
     return [result for result in results if isinstance(result, Exception)]
+
+
+def while_row_locked(app, statement, job: Callable[[Session], object], seconds: float = 5) -> list:
+    """Run `job(session)` as a periodic job would, while another transaction holds the
+    row lock `statement` (a SELECT … FOR UPDATE) takes; [its result], or [] when it was
+    still waiting after `seconds` (it finishes once the lock goes)."""
+    with app.app_context():
+        engine = app.extensions["sqlalchemy"].engine
+    finished: list = []
+
+    def run() -> None:
+        with app.test_request_context("/"), Session(engine) as session:
+            finished.append(job(session))
+
+    with engine.connect() as holder:
+        holder.execute(statement).all()
+        worker = threading.Thread(target=run)
+        worker.start()
+        worker.join(seconds)
+        answered = list(finished)
+        holder.rollback()
+    worker.join()
+    return answered
