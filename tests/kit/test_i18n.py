@@ -6,7 +6,14 @@ import flask_babel
 import pytest
 from flask import Flask, render_template_string
 
-from services.common.i18n import format_number, format_percent, init_i18n, negotiate_locale
+from services.common.config import SUPPORTED_LOCALES
+from services.common.i18n import (
+    _percent_to_a_tenth,
+    format_number,
+    format_percent,
+    init_i18n,
+    negotiate_locale,
+)
 
 
 @pytest.mark.parametrize(
@@ -44,6 +51,42 @@ def test_numbers_and_percentages_as_the_language_writes_them(language, number, p
     with app.test_request_context(f"/?lang={language}"):
         assert format_number(12345) == number
         assert format_percent(33.3333) == percent
+
+
+@pytest.mark.parametrize("language", SUPPORTED_LOCALES)
+def test_numbers_and_shares_are_written_as_babel_writes_them(language):
+    """Counts and shares are written without Babel on the way (it is slow), and must
+    say exactly what it says: every language, small and large numbers, the edges of
+    digit grouping, shares that round half to even, and what is not a count."""
+    app = Flask(__name__)
+    init_i18n(app)
+    counts = [
+        *range(0, 1100),
+        *range(9990, 10010),
+        *(10**k + d for k in range(3, 13) for d in (-1, 0, 1)),
+    ]
+    shares = [n / 10 for n in range(0, 1001)] + [
+        0.05,
+        0.15,
+        12.25,
+        12.35,
+        99.95,
+        33.3333,
+        200 / 3,
+        100,
+    ]
+    shares += [
+        100 * votes / voters for voters in (3, 7, 9, 11, 40, 1234) for votes in range(voters + 1)
+    ]
+    with app.test_request_context(f"/?lang={language}"):
+        for count in counts:
+            assert format_number(count) == flask_babel.format_decimal(count), count
+        for other in (None, -5, 2.5, 1234.5):
+            assert format_number(other) == flask_babel.format_decimal(other or 0), other
+        pattern = _percent_to_a_tenth(language)
+        for share in shares:
+            expected = flask_babel.format_percent(share / 100, format=pattern)
+            assert format_percent(share) == expected, share
 
 
 @pytest.mark.parametrize("language", ["en", "uk", "ru", "tr", "hu"])
