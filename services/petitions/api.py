@@ -11,11 +11,11 @@ from services.common.blueprint import Blueprint
 from services.common.caching import cached_public_read
 from services.common.councils import ensure_council
 from services.common.csvfiles import CSV_DOC, ROWS_PER_CHUNK, csv_download
-from services.common.fields import CalendarDate, CheckOnlyQuery, Length, Moment
+from services.common.fields import CalendarDate, CheckOnlyQuery, Length, Moment, OneLine
 from services.common.tokens import current_principal, token_required
 
 from . import browse, invalidation, lifecycle, signing
-from .counts import signature_count, signature_counts
+from .counts import in_count, signature_count, signature_counts
 from .errors import NotAllowed
 from .models import DECISIONS, Petition, Response, Signature, Transition, db, in_signing_order
 from .policy import policy_for, update_policy
@@ -28,12 +28,12 @@ TEXT = Length(min=20, max=10000)
 
 class NewPetitionSchema(Schema):
     council = fields.String(required=True, validate=Length(min=1, max=64))
-    title = fields.String(required=True, validate=TITLE)
+    title = OneLine(required=True, validate=TITLE)
     text = fields.String(required=True, validate=TEXT)
 
 
 class EditPetitionSchema(Schema):
-    title = fields.String(validate=TITLE)
+    title = OneLine(validate=TITLE)
     text = fields.String(validate=TEXT)
 
 
@@ -187,6 +187,13 @@ class OwnSignatureSchema(Schema):
     counted = fields.Boolean(
         required=True, metadata={"description": "false once moderators set it aside"}
     )
+    in_count = fields.Boolean(
+        required=True,
+        metadata={
+            "description": "whether the petition's count includes it yet (counts are folded"
+            " in about a second after signing)"
+        },
+    )
 
 
 class TimelineSchema(Schema):
@@ -214,7 +221,7 @@ class PolicySchema(Schema):
     allow_withdrawal = fields.Boolean()
     on_failure = fields.String(validate=validate.OneOf(["closed", "appeal"]))
     rejection_reasons = fields.List(
-        fields.String(validate=Length(min=1, max=32)),
+        OneLine(validate=Length(min=1, max=32)),
         validate=Length(min=1, max=30),
     )
 
@@ -483,6 +490,7 @@ def own_signature(petition_id: int):
         "petition_id": petition_id,
         "signed_at": signature.created_at,
         "counted": signature.invalidation_id is None,
+        "in_count": in_count(db.session, signature),
     }
 
 

@@ -94,6 +94,13 @@ def reconcile_counts(session: Session, petition_ids: list[int] | None = None) ->
     return corrected
 
 
+def in_count(session: Session, signature: Signature) -> bool:
+    """Whether the folded count includes the signature already (the aggregator has
+    passed it), so that its signer's page can show it at once."""
+    mark = session.get(FoldWatermark, WATERMARK)
+    return mark is not None and signature.id <= mark.last_id
+
+
 def signature_count(session: Session, petition_id: int) -> int:
     """The folded count (at most a fold behind)."""
     return signature_counts(session, [petition_id])[petition_id]

@@ -19,6 +19,9 @@ from tests.web.test_pages import csrf, register_and_confirm, sign_in, signed_in_
 pytestmark = pytest.mark.usefixtures("councils")
 
 
+RESPONSE = "Ліхтарі встановимо до зими.\n\nКошти передбачено в бюджеті на наступний рік."
+
+
 def test_a_resident_verifies_the_phone_from_the_account_page(client, auth_app):
     register_and_confirm(client, auth_app)
     sign_in(client)
@@ -149,11 +152,12 @@ def test_the_response_is_published_from_the_petition_page(client, auth_app, peop
     assert "Громада має відповісти до " in listed and "Прострочено" in listed
     published = client.post(
         f"/petitions/{petition_id}/response",
-        data={"csrf": csrf(page), "decision": "supported", "text": "Ліхтарі встановимо до зими."},
+        data={"csrf": csrf(page), "decision": "supported", "text": RESPONSE},
     )
     assert published.status_code == 303
     shown = client.get(f"/petitions/{petition_id}?lang=uk").get_data(as_text=True)
-    assert "Ліхтарі встановимо до зими." in shown
+    # Its paragraphs kept, as the petition's text keeps its own (.text: pre-wrap).
+    assert f'<div class="text">{RESPONSE}</div>' in shown
     assert "Громада має відповісти до " not in shown and "Прострочено" not in shown
     assert "Оприлюднити відповідь громади" not in shown
 

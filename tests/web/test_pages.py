@@ -7,9 +7,12 @@ import re
 import pytest
 from werkzeug.test import Client
 
+from services.petitions.counts import fold_new_signatures
 from services.petitions.models import REJECTION_REASONS
+from services.petitions.models import db as petitions_db
 from tests.auth.helpers import PASSWORD, link_token, messages
 from tests.petitions.conftest import make_due_date_pass, open_petition
+from tests.petitions.test_lifecycle import _settled
 
 # What the settings form always sends: the catalogue's rejection reasons, ticked.
 EVERY_REASON = {f"reason_{reason}": "on" for reason in REJECTION_REASONS}
@@ -81,7 +84,8 @@ def test_a_resident_registers_signs_in_and_signs(client, auth_app, people):
         headers=people.admin(),
     )
     signed = client.post(f"/petitions/{petition_id}/sign?lang=uk", data={"csrf": csrf(page)})
-    assert signed.status_code == 303 and "receipt=" in signed.headers["Location"]
+    assert signed.status_code == 303
+    assert signed.headers["Location"].endswith(f"/petitions/{petition_id}")
     thanks = client.get(signed.headers["Location"]).get_data(as_text=True)
     assert "Дякуємо" in thanks
 
@@ -108,7 +112,69 @@ def test_the_petition_page_knows_who_signed_it(client, auth_app, people):
     later = client.get(f"/petitions/{petition_id}?lang=en").text
     assert "You signed this petition on" in later
     assert f'action="/petitions/{petition_id}/sign"' not in later
+    assert "Thank you!" not in later  # said once
     assert "Signature collection has ended." not in later
+
+
+def test_a_shared_link_to_a_signed_petition_says_nothing_to_whoever_opens_it(
+    client, auth_app, people
+):
+    """The address after signing once carried the receipt, and the page believed it: a
+    signer sharing it told everybody they had signed (no Sign button), and a made-up
+    "receipt" or "withdrawn" put any words in the page's green box."""
+    petition_id = open_petition(client, people)
+    client.put(
+        "/api/petitions/councils/kyiv/policy",
+        json={"signer_verification": "email"},
+        headers=people.admin(),
+    )
+    register_and_confirm(client, auth_app)
+    sign_in(client)
+    page = client.get(f"/petitions/{petition_id}?lang=en")
+    signed = client.post(f"/petitions/{petition_id}/sign", data={"csrf": csrf(page)})
+    receipt = re.search(r"<code>([^<]+)</code>", client.get(signed.headers["Location"]).text)[1]
+    assert "receipt" not in signed.headers["Location"]
+
+    other = Client(client.application)
+    register_and_confirm(other, auth_app, email="taras@example.org")
+    sign_in(other, email="taras@example.org")
+    anonymous = Client(client.application)
+    for visitor in (other, anonymous):
+        for query in (f"receipt={receipt}", "receipt=Your+signature+was+annulled", "withdrawn=1"):
+            shown = visitor.get(f"/petitions/{petition_id}?lang=en&{query}").text
+            assert "Thank you" not in shown and "signature was withdrawn" not in shown
+            # (The language links keep the address's query, escaped, as any page does.)
+            assert f"<code>{receipt}</code>" not in shown and "was annulled" not in shown
+            assert "You signed this petition" not in shown
+    offered = other.get(f"/petitions/{petition_id}?lang=en").text
+    assert f'action="/petitions/{petition_id}/sign"' in offered
+
+
+def test_ones_own_signature_is_in_the_count_at_once(client, auth_app, people, petitions_app):
+    """Counts are folded a second or so after signing; the signer's own page counts
+    their signature meanwhile, and once folded it is counted once, not twice."""
+    petition_id = open_petition(client, people, threshold=100)
+    client.put(
+        "/api/petitions/councils/kyiv/policy",
+        json={"signer_verification": "email"},
+        headers=people.admin(),
+    )
+    register_and_confirm(client, auth_app)
+    sign_in(client)
+    page = client.get(f"/petitions/{petition_id}?lang=en")
+    assert ">0 signatures</span>" in page.text
+    signed = client.post(f"/petitions/{petition_id}/sign", data={"csrf": csrf(page)})
+    assert client.get(f"/api/petitions/petitions/{petition_id}").json["signatures"] == 0
+    after = client.get(signed.headers["Location"]).text
+    assert ">1 signature</span>" in after and "data-just-signed" in after
+    mine = re.search(r"<code>([^<]+)</code>", after)[1]
+    others = Client(client.application).get(f"/petitions/{petition_id}?lang=en").text
+    assert ">0 signatures</span>" in others  # others see the folded count
+    with petitions_app.app_context(), _settled():
+        fold_new_signatures(petitions_db.session)
+    folded = client.get(f"/petitions/{petition_id}?lang=en").text
+    assert ">1 signature</span>" in folded and "data-just-signed" not in folded
+    assert mine in folded
 
 
 def test_the_language_links_of_a_page_answering_a_form_lead_to_a_page(client, auth_app, people):

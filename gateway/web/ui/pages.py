@@ -222,21 +222,24 @@ def petition_page(
         # gets the link to share.
         backing = api("petitions", "GET", f"/petitions/{petition_id}/sponsorship")
         sponsorship = backing.body if backing.ok else None
+    # One's own signature shows in the count at once: counts are folded in a second or so
+    # after signing (the page's script reads the count again then).
+    own_pending = bool(own and own["counted"] and not own.get("in_count", True))
     return render_template(
         "ui/petition.html",
         answer=answer,
         petition=answer.body if answer.ok else None,
+        count=answer.body.get("signatures", 0) + own_pending if answer.ok else 0,
+        own_pending=own_pending,
         timeline=timeline.body["timeline"] if timeline.ok else [],
         signers=signers.body if signers.ok else None,
         names_public=signers.ok,
         signed_in=signed_in(),
         errors=errors or {},
         typed=typed or {},
-        receipt=request.args.get("receipt"),
         own=own,
         sponsorship=sponsorship,
         withdrawable=withdrawable,
-        withdrawn=request.args.get("withdrawn") == "1",
         missing=missing,
         similar=similar or [],
         # The author's own draft: to edit, submit or delete.
@@ -384,10 +387,10 @@ def sign(petition_id: int):
         {"notify": request.form.get("notify") == "on"},
     )
     if answer.ok:
-        return redirect(
-            url_for("pages.petition", petition_id=petition_id, receipt=answer.body["receipt"]),
-            code=303,
-        )
+        # Said once, on the next page; the page reads the receipt back from the API: a
+        # link to it, shared, says nothing about whoever opens it.
+        leave_notice(N_("Thank you! Your signature was counted."))
+        return redirect(url_for("pages.petition", petition_id=petition_id), code=303)
     return petition_page(
         petition_id,
         errors=answer.errors(),
@@ -405,8 +408,8 @@ def withdraw(petition_id: int):
         return sign_in_first(f"/petitions/{petition_id}")
     answer = api("petitions", "DELETE", f"/petitions/{petition_id}/signatures/mine")
     if answer.ok:
-        back = url_for("pages.petition", petition_id=petition_id, withdrawn=1)
-        return redirect(back, code=303)
+        leave_notice(N_("Your signature was withdrawn: it no longer counts."))
+        return redirect(url_for("pages.petition", petition_id=petition_id), code=303)
     refused = [message for found in answer.errors().values() for message in found]
     return petition_page(petition_id, errors={"withdraw": refused}, status=answer.status)
 
