@@ -243,3 +243,31 @@ def test_a_site_the_council_did_not_list_cannot_frame_the_widget(suite, poll, br
     finally:
         context.close()
         site.stop()
+
+
+def test_a_long_word_in_an_answer_wraps_inside_a_phone_wide_widget(
+    suite, moderator_token, open_page
+):
+    """An address or a run of characters without spaces in an answer or the question
+    wraps: nothing is cut off or pushed sideways in a 360-pixel frame, results included."""
+    word = "вулиця" * 25
+    status, created = suite.api(
+        "POST",
+        "/api/polls/polls",
+        {
+            "council": "hromada",
+            "question": f"Що ремонтувати: {word}?",
+            "options": [word, "Інше"],
+            "results_visibility": "always",
+        },
+        moderator_token,
+    )
+    assert status == 201, created
+    assert (
+        suite.api("POST", f"/api/polls/polls/{created['id']}/publish", None, moderator_token)[0]
+        == 200
+    )
+    page = open_page(viewport={"width": 360, "height": 740})
+    page.goto(f"{suite.url}/api/polls/widget/{created['id']}")
+    assert page.evaluate("document.scrollingElement.scrollWidth") <= 360
+    page.screenshot_step("long-word-wraps")

@@ -73,24 +73,38 @@ def test_the_thank_you_page_shows_results_with_the_vote_unless_kept_until_close(
 ):
     poll = new_poll(client, people, results_visibility=visibility, language="en")
     choice = option_ids(poll)[1]
-    request_email_vote(client, poll["id"], [choice])
+    request_email_vote(client, poll["id"], [choice], locale="en")
     body = confirm_in_browser(client, confirmation_token(auth_app)).get_data(as_text=True)
-    assert "Thank you! Your vote was counted." in body  # the poll's language
+    assert "Thank you! Your vote was counted." in body
     # The voter's own vote is in what they are shown: one voter, all for their answer.
     assert ("1 voter" in body and "1 vote (100%)" in body) is shown
     assert ('id="results-title"' in body) is shown
 
 
+def test_the_voter_is_answered_in_their_own_language_not_the_polls(client, people, auth_app):
+    """A Ukrainian poll voted in English: the email, the link's page, the thanks and a
+    refusal all speak English (the link's page tells polls its language)."""
+    poll = new_poll(client, people, language="uk")
+    choice = option_ids(poll)[0]
+    for attempt in ("counted", "refused"):
+        request_email_vote(client, poll["id"], [choice], locale="en")
+        answer = confirm_in_browser(client, confirmation_token(auth_app))
+        body = answer.get_data(as_text=True)
+        assert '<html lang="en">' in body, attempt
+        if attempt == "counted":
+            assert answer.status_code == 200 and "Thank you! Your vote was counted." in body
+        else:
+            assert answer.status_code == 409 and "was counted already" in body
+
+
 def test_a_second_vote_from_the_same_address_is_refused(client, people, auth_app, polls_app):
     poll = new_poll(client, people)
     first, second = option_ids(poll)[:2]
-    assert request_email_vote(client, poll["id"], [first]).status_code == 202
+    assert request_email_vote(client, poll["id"], [first], locale="uk").status_code == 202
     assert confirm_in_browser(client, confirmation_token(auth_app)).status_code == 200
     # The same person, the address written differently.
-    assert (
-        request_email_vote(client, poll["id"], [second], email="Voter@Example.org").status_code
-        == 202
-    )
+    again = request_email_vote(client, poll["id"], [second], email="Voter@Example.org", locale="uk")
+    assert again.status_code == 202
     refused = confirm_in_browser(client, confirmation_token(auth_app))
     assert refused.status_code == 409
     assert "вже" in refused.get_data(as_text=True)  # "…was counted already", in Ukrainian
