@@ -6,6 +6,8 @@ import html
 
 import pytest
 
+from services.polls.models import Poll
+from services.polls.models import db as polls_db
 from tests.web.test_pages import csrf, signed_in_with_role
 
 pytestmark = pytest.mark.usefixtures("councils")
@@ -40,6 +42,7 @@ def test_a_moderator_creates_publishes_embeds_and_closes_a_poll(client, auth_app
     assert made.status_code == 303
     listed = client.get("/councils/kyiv/polls?lang=uk").get_data(as_text=True)
     assert "Звідки ви дізнаєтеся" in listed and "Чернетка" in listed
+    assert "Опитування створено як чернетку" in listed  # said once, after the redirect
     poll_id = int(listed.split('id="poll-', 1)[1].split('"', 1)[0])
     assert (
         client.post(f"/councils/kyiv/polls/{poll_id}/publish", data={"csrf": token}).status_code
@@ -181,7 +184,12 @@ def test_a_poll_has_a_description_and_up_to_n_choices(client, auth_app, people):
     )
     assert changed.status_code == 303
     client.post(f"/councils/kyiv/polls/{stored['id']}/publish", data={"csrf": token})
-    assert f"/api/polls/widget/{stored['id']}" in client.get(f"/polls/{stored['id']}").text
+    own_page = client.get(f"/polls/{stored['id']}?lang=en").text
+    assert f"/api/polls/widget/{stored['id']}" in own_page
+    # Whose poll and where it stands, above the widget.
+    assert (
+        'Council: <a href="/councils/kyiv">' in own_page and '"state state-open">Open<' in own_page
+    )
     widget = client.get(f"/api/polls/widget/{stored['id']}?lang=en").text
     assert "Бюджет участі на 2028 рік." in widget and "Choose up to 3 answers" in widget
     assert 'type="checkbox"' in widget
@@ -228,3 +236,26 @@ def test_residents_find_every_councils_polls_from_the_menu(client, people):
     # A filter that is no state: a problem said on the page, not a crash.
     wrong = client.get("/polls?state=nonsense&after=x&lang=uk")
     assert wrong.status_code == 422 and 'role="alert"' in wrong.get_data(as_text=True)
+
+
+def test_a_question_or_answer_that_reads_as_other_text_is_refused_beside_it(
+    client, auth_app, polls_app
+):
+    moderator_signed_in(client, auth_app)
+    token = csrf(client.get("/councils/kyiv/polls"))
+    one_line = "Write one line, without line breaks or invisible control characters."
+    refused = client.post(
+        "/councils/kyiv/polls?lang=en",
+        data={
+            "csrf": token,
+            "question": "Where do you read \u202esweN\u202c?",
+            "options": "The website\nTele\u2066gram\u2069",
+        },
+    )
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 422
+    assert one_line in page.split('id="question-error"', 1)[1].split("</p>", 1)[0]
+    options = page.split('id="options-error"', 1)[1].split("</p>", 1)[0]
+    assert f"Line 2: {one_line}" in options
+    with polls_app.app_context():
+        assert polls_db.session.query(Poll).count() == 0  # nothing was made

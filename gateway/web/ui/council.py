@@ -309,6 +309,7 @@ def create_poll(council: str):
     body.update(times)
     created = api("polls", "POST", "/polls", body)
     if created.ok:
+        leave_notice(N_("The poll is created as a draft: publish it when it is ready."))
         return redirect(url_for("council.manage_polls", council=council), code=303)
     return _polls_page(
         council, errors=by_field(created.errors(), form), form=form, status=created.status
