@@ -65,3 +65,9 @@ def test_an_admin_invites_by_email_and_the_invitee_accepts(suite, open_page):
     assert "Mykola Invitee" in roles and "Moderator" in roles
     assert "Invitations waiting" not in admin.locator("main").inner_text()
     admin.screenshot_step("role-shown")
+    # On a phone the table scrolls within itself (a shade says more waits on the right),
+    # and nothing else on the page moves sideways.
+    admin.set_viewport_size({"width": 360, "height": 740})
+    admin.goto(f"{suite.url}/councils/{council}/roles?lang=uk")
+    assert admin.evaluate("document.scrollingElement.scrollWidth") <= 360
+    admin.screenshot_step("roles-on-a-phone")
