@@ -167,7 +167,8 @@ def problem_response(problem: Problem) -> Response:
 
 
 # marshmallow's own messages are English only: each is recognised here and said again
-# through the catalogue, in the request's language.
+# through the catalogue, in the request's language. Lengths are said by fields.Length,
+# which knows what it counts (characters or entries).
 FIELD_MESSAGES = [
     (r"Missing data for required field\.", N_("This field is required.")),
     (r"Field may not be null\.", N_("This field cannot be empty.")),
@@ -183,12 +184,6 @@ FIELD_MESSAGES = [
         N_("Give a date and time with its offset, like 2026-05-01T09:00:00+03:00."),
     ),
     (r"Number too large\.|Special numeric values .*", N_("This number cannot be taken.")),
-    (r"Longer than maximum length (?P<max>\d+)\.", N_("Too long: at most %(max)s.")),
-    (r"Shorter than minimum length (?P<min>\d+)\.", N_("Too short: at least %(min)s.")),
-    (
-        r"Length must be between (?P<min>\d+) and (?P<max>\d+)\.",
-        N_("Give from %(min)s to %(max)s."),
-    ),
     (
         r"Must be greater than or equal to (?P<min>\S+) and less than or equal to (?P<max>\S+)\.",
         N_("Give a number from %(min)s to %(max)s."),

@@ -89,6 +89,41 @@ class Length(validate.Length):
         return gettext(chosen, min=self.min, max=self.max)
 
 
+# What a line of text shown to people may not hold: control characters (Cc), line or
+# paragraph separators, and bidirectional embeddings, overrides and isolates, which make
+# text read as other text (after U+202E, "txt.exe" shows as "exe.txt").
+_OFF_THE_LINE = r"\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+_OFF_THE_LINE_CHARACTER = re.compile(f"[{_OFF_THE_LINE}]")
+ONE_LINE = rf"^[^{_OFF_THE_LINE}]*$"
+# The same, with something besides spaces on it.
+ONE_LINE_NOT_BLANK = rf"^[^{_OFF_THE_LINE}]*[^\s{_OFF_THE_LINE}][^{_OFF_THE_LINE}]*$"
+
+
+class OneLine(fields.String):
+    """Text people see as one line, on a page or in an email: a title, a question, a
+    name. A line break would let it write a paragraph of its own into what shows it.
+    `strip` drops surrounding spaces first (what a name is stored as)."""
+
+    refusal = N_("Write one line, without line breaks or invisible control characters.")
+
+    def __init__(self, *, strip: bool = False, **kwargs) -> None:
+        kwargs["metadata"] = {
+            "pattern": ONE_LINE,
+            "description": "one line of text, without control characters or bidirectional controls",
+            **kwargs.get("metadata", {}),
+        }
+        super().__init__(**kwargs)
+        self.strip = strip
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if self.strip:
+            text = text.strip()
+        if _OFF_THE_LINE_CHARACTER.search(text):
+            raise ValidationError(gettext(self.refusal))
+        return text
+
+
 def id_field(**kwargs) -> fields.Integer:
     """A field that names a row by its id."""
     return fields.Integer(

@@ -17,9 +17,16 @@ from services.common.caching import cached_public_read
 from services.common.config import SUPPORTED_LOCALES
 from services.common.councils import ensure_council
 from services.common.csvfiles import CSV_DOC, csv_download
-from services.common.fields import CheckOnlyQuery, EmailAddress, Length, Moment, id_field
+from services.common.fields import (
+    ONE_LINE_NOT_BLANK,
+    CheckOnlyQuery,
+    EmailAddress,
+    Length,
+    Moment,
+    OneLine,
+    id_field,
+)
 from services.common.i18n import request_locale
-from services.common.inputs import NOT_BLANK_TEXT
 from services.common.policies import policy_for, update_policy
 from services.common.throttle import requesting_client
 from services.common.tokens import current_principal, token_required
@@ -39,7 +46,7 @@ def options_field(**kwargs) -> fields.List:
     the same (the document cannot say "ignoring case and surrounding spaces": it says
     so in words)."""
     return fields.List(
-        fields.String(validate=Length(min=1, max=200), metadata={"pattern": NOT_BLANK_TEXT}),
+        OneLine(validate=Length(min=1, max=200), metadata={"pattern": ONE_LINE_NOT_BLANK}),
         validate=Length(min=2, max=30, entries="answers"),
         metadata={
             "uniqueItems": True,
@@ -65,7 +72,7 @@ CLOSES_AT_DOC = {
 
 class NewPollSchema(Schema):
     council = fields.String(required=True, validate=Length(min=1, max=64))
-    question = fields.String(required=True, validate=QUESTION)
+    question = OneLine(required=True, validate=QUESTION)
     description = fields.String(load_default="", validate=Length(max=5000))
     language = fields.String(load_default="uk", validate=validate.OneOf(SUPPORTED_LOCALES))
     options = options_field(required=True)
@@ -82,7 +89,7 @@ class NewPollSchema(Schema):
 
 
 class EditPollSchema(Schema):
-    question = fields.String(validate=QUESTION)
+    question = OneLine(validate=QUESTION)
     description = fields.String(validate=Length(max=5000))
     language = fields.String(validate=validate.OneOf(SUPPORTED_LOCALES))
     options = options_field()

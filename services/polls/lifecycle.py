@@ -134,9 +134,9 @@ def managed_poll(session: Session, actor: Principal, poll_id: int) -> Poll:
 def _check_options(labels: list[str]) -> list[str]:
     cleaned = [label.strip() for label in labels]
     if not MIN_OPTIONS <= len(cleaned) <= MAX_OPTIONS:
-        raise InvalidPoll(
-            errors={"options": [gettext("Give from 2 to 30 options.")]},
-        )
+        # In the words of the API's check (fields.Length), which comes first.
+        said = gettext("Give from %(min)s to %(max)s answers.", min=MIN_OPTIONS, max=MAX_OPTIONS)
+        raise InvalidPoll(errors={"options": [said]})
     if any(not label for label in cleaned) or len({c.casefold() for c in cleaned}) != len(cleaned):
         raise InvalidPoll(errors={"options": [gettext("Each option needs its own text.")]})
     return cleaned

@@ -341,6 +341,8 @@ def request_email_vote(
                 "locale": locale,
                 "return_url": current_app.config["PUBLIC_URL"] + CONFIRM_PATH,
                 "context": {
+                    # Where its link's page leads once the link is used or expired.
+                    "page": f"{current_app.config['PUBLIC_URL']}/polls/{poll.id}",
                     "question": poll.question[:500],
                     "choice": "; ".join(poll.labels[c] for c in choices)[:500],
                 },

@@ -10,6 +10,7 @@ from services.auth.accounts.models import MailRequest
 from services.auth.models import db
 from tests.auth.helpers import (
     PASSWORD,
+    PHONE,
     answer_mail_requests,
     bearer,
     confirmed_resident,
@@ -182,6 +183,19 @@ def test_one_place_cannot_open_accounts_without_end(client, auth_app, monkeypatc
 def test_a_name_is_one_line_of_text(client, auth_app, name):
     response = register(client, "named@example.org", name=name)
     assert response.status_code == 422 and "name" in response.json["errors"]
+    assert messages(auth_app, "named@example.org") == []
+
+
+@pytest.mark.parametrize(
+    ("language", "said"),
+    [("en", "Give from 1 to 200 characters."), ("uk", "Кількість символів — від 1 до 200.")],
+)
+def test_a_names_length_is_said_in_characters(client, auth_app, language, said):
+    """Not "Give from 1 to 200.": of what?"""
+    for name in ("", "я" * 263):
+        body = {"name": name, "email": "named@example.org", "password": PASSWORD, "phone": PHONE}
+        refused = client.post(f"/api/auth/register?lang={language}", json=body)
+        assert refused.status_code == 422 and refused.json["errors"]["name"] == [said]
     assert messages(auth_app, "named@example.org") == []
 
 

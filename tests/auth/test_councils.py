@@ -248,3 +248,22 @@ def test_a_platform_admin_changes_any_councils_time_zone(client, auth_app, counc
         headers=bearer(platform),
     )
     assert created.status_code == 422 and "time_zone" in created.json["errors"]
+
+
+def test_a_councils_name_reads_as_it_is_written(client, auth_app, councils):
+    """Its name heads its pages: no bidirectional controls, no second line."""
+    confirmed_resident(client, auth_app, "platform@example.org")
+    CliRunner().invoke(viche, ["auth", "grant-platform-admin", "platform@example.org"])
+    platform = bearer(login(client, "platform@example.org").json)
+    one_line = "Write one line, without line breaks or invisible control characters."
+    for name in ("Львів \u202eадамог\u202c", "\u2067Львів\u2069", "Львів\nОФІЦІЙНО"):
+        body = {"slug": "lviv", "name": name, "default_language": "uk"}
+        created = client.post("/api/auth/councils?lang=en", json=body, headers=platform)
+        assert created.status_code == 422 and created.mimetype == "application/problem+json"
+        assert created.json["errors"] == {"name": [one_line]}, name
+        changed = client.patch(
+            "/api/auth/councils/kyiv?lang=en", json={"name": name}, headers=platform
+        )
+        assert changed.status_code == 422 and changed.json["errors"] == {"name": [one_line]}
+    assert client.get("/api/auth/councils/lviv").status_code == 404
+    assert client.get("/api/auth/councils/kyiv").json["name"] == "Київська громада"

@@ -57,7 +57,9 @@ def test_a_service_gets_a_proof_without_the_address(auth_app, client, polls_app)
     assert page.status_code == 200 and "Сайт громади" in page.get_data(as_text=True)
     assert page.headers["Cache-Control"] == "no-store"
     action, fields = page_form(page.get_data(as_text=True))
-    assert action == "/polls/7/confirmed" and set(fields) == {"proof"}
+    # The proof, and the page's language for the answer: the email's.
+    assert action == "/polls/7/confirmed" and fields.keys() == {"proof", "lang"}
+    assert fields["lang"] == "uk"
     # A path: the form posts to the address the voter opened the site at.
     assert 'action="/polls/7/confirmed"' in page.get_data(as_text=True)
     proof = fields["proof"]
@@ -89,7 +91,7 @@ def test_a_page_opened_before_pages_carried_the_proof_is_shown_again_with_it(
     again = client.get(f"{location.path}?{location.query}")
     assert again.status_code == 200 and '<html lang="en"' in again.text
     action, fields = page_form(again.text)
-    assert action == "/polls/7/confirmed" and set(fields) == {"proof"}
+    assert action == "/polls/7/confirmed" and fields == {"proof": fields["proof"], "lang": "en"}
     with polls_app.test_request_context("/"):
         assert verify_service_token(fields["proof"], "email-proof")["sub"] == "vote-abc"
     with auth_app.app_context():
@@ -203,6 +205,32 @@ def test_an_expired_verification_confirms_nothing(auth_app, client):
     with auth_app.app_context():
         kept = db.session.get(EmailVerification, verification_id)
         assert kept.status == "pending" and kept.settled_at is None
+
+
+def test_a_spent_link_leads_back_to_the_callers_page_on_our_site_only(auth_app, client):
+    """Used or expired, the link's page says which, in the email's language, and leads
+    back to the page the caller named, when that page is on this site."""
+    for page, linked in ((f"{PUBLIC}/polls/7", True), ("https://evil.example/polls/7", False)):
+        context = {"question": "Звідки?", "page": page}
+        verification_id = ask(auth_app, context=context, subject=page[-20:]).json["id"]
+        token = link_token(messages(auth_app, "voter@example.org")[-1].text_body)
+        with auth_app.app_context():
+            db.session.get(EmailVerification, verification_id).expires_at = utcnow() - timedelta(
+                seconds=1
+            )
+            db.session.commit()
+        shown = client.get(f"/api/auth/verify?token={token}")
+        assert shown.status_code == 400 and '<html lang="uk">' in shown.text
+        assert "Термін дії посилання минув." in shown.text
+        assert (f'href="{page}"' in shown.text) is linked
+        with auth_app.app_context():
+            used = db.session.get(EmailVerification, verification_id)
+            used.status, used.expires_at = "confirmed", utcnow() + timedelta(hours=1)
+            db.session.commit()
+        shown = client.get(f"/api/auth/verify?token={token}&lang=en")
+        assert shown.status_code == 400 and '<html lang="en">' in shown.text
+        assert "This link has been used already." in shown.text
+        assert (f'href="{page}"' in shown.text) is linked
 
 
 def test_a_link_from_before_works_and_a_foreign_forged_or_old_one_says_why_not(

@@ -75,6 +75,25 @@ def test_an_address_of_another_account_is_not_revealed(client, auth_app):
     assert [m.template for m in messages(auth_app, "other@example.org")] == ["confirm_email"]
 
 
+def test_asking_for_the_address_in_use_is_refused_and_changes_nothing(client, auth_app):
+    """Nothing would be sent or wait to be confirmed: not "check the new mailbox"."""
+    pair = confirmed_resident(client, auth_app)
+    change = {"email": "new@example.org", "password": PASSWORD}
+    assert client.post("/api/auth/me/email", json=change, headers=bearer(pair)).status_code == 202
+    for same in ("olena@example.org", "Olena@EXAMPLE.org"):  # as addresses are normalised
+        change = {"email": same, "password": PASSWORD}
+        refused = client.post("/api/auth/me/email?lang=en", json=change, headers=bearer(pair))
+        assert refused.status_code == 422 and refused.mimetype == "application/problem+json"
+        assert refused.json["errors"] == {"email": ["This is already your address."]}
+    # The password is asked for first, as for any change.
+    change = {"email": "olena@example.org", "password": "not it"}
+    assert client.post("/api/auth/me/email", json=change, headers=bearer(pair)).status_code == 401
+    me = client.get("/api/auth/me", headers=bearer(pair)).json
+    assert me["email"] == "olena@example.org" and me["pending_email"] == "new@example.org"
+    assert [m.template for m in messages(auth_app, "olena@example.org")] == ["confirm_email"]
+    assert len(messages(auth_app, "new@example.org", "confirm_email")) == 1
+
+
 def test_a_new_number_replaces_the_old_once_verified(client, auth_app):
     pair = confirmed_resident(client, auth_app)
     verify_phone(client, auth_app, pair)

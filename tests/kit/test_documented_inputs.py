@@ -12,7 +12,7 @@ from marshmallow import ValidationError
 from sqlalchemy import func, select
 
 from services.auth.accounts.schemas import PersonName, PhoneNumber
-from services.common.fields import CalendarDate, EmailAddress, Moment
+from services.common.fields import CalendarDate, EmailAddress, Moment, OneLine
 from services.petitions.models import CouncilPolicy as PetitionPolicy
 from services.polls.api import WebOrigin
 from services.polls.models import CouncilPolicy as PollPolicy
@@ -140,6 +140,41 @@ def test_a_name_is_documented_as_one_line_of_text(client, auth_app):
     )
 
 
+def test_a_line_people_read_is_documented_as_one_line(client, petitions_app):
+    """Titles, questions, council names, rejection reasons: no control characters and no
+    bidirectional controls, which would make them read as other text."""
+    schemas = document(client)["components"]["schemas"]
+    lines = [
+        schemas["petitions.NewPetition"]["properties"]["title"],
+        schemas["petitions.EditPetition"]["properties"]["title"],
+        schemas["petitions.Policy"]["properties"]["rejection_reasons"]["items"],
+        schemas["polls.NewPoll"]["properties"]["question"],
+        schemas["polls.EditPoll"]["properties"]["question"],
+        schemas["auth.Council"]["properties"]["name"],
+        schemas["auth.CouncilChanges"]["properties"]["name"],
+    ]
+    for said in lines:
+        agree(
+            petitions_app,
+            OneLine(),
+            said["pattern"],
+            [
+                "Ліхтарі на вулиці",
+                " Ліхтарі ",
+                "שלום עולם",
+                "Bidi \u202etxt.exe\u202c",
+                "\u2066Ліхтарі\u2069",
+                "\u202aa\u202b",
+                "a\nb",
+                "a\tb",
+                "a\u2028b",
+                "a\x85b",
+                "a\x7f",
+                "\x00",
+            ],
+        )
+
+
 def test_times_and_days_are_documented_within_their_years(client, petitions_app, polls_app):
     schemas = document(client)["components"]["schemas"]
     moment = schemas["polls.NewPoll"]["properties"]["closes_at"]["pattern"]
@@ -210,7 +245,16 @@ def test_a_polls_answers_are_documented_unique_and_not_blank(client, people):
     options = schema_of(document(client), "polls.NewPoll")["properties"]["options"]
     assert options["uniqueItems"] is True
     pattern = options["items"]["pattern"]
-    for answers in (["Так", "Ні"], [" ", "Ні"], ["\u3000", "Ні"], ["\x1f", "Ні"], ["Так", "Так"]):
+    for answers in (
+        ["Так", "Ні"],
+        [" ", "Ні"],
+        ["\u3000", "Ні"],
+        ["\x1f", "Ні"],
+        ["Так", "Так"],
+        ["Так\u202e", "Ні"],
+        ["Так", "Н\u2069і"],
+        ["Так\u2028Ні", "Ні"],
+    ):
         said = all(matches(pattern, a) for a in answers) and len(set(answers)) == len(answers)
         made = client.post(
             "/api/polls/polls",

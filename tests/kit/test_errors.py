@@ -6,7 +6,7 @@ import json
 
 import pytest
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
 
 from services.common.app import accepts, create_service_app
 from services.common.errors import Conflict
@@ -106,6 +106,35 @@ def test_limits_in_field_errors_keep_their_numbers(client):
         "limit": ["Вкажіть число від 1 до 100."],
         "state": ["Виберіть одне з: draft, scheduled, open, closed, archived."],
     }
+
+
+def _within(field):
+    """A field and the fields it holds (a list's entries, an object's keys and values)."""
+    yield field
+    for held in (getattr(field, name, None) for name in ("inner", "key_field", "value_field")):
+        if held is not None:
+            yield from _within(held)
+
+
+def _schemas(base=Schema):
+    for schema in base.__subclasses__():
+        yield schema
+        yield from _schemas(schema)
+
+
+def test_every_length_a_service_checks_says_what_it_counts(embedded):
+    """marshmallow's validate.Length says "Length must be between 1 and 200." of a name
+    and of a list alike (heard as "Give from 1 to 200."): fields.Length says of what."""
+    bare = sorted(
+        f"{schema.__module__}.{schema.__name__}.{name}"
+        for schema in set(_schemas())
+        if schema.__module__.startswith(("services.", "gateway."))
+        for name, declared in schema._declared_fields.items()
+        for field in _within(declared)
+        for check in field.validators
+        if type(check) is validate.Length
+    )
+    assert not bare
 
 
 def test_malformed_json_is_400(probe):

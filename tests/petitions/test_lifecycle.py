@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from services.common.timeutil import utcnow
 from services.petitions.counts import fold_new_signatures
@@ -401,6 +401,34 @@ def test_a_change_of_rules_can_be_checked_without_being_made(client, people, cou
     assert client.get(f"{API}/councils/kyiv/policy").json == before
     assert client.put(url, json={"threshold": 0}, headers=people.admin()).status_code == 422
     assert client.put(url, json={"threshold": 7}, headers=people.moderator()).status_code == 403
+
+
+def test_a_title_reads_as_it_is_written(client, people, councils, petitions_app):
+    """U+202E shows "Bidi txt.exe" as "Bidi exe.txt"; a line break writes a paragraph of
+    its own. Either is refused, and nothing is filed or changed."""
+    author = people.resident(100)
+    one_line = "Write one line, without line breaks or invisible control characters."
+    for title in (
+        "Bidi \u202etxt.exe\u202c",
+        "Лавки \u2066у парку\u2069",
+        "Лавки у парку\nТЕРМІНОВО",
+        "Лавки\tу парку",
+    ):
+        body = {"council": "kyiv", "title": title, "text": TEXT}
+        refused = client.post(f"{API}/petitions?lang=en", json=body, headers=author)
+        assert refused.status_code == 422 and refused.mimetype == "application/problem+json"
+        assert refused.json["errors"] == {"title": [one_line]}, title
+    with petitions_app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Petition)) == 0
+    draft = file(client, people).json
+    url = f"{API}/petitions/{draft['id']}"
+    edited = client.patch(url, json={"title": "Більше \u202eлавок"}, headers=author)
+    assert edited.status_code == 422 and "title" in edited.json["errors"]
+    assert client.get(url, headers=author).json["title"] == "Більше лавок"
+    # A council's own reasons for rejecting are shown beside petitions too.
+    reasons = {"rejection_reasons": ["Дубль", "\u202eмапс"]}
+    policy = client.put(f"{API}/councils/kyiv/policy", json=reasons, headers=people.admin())
+    assert policy.status_code == 422 and "rejection_reasons.1" in policy.json["errors"]
 
 
 def test_a_title_of_the_wrong_length_is_counted_in_characters(client, people, councils):

@@ -97,6 +97,22 @@ def test_the_voter_is_answered_in_their_own_language_not_the_polls(client, peopl
             assert answer.status_code == 409 and "was counted already" in body
 
 
+def test_a_used_vote_link_leads_back_to_the_poll(client, people, auth_app, polls_app):
+    """Opened again once the vote is in (and polls has told auth), the link's page says
+    it was used, in the voter's language, with the way to the poll: not a dead end."""
+    poll = new_poll(client, people)
+    request_email_vote(client, poll["id"], [option_ids(poll)[0]], locale="en")
+    token = confirmation_token(auth_app)
+    assert confirm_in_browser(client, token).status_code == 200
+    with polls_app.app_context():
+        assert voting.tell_auth_links_used() >= 1  # and whatever other tests left
+    again = client.get(f"/api/auth/verify?token={token}")
+    assert again.status_code == 400 and '<html lang="en">' in again.text
+    assert "This link has been used already." in again.text
+    public_url = polls_app.config["PUBLIC_URL"]
+    assert f'<a href="{public_url}/polls/{poll["id"]}">Open the poll</a>' in again.text
+
+
 def test_a_second_vote_from_the_same_address_is_refused(client, people, auth_app, polls_app):
     poll = new_poll(client, people)
     first, second = option_ids(poll)[:2]

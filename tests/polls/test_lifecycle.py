@@ -7,7 +7,9 @@ from datetime import timedelta
 import pytest
 
 from services.common.timeutil import utcnow
-from services.polls.lifecycle import advance_by_clock
+from services.common.tokens import Principal
+from services.polls.errors import InvalidPoll
+from services.polls.lifecycle import advance_by_clock, create_poll
 from services.polls.models import Poll
 from services.polls.models import db as polls_db
 from tests.polls.conftest import OPTIONS, QUESTION, new_poll, option_ids, shift_poll
@@ -201,3 +203,40 @@ def test_a_length_refused_says_what_it_counts(client, people):
         "/api/polls/councils/kyiv/policy?lang=en", json=policy, headers=people.admin()
     )
     assert many.json["errors"]["widget_origins"] == ["Give at most 20 entries."]
+
+
+def test_a_poll_made_without_the_api_counts_answers_in_the_apis_words(polls_app):
+    """A script that calls lifecycle hears what the API would have said."""
+    admin = Principal("1", platform_admin=True)
+    data = {"council": "kyiv", "question": QUESTION, "options": ["Так"]}
+    with polls_app.test_request_context("/?lang=en"), pytest.raises(InvalidPoll) as refused:
+        create_poll(polls_db.session, admin, data)
+    assert refused.value.errors == {"options": ["Give from 2 to 30 answers."]}
+
+
+ONE_LINE = "Write one line, without line breaks or invisible control characters."
+
+
+def test_a_question_and_its_answers_read_as_they_are_written(client, people, polls_app):
+    """A bidirectional override shows "Так txt.exe" as "Так exe.txt"; a line break writes
+    a paragraph of its own. Either is refused, and nothing is made."""
+    moderator = people.moderator()
+    for body, field in (
+        ({"question": "Ставимо \u202eліхтарі?\u202c", "options": OPTIONS}, "question"),
+        ({"question": "Ставимо ліхтарі?\nТак!", "options": OPTIONS}, "question"),
+        ({"question": QUESTION, "options": ["Так", "Ні \u2067(для всіх)\u2069"]}, "options.1"),
+        ({"question": QUESTION, "options": ["\u202aТак", "Ні"]}, "options.0"),
+    ):
+        made = client.post(
+            "/api/polls/polls?lang=en", json={"council": "kyiv", **body}, headers=moderator
+        )
+        assert made.status_code == 422 and made.mimetype == "application/problem+json"
+        assert made.json["errors"] == {field: [ONE_LINE]}, body
+    with polls_app.app_context():
+        assert polls_db.session.query(Poll).count() == 0
+    draft = new_poll(client, people, publish=False)
+    for change in ({"question": "Ставимо \u2066ліхтарі?"}, {"options": ["Так", "\u202dНі"]}):
+        edited = client.patch(f"/api/polls/polls/{draft['id']}", json=change, headers=moderator)
+        assert edited.status_code == 422, change
+    kept = client.get(f"/api/polls/polls/{draft['id']}", headers=moderator).json
+    assert kept["question"] == QUESTION and [o["label"] for o in kept["options"]] == OPTIONS

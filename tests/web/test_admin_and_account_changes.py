@@ -169,6 +169,18 @@ def test_an_address_waiting_to_replace_the_current_one_is_shown(client, auth_app
     assert 'id="email-pending"' in page and "new.address@example.org" in page
 
 
+def test_asking_for_the_address_in_use_says_so_beside_the_field(client, auth_app):
+    register_and_confirm(client, auth_app)
+    sign_in(client)
+    token = csrf(client.get("/account?lang=en"))
+    change = {"csrf": token, "email": "OLENA@example.org", "password": PASSWORD}
+    same = client.post("/account/email?lang=en", data=change)
+    assert same.status_code == 422
+    assert "This is already your address." in _error_of(same.text, "new_email")
+    assert "Check the new mailbox" not in same.text  # no false success
+    assert 'id="email-pending"' not in client.get("/account?lang=en").text
+
+
 def _error_of(page: str, field: str) -> str:
     """The error shown beside a field of the page."""
     return page.split(f'id="{field}-error"', 1)[1].split("</p>", 1)[0]

@@ -230,3 +230,19 @@ def test_a_signed_in_visitors_pages_are_kept_by_no_cache(client, auth_app, peopl
         assert "no-store" in page.headers["Cache-Control"]
         assert "private" in page.headers["Cache-Control"]
         assert "Cookie" in page.headers.get("Vary", "")
+
+
+def test_a_title_that_reads_as_other_text_is_refused_beside_its_field(client, auth_app, people):
+    """The form posts to the API; its refusal stands beside the title, as typed."""
+    authors_may_file_with_email(client, people)
+    register_and_confirm(client, auth_app)
+    sign_in(client)
+    form = client.get("/petitions/new?lang=en")
+    spoof = "Bidi \u202etxt.exe\u202c"
+    body = {"csrf": csrf(form), "council": "kyiv", "title": spoof, "text": TEXT}
+    refused = client.post("/petitions/new?lang=en", data={**body, "action": "draft"})
+    assert refused.status_code == 422
+    error = refused.text.split('id="title-error"', 1)[1].split("</p>", 1)[0]
+    assert "Write one line, without line breaks or invisible control characters." in error
+    assert f'value="{spoof}"' in refused.text
+    assert "Bidi" not in client.get("/petitions/mine?lang=en").text  # nothing was saved

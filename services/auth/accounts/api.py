@@ -248,7 +248,8 @@ def change_name(data):
 @accounts_blp.response(202, AcceptedSchema)
 @token_required
 def change_email(data):
-    """Change the address: it counts once confirmed from the new mailbox."""
+    """Change the address: it counts once confirmed from the new mailbox. The address in
+    use already is refused (422)."""
     user = current_user()
     refuse_while_waiting(
         address_change_wait(user.id),

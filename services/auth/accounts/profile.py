@@ -4,9 +4,11 @@ account."""
 
 from __future__ import annotations
 
+from flask_babel import gettext
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from services.common.errors import ValidationFailed
 from services.common.timeutil import utcnow
 
 from ..messaging import enqueue_email
@@ -35,9 +37,13 @@ def change_email(
     """Send a confirmation link to the new address; the old one counts until it is used.
 
     An address that belongs to another account gets nothing, and the answer is the same.
+    The account's own address is refused: nothing would be sent, nor wait to be confirmed.
     """
     require_password(user, password)
-    if new_email == user.email or active_user_by_email(session, new_email) is not None:
+    if new_email == user.email:  # both as EmailAddress normalises them
+        same = gettext("This is already your address.")
+        raise ValidationFailed(same, errors={"email": [same]})
+    if active_user_by_email(session, new_email) is not None:
         return
     user.pending_email = new_email
     user.link_nonce += 1  # links sent earlier stop working

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import unicodedata
-
 import phonenumbers
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from marshmallow import Schema, ValidationError, fields, validate
 
 from services.common.config import SUPPORTED_LOCALES
-from services.common.fields import EmailAddress
+from services.common.errors import N_
+from services.common.fields import ONE_LINE_NOT_BLANK, EmailAddress, Length, OneLine
 from services.common.passwords import MAX_LENGTH, MIN_DIFFERENT, MIN_LENGTH
 
 
@@ -33,7 +32,7 @@ def given_password(description: str | None = None) -> fields.String:
     """The account's password, given to prove who asks (checked by the domain)."""
     metadata = {"description": description} if description else {}
     return fields.String(
-        required=True, load_only=True, validate=validate.Length(max=1000), metadata=metadata
+        required=True, load_only=True, validate=Length(max=1000), metadata=metadata
     )
 
 
@@ -79,32 +78,15 @@ class PhoneNumber(fields.String):
         return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-# Bidirectional overrides and isolates: they make a name read as other text.
-BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-# The same rule for the document: something besides spaces, and none of the control
-# characters (Cc), line or paragraph separators or bidirectional controls.
-_NOT_IN_A_NAME = r"\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069"
-PERSON_NAME_PATTERN = rf"^[^{_NOT_IN_A_NAME}]*[^\s{_NOT_IN_A_NAME}][^{_NOT_IN_A_NAME}]*$"
+class PersonName(OneLine):
+    """A name as people see it on a page and in an email (one line: a line break would
+    let it write a paragraph of its own into the messages that greet it)."""
 
-
-class PersonName(fields.String):
-    """A name as people see it on a page and in an email: one line, no control
-    characters (a line break in a name would let it write a paragraph of its own into
-    the messages that greet it)."""
+    refusal = N_("A name is one line, without control characters.")
 
     def __init__(self, **kwargs) -> None:
-        kwargs["metadata"] = {
-            "pattern": PERSON_NAME_PATTERN,
-            "description": "one line of text, without control characters",
-            **kwargs.get("metadata", {}),
-        }
-        super().__init__(validate=validate.Length(min=1, max=200), **kwargs)
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        name = super()._deserialize(value, attr, data, **kwargs).strip()
-        if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") or c in BIDI_CONTROLS for c in name):
-            raise ValidationError(str(_l("A name is one line, without control characters.")))
-        return name
+        kwargs["metadata"] = {"pattern": ONE_LINE_NOT_BLANK, **kwargs.get("metadata", {})}
+        super().__init__(strip=True, validate=Length(min=1, max=200), **kwargs)
 
 
 class RegisterSchema(Schema):
@@ -120,7 +102,7 @@ class EmailOnlySchema(Schema):
 
 
 class TokenSchema(Schema):
-    token = fields.String(required=True, validate=validate.Length(max=2000))
+    token = fields.String(required=True, validate=Length(max=2000))
 
 
 class ConfirmEmailSchema(TokenSchema):
@@ -133,7 +115,7 @@ class LoginSchema(Schema):
 
 
 class RefreshSchema(Schema):
-    refresh_token = fields.String(required=True, validate=validate.Length(max=200))
+    refresh_token = fields.String(required=True, validate=Length(max=200))
 
 
 class TokenPairSchema(Schema):

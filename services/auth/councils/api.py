@@ -10,7 +10,7 @@ from services.common.blueprint import Blueprint
 from services.common.caching import cached_public_read
 from services.common.config import SUPPORTED_LOCALES
 from services.common.errors import Forbidden
-from services.common.fields import CheckOnlyQuery, EmailAddress
+from services.common.fields import CheckOnlyQuery, EmailAddress, Length, OneLine
 from services.common.tokens import current_principal, token_required
 
 from ..accounts.api import accepted, current_user, settings
@@ -24,8 +24,8 @@ councils_blp = Blueprint("councils", __name__, description="Councils and roles i
 
 
 class CouncilSchema(Schema):
-    slug = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    slug = fields.String(required=True, validate=Length(min=1, max=64))
+    name = OneLine(required=True, validate=Length(min=1, max=200))
     default_language = fields.String(required=True, validate=validate.OneOf(SUPPORTED_LOCALES))
     time_zone = fields.String(
         metadata={
@@ -38,7 +38,7 @@ class CouncilSchema(Schema):
 class CouncilChangesSchema(Schema):
     """Changes to a council: only the attributes given change."""
 
-    name = fields.String()
+    name = OneLine()
     default_language = fields.String()
     time_zone = fields.String()
 

@@ -11,7 +11,7 @@ from services.common.app import accepts, public
 from services.common.blueprint import Blueprint
 from services.common.client import service_required
 from services.common.config import SUPPORTED_LOCALES
-from services.common.fields import EmailAddress, SmallObject, id_field
+from services.common.fields import EmailAddress, Length, SmallObject, id_field
 from services.common.i18n import render_in_language
 
 from .. import keys
@@ -33,13 +33,13 @@ def settings() -> Settings:
 class VerificationRequestSchema(Schema):
     email = EmailAddress(required=True)
     purpose = fields.String(required=True, validate=validate.Regexp(r"^[a-z0-9:._-]{1,100}$"))
-    subject = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    subject = fields.String(required=True, validate=Length(min=1, max=100))
     locale = fields.String(load_default="uk", validate=validate.OneOf(SUPPORTED_LOCALES))
-    return_url = fields.String(load_default=None, validate=validate.Length(max=500))
+    return_url = fields.String(load_default=None, validate=Length(max=500))
     context = SmallObject(
         max_entries=10,
         keys=fields.String(),
-        values=fields.String(validate=validate.Length(max=500)),
+        values=fields.String(validate=Length(max=500)),
         load_default=dict,
     )
 
@@ -51,9 +51,9 @@ class VerificationSchema(Schema):
 
 class SettledSchema(Schema):
     ids = fields.List(
-        fields.String(validate=validate.Length(min=1, max=64)),
+        fields.String(validate=Length(min=1, max=64)),
         required=True,
-        validate=validate.Length(min=1, max=domain.SETTLED_AT_ONCE),
+        validate=Length(min=1, max=domain.SETTLED_AT_ONCE),
         metadata={"description": "ids of the caller's verifications whose proof it acted on"},
     )
 
@@ -63,16 +63,16 @@ class SettledCountSchema(Schema):
 
 
 class NotificationSchema(Schema):
-    user_ids = fields.List(id_field(), required=True, validate=validate.Length(min=1, max=10000))
+    user_ids = fields.List(id_field(), required=True, validate=Length(min=1, max=10000))
     template = fields.String(required=True)
     context = SmallObject(
         max_entries=20,
         keys=fields.String(),
-        values=fields.String(validate=validate.Length(max=2000)),
+        values=fields.String(validate=Length(max=2000)),
         load_default=dict,
     )
     key = fields.String(
-        validate=validate.Length(min=1, max=128),
+        validate=Length(min=1, max=128),
         metadata={
             "description": "the caller's name for this batch: handed over again under the"
             " same key, it is not sent again (safe retries)"
@@ -189,6 +189,8 @@ def verification_page():
     token = request.args.get("token", "")
     try:
         verification = domain.pending_verification(db.session, settings(), token)
+    except domain.SpentLink as spent:
+        return _spent_link_page(spent), 400
     except InvalidLink as problem:
         return render_template("accounts/done.html", ok=False, message=problem.detail), 400
     page = render_in_language(
@@ -201,6 +203,16 @@ def verification_page():
     return page, 200, {"Cache-Control": "no-store"}
 
 
+def _spent_link_page(spent: domain.SpentLink) -> str:
+    """In the email's language, with the way back to the page the vote (or whatever the
+    link confirmed) came from, when that page is on this site."""
+    site = settings().public_url + "/"
+    back = spent.back if spent.back and spent.back.startswith(site) else None
+    return render_in_language(
+        spent.locale, "accounts/done.html", ok=False, message=spent.detail, back=back
+    )
+
+
 @verify_pages_blp.post("/verify/form")
 @accepts("application/x-www-form-urlencoded", "multipart/form-data")
 @public("the link in the email is the credential")
@@ -208,6 +220,8 @@ def verification_form():
     token = request.form.get("token", "")
     try:
         confirmed = domain.confirm(db.session, settings(), token)
+    except domain.SpentLink as spent:
+        return _spent_link_page(spent), 400
     except InvalidLink as problem:
         return render_template("accounts/done.html", ok=False, message=problem.detail), 400
     if not confirmed:  # the caller takes the proof, which the link's page carries

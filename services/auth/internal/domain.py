@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -168,6 +169,27 @@ def _used_or_gone() -> InvalidLink:
     return InvalidLink(gettext("This link has been used already or is no longer valid."))
 
 
+class SpentLink(InvalidLink):
+    """The link of a verification that can be confirmed no more, used or expired: its
+    page still speaks the email's language and leads back to where the email came from
+    (the caller's `page` in the context), never a dead end."""
+
+    def __init__(self, detail, *, locale: str, back: str | None) -> None:
+        super().__init__(detail)
+        self.locale, self.back = locale, back
+
+
+def _spent(locale: str, context: dict | None, status: str) -> SpentLink:
+    # Said in the language of the page that shows it (the email's, or one chosen there).
+    if status == "pending":  # and past its time
+        detail = _l("This link has expired.")
+    elif status == "confirmed":
+        detail = _l("This link has been used already.")
+    else:  # cancelled
+        detail = _l("This link has been used already or is no longer valid.")
+    return SpentLink(detail, locale=locale, back=(context or {}).get("page"))
+
+
 @dataclass(frozen=True)
 class PendingVerification:
     """What the link's page shows: the language of the email, what is confirmed, and
@@ -199,8 +221,11 @@ def _still_pending(session: Session, verification_id: str) -> tuple:
     """The verification's PENDING_TO_SHOW row (a plain tuple), while it can still be
     confirmed."""
     found = PENDING_TO_SHOW.first(session.get_bind(), {"verification_id": verification_id})
-    if found is None or found[2] != "pending" or found[3] < utcnow():  # status, expires_at
+    if found is None:
         raise _used_or_gone()
+    locale, context, status, expires_at = found[:4]
+    if status != "pending" or expires_at < utcnow():
+        raise _spent(locale, context, status)
     return tuple(found)
 
 
