@@ -130,6 +130,11 @@ def widget_vote(poll_id: int):
         email = EmailAddress().deserialize(form["email"][:400])
     except Exception as invalid:  # marshmallow.ValidationError: shown next to the field
         errors["email"] = list(getattr(invalid, "messages", [str(invalid)]))
+        try:  # every field's fault at once, not one a submission
+            with force_locale(_language(poll)):
+                voting.check_choices(poll, choices)
+        except Problem as problem:
+            errors.update(problem.errors)
     if not errors:
         try:
             with force_locale(_language(poll)):

@@ -179,6 +179,11 @@ def test_the_widget_votes_by_email_in_the_polls_language(client, people, auth_ap
     assert wrong.status_code == 422
     assert 'id="email-error"' in wrong.get_data(as_text=True)
     assert 'aria-invalid="true"' in wrong.get_data(as_text=True)
+    # Nothing filled in: both faults said at once, not one a submission.
+    empty = client.post(f"/api/polls/widget/{poll['id']}", data={"email": ""})
+    assert empty.status_code == 422
+    assert 'id="email-error"' in empty.text and 'id="choices-error"' in empty.text
+    assert "Оберіть відповідь." in empty.text
 
     sent = client.post(
         f"/api/polls/widget/{poll['id']}",

@@ -33,11 +33,15 @@ def test_a_resident_verifies_the_phone_from_the_account_page(client, auth_app):
         "/account/phone/verify?lang=uk", data={"csrf": csrf(page), "code": "000000"}
     )
     assert wrong.status_code in (400, 422) and 'role="alert"' in wrong.get_data(as_text=True)
+    # Not a code at all: said in words that say what a code is.
+    letters = client.post("/account/phone/verify?lang=uk", data={"csrf": csrf(page), "code": "abc"})
+    assert letters.status_code == 422 and "шість цифр" in letters.text
     verified = client.post(
         "/account/phone/verify?lang=uk", data={"csrf": csrf(page), "code": sms_code(auth_app)}
     )
     assert verified.status_code == 303
-    assert 'id="phone-verified"' in client.get("/account?lang=uk").get_data(as_text=True)
+    after = client.get("/account?lang=uk").get_data(as_text=True)
+    assert 'id="phone-verified"' in after and "Ваш номер телефону підтверджено." in after
     exported = client.get("/account/export")
     assert exported.status_code == 200 and "attachment" in exported.headers["Content-Disposition"]
     assert json.loads(exported.get_data())["account"]["email"] == "olena@example.org"

@@ -137,6 +137,7 @@ def phone_verify():
     verified = api("auth", "POST", "/phone/verify", {"code": request.form.get("code", "")})
     if verified.ok:
         renew_tokens()  # the access token must now say the phone is verified
+        leave_notice(N_("Your phone number is verified."))
         return redirect(url_for("account.account"), code=303)
     return _account_page(errors=verified.errors(), status=verified.status)
 

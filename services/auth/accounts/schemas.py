@@ -126,7 +126,11 @@ class TokenPairSchema(Schema):
 
 
 class CodeSchema(Schema):
-    code = fields.String(required=True, validate=validate.Regexp(r"^\d{6}$"))
+    # Refused in words a person can act on (lazy: said in the request's language).
+    code = fields.String(
+        required=True,
+        validate=validate.Regexp(r"^\d{6}$", error=_l("The code is the six digits of the SMS.")),
+    )
 
 
 class NewPasswordSchema(TokenSchema):
