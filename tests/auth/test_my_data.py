@@ -94,6 +94,20 @@ def test_asking_for_the_address_in_use_is_refused_and_changes_nothing(client, au
     assert len(messages(auth_app, "new@example.org", "confirm_email")) == 1
 
 
+def test_asking_for_the_verified_number_is_refused_and_changes_nothing(client, auth_app):
+    pair = confirmed_resident(client, auth_app)
+    verify_phone(client, auth_app, pair)
+    other = {"phone": "067 111 22 33", "password": PASSWORD}
+    assert client.post("/api/auth/me/phone", json=other, headers=bearer(pair)).status_code == 200
+    same = {"phone": PHONE, "password": PASSWORD}
+    refused = client.post("/api/auth/me/phone?lang=en", json=same, headers=bearer(pair))
+    assert refused.status_code == 422 and refused.json["errors"] == {
+        "phone": ["This is already your number."]
+    }
+    me = client.get("/api/auth/me", headers=bearer(pair)).json
+    assert me["phone"] == PHONE and me["pending_phone"] == "+380671112233"
+
+
 def test_a_new_number_replaces_the_old_once_verified(client, auth_app):
     pair = confirmed_resident(client, auth_app)
     verify_phone(client, auth_app, pair)

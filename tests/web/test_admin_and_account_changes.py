@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from services.petitions.models import REJECTION_REASONS
-from tests.auth.helpers import PASSWORD, login
+from tests.auth.helpers import PASSWORD, login, sms_code
 from tests.petitions.conftest import submitted_petition
 from tests.web.test_pages import (
     EVERY_REASON,
@@ -179,6 +179,20 @@ def test_asking_for_the_address_in_use_says_so_beside_the_field(client, auth_app
     assert "This is already your address." in _error_of(same.text, "new_email")
     assert "Check the new mailbox" not in same.text  # no false success
     assert 'id="email-pending"' not in client.get("/account?lang=en").text
+
+
+def test_asking_for_the_verified_number_says_so_beside_the_field(client, auth_app):
+    register_and_confirm(client, auth_app)
+    sign_in(client)
+    page = client.get("/account?lang=en")
+    client.post("/account/phone/code?lang=en", data={"csrf": csrf(page)})
+    code = {"csrf": csrf(page), "code": sms_code(auth_app)}
+    assert client.post("/account/phone/verify", data=code).status_code == 303
+    change = {"csrf": csrf(page), "phone": "050 123 45 67", "password": PASSWORD}
+    same = client.post("/account/phone?lang=en", data=change)
+    assert same.status_code == 422
+    assert "This is already your number." in _error_of(same.text, "new_phone")
+    assert "counts once you verify it" not in same.text
 
 
 def _error_of(page: str, field: str) -> str:

@@ -264,7 +264,8 @@ def change_email(data):
 @accounts_blp.response(200, ProfileSchema)
 @token_required
 def change_phone(data):
-    """Change the number; verify it with a code before it counts."""
+    """Change the number; verify it with a code before it counts. The verified number
+    itself is refused (422)."""
     user = current_user()
     profile.change_phone(db.session, user, data["phone"], data["password"])
     return profile_of(user)

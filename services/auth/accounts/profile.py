@@ -59,10 +59,12 @@ def change_email(
 
 
 def change_phone(session: Session, user: User, new_phone: str, password: str) -> None:
-    """Set a number to verify; the verified one stays until the new one is verified."""
+    """Set a number to verify; the verified one stays until the new one is verified.
+    The verified number itself is refused: there would be nothing to verify."""
     require_password(user, password)
-    if new_phone == user.phone and user.phone_verified_at is not None:
-        return
+    if new_phone == user.phone and user.phone_verified_at is not None:  # both in E.164
+        same = gettext("This is already your number.")
+        raise ValidationFailed(same, errors={"phone": [same]})
     if user.phone_verified_at is None:
         user.phone, user.pending_phone = new_phone, None
     else:
