@@ -75,6 +75,24 @@ def test_another_account_sees_the_refusal_not_the_button(client, auth_app, gatew
     assert "<summary>Kyiv</summary>" not in mallory.get("/petitions?lang=en").text
 
 
+def test_an_invitation_to_a_role_held_already_says_so(client, auth_app, gateway):
+    """An invitation answers alike for every address, so one may reach a person who
+    holds the role: its page says there is nothing to accept, and offers no button."""
+    moderator = Client(gateway)
+    signed_in_with_role(moderator, auth_app, "olena@example.org", "moderator")
+    signed_in_with_role(client, auth_app, "admin@example.org", "admin")
+    assert invite_from_the_page(client, "olena@example.org").status_code == 303
+    token = link_token(messages(auth_app, "olena@example.org", "role_invitation")[-1].text_body)
+    shown = moderator.get(f"/invitation?token={token}&lang=en")
+    assert shown.status_code == 200 and "You hold this role already" in shown.text
+    assert "Accept the role" not in shown.text
+    # As an administrator, it is another role: offered.
+    assert invite_from_the_page(client, "olena@example.org", role="admin").status_code == 303
+    token = link_token(messages(auth_app, "olena@example.org", "role_invitation")[-1].text_body)
+    offered = moderator.get(f"/invitation?token={token}&lang=en")
+    assert "Accept the role" in offered.text and "You hold this role already" not in offered.text
+
+
 def test_the_invitation_form_shows_errors_and_withdraws(client, auth_app):
     signed_in_with_role(client, auth_app, "admin@example.org", "admin")
     wrong = invite_from_the_page(client, "not an address")

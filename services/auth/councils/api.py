@@ -86,6 +86,10 @@ class OfferedRoleSchema(Schema):
     council_name = fields.String(required=True)
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
     expires_at = fields.DateTime(required=True)
+    held = fields.Boolean(
+        required=True,
+        metadata={"description": "the person holds the role already: accepting adds nothing"},
+    )
 
 
 def public_council(council: Council) -> dict:

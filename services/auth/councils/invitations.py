@@ -36,7 +36,7 @@ from .domain import (
     may_administer,
     withdraw_pending_invitations,
 )
-from .models import Council, Invitation
+from .models import Council, CouncilRole, Invitation
 
 INVITATION_TTL = timedelta(days=7)
 # A settled invitation (accepted, withdrawn or expired) is kept this long, then deleted:
@@ -204,18 +204,29 @@ def _invitation_for(
     return invitation, council
 
 
-def _described(invitation: Invitation, council: Council) -> dict:
+def _described(invitation: Invitation, council: Council, *, held: bool = False) -> dict:
     return {
         "council": council.slug,
         "council_name": council.name,
         "role": invitation.role,
         "expires_at": invitation.expires_at,
+        "held": held,
     }
 
 
 def invitation_for(session: Session, settings: Settings, user: User, token: str) -> dict:
-    """Which council and role the link offers `user`; the refusal accepting would meet."""
-    return _described(*_invitation_for(session, settings, user, token))
+    """Which council and role the link offers `user`, and whether they hold it already
+    (an invitation answers alike for every address, so one may reach a holder); the
+    refusal accepting would meet."""
+    invitation, council = _invitation_for(session, settings, user, token)
+    held = session.scalar(
+        select(CouncilRole.id).where(
+            CouncilRole.council_id == council.id,
+            CouncilRole.user_id == user.id,
+            CouncilRole.role == invitation.role,
+        )
+    )
+    return _described(invitation, council, held=held is not None)
 
 
 def accept_invitation(session: Session, settings: Settings, user: User, token: str) -> dict:
