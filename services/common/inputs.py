@@ -31,10 +31,6 @@ _FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-da
 # What the document says of every text a request may carry (an ECMA-262 pattern): no
 # NUL. Lone surrogates need no pattern: a JSON text is Unicode, and they are none.
 STORABLE_TEXT = "^[^\\u0000]*$"
-# Text that something besides spaces is left of once stripped (Python's whitespace: the
-# class names what ECMA-262's \\s leaves out), and no NUL.
-_NOT_SPACE = "[^\\s\\u0000\\u001c-\\u001f\\u0085]"
-NOT_BLANK_TEXT = f"^[^\\u0000]*{_NOT_SPACE}[^\\u0000]*$"
 
 
 def storable_text_property(self, field, ret: dict, **kwargs) -> dict:

@@ -383,3 +383,12 @@ def test_accounts_of_one_mailbox_carry_one_email_hash(client, auth_app):
         login(client, "bob@example.org").json["access_token"], options={"verify_signature": False}
     )
     assert unconfirmed["email_hash"] is None
+
+
+def test_an_empty_registration_hears_of_every_field_at_once(client):
+    """The password's length is checked with the other fields, not only once they pass
+    (its other rules need the address and the name, and follow them)."""
+    empty = {"name": "", "email": "", "password": "", "phone": ""}
+    refused = client.post("/api/auth/register?lang=en", json=empty)
+    assert refused.status_code == 422 and refused.json["errors"].keys() == empty.keys()
+    assert refused.json["errors"]["password"] == ["Use at least 10 characters."]

@@ -64,12 +64,17 @@ def check_new_password(password: str, email: str, name: str, field: str = "passw
     reason = password_problem(password, email=email, name=name)
     if reason is None:
         return
-    message = {
+    message = password_refusal(reason)
+    raise WeakPassword(gettext("The password is not accepted."), errors={field: [message]})
+
+
+def password_refusal(reason: str) -> str:
+    """What a person is told of a `password_problem`, in their language."""
+    return {
         "too-short": gettext("Use at least 10 characters."),
         "too-long": gettext("Use at most 256 characters."),
         "too-common": gettext("This password is too easy to guess. Choose another."),
     }[reason]
-    raise WeakPassword(gettext("The password is not accepted."), errors={field: [message]})
 
 
 def require_password(user: User, password: str, field: str | None = None) -> None:

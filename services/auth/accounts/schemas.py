@@ -12,13 +12,17 @@ from services.common.errors import N_
 from services.common.fields import ONE_LINE_NOT_BLANK, EmailAddress, Length, OneLine
 from services.common.passwords import MAX_LENGTH, MIN_DIFFERENT, MIN_LENGTH
 
+from .passwords import password_problem, password_refusal
+
 
 def new_password() -> fields.String:
     """A password being chosen. Its rules are checked by the domain (passwords.py), which
-    says in the reader's language what is wrong; here they are documented."""
+    says in the reader's language what is wrong; here they are documented, and its length
+    is checked with the other fields (a form left empty hears of every field at once)."""
     return fields.String(
         required=True,
         load_only=True,
+        validate=_long_enough,
         metadata={
             "minLength": MIN_LENGTH,
             "maxLength": MAX_LENGTH,
@@ -26,6 +30,13 @@ def new_password() -> fields.String:
             " different ones, neither a commonly used password nor the address or name",
         },
     )
+
+
+def _long_enough(password: str) -> None:
+    # Only the rules that need neither the address nor the name: the domain checks all.
+    reason = password_problem(password)
+    if reason in ("too-short", "too-long"):
+        raise ValidationError(password_refusal(reason))
 
 
 def given_password(description: str | None = None) -> fields.String:
