@@ -136,6 +136,9 @@ def test_closing_makes_results_final_and_corrects_drift(client, people, polls_ap
     data = client.get(f"/api/polls/polls/{poll['id']}/results").json
     assert data["final"] is True and data["voters"] == 3
     assert {o["id"]: o["votes"] for o in data["options"]}[first_option] == 1
+    # The widget says so: not "Results" that might still move.
+    widget = client.get(f"/api/polls/widget/{poll['id']}?lang=en").text
+    assert ">Final results</h2>" in widget
 
 
 def test_a_poll_closed_before_its_votes_were_folded_is_recounted_exactly(client, people, polls_app):
