@@ -61,6 +61,17 @@ def sign_in(client, email="olena@example.org", password=PASSWORD, next_path=None
     return client.post(url, data={"csrf": csrf(page), "email": email, "password": password})
 
 
+def email_only_petition(client, people, threshold=None, **policy) -> int:
+    """An open petition of a council whose signers need only a confirmed address."""
+    petition_id = open_petition(client, people, threshold=threshold)
+    client.put(
+        "/api/petitions/councils/kyiv/policy",
+        json={"signer_verification": "email", **policy},
+        headers=people.admin(),
+    )
+    return petition_id
+
+
 def test_a_resident_registers_signs_in_and_signs(client, auth_app, people):
     petition_id = open_petition(client, people, title="Ліхтарі на вулиці Шевченка")
     register_and_confirm(client, auth_app)
@@ -93,12 +104,7 @@ def test_a_resident_registers_signs_in_and_signs(client, auth_app, people):
 def test_the_petition_page_knows_who_signed_it(client, auth_app, people):
     """After signing: thanks and no contradiction; on any later visit: "you signed",
     never the Sign button again. Before: the name's publication is said."""
-    petition_id = open_petition(client, people)
-    client.put(
-        "/api/petitions/councils/kyiv/policy",
-        json={"signer_verification": "email", "signer_names_public": True},
-        headers=people.admin(),
-    )
+    petition_id = email_only_petition(client, people, signer_names_public=True)
     register_and_confirm(client, auth_app)
     sign_in(client)
     page = client.get(f"/petitions/{petition_id}?lang=en")
@@ -122,12 +128,7 @@ def test_a_shared_link_to_a_signed_petition_says_nothing_to_whoever_opens_it(
     """The address after signing once carried the receipt, and the page believed it: a
     signer sharing it told everybody they had signed (no Sign button), and a made-up
     "receipt" or "withdrawn" put any words in the page's green box."""
-    petition_id = open_petition(client, people)
-    client.put(
-        "/api/petitions/councils/kyiv/policy",
-        json={"signer_verification": "email"},
-        headers=people.admin(),
-    )
+    petition_id = email_only_petition(client, people)
     register_and_confirm(client, auth_app)
     sign_in(client)
     page = client.get(f"/petitions/{petition_id}?lang=en")
@@ -153,12 +154,7 @@ def test_a_shared_link_to_a_signed_petition_says_nothing_to_whoever_opens_it(
 def test_ones_own_signature_is_in_the_count_at_once(client, auth_app, people, petitions_app):
     """Counts are folded a second or so after signing; the signer's own page counts
     their signature meanwhile, and once folded it is counted once, not twice."""
-    petition_id = open_petition(client, people, threshold=100)
-    client.put(
-        "/api/petitions/councils/kyiv/policy",
-        json={"signer_verification": "email"},
-        headers=people.admin(),
-    )
+    petition_id = email_only_petition(client, people, threshold=100)
     register_and_confirm(client, auth_app)
     sign_in(client)
     page = client.get(f"/petitions/{petition_id}?lang=en")
@@ -201,12 +197,7 @@ def test_the_language_links_of_a_page_answering_a_form_lead_to_a_page(client, au
 def test_no_sign_button_once_the_deadline_has_passed(client, auth_app, people, petitions_app):
     """Past its deadline a petition still reads open until the deadline job judges it a
     few seconds later; its page no longer offers to sign it (the API would refuse)."""
-    petition_id = open_petition(client, people)
-    client.put(  # no phone needed
-        "/api/petitions/councils/kyiv/policy",
-        json={"signer_verification": "email"},
-        headers=people.admin(),
-    )
+    petition_id = email_only_petition(client, people)  # no phone needed
     page = f"/petitions/{petition_id}?lang=en"
     sign_form = f'action="/petitions/{petition_id}/sign"'
     visitor = Client(client.application)  # signed out

@@ -114,20 +114,21 @@ def update_council(
     return council
 
 
+def holds_role(session: Session, council: Council, user_id: int, role: str) -> bool:
+    """Whether the account holds `role` in the council."""
+    held = session.scalar(
+        select(CouncilRole.id).where(
+            CouncilRole.council_id == council.id,
+            CouncilRole.user_id == user_id,
+            CouncilRole.role == role,
+        )
+    )
+    return held is not None
+
+
 def may_administer(session: Session, actor_id: int, council: Council) -> bool:
     """Council admins administer their own council; platform admins every council."""
-    if is_platform_admin(session, actor_id):
-        return True
-    return (
-        session.scalar(
-            select(CouncilRole.id).where(
-                CouncilRole.council_id == council.id,
-                CouncilRole.user_id == actor_id,
-                CouncilRole.role == "admin",
-            )
-        )
-        is not None
-    )
+    return is_platform_admin(session, actor_id) or holds_role(session, council, actor_id, "admin")
 
 
 def _require_admin(

@@ -32,11 +32,12 @@ from .domain import (
     _require_admin,
     council_by_slug,
     give_role,
+    holds_role,
     invitation_pending,
     may_administer,
     withdraw_pending_invitations,
 )
-from .models import Council, CouncilRole, Invitation
+from .models import Council, Invitation
 
 INVITATION_TTL = timedelta(days=7)
 # A settled invitation (accepted, withdrawn or expired) is kept this long, then deleted:
@@ -219,14 +220,8 @@ def invitation_for(session: Session, settings: Settings, user: User, token: str)
     (an invitation answers alike for every address, so one may reach a holder); the
     refusal accepting would meet."""
     invitation, council = _invitation_for(session, settings, user, token)
-    held = session.scalar(
-        select(CouncilRole.id).where(
-            CouncilRole.council_id == council.id,
-            CouncilRole.user_id == user.id,
-            CouncilRole.role == invitation.role,
-        )
-    )
-    return _described(invitation, council, held=held is not None)
+    held = holds_role(session, council, user.id, invitation.role)
+    return _described(invitation, council, held=held)
 
 
 def accept_invitation(session: Session, settings: Settings, user: User, token: str) -> dict:
