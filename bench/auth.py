@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/auth.py [--seconds 8] [--connections 16] [--postgres]
 
-auth runs under gunicorn (2 workers, 8 threads) as in distributed mode. Measured:
+auth runs under gunicorn (2 workers, 16 threads) as in distributed mode. Measured:
 - health: GET /healthz, the baseline;
 - login: POST /login with the right password. argon2id is slow on purpose, so this is
   bounded by the hash; `hash_ms` reports one verification's cost;

@@ -6,7 +6,7 @@
 2. gateway   wrk -> distributed gateway (asyncio) -> auth under gunicorn
 3. embedded  wrk -> embedded mode under gunicorn (dispatch in-process)
 
-Every Python server gets the same worker settings (2 workers, 8 threads; the gateway one
+Every Python server gets the same worker settings (2 workers, 16 threads; the gateway one
 asyncio worker). Paths are measured in alternation over several rounds and the median
 kept, so that a noisy neighbour skews all three alike. The rate limiter stays on, with a
 limit too high to trip. The last line is one JSON object.

@@ -88,9 +88,9 @@ def service_config(service: str, environ: Mapping[str, str] | None = None) -> di
         "HASH_KEY": env("VICHE_HASH_KEY", DEV_HASH_KEY, vars_),
         "SQLALCHEMY_DATABASE_URI": database_url(service, vars_),
         "SQLALCHEMY_ENGINE_OPTIONS": {
-            # At least one connection per request thread (gunicorn --threads 8) and the
+            # A connection per request thread (gunicorn --threads 16), and room for the
             # background jobs: a smaller pool opens and closes a connection per request.
-            "pool_size": env_int("VICHE_DB_POOL_SIZE", 12, vars_),
+            "pool_size": env_int("VICHE_DB_POOL_SIZE", 16, vars_),
             "max_overflow": 8,
         },
         "MAX_CONTENT_LENGTH": env_int("VICHE_MAX_BODY_BYTES", 1024 * 1024, vars_),
