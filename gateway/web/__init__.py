@@ -47,6 +47,9 @@ LANGUAGE_NAMES = {
     "tr": "Türkçe",
     "hu": "Magyar",
 }
+# What a phone shows for each language, as sites in that language write it (not "UK"
+# for Ukrainian: that reads as the United Kingdom).
+LANGUAGE_SHORT_NAMES = {"uk": "УКР", "en": "EN", "ru": "РУС", "tr": "TR", "hu": "HU"}
 
 
 def problems_as_pages(response):
@@ -113,6 +116,7 @@ def create_app(config: Mapping | None = None) -> Flask:
     def _language():
         return {
             "languages": [(code, LANGUAGE_NAMES[code]) for code in SUPPORTED_LOCALES],
+            "language_short_names": LANGUAGE_SHORT_NAMES,
             "in_language": this_page_in,
         }
 

@@ -48,19 +48,35 @@ def _user_id(session, who: str) -> int:
 )
 def create_council(slug: str, name: str, language: str, time_zone: str | None) -> None:
     """Add a council."""
+    from marshmallow import ValidationError
+
     from gateway.cli import service_app_context
     from services.common.errors import Problem
 
+    from .councils.api import CouncilSchema
     from .councils.domain import create_council as create
 
+    given = {"slug": slug, "name": name, "default_language": language}
+    if time_zone is not None:
+        given["time_zone"] = time_zone
     with service_app_context("auth"):
         try:
-            council = create(
-                db.session, slug=slug, name=name, default_language=language, time_zone=time_zone
-            )
+            # Checked as the API checks a new council (a name is one line, 200 at most).
+            council = create(db.session, **CouncilSchema().load(given))
+        except ValidationError as invalid:
+            raise click.ClickException(_not_created(invalid.messages)) from invalid
         except Problem as problem:
-            raise click.ClickException(f"{problem.detail} {problem.errors or ''}") from problem
+            raise click.ClickException(_not_created(problem.errors, problem.detail)) from problem
         click.echo(f"council {council.slug} created ({council.time_zone})")
+
+
+def _not_created(errors: dict | None, detail: str | None = None) -> str:
+    """Why not: a line for each field at fault ("name: Write one line, …"), else the
+    detail."""
+    if not errors:
+        return f"council not created: {detail}"
+    faults = (f"  {field}: {' '.join(messages)}" for field, messages in errors.items())
+    return "\n".join(["council not created:", *faults])
 
 
 @auth_cli.command("grant-role")

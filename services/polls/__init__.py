@@ -10,6 +10,7 @@ from flask import Flask
 from services.common.app import create_service_app
 from services.common.caching import forget_public_reads_after_writes
 from services.common.config import env
+from services.common.dates import format_datetime
 
 from .api import polls_blp
 from .models import db
@@ -37,6 +38,8 @@ def create_app(config: Mapping | None = None, *, background: bool = False) -> Fl
         description="Community polls, email-confirmed votes, results and the embeddable widget.",
     )
     forget_public_reads_after_writes(db)
+    # The widget says when a poll opens or closed, as the web's pages do.
+    app.jinja_env.filters.update(format_datetime=format_datetime)
     if background:
         from .jobs import start_jobs
 

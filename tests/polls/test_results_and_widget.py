@@ -7,7 +7,7 @@ import csv
 import hashlib
 import io
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import update
@@ -321,6 +321,35 @@ def test_the_snippet_is_as_tall_as_the_poll(client, people):
 def test_a_draft_has_no_widget(client, people):
     draft = new_poll(client, people, publish=False)
     assert client.get(f"/api/polls/widget/{draft['id']}").status_code == 404
+
+
+def test_the_widget_says_when_a_poll_opens_on_the_councils_clocks(client, people):
+    poll = new_poll(client, people, opens_at="2099-06-30T21:00:00Z")
+    assert poll["state"] == "scheduled"
+    english = client.get(f"/api/polls/widget/{poll['id']}?lang=en").text
+    opens = "This poll opens on July 1, 2099, 12:00\u202fAM Eastern European Summer Time."
+    assert opens in english and "not opened yet" not in english
+    # In the poll's language (Ukrainian) without ?lang=.
+    shown = client.get(f"/api/polls/widget/{poll['id']}").text
+    assert "1 липня 2099\u202fр., 00:00 за східноєвропейським літнім часом" in shown
+
+
+def test_the_widget_says_when_a_poll_closed(client, people, polls_app):
+    poll = new_poll(client, people)
+    widget = f"/api/polls/widget/{poll['id']}?lang=en"
+    # Past its closing time, before the job marks it closed: the time it closed at.
+    shift_poll(polls_app, poll["id"], closes_at=datetime(2026, 7, 1, 9, 0, tzinfo=UTC))
+    closed = "This poll closed on July 1, 2026, 12:00\u202fPM Eastern European Summer Time."
+    assert closed in client.get(widget).text
+    # Closed by a moderator before its closing time: when that was.
+    shift_poll(
+        polls_app, poll["id"], state="closed", closed_at=datetime(2026, 6, 30, 12, 0, tzinfo=UTC)
+    )
+    closed = "This poll closed on June 30, 2026, 3:00\u202fPM Eastern European Summer Time."
+    assert closed in client.get(widget).text
+    # Without either time, as before.
+    shift_poll(polls_app, poll["id"], closes_at=None, closed_at=None)
+    assert "This poll is closed." in client.get(widget).text
 
 
 def test_the_widget_and_signing_keep_their_own_council_rules(client, people):

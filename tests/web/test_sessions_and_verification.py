@@ -114,8 +114,9 @@ def test_a_new_number_for_a_verified_phone_is_verified_from_the_page(client, aut
     )
     html = changed.text
     assert changed.status_code == 200 and 'role="status"' in html
-    assert "+380507654321 counts once you verify it with a code." in html
+    assert "+380 50 765 4321 counts once you verify it with a code." in html
     assert 'id="pending-phone"' in html and 'name="code"' in html and "Text me a code" in html
+    assert '<dd id="pending-phone">+380 50 765 4321 ' in html
     # A minute after the first code, one goes to the new number.
     with auth_app.app_context():
         from services.auth.accounts.models import PhoneVerification
@@ -128,8 +129,8 @@ def test_a_new_number_for_a_verified_phone_is_verified_from_the_page(client, aut
     verified = client.post("/account/phone/verify", data={"csrf": csrf(page), "code": code})
     assert verified.status_code == 303
     done = client.get("/account?lang=en").text
-    assert "+380507654321" in done and 'id="phone-verified"' in done
-    assert 'id="pending-phone"' not in done and PHONE not in done
+    assert "+380 50 765 4321" in done and 'id="phone-verified"' in done
+    assert 'id="pending-phone"' not in done and "+380 50 123 4567" not in done
 
 
 def test_an_unconfirmed_resident_is_offered_the_link_again_not_a_code(client, auth_app):
@@ -178,6 +179,24 @@ def test_a_refusal_for_want_of_a_verification_says_how_to_get_it(client, auth_ap
     assert refused.status_code == 422 and "Verify your phone number first." in refused.text
     assert "Verify your phone on your account page" in refused.text
     assert "Send the link again" not in refused.text
+
+
+def test_the_account_page_writes_numbers_as_people_do(client, auth_app):
+    """+380 50 123 4567, not the E.164 auth keeps (+380501234567), wherever a number is
+    shown: the account's, the one a code goes to, a new one's notice."""
+    register_and_confirm(client, auth_app)
+    sign_in(client)
+    page = client.get("/account?lang=en")
+    assert "<dd>+380 50 123 4567 " in page.text
+    assert "We text a code to +380 50 123 4567." in page.text
+    assert PHONE not in page.text
+    changed = client.post(
+        "/account/phone?lang=en",
+        data={"csrf": csrf(page), "phone": "050 765 4321", "password": PASSWORD},
+    )
+    assert "+380 50 765 4321 counts once you verify it with a code." in changed.text
+    assert "We text a code to +380 50 765 4321." in changed.text
+    assert "+380507654321" not in changed.text and PHONE not in changed.text
 
 
 def test_no_code_is_offered_before_the_address_is_confirmed(client, auth_app):

@@ -43,10 +43,11 @@ def test_a_deadline_late_in_the_utc_evening_is_the_next_day_in_kyiv(client, peop
     petition_id = open_petition(client, people, title="Ліхтарі на вулиці Шевченка")
     set_deadline(petitions_app, petition_id, datetime(2036, 11, 29, 22, 30, tzinfo=UTC))
     shown = page(client, f"/petitions/{petition_id}?lang=en")
-    assert "Collecting signatures until November 30, 2036" in shown
-    assert "12:30" in shown and "(Europe/Kyiv)" in shown
+    until = "Collecting signatures until November 30, 2036, 12:30\u202fAM"
+    assert f"{until} Eastern European Standard Time" in shown
+    assert "Europe/Kyiv" not in shown  # the zone as people name it, not its IANA id
     uk = page(client, f"/petitions/{petition_id}?lang=uk")
-    assert "30 листопада 2036" in uk and "00:30 (Europe/Kyiv)" in uk
+    assert "30 листопада 2036\u202fр., 00:30 за східноєвропейським стандартним часом" in uk
     listed = page(client, "/petitions?lang=en")
     assert "November 30, 2036" in listed
     assert "November 30, 2036" in page(client, "/councils/kyiv?lang=en")
@@ -54,8 +55,60 @@ def test_a_deadline_late_in_the_utc_evening_is_the_next_day_in_kyiv(client, peop
     # Budapest is an hour behind Kyiv: there it is still the 29th.
     change_time_zone(client, "kyiv", "Europe/Budapest")
     shown = page(client, f"/petitions/{petition_id}?lang=en")
-    assert "Collecting signatures until November 29, 2036" in shown
-    assert "11:30" in shown and "(Europe/Budapest)" in shown
+    assert "November 29, 2036, 11:30\u202fPM Central European Standard Time" in shown
+
+
+@pytest.mark.parametrize(
+    ("language", "zone", "moment", "shown"),
+    [
+        # Winter and summer time have their own names; Istanbul keeps one all year.
+        (
+            "uk",
+            "Europe/Kyiv",
+            "2026-12-01T10:00:00Z",
+            "1 грудня 2026\u202fр., 12:00 за східноєвропейським стандартним часом",
+        ),
+        (
+            "uk",
+            "Europe/Kyiv",
+            "2026-07-01T09:00:00Z",
+            "1 липня 2026\u202fр., 12:00 за східноєвропейським літнім часом",
+        ),
+        (
+            "en",
+            "Europe/Budapest",
+            "2026-07-01T09:00:00Z",
+            "July 1, 2026, 11:00\u202fAM Central European Summer Time",
+        ),
+        (
+            "tr",
+            "Europe/Istanbul",
+            "2026-12-01T10:00:00Z",
+            "1 Aralık 2026 13:00 Türkiye Standart Saati",
+        ),
+        (
+            "hu",
+            "Europe/Budapest",
+            "2026-12-01T10:00:00Z",
+            "2026. december 1. 11:00 közép-európai téli idő",
+        ),
+        # Russian names a zone as a label ("Eastern Europe, summer time"): in brackets.
+        (
+            "ru",
+            "Europe/Kyiv",
+            "2026-07-01T09:00:00Z",
+            "1 июля 2026\u202fг., 12:00 (Восточная Европа, летнее время)",
+        ),
+    ],
+)
+def test_a_time_names_its_zone_as_people_say_it_in_the_pages_language(
+    client, language, zone, moment, shown
+):
+    from services.common.dates import format_datetime
+
+    change_time_zone(client, "kyiv", zone)
+    with client.application.apps["web"].test_request_context(f"/?lang={language}"):
+        assert format_datetime(moment, "kyiv") == shown
 
 
 def test_the_moderation_queue_dates_petitions_on_the_councils_calendar(
@@ -99,19 +152,40 @@ def stored_polls(client, people) -> list[dict]:
     return listed.json["polls"]
 
 
+WINTER, SUMMER = "стандартним", "літнім"  # Kyiv's time, as the Ukrainian page names it
+
+
 @pytest.mark.parametrize(
-    ("opens", "closes", "opens_utc", "closes_utc"),
+    ("opens", "closes", "opens_utc", "closes_utc", "seasons"),
     [
         # Winter: Kyiv is UTC+2.
-        ("2026-12-01T18:00", "2026-12-08T18:00", "2026-12-01T16:00:00", "2026-12-08T16:00:00"),
+        (
+            "2026-12-01T18:00",
+            "2026-12-08T18:00",
+            "2026-12-01T16:00:00",
+            "2026-12-08T16:00:00",
+            (WINTER, WINTER),
+        ),
         # Summer: UTC+3.
-        ("2026-07-01T18:00", "2026-07-08T09:30", "2026-07-01T15:00:00", "2026-07-08T06:30:00"),
+        (
+            "2026-07-01T18:00",
+            "2026-07-08T09:30",
+            "2026-07-01T15:00:00",
+            "2026-07-08T06:30:00",
+            (SUMMER, SUMMER),
+        ),
         # The fall-back hour comes twice: its first occurrence (still summer time) is taken.
-        ("2026-10-25T03:30", "2026-10-26T03:30", "2026-10-25T00:30:00", "2026-10-26T01:30:00"),
+        (
+            "2026-10-25T03:30",
+            "2026-10-26T03:30",
+            "2026-10-25T00:30:00",
+            "2026-10-26T01:30:00",
+            (SUMMER, WINTER),
+        ),
     ],
 )
 def test_poll_times_are_typed_on_the_councils_clocks_and_stored_in_utc(
-    client, auth_app, people, opens, closes, opens_utc, closes_utc
+    client, auth_app, people, opens, closes, opens_utc, closes_utc, seasons
 ):
     token = poll_form(client, auth_app)
     made = create_poll(client, token, opens_at=opens, closes_at=closes)
@@ -121,7 +195,8 @@ def test_poll_times_are_typed_on_the_councils_clocks_and_stored_in_utc(
     assert datetime.fromisoformat(poll["closes_at"]) == datetime.fromisoformat(closes_utc + "Z")
     # Shown back on the council's clocks.
     listed = page(client, "/councils/kyiv/polls?lang=uk")
-    assert f"{opens[-5:]} (Europe/Kyiv)" in listed and f"{closes[-5:]} (Europe/Kyiv)" in listed
+    for typed, season in zip((opens, closes), seasons, strict=True):
+        assert f"{typed[-5:]} за східноєвропейським {season} часом" in listed
 
 
 def test_a_time_the_clocks_skip_is_refused_next_to_its_field(client, auth_app, people):
@@ -191,7 +266,7 @@ def test_a_scheduled_poll_shows_when_it_opens_on_its_page(client, people):
     published = client.post(f"/api/polls/polls/{poll_id}/publish", headers=people.moderator())
     assert published.status_code == 200, published.json
     shown = page(client, f"/polls/{poll_id}?lang=en")
-    assert "Opens July 1, 2099" in shown and "12:00" in shown and "(Europe/Kyiv)" in shown
+    assert "Opens July 1, 2099, 12:00\u202fAM Eastern European Summer Time" in shown
 
 
 def draft_card(client, poll_id: int) -> str:

@@ -11,6 +11,7 @@ from services.common.errors import N_
 from services.common.i18n import request_locale
 
 from .api import api, renew_tokens
+from .filters import phone_number
 from .pages import not_now, page_form, token_roles
 from .session import (
     check_csrf,
@@ -247,7 +248,9 @@ def change_contact(change: str):
     waiting = answer.body.get("pending_phone") or (
         None if answer.body.get("phone_verified") else answer.body.get("phone")
     )
-    notice = gettext("%(phone)s counts once you verify it with a code.", phone=waiting)
+    notice = gettext(
+        "%(phone)s counts once you verify it with a code.", phone=phone_number(waiting)
+    )
     return _account_page(notice=notice if waiting else None)
 
 

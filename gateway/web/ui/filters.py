@@ -1,48 +1,15 @@
-"""Template filters: numbers and dates in the page's language, page links."""
+"""Template filters: dates and phone numbers as people read them, labels, page links."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from urllib.parse import urlencode
 
-from babel import Locale
-from babel.dates import format_date as babel_date
-from babel.dates import format_datetime as babel_datetime
+import phonenumbers
 from flask_babel import gettext
 
 from services.common.councils import council_name, council_zone
+from services.common.dates import as_moment, format_date, format_datetime
 from services.common.errors import N_
-from services.common.i18n import request_locale
-
-
-def _moment(value) -> datetime:
-    """An RFC 3339 time from the API (always with its offset) as an aware datetime."""
-    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
-
-
-def format_date(value, council: str | None = None) -> str:
-    """A time from the API as the date on the council's calendar, in the page's language
-    (22:30 UTC on 29 November is already 30 November in Kyiv)."""
-    if not value:
-        return ""
-    # babel formats a datetime's own date: move it into the zone first.
-    local = _moment(value).astimezone(council_zone(council))
-    return babel_date(local, format="long", locale=request_locale())
-
-
-def format_datetime(value, council: str | None = None) -> str:
-    """A time from the API as date and hour on the council's clocks, with the zone's name:
-    for moments that matter to the hour (a poll opens, a petition's deadline)."""
-    if not value:
-        return ""
-    zone = council_zone(council)
-    locale = Locale.parse(request_locale())
-    # The locale's own way of joining a long date and a short time ("{1}, {0}", "{1} {0}").
-    pattern = locale.datetime_formats["long"].format(
-        locale.time_formats["short"].pattern, locale.date_formats["long"].pattern
-    )
-    shown = babel_datetime(_moment(value), pattern, tzinfo=zone, locale=locale)
-    return f"{shown} ({zone.key})"
 
 
 def local_input(value, council: str | None = None) -> str:
@@ -50,13 +17,24 @@ def local_input(value, council: str | None = None) -> str:
     to the minute."""
     if not value:
         return ""
-    return _moment(value).astimezone(council_zone(council)).strftime("%Y-%m-%dT%H:%M")
+    return as_moment(value).astimezone(council_zone(council)).strftime("%Y-%m-%dT%H:%M")
 
 
 def zone_name(council: str | None) -> str:
     """The name of the zone whose clocks the council keeps (Europe/Kyiv), for a form's
     times typed on them."""
     return council_zone(council).key
+
+
+def phone_number(e164: str | None) -> str:
+    """A number as people write it (+380 67 123 4567); auth keeps and takes E.164."""
+    if not e164:
+        return ""
+    try:
+        number = phonenumbers.parse(e164)
+    except phonenumbers.NumberParseException:
+        return e164
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
 
 
 def merge_query(query: dict, **changes) -> str:
@@ -147,6 +125,7 @@ FILTERS = {
     "format_datetime": format_datetime,
     "local_input": local_input,
     "merge_query": merge_query,
+    "phone_number": phone_number,
     "zone_name": zone_name,
     "state_label": state_label,
     "reason_label": reason_label,

@@ -1,0 +1,121 @@
+"""What a page shows fits where it is shown, on a phone and on a wide screen: the header
+in a few lines, a select's chosen option whole, a form's button apart from what follows."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser.conftest import ENABLED, PASSWORD, _next_phone, check_accessibility
+from tests.browser.test_journeys import sign_in_browser
+from tests.browser.test_menu import assert_header_fits
+
+pytestmark = pytest.mark.skipif(not ENABLED, reason="browser tests run with VICHE_BROWSER_TESTS=1")
+
+LANGUAGES = ("uk", "en", "ru", "tr", "hu")
+# A select cuts its text inside its own box (its scrollWidth is its clientWidth
+# whatever it holds): the chosen option's text is laid out apart, in the width the
+# select gives it (less its arrow, 16 px at the least), and must fit the height the
+# select has.
+CHOSEN_TEXT = """(select) => {
+  const style = getComputedStyle(select);
+  const padding = (a, b) => parseFloat(style[a]) + parseFloat(style[b]);
+  const probe = document.createElement("div");
+  probe.style.cssText = `position: absolute; visibility: hidden; white-space: normal;
+    font: ${style.font}; line-height: ${style.lineHeight};
+    width: ${select.clientWidth - padding("paddingLeft", "paddingRight") - 16}px`;
+  probe.textContent = select.selectedOptions[0].text;
+  document.body.append(probe);
+  const needed = probe.getBoundingClientRect().height;
+  probe.remove();
+  return {text: probe.textContent, needed,
+          has: select.clientHeight - padding("paddingTop", "paddingBottom")};
+}"""
+# Each form's button, and how far below it the next label starts.
+BUTTON_GAPS = """() => [...document.querySelectorAll("main form button")].map((button) => {
+  const labels = [...document.querySelectorAll("main label")].filter((label) =>
+    button.compareDocumentPosition(label) & Node.DOCUMENT_POSITION_FOLLOWING);
+  if (!labels.length) return null;
+  return {button: button.textContent.trim(), label: labels[0].textContent.trim(),
+          gap: labels[0].getBoundingClientRect().top - button.getBoundingClientRect().bottom};
+}).filter(Boolean)"""
+
+
+def registered(suite, email: str) -> None:
+    """An account whose address is confirmed and whose phone waits for its code."""
+    account = {"name": "Layout", "email": email, "password": PASSWORD, "phone": _next_phone()}
+    assert suite.api("POST", "/api/auth/register", account)[0] == 202
+    token = suite.outbox_link(email, "email/confirm").split("token=", 1)[1]
+    confirm = {"token": token, "password": PASSWORD}
+    assert suite.api("POST", "/api/auth/email/confirm", confirm)[0] == 200
+
+
+def header_height(page) -> float:
+    return page.evaluate("() => document.querySelector('header.site').offsetHeight")
+
+
+def test_the_header_takes_a_few_lines_on_a_phone(suite, open_page):
+    registered(suite, "header-resident@example.org")
+    visitor = open_page("visitor", viewport={"width": 360, "height": 740})
+    resident = open_page("resident", viewport={"width": 360, "height": 740})
+    sign_in_browser(resident, suite, "en", "header-resident@example.org")
+    for page in (visitor, resident):
+        for language in LANGUAGES:
+            page.goto(f"{suite.url}/petitions?lang={language}")
+            assert header_height(page) < 120, language
+            assert_header_fits(page)
+        check_accessibility(page)
+        page.screenshot_step("header")
+    # Each language is a link named by its name; only its short name shows.
+    ukrainian = visitor.get_by_role("link", name="Українська", exact=True)
+    assert ukrainian.locator(".language-code").inner_text() == "УКР"
+    link = visitor.get_by_role("link", name="Magyar", exact=True)
+    assert link.bounding_box()["width"] < 40
+    link.focus()
+    visitor.keyboard.press("Enter")
+    visitor.wait_for_load_state()
+    assert visitor.locator("html").get_attribute("lang") == "hu"
+
+
+@pytest.mark.parametrize("width", [360, 1280])
+def test_a_select_shows_its_chosen_option_whole(suite, open_page, width):
+    council = f"layout-{width}"
+    suite.cli("auth", "create-council", council, "Вишневе", "--language", "uk")
+    email = f"layout-moderator-{width}@example.org"
+    suite.moderator(council, email=email)
+    page = open_page("moderator", viewport={"width": width, "height": 740})
+    page.goto(f"{suite.url}/login?lang=uk")
+    page.fill("#email", email)
+    page.fill("#password", "a long moderator passphrase")
+    page.click("main button[type=submit]")
+    page.wait_for_load_state()
+    for language in LANGUAGES:
+        page.goto(f"{suite.url}/councils/{council}/polls?lang={language}")
+        for select in ("#method", "#results_visibility"):
+            for value in page.eval_on_selector_all(
+                f"{select} option", "options => options.map(o => o.value)"
+            ):
+                page.select_option(select, value)
+                shown = page.eval_on_selector(select, CHOSEN_TEXT)
+                assert shown["needed"] <= shown["has"] + 1, (language, shown)
+                sizes = page.eval_on_selector(select, "s => [s.scrollWidth, s.clientWidth]")
+                assert sizes[0] <= sizes[1], (language, select, value)
+        if language == "uk":
+            page.locator("#method").scroll_into_view_if_needed()
+            page.screenshot_step(f"poll-form-{width}")
+    check_accessibility(page)
+
+
+@pytest.mark.parametrize("width", [360, 1280])
+def test_a_forms_button_stands_apart_from_the_next_label(suite, open_page, width):
+    email = f"layout-buttons-{width}@example.org"
+    registered(suite, email)
+    page = open_page("resident", viewport={"width": width, "height": 740})
+    sign_in_browser(page, suite, "en", email)
+    page.goto(f"{suite.url}/account?lang=en")
+    gaps = page.evaluate(BUTTON_GAPS)
+    pairs = {(gap["button"], gap["label"]) for gap in gaps}
+    # The two that touched: one form's button right above the next form's field.
+    assert ("Text me a code", "The code from the SMS") in pairs
+    assert ("Change the address", "New mobile phone") in pairs
+    assert [gap for gap in gaps if gap["gap"] <= 8] == [], gaps
+    page.screenshot_step(f"account-{width}")
