@@ -267,3 +267,45 @@ def test_a_councils_name_reads_as_it_is_written(client, auth_app, councils):
         assert changed.status_code == 422 and changed.json["errors"] == {"name": [one_line]}
     assert client.get("/api/auth/councils/lviv").status_code == 404
     assert client.get("/api/auth/councils/kyiv").json["name"] == "Київська громада"
+
+
+def test_a_too_long_name_is_refused_alike_on_creation_and_on_a_change(client, auth_app, councils):
+    """The same field checks a council's name either way: one problem, one message."""
+    confirmed_resident(client, auth_app, "platform@example.org")
+    CliRunner().invoke(viche, ["auth", "grant-platform-admin", "platform@example.org"])
+    platform = bearer(login(client, "platform@example.org").json)
+    name = "Вишнівська сільська територіальна громада " * 5  # 210 characters
+    for language, message in (
+        ("en", "Give from 1 to 200 characters."),
+        ("uk", None),  # whatever the catalogue says, the same both ways
+    ):
+        body = {"slug": "vyshneve", "name": name, "default_language": "uk"}
+        created = client.post(f"/api/auth/councils?lang={language}", json=body, headers=platform)
+        answers = [created]
+        for check_only in ("false", "true"):
+            answers.append(
+                client.patch(
+                    f"/api/auth/councils/kyiv?lang={language}&check_only={check_only}",
+                    json={"name": name},
+                    headers=platform,
+                )
+            )
+        for answer in answers:
+            assert answer.status_code == 422 and answer.mimetype == "application/problem+json"
+        bodies = [
+            {k: v for k, v in a.json.items() if k not in ("instance", "request_id")}
+            for a in answers
+        ]
+        assert bodies[0]["type"] == "urn:viche:problem:validation-failed", bodies[0]
+        assert bodies[1] == bodies[0] == bodies[2], bodies
+        assert list(bodies[0]["errors"]) == ["name"]
+        if message is not None:
+            assert bodies[0]["errors"]["name"] == [message]
+    # Nothing changed, nothing was made; 200 characters are taken both ways.
+    assert client.get("/api/auth/councils/kyiv").json["name"] == "Київська громада"
+    assert client.get("/api/auth/councils/vyshneve").status_code == 404
+    longest = name[:200]
+    changed = client.patch("/api/auth/councils/kyiv", json={"name": longest}, headers=platform)
+    assert changed.status_code == 200 and changed.json["name"] == longest.strip()
+    body = {"slug": "vyshneve", "name": longest, "default_language": "uk"}
+    assert client.post("/api/auth/councils", json=body, headers=platform).status_code == 201

@@ -4,6 +4,7 @@ in a few lines, a select's chosen option whole, a form's button apart from what 
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.conftest import ENABLED, PASSWORD, _next_phone, check_accessibility
 from tests.browser.test_journeys import sign_in_browser
@@ -53,18 +54,33 @@ def header_height(page) -> float:
     return page.evaluate("() => document.querySelector('header.site').offsetHeight")
 
 
+def assert_header_compact(page, url: str) -> None:
+    """At 360 px wide, in every language: under 120 px, nothing sticking out; axe-clean."""
+    for language in LANGUAGES:
+        page.goto(f"{url}/petitions?lang={language}")
+        assert header_height(page) < 120, language
+        assert_header_fits(page)
+    check_accessibility(page)
+    page.screenshot_step("header")
+
+
 def test_the_header_takes_a_few_lines_on_a_phone(suite, open_page):
-    registered(suite, "header-resident@example.org")
+    email = "header-resident@example.org"
+    registered(suite, email)
     visitor = open_page("visitor", viewport={"width": 360, "height": 740})
     resident = open_page("resident", viewport={"width": 360, "height": 740})
-    sign_in_browser(resident, suite, "en", "header-resident@example.org")
+    sign_in_browser(resident, suite, "en", email)
     for page in (visitor, resident):
-        for language in LANGUAGES:
-            page.goto(f"{suite.url}/petitions?lang={language}")
-            assert header_height(page) < 120, language
-            assert_header_fits(page)
-        check_accessibility(page)
-        page.screenshot_step("header")
+        assert_header_compact(page, suite.url)
+    # The same person as admin of a council with a long name, signed in anew (the token
+    # names the roles; one account less to register: registrations are counted per hour).
+    council = "Вишнівська сільська територіальна громада"
+    suite.cli("auth", "create-council", "header-admin", council, "--language", "uk")
+    for role in ("moderator", "admin"):
+        suite.cli("auth", "grant-role", "header-admin", email, role)
+    admin = open_page("admin", viewport={"width": 360, "height": 740})
+    sign_in_browser(admin, suite, "en", email)
+    assert_header_compact(admin, suite.url)
     # Each language is a link named by its name; only its short name shows.
     ukrainian = visitor.get_by_role("link", name="Українська", exact=True)
     assert ukrainian.locator(".language-code").inner_text() == "УКР"
@@ -74,6 +90,31 @@ def test_the_header_takes_a_few_lines_on_a_phone(suite, open_page):
     visitor.keyboard.press("Enter")
     visitor.wait_for_load_state()
     assert visitor.locator("html").get_attribute("lang") == "hu"
+
+    # The admin's council menu, closed, is a badge with the council's initial; it is
+    # named by the council's name, which shows as its title and, once the menu is opened
+    # from the keyboard, above its pages: nothing is cut off.
+    summary = admin.locator(".council-menu summary")
+    expect(summary).to_have_accessible_name(council)
+    assert summary.get_attribute("title") == council
+    assert summary.locator(".council-initial").inner_text() == "В"
+    assert summary.bounding_box()["width"] < 40
+    summary.focus()
+    admin.keyboard.press("Enter")
+    name = admin.locator(".council-menu .council-name")
+    expect(name).to_be_visible()
+    shown = name.evaluate("e => [e.scrollWidth, e.clientWidth, e.getBoundingClientRect().width]")
+    assert shown[0] <= shown[1] and shown[2] > 100, shown
+    assert_header_fits(admin)
+    check_accessibility(admin)
+    admin.screenshot_step("council-menu-open")
+    admin.keyboard.press("Tab")
+    expect(admin.get_by_role("link", name="Moderálás")).to_be_focused()
+    for _ in range(2):
+        admin.keyboard.press("Tab")
+    expect(admin.get_by_role("link", name="Beállítások")).to_be_focused()
+    admin.keyboard.press("Enter")
+    admin.wait_for_url("**/councils/header-admin/settings")
 
 
 @pytest.mark.parametrize("width", [360, 1280])
@@ -118,4 +159,9 @@ def test_a_forms_button_stands_apart_from_the_next_label(suite, open_page, width
     assert ("Text me a code", "The code from the SMS") in pairs
     assert ("Change the address", "New mobile phone") in pairs
     assert [gap for gap in gaps if gap["gap"] <= 8] == [], gaps
+    # A phone number on one line, wherever it is shown, and the page no wider for it.
+    numbers = page.locator("main .phone-number")
+    assert numbers.count() == 2  # the account's, and the one a code goes to
+    assert numbers.evaluate_all("all => all.map((e) => e.getClientRects().length)") == [1, 1]
+    assert page.evaluate("() => document.documentElement.scrollWidth - innerWidth") <= 0
     page.screenshot_step(f"account-{width}")

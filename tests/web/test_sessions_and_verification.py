@@ -116,7 +116,7 @@ def test_a_new_number_for_a_verified_phone_is_verified_from_the_page(client, aut
     assert changed.status_code == 200 and 'role="status"' in html
     assert "+380 50 765 4321 counts once you verify it with a code." in html
     assert 'id="pending-phone"' in html and 'name="code"' in html and "Text me a code" in html
-    assert '<dd id="pending-phone">+380 50 765 4321 ' in html
+    assert '<dd id="pending-phone"><span class="phone-number">+380 50 765 4321</span> ' in html
     # A minute after the first code, one goes to the new number.
     with auth_app.app_context():
         from services.auth.accounts.models import PhoneVerification
@@ -187,16 +187,36 @@ def test_the_account_page_writes_numbers_as_people_do(client, auth_app):
     register_and_confirm(client, auth_app)
     sign_in(client)
     page = client.get("/account?lang=en")
-    assert "<dd>+380 50 123 4567 " in page.text
-    assert "We text a code to +380 50 123 4567." in page.text
+    assert '<dd><span class="phone-number">+380 50 123 4567</span> ' in page.text
+    assert 'We text a code to <span class="phone-number">+380 50 123 4567</span>.' in page.text
     assert PHONE not in page.text
     changed = client.post(
         "/account/phone?lang=en",
         data={"csrf": csrf(page), "phone": "050 765 4321", "password": PASSWORD},
     )
     assert "+380 50 765 4321 counts once you verify it with a code." in changed.text
-    assert "We text a code to +380 50 765 4321." in changed.text
+    assert 'We text a code to <span class="phone-number">+380 50 765 4321</span>.' in changed.text
     assert "+380507654321" not in changed.text and PHONE not in changed.text
+
+
+def test_a_phone_number_keeps_to_one_line(client, auth_app):
+    """A number breaks at none of its spaces on a narrow screen: the account's, and the
+    one a code goes to inside a translated sentence (a new one waiting: above)."""
+    response = client.get("/static/site.css")
+    css = response.text
+    response.close()
+    assert ".phone-number { white-space: nowrap; }" in css
+    number = '<span class="phone-number">+380 50 123 4567</span>'
+    register_only(client)
+    page = client.get("/account?lang=en").text
+    assert f"<dd>{number} " in page
+    assert f"Once your email address is confirmed, we can text a code to {number}." in page
+    confirm_in_another_tab(client, auth_app)
+    page = client.get("/account?lang=en").text
+    assert f"<dd>{number} " in page and f"We text a code to {number}." in page
+    # The sentence in another language holds the same element, and escapes nothing of it.
+    page = client.get("/account?lang=uk").text
+    assert page.count(number) == 2 and "&lt;span" not in page
 
 
 def test_no_code_is_offered_before_the_address_is_confirmed(client, auth_app):

@@ -23,9 +23,15 @@ from .models import ROLES, Council
 councils_blp = Blueprint("councils", __name__, description="Councils and roles in them")
 
 
+def council_name(**kwargs) -> OneLine:
+    """A council's name, checked alike whether it is given on creation or on a change:
+    one line of 1 to 200 characters."""
+    return OneLine(validate=Length(min=1, max=200), **kwargs)
+
+
 class CouncilSchema(Schema):
     slug = fields.String(required=True, validate=Length(min=1, max=64))
-    name = OneLine(required=True, validate=Length(min=1, max=200))
+    name = council_name(required=True)
     default_language = fields.String(required=True, validate=validate.OneOf(SUPPORTED_LOCALES))
     time_zone = fields.String(
         metadata={
@@ -38,7 +44,7 @@ class CouncilSchema(Schema):
 class CouncilChangesSchema(Schema):
     """Changes to a council: only the attributes given change."""
 
-    name = OneLine()
+    name = council_name()
     default_language = fields.String()
     time_zone = fields.String()
 
