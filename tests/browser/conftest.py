@@ -23,6 +23,7 @@ from tests.support.smtp import free_port
 
 CHROMIUM = os.environ.get("VICHE_CHROMIUM", "/usr/bin/chromium")
 PASSWORD = "a long resident passphrase"
+MODERATOR_PASSWORD = "a long moderator passphrase"
 
 
 def e164(phone: str) -> str:
@@ -130,19 +131,19 @@ class Suite:
                 return re.search(r"\b(\d{6})\b", page).group(1)
         raise AssertionError(f"no SMS to {to}")
 
+    def confirmed_account(self, email: str, password: str, name: str, phone: str) -> None:
+        """An account registered through the API, its address confirmed by its link; its
+        phone waits for a code."""
+        account = {"name": name, "email": email, "password": password, "phone": phone}
+        assert self.api("POST", "/api/auth/register", account)[0] == 202
+        token = self.outbox_link(email, "email/confirm").split("token=", 1)[1]
+        confirm = {"token": token, "password": password}
+        assert self.api("POST", "/api/auth/email/confirm", confirm)[0] == 200
+
     def resident_token(self, email: str, phone: str) -> str:
         """A resident with a confirmed address and a verified phone, through the API; the
         access token that says so."""
-        self.api(
-            "POST",
-            "/api/auth/register",
-            {"name": email.split("@")[0], "email": email, "password": PASSWORD, "phone": phone},
-        )
-        token = next(
-            link.split("token=", 1)[1] for link in self.outbox_links(email) if "token=" in link
-        )
-        confirm = {"token": token, "password": PASSWORD}
-        assert self.api("POST", "/api/auth/email/confirm", confirm)[0] == 200
+        self.confirmed_account(email, PASSWORD, email.split("@")[0], phone)
         status, pair = self.api("POST", "/api/auth/login", {"email": email, "password": PASSWORD})
         assert status == 200, pair
         assert self.api("POST", "/api/auth/phone/code", None, pair["access_token"])[0] == 202
@@ -157,17 +158,8 @@ class Suite:
 
     def moderator(self, council: str, email: str = "moderator@example.org") -> str:
         """An account confirmed by email, moderator and admin of `council`; its token."""
-        password = "a long moderator passphrase"
-        self.api(
-            "POST",
-            "/api/auth/register",
-            {"name": "Moderator", "email": email, "password": password, "phone": _next_phone()},
-        )
-        token = next(
-            link.split("token=", 1)[1] for link in self.outbox_links(email) if "token=" in link
-        )
-        confirm = {"token": token, "password": password}
-        assert self.api("POST", "/api/auth/email/confirm", confirm)[0] == 200
+        password = MODERATOR_PASSWORD
+        self.confirmed_account(email, password, "Moderator", _next_phone())
         for role in ("moderator", "admin"):
             self.cli("auth", "grant-role", council, email, role)
         status, pair = self.api("POST", "/api/auth/login", {"email": email, "password": password})

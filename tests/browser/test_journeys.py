@@ -10,7 +10,13 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.browser.conftest import ENABLED, PASSWORD, check_accessibility, e164
+from tests.browser.conftest import (
+    ENABLED,
+    MODERATOR_PASSWORD,
+    PASSWORD,
+    check_accessibility,
+    e164,
+)
 
 pytestmark = pytest.mark.skipif(not ENABLED, reason="browser tests run with VICHE_BROWSER_TESTS=1")
 
@@ -74,11 +80,11 @@ def open_in_dev_outbox(page, suite, recipient):
     page.screenshot_step("dev-outbox-message")
 
 
-def sign_in_browser(page, suite, lang, email):
+def sign_in_browser(page, suite, lang, email, password=PASSWORD):
     page.goto(f"{suite.url}/login?lang={lang}")
     check_accessibility(page)
     page.fill("#email", email)
-    page.fill("#password", PASSWORD)
+    page.fill("#password", password)
     page.click("main button[type=submit]")
     page.wait_for_load_state()
 
@@ -124,10 +130,7 @@ def test_journeys_1_and_2_file_moderate_sign_respond(suite, page, open_page, lan
 
     # 2. The moderator approves it in the browser.
     moderation = open_page("moderator")
-    moderation.goto(f"{suite.url}/login?lang={lang}")
-    moderation.fill("#email", f"mod-{lang}@example.org")
-    moderation.fill("#password", "a long moderator passphrase")
-    moderation.click("main button[type=submit]")
+    sign_in_browser(moderation, suite, lang, f"mod-{lang}@example.org", MODERATOR_PASSWORD)
     moderation.goto(f"{suite.url}/councils/{council}/moderation?lang={lang}")
     check_accessibility(moderation)
     moderation.screenshot_step("moderation-queue")
@@ -350,11 +353,7 @@ def test_every_page_passes_axe_and_fits_a_phone(suite, open_page, lang):
         f"/councils/{council}/rejected",
     ]
     page = open_page("admin", viewport={"width": 360, "height": 740})
-    page.goto(f"{suite.url}/login?lang={lang}")
-    page.fill("#email", email)
-    page.fill("#password", "a long moderator passphrase")
-    page.click("main button[type=submit]")
-    page.wait_for_load_state()
+    sign_in_browser(page, suite, lang, email, MODERATOR_PASSWORD)
     for path in pages:
         page.goto(f"{suite.url}{path}")
         page.wait_for_load_state("load")

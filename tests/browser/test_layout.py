@@ -6,7 +6,13 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import ENABLED, PASSWORD, _next_phone, check_accessibility
+from tests.browser.conftest import (
+    ENABLED,
+    MODERATOR_PASSWORD,
+    PASSWORD,
+    _next_phone,
+    check_accessibility,
+)
 from tests.browser.test_journeys import sign_in_browser
 from tests.browser.test_menu import assert_header_fits
 
@@ -43,11 +49,7 @@ BUTTON_GAPS = """() => [...document.querySelectorAll("main form button")].map((b
 
 def registered(suite, email: str) -> None:
     """An account whose address is confirmed and whose phone waits for its code."""
-    account = {"name": "Layout", "email": email, "password": PASSWORD, "phone": _next_phone()}
-    assert suite.api("POST", "/api/auth/register", account)[0] == 202
-    token = suite.outbox_link(email, "email/confirm").split("token=", 1)[1]
-    confirm = {"token": token, "password": PASSWORD}
-    assert suite.api("POST", "/api/auth/email/confirm", confirm)[0] == 200
+    suite.confirmed_account(email, PASSWORD, "Layout", _next_phone())
 
 
 def header_height(page) -> float:
@@ -124,11 +126,7 @@ def test_a_select_shows_its_chosen_option_whole(suite, open_page, width):
     email = f"layout-moderator-{width}@example.org"
     suite.moderator(council, email=email)
     page = open_page("moderator", viewport={"width": width, "height": 740})
-    page.goto(f"{suite.url}/login?lang=uk")
-    page.fill("#email", email)
-    page.fill("#password", "a long moderator passphrase")
-    page.click("main button[type=submit]")
-    page.wait_for_load_state()
+    sign_in_browser(page, suite, "uk", email, MODERATOR_PASSWORD)
     for language in LANGUAGES:
         page.goto(f"{suite.url}/councils/{council}/polls?lang={language}")
         for select in ("#method", "#results_visibility"):

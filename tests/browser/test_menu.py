@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import ENABLED, check_accessibility
+from tests.browser.conftest import ENABLED, MODERATOR_PASSWORD, check_accessibility
+from tests.browser.test_journeys import sign_in_browser
 
 pytestmark = pytest.mark.skipif(not ENABLED, reason="browser tests run with VICHE_BROWSER_TESTS=1")
 
@@ -54,11 +55,7 @@ def test_the_menu_names_councils_and_fits_the_screen(suite, open_page, width):
     suite.moderator(f"menu-a-{width}", email=email)
     suite.cli("auth", "grant-role", f"menu-b-{width}", email, "moderator")
     page = open_page("admin", viewport={"width": width, "height": 740})
-    page.goto(f"{suite.url}/login?lang=uk")
-    page.fill("#email", email)
-    page.fill("#password", "a long moderator passphrase")
-    page.click("main button[type=submit]")
-    page.wait_for_load_state()
+    sign_in_browser(page, suite, "uk", email, MODERATOR_PASSWORD)
     page.goto(f"{suite.url}/petitions?lang=uk")
     header = page.locator("header.site")
     for name in names.values():
