@@ -8,11 +8,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from werkzeug.test import Client
 
 from services.common.timeutil import utcnow
 from services.common.tokens import Principal
 from services.polls.errors import AlreadyVoted
-from services.polls.models import FoldWatermark, Poll
+from services.polls.models import FoldWatermark, PendingVote, Poll
 from services.polls.models import db as polls_db
 from services.polls.tallies import (
     current_tallies,
@@ -22,9 +23,21 @@ from services.polls.tallies import (
     stored_tallies,
 )
 from services.polls.voting import vote_with_account
+from tests.auth.helpers import page_form
 from tests.conftest import TEST_DB
-from tests.polls.conftest import fold, new_poll, option_ids
-from tests.support.concurrency import as_processes_at_once, failures, while_row_locked
+from tests.polls.conftest import (
+    confirmation_token,
+    fold,
+    new_poll,
+    option_ids,
+    request_email_vote,
+)
+from tests.support.concurrency import (
+    as_processes_at_once,
+    failures,
+    released_together,
+    while_row_locked,
+)
 
 pytestmark = [
     pytest.mark.usefixtures("councils"),
@@ -137,3 +150,33 @@ def test_a_fold_with_nothing_new_neither_locks_nor_waits(client, people, polls_a
     assert fold(polls_app) == 1
     locked = select(FoldWatermark).with_for_update()
     assert while_row_locked(polls_app, locked, fold_votes) == [0]
+
+
+def test_one_mailbox_pressing_confirm_on_two_votes_at_once_counts_one(
+    gateway, client, people, auth_app, polls_app
+):
+    """Two votes asked for from one address, each Confirm button pressed in several tabs
+    at the same moment: one vote counts, every other press is refused, and the vote
+    left over counts nowhere."""
+    poll = new_poll(client, people)
+    first, second = option_ids(poll)[:2]
+    forms = []
+    for choice in (first, second):
+        assert request_email_vote(client, poll["id"], [choice]).status_code == 202
+        page = client.get(f"/api/auth/verify?token={confirmation_token(auth_app)}")
+        forms.append(page_form(page.get_data(as_text=True)))
+
+    def press(action: str, fields: dict):
+        tab = Client(gateway)
+        return lambda: tab.post(action, data=fields).status_code
+
+    statuses = released_together([press(*form) for form in forms for _ in range(3)])
+    assert sorted(statuses) == [200, 409, 409, 409, 409, 409]
+    fold(polls_app)
+    results = client.get(f"/api/polls/polls/{poll['id']}/results").json
+    assert results["voters"] == 1 and sum(o["votes"] for o in results["options"]) == 1
+    with polls_app.app_context():
+        settled = polls_db.session.scalars(
+            select(PendingVote.status).where(PendingVote.poll_id == poll["id"])
+        ).all()
+    assert sorted(settled) == ["confirmed", "refused"]

@@ -45,6 +45,8 @@ from ..accounts.models import User
 from ..accounts.settings import Settings
 from ..keys import current_signer, signed_token
 from ..messaging import enqueue_email
+from ..messaging.models import OutboxMessage
+from ..messaging.outbox import INSERT_MESSAGE, MESSAGE_COLUMNS, email_row
 from .models import EmailVerification, NotificationBatch
 
 VERIFICATION_TTL = timedelta(days=1)
@@ -84,6 +86,59 @@ REQUESTS_SINCE = select(func.count()).where(
     _verification.created_at > bindparam("since"),
 )
 INSERT_VERIFICATION = insert(EmailVerification.__table__)
+_VERIFICATION_COLUMNS = (
+    "id",
+    "caller",
+    "purpose",
+    "subject",
+    "email_hash",
+    "locale",
+    "return_url",
+    "context",
+    "status",
+    "created_at",
+    "expires_at",
+)
+
+
+def _request_and_queue():
+    """On PostgreSQL a request is one statement (data-modifying CTEs): the address's
+    requests in the last hour counted, the verification written if they are few enough,
+    and its email queued with it, or nothing at all. A row back: written. The message's
+    values are bound as message_<column>."""
+    verifications, messages = EmailVerification.__table__, OutboxMessage.__table__
+    written = (
+        insert(verifications)
+        .from_select(
+            _VERIFICATION_COLUMNS,
+            select(
+                *(
+                    bindparam(name, type_=verifications.c[name].type)
+                    for name in _VERIFICATION_COLUMNS
+                )
+            ).where(REQUESTS_SINCE.scalar_subquery() < PER_ADDRESS_PER_HOUR),
+        )
+        .returning(verifications.c.id)
+        .cte("written")
+    )
+    queued = (
+        insert(messages)
+        .from_select(
+            MESSAGE_COLUMNS,
+            select(
+                *(
+                    bindparam(f"message_{name}", type_=messages.c[name].type)
+                    for name in MESSAGE_COLUMNS
+                )
+            ).select_from(written),
+        )
+        .returning(messages.c.id)
+        .cte("queued")
+    )
+    return HotStatement(select(queued.c.id))
+
+
+REQUEST_AND_QUEUE = _request_and_queue()
 
 
 @dataclass(frozen=True)
@@ -115,35 +170,22 @@ def request_verification(
         )
     email_hash = mailbox_hash(settings.hash_key, email)
     now = utcnow()
-    connection = session.connection()
-    recent = connection.scalar(
-        REQUESTS_SINCE, {"email_hash": email_hash, "since": now - timedelta(hours=1)}
-    )
-    if recent >= PER_ADDRESS_PER_HOUR:
-        raise TooManyRequests(
-            gettext("Too many confirmations were sent to this address. Try again later."),
-            headers={"Retry-After": "3600"},
-        )
     queued = QueuedVerification(secrets.token_hex(16), now + VERIFICATION_TTL)
-    connection.execute(
-        INSERT_VERIFICATION,
-        {
-            "id": queued.id,
-            "caller": caller,
-            "purpose": purpose,
-            "subject": subject,
-            "email_hash": email_hash,
-            "locale": locale,
-            "return_url": return_url,
-            "context": context,
-            "status": "pending",
-            "created_at": now,
-            "expires_at": queued.expires_at,
-        },
-    )
+    verification = {
+        "id": queued.id,
+        "caller": caller,
+        "purpose": purpose,
+        "subject": subject,
+        "email_hash": email_hash,
+        "locale": locale,
+        "return_url": return_url,
+        "context": context,
+        "status": "pending",
+        "created_at": now,
+        "expires_at": queued.expires_at,
+    }
     token = link_serializer(settings, PURPOSE).dumps({"v": queued.id})
-    enqueue_email(
-        session,
+    message = email_row(
         to=email,
         template="confirm_for_service",
         locale=locale,
@@ -153,8 +195,30 @@ def request_verification(
             "link": f"{settings.public_url}/api/auth/verify?token={token}",
         },
     )
+    since = {"since": now - timedelta(hours=1)}
+    engine = session.get_bind()
+    if engine.dialect.name == "postgresql":
+        bound = {f"message_{name}": value for name, value in message.items()}
+        if REQUEST_AND_QUEUE.first(engine, {**verification, **since, **bound}) is None:
+            raise _too_many_requests()
+        return queued
+    connection = session.connection()  # elsewhere step by step, in one transaction
+    if (
+        connection.scalar(REQUESTS_SINCE, {"email_hash": email_hash, **since})
+        >= PER_ADDRESS_PER_HOUR
+    ):
+        raise _too_many_requests()
+    connection.execute(INSERT_VERIFICATION, verification)
+    connection.execute(INSERT_MESSAGE, message)
     session.commit()
     return queued
+
+
+def _too_many_requests() -> TooManyRequests:
+    return TooManyRequests(
+        gettext("Too many confirmations were sent to this address. Try again later."),
+        headers={"Retry-After": "3600"},
+    )
 
 
 def _verification_id(settings: Settings, token: str) -> str:

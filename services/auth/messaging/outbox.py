@@ -68,14 +68,51 @@ def _render_optional(name: str, locale: str, context: dict) -> str | None:
 # One INSERT on the session's connection, in its transaction: no ORM object to build
 # and flush, nor the ORM's part of executing a statement.
 INSERT_MESSAGE = insert(OutboxMessage.__table__)
+# The columns a new message's row gives values for (`message_row`).
+MESSAGE_COLUMNS = (
+    "channel",
+    "recipient",
+    "template",
+    "locale",
+    "subject",
+    "text_body",
+    "html_body",
+    "user_id",
+    "status",
+    "attempts",
+    "redacted",
+    "next_attempt_at",
+    "created_at",
+)
 
 
-def _queue(session: Session, **row) -> int:
+def message_row(**given) -> dict:
+    """A new message's row, due now: `given` and the defaults for the rest."""
     now = utcnow()
     unset = {"subject": None, "html_body": None, "user_id": None}
     fresh = {"status": "created", "attempts": 0, "redacted": False}
-    values = {**unset, **fresh, "next_attempt_at": now, "created_at": now, **row}
-    return session.connection().execute(INSERT_MESSAGE, values).inserted_primary_key[0]
+    return {**unset, **fresh, "next_attempt_at": now, "created_at": now, **given}
+
+
+def _queue(session: Session, row: dict) -> int:
+    return session.connection().execute(INSERT_MESSAGE, row).inserted_primary_key[0]
+
+
+def email_row(
+    *, to: str, template: str, locale: str, context: dict, user_id: int | None = None
+) -> dict:
+    """The row of an email from templates/messages/<template>.{subject.txt,txt,html},
+    rendered now: for `enqueue_email`, or for a statement that writes it with other rows."""
+    return message_row(
+        channel="email",
+        recipient=to,
+        template=template,
+        locale=locale,
+        subject=_render(f"{template}.subject.txt", locale, context),
+        text_body=_render(f"{template}.txt", locale, context),
+        html_body=_render_optional(f"{template}.html", locale, context),
+        user_id=user_id,
+    )
 
 
 def enqueue_email(
@@ -87,17 +124,10 @@ def enqueue_email(
     context: dict,
     user_id: int | None = None,
 ) -> int:
-    """Queue an email from templates/messages/<template>.{subject.txt,txt,html}; its id."""
+    """Queue an email (`email_row`); its id."""
     return _queue(
         session,
-        channel="email",
-        recipient=to,
-        template=template,
-        locale=locale,
-        subject=_render(f"{template}.subject.txt", locale, context),
-        text_body=_render(f"{template}.txt", locale, context),
-        html_body=_render_optional(f"{template}.html", locale, context),
-        user_id=user_id,
+        email_row(to=to, template=template, locale=locale, context=context, user_id=user_id),
     )
 
 
@@ -113,12 +143,14 @@ def enqueue_sms(
     """Queue an SMS from templates/messages/<template>.sms.txt; its id."""
     return _queue(
         session,
-        channel="sms",
-        recipient=to,
-        template=template,
-        locale=locale,
-        text_body=_render(f"{template}.sms.txt", locale, context),
-        user_id=user_id,
+        message_row(
+            channel="sms",
+            recipient=to,
+            template=template,
+            locale=locale,
+            text_body=_render(f"{template}.sms.txt", locale, context),
+            user_id=user_id,
+        ),
     )
 
 
