@@ -309,3 +309,20 @@ def test_a_too_long_name_is_refused_alike_on_creation_and_on_a_change(client, au
     assert changed.status_code == 200 and changed.json["name"] == longest.strip()
     body = {"slug": "vyshneve", "name": longest, "default_language": "uk"}
     assert client.post("/api/auth/councils", json=body, headers=platform).status_code == 201
+
+
+def test_a_blank_name_is_refused_with_a_request_for_a_name(client, auth_app, councils):
+    confirmed_resident(client, auth_app, "platform@example.org")
+    CliRunner().invoke(viche, ["auth", "grant-platform-admin", "platform@example.org"])
+    platform = bearer(login(client, "platform@example.org").json)
+    for language, message in (("en", "Give the council a name."), ("uk", "Дайте громаді назву.")):
+        body = {"slug": "blank", "name": "   ", "default_language": "uk"}
+        created = client.post(f"/api/auth/councils?lang={language}", json=body, headers=platform)
+        changed = client.patch(
+            f"/api/auth/councils/kyiv?lang={language}", json={"name": " "}, headers=platform
+        )
+        for answer in (created, changed):
+            assert answer.status_code == 422 and answer.mimetype == "application/problem+json"
+            assert answer.json["errors"] == {"name": [message]}
+    assert client.get("/api/auth/councils/blank").status_code == 404
+    assert client.get("/api/auth/councils/kyiv").json["name"] == "Київська громада"

@@ -58,7 +58,9 @@ def _council_errors(
 ) -> dict[str, list[str]]:
     """What is wrong with the attributes given (None: not given)."""
     errors = {}
-    if name is not None and (not name.strip() or len(name) > 200):
+    if name is not None and not name.strip():
+        errors["name"] = [gettext("Give the council a name.")]
+    elif name is not None and len(name) > 200:
         errors["name"] = [gettext("Give a name of at most 200 characters.")]
     if default_language is not None and default_language not in SUPPORTED_LOCALES:
         errors["default_language"] = [gettext("Choose one of the supported languages.")]
