@@ -248,9 +248,9 @@ def change_contact(change: str):
     waiting = answer.body.get("pending_phone") or (
         None if answer.body.get("phone_verified") else answer.body.get("phone")
     )
-    notice = gettext(
-        "%(phone)s counts once you verify it with a code.", phone=phone_number(waiting)
-    )
+    # A notice is text, not markup: no-break spaces keep the number on one line.
+    unbroken = phone_number(waiting).replace(" ", "\N{NO-BREAK SPACE}")
+    notice = gettext("%(phone)s counts once you verify it with a code.", phone=unbroken)
     return _account_page(notice=notice if waiting else None)
 
 
