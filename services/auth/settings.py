@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from services.common.config import ConfigError, env, env_int
+from services.common.config import ConfigError, env, env_int, env_rate_limit
 
 
 def auth_settings(environ: Mapping[str, str] | None = None) -> dict:
@@ -37,6 +37,11 @@ def auth_settings(environ: Mapping[str, str] | None = None) -> dict:
         # What the installation texts at most, whoever asks (a ceiling on the SMS bill).
         "SMS_PER_HOUR": env_int("VICHE_SMS_PER_HOUR", 300, vars_),
         "SMS_PER_DAY": env_int("VICHE_SMS_PER_DAY", 3000, vars_),
+        # Registrations from one client address: a council office signing residents up
+        # at its counter needs more than a household does.
+        "REGISTRATION_LIMIT_PER_CLIENT": env_rate_limit(
+            "VICHE_REGISTRATION_LIMIT_PER_CLIENT", "30/hour", vars_
+        ),
     }
 
 

@@ -41,6 +41,18 @@ def env_int(name: str, default: int, environ: Mapping[str, str] | None = None) -
         raise ConfigError(f"{name} must be a whole number, not {raw!r}") from exc
 
 
+def env_rate_limit(name: str, default: str, environ: Mapping[str, str] | None = None) -> str:
+    """A rate limit such as "30/hour", checked now rather than at the first request."""
+    from limits import parse
+
+    raw = env(name, default, environ)
+    try:
+        parse(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a rate such as 30/hour, not {raw!r}") from exc
+    return raw
+
+
 def var_dir(environ: Mapping[str, str] | None = None) -> Path:
     """Where embedded mode keeps its SQLite files and other local state."""
     return Path(env("VICHE_VAR_DIR", str(REPO_ROOT / "var"), environ))

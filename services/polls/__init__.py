@@ -9,7 +9,7 @@ from flask import Flask
 
 from services.common.app import create_service_app
 from services.common.caching import forget_public_reads_after_writes
-from services.common.config import env
+from services.common.config import env_rate_limit
 from services.common.dates import format_datetime
 
 from .api import polls_blp
@@ -24,8 +24,12 @@ def create_app(config: Mapping | None = None, *, background: bool = False) -> Fl
     config = {
         # Email vote requests: per client address (people behind one carrier NAT share
         # one) and per address (auth caps confirmation emails per address too).
-        "EMAIL_VOTE_LIMIT_PER_CLIENT": env("VICHE_EMAIL_VOTE_LIMIT_PER_CLIENT", "60/hour"),
-        "EMAIL_VOTE_LIMIT_PER_ADDRESS": env("VICHE_EMAIL_VOTE_LIMIT_PER_ADDRESS", "5/hour"),
+        "EMAIL_VOTE_LIMIT_PER_CLIENT": env_rate_limit(
+            "VICHE_EMAIL_VOTE_LIMIT_PER_CLIENT", "60/hour"
+        ),
+        "EMAIL_VOTE_LIMIT_PER_ADDRESS": env_rate_limit(
+            "VICHE_EMAIL_VOTE_LIMIT_PER_ADDRESS", "5/hour"
+        ),
         **(config or {}),
     }
     app = create_service_app(

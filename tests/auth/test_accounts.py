@@ -135,10 +135,9 @@ def test_one_place_cannot_open_accounts_without_end(client, auth_app, monkeypatc
     """Each registration costs an argon2 hash and an email: limited per client."""
     from limits import parse
 
-    from services.auth.accounts.throttle import REGISTRATION_LIMITS
-    from services.common.throttle import app_throttle
+    from services.auth.accounts.throttle import registration_throttle
 
-    limits = app_throttle(auth_app, "register", REGISTRATION_LIMITS).items
+    limits = registration_throttle(auth_app).items
     monkeypatch.setitem(limits, "register-client", parse("3/hour"))
     here = {"REMOTE_ADDR": "203.0.113.7"}
     for n in range(3):

@@ -53,6 +53,8 @@ class Suite:
             "LOG_LEVEL": "WARNING",
             "VICHE_PUBLIC_URL": self.url,
             "PORT": str(self.port),
+            # The suite registers its people from one address, as a council's counter would.
+            "VICHE_REGISTRATION_LIMIT_PER_CLIENT": "300/hour",
         }
         for name in ("AUTH", "POLLS", "PETITIONS"):
             self.env.pop(f"{name}_DATABASE_URL", None)  # embedded mode: SQLite under var/

@@ -64,3 +64,15 @@ def test_plain_postgres_urls_use_psycopg():
     assert database_url("auth", {"AUTH_DATABASE_URL": "postgresql://h/a"}).startswith(
         "postgresql+psycopg://"
     )
+
+
+@pytest.mark.parametrize("limit", ["lots", "30 per fortnight", "-1/hour"])
+def test_a_rate_limit_that_does_not_read_stops_the_start(limit):
+    """Checked when the service starts, not at the first registration (a 500 then)."""
+    from services.auth.settings import auth_settings
+
+    with pytest.raises(ConfigError, match="VICHE_REGISTRATION_LIMIT_PER_CLIENT"):
+        auth_settings({"VICHE_REGISTRATION_LIMIT_PER_CLIENT": limit})
+    assert auth_settings({})["REGISTRATION_LIMIT_PER_CLIENT"] == "30/hour"
+    settings = auth_settings({"VICHE_REGISTRATION_LIMIT_PER_CLIENT": "300/hour"})
+    assert settings["REGISTRATION_LIMIT_PER_CLIENT"] == "300/hour"

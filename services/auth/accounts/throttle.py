@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from flask import current_app
 
-from services.common.throttle import app_throttle
+from services.common.throttle import Throttle, app_throttle
 
 LIMITS = {
     "login-account-client": "10/15 minutes",  # failures per address, from one client
@@ -19,8 +19,8 @@ LIMITS = {
 }
 # Each registration hashes a password with argon2 (on purpose: the answer's timing must
 # not tell who is registered) and sends an email: a client opening accounts without
-# end would take auth's processors and send mail to whoever it names.
-REGISTRATION_LIMITS = {"register-client": "30/hour"}
+# end would take auth's processors and send mail to whoever it names. The limit per
+# client is REGISTRATION_LIMIT_PER_CLIENT (30 an hour unless configured).
 # A change of address emails the new one a link: enough to mend a typo or two, too few
 # to fill a stranger's mailbox from one account.
 ADDRESS_CHANGE_LIMITS = {"address-change-account": "5/hour"}
@@ -60,8 +60,12 @@ class LoginThrottle:
 
 def registration_wait(client: str) -> int | None:
     """Count a registration from `client`; seconds to wait when it is one too many."""
-    throttle = app_throttle(current_app, "register", REGISTRATION_LIMITS)
-    return throttle.hit("register-client", client)
+    return registration_throttle(current_app).hit("register-client", client)
+
+
+def registration_throttle(app) -> Throttle:
+    limit = app.config["REGISTRATION_LIMIT_PER_CLIENT"]
+    return app_throttle(app, "register", {"register-client": limit})
 
 
 def address_change_wait(user_id: int) -> int | None:
