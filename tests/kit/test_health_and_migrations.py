@@ -203,3 +203,37 @@ def test_a_pooled_connection_the_server_dropped_is_replaced_not_failed(petitions
         assert response.status_code == 200, response.json
     finally:
         engine.dispose()  # other dead connections may still sit in the pool
+
+
+def test_verifications_lose_the_address_column_and_what_it_still_held():
+    """auth 0019: a request from before, still holding its address, keeps everything but
+    the address; the way back brings the column back empty."""
+    url = database_url_for("auth", "no-address")
+    recreate_database(url)
+    app = create_auth_app({"SQLALCHEMY_DATABASE_URI": url})
+    upgrade_database(app, "0018")
+    db = app.extensions["sqlalchemy"]
+    with app.app_context(), db.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO email_verifications (id, caller, purpose, subject, email,"
+                " email_hash, locale, context, status, created_at, expires_at) VALUES ('v1',"
+                " 'polls', 'poll-vote:7', 'vote-1', 'voter@example.org', 'h', 'uk', '{}',"
+                " 'pending', :at, :at)"
+            ),
+            {"at": "2026-11-01 10:00:00+00:00"},
+        )
+    upgrade_database(app)
+    with app.app_context():
+        columns = {c["name"] for c in inspect(db.engine).get_columns("email_verifications")}
+        assert "email" not in columns and "email_hash" in columns
+        with db.engine.connect() as connection:
+            row = connection.execute(text("SELECT * FROM email_verifications")).one()
+        assert row.id == "v1" and row.status == "pending"
+        assert "voter@example.org" not in [str(value) for value in row]
+        downgrade_database(app, "0018")
+        with db.engine.connect() as connection:
+            assert connection.execute(text("SELECT email FROM email_verifications")).all() == [
+                (None,)
+            ]
+        db.engine.dispose()

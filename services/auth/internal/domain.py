@@ -321,9 +321,8 @@ def _proof(
 
 
 # Confirming is one statement: the status moves only from "pending", so of two clicks
-# at once, one confirms (and a row from before verifications stopped keeping the
-# address forgets it in the same breath). Only a caller that takes no proof is
-# confirmed here: the others act on the proof, and tell auth (`settled_by_caller`).
+# at once, one confirms. Only a caller that takes no proof is confirmed here: the
+# others act on the proof, and tell auth (`settled_by_caller`).
 CONFIRM_PENDING = HotStatement(
     update(EmailVerification.__table__)
     .where(
@@ -332,7 +331,7 @@ CONFIRM_PENDING = HotStatement(
         _verification.expires_at >= bindparam("now"),
         _verification.return_url.is_(None),
     )
-    .values(status="confirmed", settled_at=bindparam("now"), email=None)
+    .values(status="confirmed", settled_at=bindparam("now"))
     .returning(_verification.id)
 )
 
@@ -409,7 +408,7 @@ def settled_by_caller(session: Session, *, caller: str, verification_ids: list[s
             EmailVerification.caller == caller,
             EmailVerification.status == "pending",
         )
-        .values(status="confirmed", settled_at=utcnow(), email=None)
+        .values(status="confirmed", settled_at=utcnow())
     ).rowcount
     session.commit()
     return settled
@@ -424,7 +423,7 @@ def cancel(session: Session, *, caller: str, verification_id: str) -> None:
             EmailVerification.caller == caller,
             EmailVerification.status == "pending",
         )
-        .values(status="cancelled", settled_at=utcnow(), email=None)
+        .values(status="cancelled", settled_at=utcnow())
     ).rowcount
     if cancelled != 1:
         raise NotFound(gettext("There is no pending verification with this id."))

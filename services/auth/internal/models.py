@@ -22,9 +22,7 @@ class EmailVerification(db.Model):
     caller: Mapped[str] = mapped_column(String(32), nullable=False)
     purpose: Mapped[str] = mapped_column(String(100), nullable=False)
     subject: Mapped[str] = mapped_column(String(100), nullable=False)
-    # No longer written: the address goes only into the email's outbox row. Rows from
-    # before lose it when settled, and every row goes once its link has expired.
-    email: Mapped[str | None] = mapped_column(String(320))
+    # No address: it goes only into the email's outbox row; here its keyed hash.
     email_hash: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
     locale: Mapped[str] = mapped_column(String(8), nullable=False)
     return_url: Mapped[str | None] = mapped_column(String(500))
