@@ -28,6 +28,8 @@ def auth_settings(environ: Mapping[str, str] | None = None) -> dict:
         # The dev outbox shows every message, codes included: never in production.
         "DEV_OUTBOX": env("VICHE_DEV_OUTBOX", "1", vars_) == "1",
         "DELIVERY_MAX_ATTEMPTS": env_int("VICHE_DELIVERY_MAX_ATTEMPTS", 8, vars_),
+        # Connections to the mail relay (and to Kannel) a delivery pass sends over at once.
+        "DELIVERY_CONNECTIONS": _between("VICHE_DELIVERY_CONNECTIONS", 4, 1, 32, vars_),
         # How long a settled email keeps its recipient and text (to answer "I never got
         # it"); then the outbox forgets them.
         "EMAIL_RETENTION_DAYS": retention_days(vars_),
@@ -46,10 +48,14 @@ def auth_settings(environ: Mapping[str, str] | None = None) -> dict:
 
 
 def retention_days(environ: Mapping[str, str]) -> int:
-    days = env_int("VICHE_EMAIL_RETENTION_DAYS", 7, environ)
-    if not 1 <= days <= 365:
-        raise ConfigError(f"VICHE_EMAIL_RETENTION_DAYS must be 1 to 365, not {days}")
-    return days
+    return _between("VICHE_EMAIL_RETENTION_DAYS", 7, 1, 365, environ)
+
+
+def _between(name: str, default: int, least: int, most: int, environ: Mapping[str, str]) -> int:
+    value = env_int(name, default, environ)
+    if not least <= value <= most:
+        raise ConfigError(f"{name} must be {least} to {most}, not {value}")
+    return value
 
 
 def sms_countries(environ: Mapping[str, str]) -> frozenset[str]:

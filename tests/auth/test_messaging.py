@@ -94,10 +94,41 @@ def test_an_address_beyond_ascii_goes_out_in_utf8(auth_app, smtp_server):
 def test_a_pass_sends_its_messages_over_one_connection(auth_app, smtp_server):
     for n in range(3):
         queue_hello(auth_app, to=f"reader{n}@example.org")
-    assert deliver(auth_app, **smtp_server.config)["sent"] == 3
-    for n in range(3):
-        smtp_server.inbox.wait_for(f"reader{n}@example.org")
+    assert deliver(auth_app, DELIVERY_CONNECTIONS=1, **smtp_server.config)["sent"] == 3
+    assert [str(m["To"]) for m in smtp_server.inbox.messages] == [
+        f"reader{n}@example.org" for n in range(3)
+    ]  # oldest first
     assert smtp_server.inbox.sessions == 1
+
+
+def test_a_slow_relay_gets_a_passs_messages_over_several_connections_at_once(auth_app, smtp_server):
+    """A relay across a network answers a round trip later: the pass does not wait for
+    one message's answer before it sends the next, up to DELIVERY_CONNECTIONS at once."""
+    smtp_server.inbox.answer_after = 0.3
+    for n in range(9):
+        queue_hello(auth_app, to=f"reader{n}@example.org")
+    outcomes = deliver(auth_app, DELIVERY_CONNECTIONS=3, **smtp_server.config)
+    assert outcomes == {"sent": 9, "retry": 0, "failed": 0}
+    inbox = smtp_server.inbox
+    assert inbox.sessions == 3 and inbox.most_in_flight == 3
+    assert sorted(str(m["To"]) for m in inbox.messages) == [
+        f"reader{n}@example.org" for n in range(9)
+    ]
+    # The first three out are the three oldest, one on each connection.
+    assert {str(m["To"]) for m in inbox.messages[:3]} == {
+        f"reader{n}@example.org" for n in range(3)
+    }
+    with auth_app.app_context():
+        assert db.session.scalar(select(func.count(DeliveryAttempt.id))) == 9
+        statuses = db.session.scalars(select(OutboxMessage.status)).all()
+    assert statuses == ["sent"] * 9
+
+
+def test_the_delivery_connections_setting_is_checked_when_auth_starts():
+    assert auth_settings({})["DELIVERY_CONNECTIONS"] == 4
+    for wrong in ("0", "33", "many"):
+        with pytest.raises(ConfigError, match="VICHE_DELIVERY_CONNECTIONS"):
+            auth_settings({"VICHE_DELIVERY_CONNECTIONS": wrong})
 
 
 def test_a_server_that_is_down_delays_mail_and_loses_none(auth_app):

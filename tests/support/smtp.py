@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import re
@@ -22,6 +23,8 @@ class Inbox:
         self.messages: list[EmailMessage] = []
         self.refuse_with: str | None = None  # e.g. "550 5.1.1 no such user"
         self.sessions = 0  # SMTP conversations opened (EHLO/HELO)
+        self.answer_after = 0.0  # seconds a message waits for its answer, as over a network
+        self.in_flight = self.most_in_flight = 0  # messages waiting for their answer
         self._arrived = threading.Condition()
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
@@ -36,6 +39,12 @@ class Inbox:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope: Envelope):
+        self.in_flight += 1  # one event loop: no lock needed
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            await asyncio.sleep(self.answer_after)
+        finally:
+            self.in_flight -= 1
         parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
         with self._arrived:
             self.messages.append(parsed)
