@@ -12,7 +12,8 @@ from werkzeug.test import Client
 
 from services.common.timeutil import utcnow
 from services.common.tokens import Principal
-from services.polls.errors import AlreadyVoted
+from services.polls import voting
+from services.polls.errors import AlreadyVoted, LinkUsed
 from services.polls.models import FoldWatermark, PendingVote, Poll
 from services.polls.models import db as polls_db
 from services.polls.tallies import (
@@ -180,3 +181,86 @@ def test_one_mailbox_pressing_confirm_on_two_votes_at_once_counts_one(
             select(PendingVote.status).where(PendingVote.poll_id == poll["id"])
         ).all()
     assert sorted(settled) == ["confirmed", "refused"]
+
+
+def test_email_votes_confirmed_in_races_count_once_per_address(client, people, polls_app):
+    """Two threads confirm the same pending votes at once, in opposite orders, while folds
+    run; each address has three pending votes. Every address counts once, every other
+    confirmation is refused as used or as a second vote, and the tallies match the
+    ballots."""
+    poll = new_poll(client, people)
+    options = option_ids(poll)
+    with polls_app.app_context():
+        engine = polls_db.engine
+    now = utcnow()
+    groups = {g: [f"p{g}-{n}" for n in range(15)] for g in range(4)}
+    for pending_ids in groups.values():
+        for n, pending_id in enumerate(pending_ids):
+            voting.INSERT_PENDING.first(
+                engine,
+                {
+                    "id": pending_id,
+                    "poll_id": poll["id"],
+                    "choices": [options[n % 4]],
+                    "verification_id": f"v-{pending_id}",
+                    "status": "pending",
+                    "created_at": now,
+                    "expires_at": now + timedelta(hours=1),
+                },
+            )
+    counted: list[str] = []
+    refused: list[str] = []
+    unexpected: list[Exception] = []
+    start = threading.Barrier(9)
+    stop = threading.Event()
+
+    def confirmer(worker: int) -> None:
+        group = groups[worker % 4]
+        start.wait()
+        for pending_id in group if worker < 4 else reversed(group):
+            n = int(pending_id.rsplit("-", 1)[1])
+            claims = {
+                "sub": pending_id,
+                "purpose": f"{voting.EMAIL_PURPOSE}{poll['id']}",
+                "email_hash": f"e{worker % 4}-{n // 3}",  # three votes per address
+            }
+            with polls_app.test_request_context("/"), Session(engine) as session:
+                try:
+                    found = voting.poll_named_by(session, claims)
+                    counted.append(voting.confirm_email_vote(session, claims, found))
+                except (LinkUsed, AlreadyVoted):
+                    refused.append(pending_id)
+                except Exception as exc:
+                    unexpected.append(exc)
+
+    def folder() -> None:
+        start.wait()
+        while not stop.is_set():
+            with polls_app.app_context():
+                fold_votes(polls_db.session)
+                polls_db.session.remove()
+
+    threads = [threading.Thread(target=confirmer, args=(w,)) for w in range(8)]
+    folding = threading.Thread(target=folder)
+    for thread in [*threads, folding]:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    stop.set()
+    folding.join()
+    assert unexpected == []
+    assert len(counted) == len(set(counted)) == 20 and len(refused) == 120 - 20
+    fold(polls_app)
+    with polls_app.app_context():
+        stored = polls_db.session.get(Poll, poll["id"])
+        voters, per_option = recount(polls_db.session, stored)
+        assert voters == 20
+        counted_voters, tallies = current_tallies(polls_db.session, poll["id"])
+        assert counted_voters == voters
+        assert {o: v for o, v in tallies.items() if v} == dict(per_option)
+        assert stored_tallies(polls_db.session, stored) == (voters, tallies)
+        statuses = polls_db.session.scalars(
+            select(PendingVote.status).where(PendingVote.poll_id == poll["id"])
+        ).all()
+        polls_db.session.remove()
+    assert sorted(statuses) == ["confirmed"] * 20 + ["refused"] * 40
