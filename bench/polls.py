@@ -383,7 +383,7 @@ def main() -> None:
         warm_up = email_flow(
             gateway_url, email_poll, email_choice, inbox, 3, args.flow_clients, "w"
         )
-        warm_up["emails"] = inbox.received
+        emails_before = inbox.received
         ledger.start()
         flow = email_flow(
             gateway_url, email_poll, email_choice, inbox, args.flow_seconds, args.flow_clients
@@ -392,7 +392,7 @@ def main() -> None:
     finally:
         cluster.stop()
         smtp.stop()
-    emails = inbox.received - warm_up["emails"]
+    emails = inbox.received - emails_before
     account_ballots, email_ballots = ballots(account_poll), ballots(email_poll)
     email_confirmed = warm_up["confirmed"] + flow["confirmed"]
     lost = max(0, votes_acknowledged - account_ballots) + max(0, email_confirmed - email_ballots)

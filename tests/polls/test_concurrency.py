@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -51,13 +52,10 @@ def test_many_threads_vote_while_folds_run_and_the_tallies_are_exact(client, peo
     options = option_ids(poll)
     with polls_app.app_context():
         engine = polls_db.engine
-    start = threading.Barrier(9)
     receipts: list[str] = []
     refused: list[str] = []
-    stop = threading.Event()
 
     def voter(worker: int) -> None:
-        start.wait()
         for n in range(20):
             person = Principal(
                 user_id=f"t{worker}-{n}",
@@ -84,6 +82,21 @@ def test_many_threads_vote_while_folds_run_and_the_tallies_are_exact(client, peo
                 except AlreadyVoted:
                     refused.append(twin.user_id)
 
+    while_folding(polls_app, voter)
+    assert len(set(receipts)) == 160 and len(refused) == 160
+    assert_tallies_are_the_ballots(polls_app, poll["id"], voters=160)
+
+
+def while_folding(polls_app, work: Callable[[int], None], workers: int = 8) -> None:
+    """Run `work(0)` … `work(workers - 1)` in threads, released together with a thread
+    that folds the votes in until they are done."""
+    start = threading.Barrier(workers + 1)
+    stop = threading.Event()
+
+    def worker(n: int) -> None:
+        start.wait()
+        work(n)
+
     def folder() -> None:
         start.wait()
         while not stop.is_set():
@@ -91,7 +104,7 @@ def test_many_threads_vote_while_folds_run_and_the_tallies_are_exact(client, peo
                 fold_votes(polls_db.session)
                 polls_db.session.remove()
 
-    threads = [threading.Thread(target=voter, args=(w,)) for w in range(8)]
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(workers)]
     folding = threading.Thread(target=folder)
     for thread in [*threads, folding]:
         thread.start()
@@ -99,13 +112,16 @@ def test_many_threads_vote_while_folds_run_and_the_tallies_are_exact(client, peo
         thread.join()
     stop.set()
     folding.join()
-    assert len(set(receipts)) == 160 and len(refused) == 160
+
+
+def assert_tallies_are_the_ballots(polls_app, poll_id: int, voters: int) -> None:
+    """Once everything is folded in: `voters` ballots, and tallies that say what they say."""
     fold(polls_app)
     with polls_app.app_context():
-        stored = polls_db.session.get(Poll, poll["id"])
-        voters, per_option = recount(polls_db.session, stored)
-        assert voters == 160
-        counted_voters, counted = current_tallies(polls_db.session, poll["id"])
+        stored = polls_db.session.get(Poll, poll_id)
+        recounted, per_option = recount(polls_db.session, stored)
+        assert recounted == voters
+        counted_voters, counted = current_tallies(polls_db.session, poll_id)
         assert counted_voters == voters
         assert {o: v for o, v in counted.items() if v} == dict(per_option)
         # And nothing waits unfolded: the tallies alone say the same.
@@ -211,12 +227,9 @@ def test_email_votes_confirmed_in_races_count_once_per_address(client, people, p
     counted: list[str] = []
     refused: list[str] = []
     unexpected: list[Exception] = []
-    start = threading.Barrier(9)
-    stop = threading.Event()
 
     def confirmer(worker: int) -> None:
         group = groups[worker % 4]
-        start.wait()
         for pending_id in group if worker < 4 else reversed(group):
             n = int(pending_id.rsplit("-", 1)[1])
             claims = {
@@ -233,32 +246,11 @@ def test_email_votes_confirmed_in_races_count_once_per_address(client, people, p
                 except Exception as exc:
                     unexpected.append(exc)
 
-    def folder() -> None:
-        start.wait()
-        while not stop.is_set():
-            with polls_app.app_context():
-                fold_votes(polls_db.session)
-                polls_db.session.remove()
-
-    threads = [threading.Thread(target=confirmer, args=(w,)) for w in range(8)]
-    folding = threading.Thread(target=folder)
-    for thread in [*threads, folding]:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    stop.set()
-    folding.join()
+    while_folding(polls_app, confirmer)
     assert unexpected == []
     assert len(counted) == len(set(counted)) == 20 and len(refused) == 120 - 20
-    fold(polls_app)
+    assert_tallies_are_the_ballots(polls_app, poll["id"], voters=20)
     with polls_app.app_context():
-        stored = polls_db.session.get(Poll, poll["id"])
-        voters, per_option = recount(polls_db.session, stored)
-        assert voters == 20
-        counted_voters, tallies = current_tallies(polls_db.session, poll["id"])
-        assert counted_voters == voters
-        assert {o: v for o, v in tallies.items() if v} == dict(per_option)
-        assert stored_tallies(polls_db.session, stored) == (voters, tallies)
         statuses = polls_db.session.scalars(
             select(PendingVote.status).where(PendingVote.poll_id == poll["id"])
         ).all()

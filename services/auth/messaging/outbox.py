@@ -275,12 +275,9 @@ def deliver(session: Session, message_ids: list[int], config) -> dict[str, int]:
     # connection at a time would send a few messages a second. Lane n takes messages
     # n, n + lanes, …, so every connection sends the oldest first.
     lanes = max(1, min(config["DELIVERY_CONNECTIONS"], len(messages)))
-    if lanes == 1:
-        records = _deliver_lane(messages, config)
-    else:
-        with ThreadPoolExecutor(lanes, thread_name_prefix="delivery") as pool:
-            sent = pool.map(lambda n: _deliver_lane(messages[n::lanes], config), range(lanes))
-            records = [record for lane in sent for record in lane]
+    with ThreadPoolExecutor(lanes, thread_name_prefix="delivery") as pool:
+        sent = pool.map(lambda n: _deliver_lane(messages[n::lanes], config), range(lanes))
+        records = [record for lane in sent for record in lane]
     session.execute(RECORD_OUTCOME, [record.pop("changes") for record in records])
     session.execute(RECORD_ATTEMPT, records)
     session.commit()
