@@ -113,6 +113,42 @@ def median(values: list[float]) -> float:
     return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
+class Measurements:
+    """Rates in the order they were taken, each compared with the baselines taken on
+    either side of it: a shared 2-core host drifts by a third within a minute, and a
+    baseline taken only before a measurement moves with the host as much as the
+    measurement does. Take a baseline first, then one after each stretch of others."""
+
+    def __init__(self) -> None:
+        self.taken: list[tuple[str, float]] = []
+
+    def add(self, name: str, rate: float) -> float:
+        self.taken.append((name, rate))
+        return rate
+
+    def values(self, name: str) -> list[float]:
+        return [rate for taken, rate in self.taken if taken == name]
+
+    def ratios(self, name: str, baseline: str) -> list[float]:
+        """Each `name` rate over the mean of the nearest `baseline` before and after it
+        (only one of them, where the other was not taken)."""
+        found = []
+        for at, (taken, rate) in enumerate(self.taken):
+            if taken != name:
+                continue
+            before = [r for t, r in reversed(self.taken[:at]) if t == baseline][:1]
+            after = [r for t, r in self.taken[at + 1 :] if t == baseline][:1]
+            around = before + after
+            if not around:
+                raise ValueError(f"no {baseline} was taken around {name}")
+            found.append(rate / (sum(around) / len(around)))
+        return found
+
+    def ratio(self, name: str, baseline: str) -> float:
+        """The median of `ratios`."""
+        return median(self.ratios(name, baseline))
+
+
 class People:
     """Hands out fresh people from a tokens file, run after run: nobody signs or votes
     twice, and no token is checked twice (a remembered token would flatter the rate)."""

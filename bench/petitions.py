@@ -9,8 +9,9 @@ signing at 8 and at 64 concurrent clients (each request a different person, and 
 round new people: nobody's token was seen before), how long the folded count takes to
 catch up, reading a petition and listing. Then it writes `--preload` signatures (a
 million by default) and measures ping, signing and listing again beside them. Rates
-are medians over the rounds, ratios medians of each round's ratio (the baseline is
-measured beside what it is compared with, so the host's drift moves both). Afterwards
+are medians over the rounds. The health baseline is taken first and after each stretch
+of measurements; each rate is compared with the mean of the baselines on either side of
+it (the host drifts within a minute), and a ratio is the median of those. Afterwards
 every 201 must be a row and each count must equal its rows. Before the last line,
 where the CPU went per health check and per signature at 64 clients, by process
 (Linux). The last line is one JSON object.
@@ -35,6 +36,7 @@ sys.path[0] = str(REPO)
 from bench.kit import (  # noqa: E402
     TOKEN_POST_LUA,
     CpuLedger,
+    Measurements,
     People,
     accepted,
     free_port,
@@ -190,9 +192,7 @@ def main() -> None:
     base = f"http://127.0.0.1:{ports['gateway']}/api/petitions"
     listing = f"{base}/petitions?sort=most_signed"
     seconds = args.seconds
-    runs: dict[str, list[float]] = {
-        name: [] for name in ("ping", "c8", "c64", "read", "list", "ping_l", "c64_l", "list_l")
-    }
+    runs = Measurements()
     acknowledged = {first: 0, second: 0, beside: 0}
     lags = []
 
@@ -208,29 +208,37 @@ def main() -> None:
         cluster.start()
         wrk(base + "/healthz", 2, 16)
         ledger = CpuLedger({name: process.pid for name, process in cluster.processes.items()})
-        # Each round measures the baseline beside what it is compared with, so that the
-        # machine's drift (a shared 2-core host) moves both; the medians are reported.
+
+        def ping(name: str = "ping") -> None:
+            ledger.start()
+            output = wrk(base + "/healthz", seconds, 64)
+            ledger.stop("health check", requests_sent(output))
+            runs.add(name, rps(output))
+
+        # The baseline is taken first and after each stretch of measurements, so that
+        # each is compared with the baselines on either side of it.
+        ping()
         for _ in range(args.rounds):
+            runs.add("c8", sign(first, 8))
             ledger.start()
-            ping = wrk(base + "/healthz", seconds, 64)
-            ledger.stop("health check", requests_sent(ping))
-            runs["ping"].append(rps(ping))
-            runs["c8"].append(sign(first, 8))
-            ledger.start()
-            runs["c64"].append(sign(second, 64))
+            runs.add("c64", sign(second, 64))
             ledger.stop("signature at 64 clients", signed[0])
             lags.append(count_lag(second)[0])
-            runs["read"].append(rps(wrk(f"{base}/petitions/{second}", seconds, 64)))
-            runs["list"].append(rps(wrk(listing, seconds, 64)))
+            ping()
+            runs.add("read", rps(wrk(f"{base}/petitions/{second}", seconds, 64)))
+            runs.add("list", rps(wrk(listing, seconds, 64)))
+            ping()
         http = urllib3.PoolManager()
         shown = json.loads(http.request("GET", f"{base}/petitions/{second}").data)["signatures"]
 
         print(f"preloading {args.preload} signatures…", file=sys.stderr)
         preload(ballast, args.preload)
+        ping("ping_l")
         for _ in range(args.rounds):
-            runs["ping_l"].append(rps(wrk(base + "/healthz", seconds, 64)))
-            runs["c64_l"].append(sign(beside, 64))
-            runs["list_l"].append(rps(wrk(listing, seconds, 64)))
+            runs.add("c64_l", sign(beside, 64))
+            ping("ping_l")
+            runs.add("list_l", rps(wrk(listing, seconds, 64)))
+            ping("ping_l")
     finally:
         cluster.stop()
     # A 201 that wrk saw but no row holds would be lost. The reverse (rows for requests
@@ -242,18 +250,20 @@ def main() -> None:
         duplicates += rows - distinct
     shutil.rmtree(work, ignore_errors=True)
 
-    def ratio(numerator: str, denominator: str) -> float:
-        pairs = zip(runs[numerator], runs[denominator], strict=True)
-        return median([a / b for a, b in pairs])
+    names = ("ping", "c8", "c64", "read", "list", "ping_l", "c64_l", "list_l")
+    figures = {name: median(runs.values(name)) for name in names}
 
-    figures = {name: median(values) for name, values in runs.items()}
+    # Signing at 8 against 64 clients, round by round (no baseline between them).
+    concurrency = median(
+        [a / b for a, b in zip(runs.values("c64"), runs.values("c8"), strict=True)]
+    )
     print(
         f"medians of {args.rounds} rounds: ping {figures['ping']:.0f}/s, sign c8 "
         f"{figures['c8']:.0f}/s, c64 {figures['c64']:.0f}/s, read {figures['read']:.0f}/s, "
         f"list {figures['list']:.0f}/s, shown count {shown}; with {args.preload} more "
         f"signatures: ping {figures['ping_l']:.0f}/s, sign c64 {figures['c64_l']:.0f}/s, "
         f"list {figures['list_l']:.0f}/s; every round: "
-        + json.dumps({name: [round(v) for v in values] for name, values in runs.items()}),
+        + json.dumps([[name, round(rate)] for name, rate in runs.taken]),
         file=sys.stderr,
     )
     for what in ("health check", "signature at 64 clients"):
@@ -265,18 +275,22 @@ def main() -> None:
                 "sign_rps_c8": round(figures["c8"], 1),
                 "sign_rps_c64": round(figures["c64"], 1),
                 "read_rps": round(figures["read"], 1),
-                "sign_ratio": round(ratio("c64", "ping"), 3),
-                "concurrency_ratio": round(ratio("c64", "c8"), 3),
-                "read_ratio": round(ratio("read", "ping"), 3),
+                "sign_ratio": round(runs.ratio("c64", "ping"), 3),
+                "concurrency_ratio": round(concurrency, 3),
+                "read_ratio": round(runs.ratio("read", "ping"), 3),
                 "count_lag_s": round(max(lags), 2),
                 "lost": lost,
                 "duplicates": duplicates,
                 "list_rps": round(figures["list"], 1),
                 "sign_rps_c64_loaded": round(figures["c64_l"], 1),
                 "list_rps_loaded": round(figures["list_l"], 1),
-                # Loaded against unloaded, each against its own round's baseline.
-                "sign_loaded_ratio": round(ratio("c64_l", "ping_l") / ratio("c64", "ping"), 3),
-                "list_loaded_ratio": round(ratio("list_l", "ping_l") / ratio("list", "ping"), 3),
+                # Loaded against unloaded, each against the baselines around it.
+                "sign_loaded_ratio": round(
+                    runs.ratio("c64_l", "ping_l") / runs.ratio("c64", "ping"), 3
+                ),
+                "list_loaded_ratio": round(
+                    runs.ratio("list_l", "ping_l") / runs.ratio("list", "ping"), 3
+                ),
             }
         )
     )

@@ -10,10 +10,13 @@ the health endpoint (ping), `account` votes at 64 clients (each request a differ
 person, every round new people), and reading the results once those votes are folded
 in; then the whole `email` flow (request the vote → the email leaves through the
 outbox and arrives by SMTP → the voter opens the link's page on auth and presses
-Confirm → polls counts the vote) at the rate it sustains. Rates are medians over the
-rounds, ratios medians of each round's ratio. Afterwards every acknowledged vote must
-be a ballot. Before the last line, where the CPU went per health check, per vote and
-per confirmed email vote, by process (Linux). The last line is one JSON object.
+Confirm → polls counts the vote) at the rate it sustains. The health baseline is taken
+before the first round and after every measurement; each vote and results rate is
+compared with the mean of the baselines on either side of it (the host drifts within a
+minute). Rates are medians over the rounds, ratios medians of those comparisons.
+Afterwards every acknowledged vote must be a ballot. Before the last line, where the
+CPU went per health check, per vote and per confirmed email vote, by process (Linux).
+The last line is one JSON object.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ sys.path[0] = str(REPO)
 from bench.kit import (  # noqa: E402
     TOKEN_POST_LUA,
     CpuLedger,
+    Measurements,
     People,
     accepted,
     free_port,
@@ -352,7 +356,7 @@ def main() -> None:
 
     people = People(tokens, script, args.people)
     vote_body = json.dumps({"choices": [account_choice]})
-    runs: dict[str, list[float]] = {"ping": [], "votes": [], "results": []}
+    runs = Measurements()
     votes_acknowledged = 0
 
     cluster = Cluster(process_specs(ports, workers=2), env, work / "logs")
@@ -361,22 +365,28 @@ def main() -> None:
         cluster.start()
         wrk(base + "/healthz", 2, 16)
         ledger = CpuLedger({name: process.pid for name, process in cluster.processes.items()})
-        # Each round measures the baseline beside what it is compared with, so that the
-        # machine's drift (a shared 2-core host) moves both; the medians are reported.
-        for _ in range(args.rounds):
+
+        def ping() -> None:
             ledger.start()
-            ping = wrk(base + "/healthz", args.seconds, 64)
-            ledger.stop("health check", requests_sent(ping))
-            runs["ping"].append(rps(without_errors(ping, "health")))
+            output = wrk(base + "/healthz", args.seconds, 64)
+            ledger.stop("health check", requests_sent(output))
+            runs.add("ping", rps(without_errors(output, "health")))
+
+        # The baseline is taken before the first round and after each measurement, so
+        # that each is compared with the baselines on either side of it.
+        ping()
+        for _ in range(args.rounds):
             ledger.start()
             output = people.post(f"{base}/polls/{account_poll}/votes", args.seconds, 64, vote_body)
             ledger.stop("vote", requests_sent(output))
-            runs["votes"].append(rps(output))
+            runs.add("votes", rps(output))
             votes_acknowledged += accepted(output)
             # Results are read as petitions are: once the votes are folded in.
             wait_until_folded(account_poll)
+            ping()
             read = wrk(f"{base}/polls/{account_poll}/results", args.seconds, 64)
-            runs["results"].append(rps(without_errors(read, "results")))
+            runs.add("results", rps(without_errors(read, "results")))
+            ping()
         # Last: it leaves deliveries running that would slow whatever came next. First
         # a few seconds unmeasured, as the health check's: every worker's first votes
         # by email load its templates and translations.
@@ -398,10 +408,7 @@ def main() -> None:
     lost = max(0, votes_acknowledged - account_ballots) + max(0, email_confirmed - email_ballots)
     shutil.rmtree(work, ignore_errors=True)
 
-    def ratio(numerator: str) -> float:
-        return median([a / b for a, b in zip(runs[numerator], runs["ping"], strict=True)])
-
-    figures = {name: median(values) for name, values in runs.items()}
+    figures = {name: median(runs.values(name)) for name in ("ping", "votes", "results")}
     print(
         f"medians of {args.rounds} rounds: ping {figures['ping']:.0f}/s, account votes "
         f"{figures['votes']:.0f}/s ({votes_acknowledged} acknowledged in all, "
@@ -410,7 +417,7 @@ def main() -> None:
         f", {flow['confirmed']} confirmed, {flow['refused']} refused, "
         f"{flow['errors']} errors; {email_ballots} ballots with the warm-up's "
         f"{warm_up['confirmed']}); every round: "
-        + json.dumps({name: [round(v) for v in values] for name, values in runs.items()}),
+        + json.dumps([[name, round(rate)] for name, rate in runs.taken]),
         file=sys.stderr,
     )
     for what in ("health check", "vote", "confirmed vote"):
@@ -422,8 +429,8 @@ def main() -> None:
                 "vote_rps": round(figures["votes"], 1),
                 "email_flow_rps": round(flow["rps"], 1),
                 "results_rps": round(figures["results"], 1),
-                "vote_ratio": round(ratio("votes"), 3),
-                "results_ratio": round(ratio("results"), 3),
+                "vote_ratio": round(runs.ratio("votes", "ping"), 3),
+                "results_ratio": round(runs.ratio("results", "ping"), 3),
                 "lost": lost,
             }
         )
