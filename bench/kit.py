@@ -169,7 +169,10 @@ class People:
 
 
 def _proc_stats() -> dict[int, tuple[int, str, float]]:
-    """pid -> (parent pid, command name, CPU seconds used so far), from Linux's /proc."""
+    """pid -> (parent pid, command name, CPU seconds used so far), from Linux's /proc.
+    A process's figure holds its children that ended and were waited for (a PostgreSQL
+    backend that closed, taken in by the server's main process), so that a process
+    ending between two readings takes nothing away from them."""
     tick = os.sysconf("SC_CLK_TCK")
     found = {}
     for entry in Path("/proc").iterdir():
@@ -182,7 +185,8 @@ def _proc_stats() -> dict[int, tuple[int, str, float]]:
         # "pid (comm) state ppid …": the name may hold spaces, so split after its ")".
         name = stat[stat.index("(") + 1 : stat.rindex(")")]
         fields = stat[stat.rindex(")") + 2 :].split()
-        found[int(entry.name)] = (int(fields[1]), name, (int(fields[11]) + int(fields[12])) / tick)
+        # utime, stime, cutime, cstime
+        found[int(entry.name)] = (int(fields[1]), name, sum(map(int, fields[11:15])) / tick)
     return found
 
 
