@@ -48,12 +48,18 @@ def assert_header_fits(page) -> None:
 
 @pytest.mark.parametrize("width", [360, 1280])
 def test_the_menu_names_councils_and_fits_the_screen(suite, open_page, width):
-    names = {"menu-a": "Олександрівська селищна громада", "menu-b": "Ромашки"}
+    # Two of the councils share an initial.
+    names = {
+        "menu-a": "Олександрівська селищна громада",
+        "menu-b": "Ромашки",
+        "menu-c": "Олешки",
+    }
     for slug, name in names.items():
         suite.cli("auth", "create-council", f"{slug}-{width}", name, "--language", "uk")
     email = f"menu-admin-{width}@example.org"
     suite.moderator(f"menu-a-{width}", email=email)
-    suite.cli("auth", "grant-role", f"menu-b-{width}", email, "moderator")
+    for slug in ("menu-b", "menu-c"):
+        suite.cli("auth", "grant-role", f"{slug}-{width}", email, "moderator")
     page = open_page("admin", viewport={"width": width, "height": 740})
     sign_in_browser(page, suite, "uk", email, MODERATOR_PASSWORD)
     page.goto(f"{suite.url}/petitions?lang=uk")
@@ -61,6 +67,9 @@ def test_the_menu_names_councils_and_fits_the_screen(suite, open_page, width):
     for name in names.values():
         assert header.locator("summary", has_text=name).count() == 1
     assert f"menu-a-{width}" not in header.inner_text()
+    if width == 360:  # closed, each council by a badge of its own
+        badges = header.locator(".council-initial").all_inner_texts()
+        assert sorted(badges) == ["ОЛ", "ОС", "Р"], badges
     assert_header_fits(page)
     check_accessibility(page)
     page.screenshot_step(f"menu-closed-{width}")

@@ -115,7 +115,42 @@ def visitor_councils() -> list[dict]:
         {"slug": slug, "name": council_name(slug), "admin": "admin" in (held or [])}
         for slug, held in roles.items()
     ]
-    return sorted(councils, key=lambda council: (council["name"].casefold(), council["slug"]))
+    councils.sort(key=lambda council: (council["name"].casefold(), council["slug"]))
+    for council, badge in zip(
+        councils, council_badges([c["name"] for c in councils]), strict=True
+    ):
+        council["badge"] = badge
+    return councils
+
+
+def council_badges(names: list[str]) -> list[str]:
+    """What stands for each council in the phone's closed menu: its initial, or, where
+    another council's is the same, as many of its words' initials (then of its first
+    word's letters) as tell them apart, three at most; numbered where even those are
+    alike (two councils of one name)."""
+
+    def forms(name: str) -> list[str]:
+        words = ["".join(ch for ch in word if ch.isalnum()) for word in name.split()]
+        words = [word for word in words if word] or ["?"]
+        initials = "".join(word[0] for word in words)
+        found = [initials[:1], initials[:2], initials[:3], words[0][:2], words[0][:3]]
+        return [form.upper() for form in dict.fromkeys(found)]
+
+    choices = [forms(name) for name in names]
+    level = [0] * len(names)
+    while True:
+        badges = [choice[at] for choice, at in zip(choices, level, strict=True)]
+        alike = [n for n, badge in enumerate(badges) if badges.count(badge) > 1]
+        deeper = [n for n in alike if level[n] < len(choices[n]) - 1]
+        if not deeper:
+            break
+        for n in deeper:
+            level[n] += 1
+    seen: dict[str, int] = {}
+    for n in alike:
+        seen[badges[n]] = seen.get(badges[n], 0) + 1
+        badges[n] += str(seen[badges[n]])
+    return badges
 
 
 @pages.get("/petitions")
