@@ -116,9 +116,7 @@ def visitor_councils() -> list[dict]:
         for slug, held in roles.items()
     ]
     councils.sort(key=lambda council: (council["name"].casefold(), council["slug"]))
-    for council, badge in zip(
-        councils, council_badges([c["name"] for c in councils]), strict=True
-    ):
+    for council, badge in zip(councils, council_badges([c["name"] for c in councils]), strict=True):
         council["badge"] = badge
     return councils
 
