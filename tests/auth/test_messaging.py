@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -13,6 +14,7 @@ from services.auth import create_app
 from services.auth.messaging import enqueue_email, enqueue_sms, outbox
 from services.auth.messaging.models import DeliveryAttempt, OutboxMessage
 from services.auth.messaging.outbox import claim_due, deliver_due, sweep
+from services.auth.messaging.worker import DeliveryWorker
 from services.auth.models import db
 from services.auth.settings import auth_settings
 from services.common.config import ConfigError
@@ -122,6 +124,83 @@ def test_a_slow_relay_gets_a_passs_messages_over_several_connections_at_once(aut
         assert db.session.scalar(select(func.count(DeliveryAttempt.id))) == 9
         statuses = db.session.scalars(select(OutboxMessage.status)).all()
     assert statuses == ["sent"] * 9
+
+
+def sending_through(monkeypatch, auth_app, smtp_server) -> None:
+    """The app's own config (which a worker reads) sends through `smtp_server`, one
+    connection at a time, for this test only."""
+    for key, value in {**smtp_server.config, "DELIVERY_CONNECTIONS": 1}.items():
+        monkeypatch.setitem(auth_app.config, key, value)
+
+
+def test_the_worker_keeps_its_connection_from_one_pass_to_the_next(
+    auth_app, smtp_server, monkeypatch
+):
+    """A busy outbox sends a few messages a pass: a connection (a TLS handshake and a
+    login, with a real relay) for every pass would cost more than the messages."""
+    sending_through(monkeypatch, auth_app, smtp_server)
+    worker = DeliveryWorker(auth_app)
+    inbox = smtp_server.inbox
+    for n in range(3):
+        queue_hello(auth_app, to=f"reader{n}@example.org")
+        assert worker.run_once(keep_connections=True)["sent"] == 1
+    assert len(inbox.messages) == 3
+    assert (inbox.sessions, inbox.quits) == (1, 0)
+    queue_hello(auth_app, to="last@example.org")
+    assert worker.run_once()["sent"] == 1  # a pass on its own closes what it opened
+    wait_until(lambda: inbox.quits == 1)
+    assert inbox.sessions == 1
+
+
+def test_a_kept_connection_the_relay_dropped_is_opened_again_at_once(
+    auth_app, smtp_server, monkeypatch
+):
+    sending_through(monkeypatch, auth_app, smtp_server)
+    worker = DeliveryWorker(auth_app)
+    queue_hello(auth_app, to="first@example.org")
+    assert worker.run_once(keep_connections=True)["sent"] == 1
+    # The relay restarts (or drops idle clients): the kept connection is dead.
+    smtp_server.stop()
+    smtp_server.start()
+    queue_hello(auth_app, to="second@example.org")
+    outcome = worker.run_once(keep_connections=True)
+    worker.lanes.close()
+    assert outcome == {"asked": 0, "sent": 1, "retry": 0, "failed": 0}  # not put off
+    assert smtp_server.inbox.wait_for("second@example.org")
+    assert smtp_server.inbox.sessions == 2
+
+
+def test_the_running_worker_lets_an_idle_connection_go(auth_app, smtp_server, monkeypatch):
+    sending_through(monkeypatch, auth_app, smtp_server)
+    worker = DeliveryWorker(auth_app, poll_seconds=0.05, idle_seconds=0.3).start()
+    inbox = smtp_server.inbox
+    try:
+        queue_hello(auth_app, to="first@example.org")
+        worker.notify()
+        inbox.wait_for("first@example.org")
+        queue_hello(auth_app, to="second@example.org")
+        worker.notify()
+        inbox.wait_for("second@example.org")
+        assert inbox.sessions == 1  # one connection for both
+        wait_until(lambda: inbox.quits == 1)  # unused for 0.3 s: closed
+    finally:
+        worker.stop()
+    queue_hello(auth_app, to="third@example.org")
+    worker = DeliveryWorker(auth_app, poll_seconds=0.05).start()
+    try:
+        worker.notify()
+        inbox.wait_for("third@example.org")
+    finally:
+        worker.stop()
+    wait_until(lambda: inbox.quits == 2)  # a stopped worker closes its connection
+    assert inbox.sessions == 2
+
+
+def wait_until(condition, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "not within the time"
+        time.sleep(0.02)
 
 
 def test_the_delivery_connections_setting_is_checked_when_auth_starts():

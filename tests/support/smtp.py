@@ -23,6 +23,7 @@ class Inbox:
         self.messages: list[EmailMessage] = []
         self.refuse_with: str | None = None  # e.g. "550 5.1.1 no such user"
         self.sessions = 0  # SMTP conversations opened (EHLO/HELO)
+        self.quits = 0  # and closed by the client (QUIT)
         self.answer_after = 0.0  # seconds a message waits for its answer, as over a network
         self.in_flight = self.most_in_flight = 0  # messages waiting for their answer
         self._arrived = threading.Condition()
@@ -31,6 +32,10 @@ class Inbox:
         self.sessions += 1
         session.host_name = hostname
         return responses
+
+    async def handle_QUIT(self, server, session, envelope):
+        self.quits += 1
+        return "221 Bye"
 
     async def handle_RCPT(self, server, session, envelope: Envelope, address, rcpt_options):
         if self.refuse_with:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import logging
 import random
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -257,10 +258,62 @@ def _attempt(message, provider, config, now) -> dict:
     }
 
 
-def deliver(session: Session, message_ids: list[int], config) -> dict[str, int]:
-    """Hand claimed messages to their providers, oldest first, over up to
-    DELIVERY_CONNECTIONS connections per channel at once; record every attempt in one
-    transaction; counts per outcome.
+class DeliveryLanes:
+    """The connections messages leave over: up to DELIVERY_CONNECTIONS per channel at
+    once, each with a thread of its own, kept open from one pass to the next. A relay's
+    connection costs a handshake (often TLS) and a login: opened afresh for every pass,
+    a busy outbox paid them for every few messages. Closed when unused for
+    `idle_seconds` (a relay drops idle clients after some minutes anyway; a kept
+    connection it dropped is opened again) and by `close`. One pass at a time."""
+
+    def __init__(self, config, idle_seconds: float = 30.0) -> None:
+        self.config = config
+        self.idle_seconds = idle_seconds
+        self._providers: list[dict] = []  # per lane, a provider per channel
+        self._threads: ThreadPoolExecutor | None = None
+        self._used_at = 0.0
+
+    def send(self, messages: list) -> list[dict]:
+        """Each message's attempt. A relay across a network answers each command a round
+        trip later: one connection at a time would send a few messages a second. Lane n
+        takes messages n, n + lanes, …, so every connection sends the oldest first."""
+        lanes = max(1, min(self.config["DELIVERY_CONNECTIONS"], len(messages)))
+        while len(self._providers) < lanes:
+            self._providers.append(
+                {"email": email_provider(self.config), "sms": sms_provider(self.config)}
+            )
+        if self._threads is None:
+            self._threads = ThreadPoolExecutor(
+                self.config["DELIVERY_CONNECTIONS"], thread_name_prefix="delivery"
+            )
+        sent = self._threads.map(
+            lambda n: _deliver_lane(messages[n::lanes], self._providers[n], self.config),
+            range(lanes),
+        )
+        records = [record for lane in sent for record in lane]
+        self._used_at = time.monotonic()
+        return records
+
+    def close_if_idle(self) -> None:
+        if self._providers and time.monotonic() - self._used_at >= self.idle_seconds:
+            self.close()
+
+    def close(self) -> None:
+        providers, self._providers = self._providers, []
+        for lane in providers:
+            for provider in lane.values():
+                provider.close()
+        threads, self._threads = self._threads, None
+        if threads is not None:
+            threads.shutdown()
+
+
+def deliver(
+    session: Session, message_ids: list[int], config, lanes: DeliveryLanes | None = None
+) -> dict[str, int]:
+    """Hand claimed messages to their providers, oldest first, over `lanes` (without,
+    lanes opened for these messages alone); record every attempt in one transaction;
+    counts per outcome.
 
     Should the worker die between sending and recording, the messages stay `sending`
     and the sweep queues them again: a message may arrive twice, never not at all."""
@@ -271,13 +324,14 @@ def deliver(session: Session, message_ids: list[int], config) -> dict[str, int]:
     session.commit()  # no transaction stays open while the providers talk
     oldest_first = {message_id: n for n, message_id in enumerate(message_ids)}
     messages.sort(key=lambda message: oldest_first[message.id])
-    # A mail relay across a network answers each command a round trip later: one
-    # connection at a time would send a few messages a second. Lane n takes messages
-    # n, n + lanes, …, so every connection sends the oldest first.
-    lanes = max(1, min(config["DELIVERY_CONNECTIONS"], len(messages)))
-    with ThreadPoolExecutor(lanes, thread_name_prefix="delivery") as pool:
-        sent = pool.map(lambda n: _deliver_lane(messages[n::lanes], config), range(lanes))
-        records = [record for lane in sent for record in lane]
+    own_lanes = lanes is None
+    if own_lanes:
+        lanes = DeliveryLanes(config)
+    try:
+        records = lanes.send(messages)
+    finally:
+        if own_lanes:
+            lanes.close()
     session.execute(RECORD_OUTCOME, [record.pop("changes") for record in records])
     session.execute(RECORD_ATTEMPT, records)
     session.commit()
@@ -286,21 +340,17 @@ def deliver(session: Session, message_ids: list[int], config) -> dict[str, int]:
     return outcomes
 
 
-def _deliver_lane(messages: list, config) -> list[dict]:
-    """Send `messages` in turn over one connection per channel; their attempts."""
-    providers = {"email": email_provider(config), "sms": sms_provider(config)}
-    try:
-        return [
-            _attempt(message, providers[message.channel], config, utcnow()) for message in messages
-        ]
-    finally:
-        for provider in providers.values():
-            provider.close()
+def _deliver_lane(messages: list, providers: dict, config) -> list[dict]:
+    """Send `messages` in turn, each over its channel's provider; their attempts."""
+    return [_attempt(message, providers[message.channel], config, utcnow()) for message in messages]
 
 
-def deliver_due(session: Session, config, limit: int = 50) -> dict[str, int]:
-    """Claim and deliver what is due now; counts per outcome."""
-    return deliver(session, claim_due(session, limit), config)
+def deliver_due(
+    session: Session, config, limit: int = 50, lanes: DeliveryLanes | None = None
+) -> dict[str, int]:
+    """Claim and deliver what is due now (over `lanes`, see `deliver`); counts per
+    outcome."""
+    return deliver(session, claim_due(session, limit), config, lanes)
 
 
 def sweep(session: Session, config) -> int:

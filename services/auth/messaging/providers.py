@@ -138,15 +138,20 @@ class SmtpEmail:
         return client
 
     def send(self, message: Sendable) -> None:
-        """Send over the connection this provider keeps open (one per delivery pass)."""
+        """Send over the connection this provider keeps open from one message (and one
+        delivery pass) to the next."""
         try:
             if self._client is None:
                 self._client = self._connect()
-            try:
                 self._transmit(message)
-            except smtplib.SMTPServerDisconnected:  # the kept connection timed out: once more
-                self._client = self._connect()
-                self._transmit(message)
+            else:
+                try:
+                    self._transmit(message)
+                except (smtplib.SMTPServerDisconnected, ConnectionError):
+                    # The relay closed the kept connection meanwhile: once more, afresh.
+                    self._drop()
+                    self._client = self._connect()
+                    self._transmit(message)
         except smtplib.SMTPRecipientsRefused as exc:
             codes = [code for code, _ in exc.recipients.values()]
             if all(500 <= code < 600 for code in codes):
@@ -167,9 +172,16 @@ class SmtpEmail:
             with contextlib.suppress(OSError, smtplib.SMTPException):
                 client.quit()
 
+    def _drop(self) -> None:
+        """Forget a connection the other side closed, without a word to it."""
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
 
-class KannelSms(HoldsNoConnection):
-    """SMS through Kannel's HTTP `sendsms` interface (smsbox)."""
+
+class KannelSms:
+    """SMS through Kannel's HTTP `sendsms` interface (smsbox), over kept-alive
+    connections."""
 
     def __init__(self, config) -> None:
         self.url = config["KANNEL_URL"]
@@ -199,6 +211,9 @@ class KannelSms(HoldsNoConnection):
         if response.status in (400, 403):  # bad number or refused by Kannel's rules
             raise PermanentDeliveryError(f"kannel {response.status}: {body}")
         raise RetryableDeliveryError(f"kannel {response.status}: {body}")
+
+    def close(self) -> None:
+        self.http.clear()
 
 
 def email_provider(config) -> EmailProvider:

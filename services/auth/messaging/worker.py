@@ -13,7 +13,7 @@ from ..accounts.settings import Settings
 from ..councils.invitations import forget_settled_invitations
 from ..internal.domain import forget_expired, forget_old_batches
 from ..models import db
-from .outbox import deliver_due, sweep
+from .outbox import DeliveryLanes, deliver_due, sweep
 
 log = logging.getLogger("viche.messages")
 
@@ -24,17 +24,22 @@ SWEEP_EVERY = 30  # polls
 class DeliveryWorker:
     """Delivers the outbox of one auth app until stopped."""
 
-    def __init__(self, app: Flask, poll_seconds: float = POLL_SECONDS) -> None:
+    def __init__(
+        self, app: Flask, poll_seconds: float = POLL_SECONDS, idle_seconds: float = 30.0
+    ) -> None:
         self.app = app
         self.poll_seconds = poll_seconds
+        # The connections to the relay (and Kannel), kept while messages keep coming.
+        self.lanes = DeliveryLanes(app.config, idle_seconds)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def run_once(self, sweep_too: bool = False) -> dict[str, int]:
+    def run_once(self, sweep_too: bool = False, keep_connections: bool = False) -> dict[str, int]:
         """One pass: (optionally) sweep the outbox, forget expired verifications and old
         notification keys; then queue the emails residents asked for (a reset link…)
-        and deliver what is due."""
+        and deliver what is due; its connections closed after it, or kept for the next
+        pass."""
         with self.app.app_context():
             try:
                 if sweep_too:
@@ -43,9 +48,12 @@ class DeliveryWorker:
                     lambda: answer_mail_requests(db.session, Settings.from_config(self.app.config))
                 )
                 # Whatever went wrong before, what is due is delivered.
-                return {"asked": asked or 0, **deliver_due(db.session, self.app.config)}
+                delivered = deliver_due(db.session, self.app.config, lanes=self.lanes)
+                return {"asked": asked or 0, **delivered}
             finally:
                 db.session.remove()
+                if not keep_connections:
+                    self.lanes.close()
 
     def _sweep(self) -> None:
         sweep(db.session, self.app.config)
@@ -69,16 +77,22 @@ class DeliveryWorker:
 
     def run_forever(self) -> None:
         passes = 0
-        while not self._stop.is_set():
-            try:
-                outcomes = self.run_once(sweep_too=passes % SWEEP_EVERY == 0)
-            except Exception:  # the database is away: keep trying, never die
-                log.exception("delivery pass failed")
-                outcomes = {}
-            passes += 1
-            if not any(outcomes.values()):
-                self._wake.wait(self.poll_seconds)
-                self._wake.clear()
+        try:
+            while not self._stop.is_set():
+                try:
+                    outcomes = self.run_once(
+                        sweep_too=passes % SWEEP_EVERY == 0, keep_connections=True
+                    )
+                except Exception:  # the database is away: keep trying, never die
+                    log.exception("delivery pass failed")
+                    outcomes = {}
+                passes += 1
+                if not any(outcomes.values()):
+                    self.lanes.close_if_idle()
+                    self._wake.wait(self.poll_seconds)
+                    self._wake.clear()
+        finally:
+            self.lanes.close()
 
     def start(self) -> DeliveryWorker:
         self._thread = threading.Thread(target=self.run_forever, name="outbox", daemon=True)
