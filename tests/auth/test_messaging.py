@@ -126,6 +126,25 @@ def test_a_slow_relay_gets_a_passs_messages_over_several_connections_at_once(aut
     assert statuses == ["sent"] * 9
 
 
+def test_an_email_rendered_once_around_its_link_is_the_email_rendered_whole(auth_app, monkeypatch):
+    """A vote's confirmation is rendered once per poll, answer and language, the link
+    put in after: the result is what rendering it whole gives, link escaped as Jinja
+    escapes it in HTML."""
+    monkeypatch.setattr(outbox, "SAME_BUT_THE_LINK", frozenset({"hello"}))  # it has HTML
+    links = ["http://127.0.0.1:8000/confirm?t=abc&n=1", "http://127.0.0.1:8000/confirm?t=xyz"]
+    with auth_app.test_request_context("/"):
+        for locale in ("uk", "en", "uk"):
+            for link in links:
+                context = {**CONTEXT, "link": link}
+                row = outbox.email_row(
+                    to="a@example.org", template="hello", locale=locale, context=context
+                )
+                whole = outbox._parts("hello", locale, context)
+                assert (row["subject"], row["text_body"], row["html_body"]) == whole
+                assert link in row["text_body"] and "&amp;" not in row["text_body"]
+        assert outbox._rendered_around_mark.cache_info().currsize >= 2  # uk and en
+
+
 def sending_through(monkeypatch, auth_app, smtp_server) -> None:
     """The app's own config (which a worker reads) sends through `smtp_server`, one
     connection at a time, for this test only."""
