@@ -42,6 +42,8 @@ from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session
 
+from .gathering import Gathering
+
 MIGRATIONS_KEY = "viche.migrations"
 log = logging.getLogger("viche.db")
 
@@ -308,32 +310,11 @@ def group_insert_if(table: Table, columns: tuple[str, ...], condition, key: str)
     )
 
 
-class _Waiting:
-    """One row waiting to go in with others, and what became of it."""
-
-    __slots__ = ("inserted", "leads", "params", "woken")
-
-    def __init__(self, params: dict) -> None:
-        self.params = params
-        self.woken = threading.Event()
-        self.leads = False
-        # True: in; False: its condition does not hold; None: to be tried alone.
-        self.inserted: bool | None = None
-
-
-class _Line:
-    """The rows waiting for one database, and whether a batch is at it now."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.rows: list[_Waiting] = []
-        self.busy = False
-
-
 class GroupInsert:
-    """Rows that arrive together go in together (a group commit): while one thread's
-    statement is at the database, the rows other threads bring wait in line, and the
-    first of them then inserts the whole line with one statement and one commit.
+    """Rows that arrive together go in together (a group commit, through a `Gathering`):
+    while one thread's statement is at the database, the rows other threads bring wait
+    in line, and the first of them then inserts the whole line with one statement and
+    one commit.
 
     Under load most of what a signature costs the database is per statement (a round
     trip, starting the executor, a commit), not per row. `together` inserts many rows
@@ -351,14 +332,14 @@ class GroupInsert:
         self.alone = alone
         self.together = together
         self.key = key
-        self._lines: WeakKeyDictionary[Engine, _Line] = WeakKeyDictionary()
+        self._lines: WeakKeyDictionary[Engine, Gathering] = WeakKeyDictionary()
         self._lines_lock = threading.Lock()
 
-    def _line_for(self, engine: Engine) -> _Line:
+    def _line_for(self, engine: Engine) -> Gathering:
         line = self._lines.get(engine)
         if line is None:
             with self._lines_lock:
-                line = self._lines.setdefault(engine, _Line())
+                line = self._lines.setdefault(engine, Gathering(self._insert, self.MAX_ROWS))
         return line
 
     def insert(self, engine: Engine, params: dict) -> bool:
@@ -366,50 +347,21 @@ class GroupInsert:
         IntegrityError when a unique key is taken."""
         if engine.dialect.driver != "psycopg":
             return self.alone.first(engine, params) is not None
-        line = self._line_for(engine)
-        mine = _Waiting(params)
-        with line.lock:
-            line.rows.append(mine)
-            if not line.busy:
-                line.busy = mine.leads = True
-        if not mine.leads:
-            mine.woken.wait()  # my batch is done, or it is my turn to lead
-        if mine.leads:
-            self._lead(engine, line)
-        if mine.inserted is not None:
-            return mine.inserted
+        inserted = self._line_for(engine)((engine, params))
+        if inserted is not None:
+            return inserted
         return self.alone.first(engine, params) is not None
 
-    def _lead(self, engine: Engine, line: _Line) -> None:
-        """Insert the line (up to MAX_ROWS, this thread's row first), then hand over."""
-        with line.lock:
-            batch = line.rows[: self.MAX_ROWS]
-            del line.rows[: self.MAX_ROWS]
-        try:
-            if len(batch) == 1:
-                # Nobody else in line: this thread's own row, by the cheaper statement
-                # (whose IntegrityError is this thread's answer).
-                batch[0].inserted = self.alone.first(engine, batch[0].params) is not None
-            else:
-                self._insert_together(engine, batch)
-        finally:
-            # Whatever happened, the next in line leads and every row here learns its
-            # fate (rows not marked inserted are tried alone by their own threads).
-            with line.lock:
-                successor = line.rows[0] if line.rows else None
-                if successor is None:
-                    line.busy = False
-                else:
-                    successor.leads = True
-            for waiting in batch:
-                waiting.leads = False
-                waiting.woken.set()
-            if successor is not None:
-                successor.woken.set()
-
-    def _insert_together(self, engine: Engine, batch: list[_Waiting]) -> None:
-        columns = batch[0].params.keys()
-        lists = {name: [waiting.params[name] for waiting in batch] for name in columns}
+    def _insert(self, batch: list[tuple[Engine, dict]]) -> list[bool | None]:
+        """Each row's fate: True (in), False (its condition does not hold) or None (to
+        be tried alone by its own thread)."""
+        engine = batch[0][0]
+        rows = [params for _, params in batch]
+        if len(rows) == 1:
+            # Nobody else in line: the leading thread's own row, by the cheaper statement
+            # (whose IntegrityError is that thread's answer).
+            return [self.alone.first(engine, rows[0]) is not None]
+        lists = {name: [row[name] for row in rows] for name in rows[0]}
         try:
             inserted = {row[0] for row in self.together.all(engine, lists)}
         except Exception:
@@ -417,10 +369,8 @@ class GroupInsert:
             # of it: either way each row is now tried alone, and answered by its own
             # attempt (a row that did go in finds its key taken).
             log.exception("a batch insert failed; its rows go one by one")
-            return
-        for waiting in batch:
-            if waiting.params[self.key] in inserted:
-                waiting.inserted = True  # the others are tried alone
+            return [None] * len(rows)
+        return [True if row[self.key] in inserted else None for row in rows]
 
 
 def alembic_config(migrations_dir: Path) -> Config:
