@@ -10,14 +10,16 @@ Confirm button POSTs it here; `confirm_email_vote` counts the vote once for that
 from __future__ import annotations
 
 import secrets
+import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NoReturn
+from weakref import WeakKeyDictionary
 
 from disposable_email_domains import blocklist as DISPOSABLE_DOMAINS
-from flask import current_app
+from flask import Flask, current_app
 from flask_babel import gettext
 from sqlalchemy import bindparam, exists, insert, literal, null, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -27,6 +29,7 @@ from services.common.caching import forget_public_reads
 from services.common.client import ServiceUnavailable, call_service
 from services.common.db import HotStatement, group_insert_if
 from services.common.errors import NotFound
+from services.common.gathering import Gathering
 from services.common.hashing import mailbox_hash
 from services.common.policies import kept_policy
 from services.common.receipts import new_receipt
@@ -365,33 +368,26 @@ def request_email_vote(
     _throttle(email, client)
 
     pending_id = secrets.token_urlsafe(32)
-    try:
-        answer = call_service(
-            "auth",
-            "POST",
-            "/internal/email-verifications",
-            internal=True,
-            json={
-                "email": email,
-                "purpose": f"{EMAIL_PURPOSE}{poll.id}",
-                "subject": pending_id,
-                "locale": locale,
-                "return_url": current_app.config["PUBLIC_URL"] + CONFIRM_PATH,
-                "context": {
-                    # Where its link's page leads once the link is used or expired.
-                    "page": f"{current_app.config['PUBLIC_URL']}/polls/{poll.id}",
-                    "question": poll.question[:500],
-                    "choice": "; ".join(poll.labels[c] for c in choices)[:500],
-                },
+    answer = _ask_auth_to_verify(
+        {
+            "email": email,
+            "purpose": f"{EMAIL_PURPOSE}{poll.id}",
+            "subject": pending_id,
+            "locale": locale,
+            "return_url": current_app.config["PUBLIC_URL"] + CONFIRM_PATH,
+            "context": {
+                # Where its link's page leads once the link is used or expired.
+                "page": f"{current_app.config['PUBLIC_URL']}/polls/{poll.id}",
+                "question": poll.question[:500],
+                "choice": "; ".join(poll.labels[c] for c in choices)[:500],
             },
-        )
-    except ServiceUnavailable:
-        answer = None
-    if answer is None or not answer.ok:
+        }
+    )
+    if answer is None or answer.status != 202:
         if answer is not None and answer.status == 429:
             raise TooManyVotes(
-                answer.json().get("detail"),
-                headers={"Retry-After": answer.headers.get("Retry-After", "3600")},
+                answer.body.get("detail"),
+                headers={"Retry-After": str(answer.body.get("retry_after", 3600))},
             )
         raise ServiceUnavailable(gettext("The confirmation email could not be sent. Try again."))
     # Written once auth has queued the email; the email takes longer to arrive than
@@ -405,13 +401,80 @@ def request_email_vote(
             "id": pending_id,
             "poll_id": poll.id,
             "choices": choices,
-            "verification_id": answer.json()["id"],
+            "verification_id": answer.body["id"],
             "status": "pending",
             "created_at": now,
             "expires_at": receipt.expires_at,
         },
     )
     return receipt
+
+
+@dataclass(frozen=True)
+class AuthAnswer:
+    """auth's answer to one verification request: 202 and the verification's `id`, or
+    a refusal's status and problem (429 with `retry_after`)."""
+
+    status: int
+    body: dict
+
+
+# Voters who ask at the same moment are handed to auth together, one call for all of
+# them (auth answers each on its own): at the email flow's concurrency, the call's own
+# cost was most of what asking auth cost. One line per app (its config says where auth is).
+VERIFICATIONS_AT_ONCE = 64  # auth takes as many in one request
+_verification_lines: WeakKeyDictionary[Flask, Gathering] = WeakKeyDictionary()
+_verification_lines_lock = threading.Lock()
+
+
+def _ask_auth_to_verify(request: dict) -> AuthAnswer | None:
+    """auth's answer to a verification request, asked with any others that arrive
+    meanwhile; None when auth could not be asked."""
+    app = current_app._get_current_object()
+    line = _verification_lines.get(app)
+    if line is None:
+        with _verification_lines_lock:
+            line = _verification_lines.setdefault(
+                app, Gathering(_ask_together, VERIFICATIONS_AT_ONCE)
+            )
+    answer = line(request)
+    return _ask_alone(request) if answer is _ASK_ALONE else answer
+
+
+_ASK_ALONE = object()  # the batch was refused whole: each request is asked on its own
+
+
+def _ask_together(requests: list[dict]) -> list:
+    if len(requests) == 1:
+        return [_ask_alone(requests[0])]
+    try:
+        answer = call_service(
+            "auth",
+            "POST",
+            "/internal/email-verifications/batch",
+            internal=True,
+            json={"requests": requests},
+        )
+    except ServiceUnavailable:
+        return [None] * len(requests)
+    if answer.status != 200:  # one request it would not take: each is told why alone
+        return [_ASK_ALONE] * len(requests)
+    return [AuthAnswer(found["status"], found) for found in answer.json()["results"]]
+
+
+def _ask_alone(request: dict) -> AuthAnswer | None:
+    try:
+        answer = call_service(
+            "auth", "POST", "/internal/email-verifications", internal=True, json=request
+        )
+    except ServiceUnavailable:
+        return None
+    if answer.status == 202:
+        return AuthAnswer(202, answer.json())
+    if answer.status == 429:
+        retry_after = int(answer.headers.get("Retry-After", "3600"))
+        return AuthAnswer(429, {**answer.json(), "retry_after": retry_after})
+    return AuthAnswer(answer.status, {})
 
 
 def poll_named_by(session: Session, claims: dict) -> PublishedPoll | None:

@@ -29,8 +29,9 @@ def internal_headers(auth_app, caller="polls") -> dict:
     return {"X-Viche-Internal-Token": auth_app.config["INTERNAL_TOKEN"], "X-Viche-Service": caller}
 
 
-def ask(auth_app, email="voter@example.org", **overrides):
-    body = {
+def asked(email="voter@example.org", **overrides) -> dict:
+    """A verification request as polls makes it."""
+    return {
         "email": email,
         "purpose": "poll-vote:7",
         "subject": "vote-abc",
@@ -39,8 +40,21 @@ def ask(auth_app, email="voter@example.org", **overrides):
         "context": {"question": "Звідки Ви отримуєте інформацію?", "choice": "Сайт громади"},
         **overrides,
     }
+
+
+def ask(auth_app, email="voter@example.org", **overrides):
     return auth_app.test_client().post(
-        "/internal/email-verifications", json=body, headers=internal_headers(auth_app)
+        "/internal/email-verifications",
+        json=asked(email, **overrides),
+        headers=internal_headers(auth_app),
+    )
+
+
+def ask_together(auth_app, requests: list[dict], headers: dict | None = None):
+    return auth_app.test_client().post(
+        "/internal/email-verifications/batch",
+        json={"requests": requests},
+        headers=internal_headers(auth_app) if headers is None else headers,
     )
 
 
@@ -191,6 +205,80 @@ def test_return_urls_stay_on_our_site(auth_app):
 def test_an_address_cannot_be_flooded(auth_app):
     statuses = [ask(auth_app, subject=f"v{n}").status_code for n in range(6)]
     assert statuses == [202] * 5 + [429]
+
+
+def test_a_refusal_is_said_in_the_emails_language(auth_app):
+    for n in range(5):
+        assert ask(auth_app, subject=f"v{n}").status_code == 202
+    refused = ask(auth_app, subject="v5", locale="en")
+    assert refused.status_code == 429 and refused.headers["Retry-After"] == "3600"
+    assert refused.json["detail"] == (
+        "Too many confirmations were sent to this address. Try again later."
+    )
+
+
+def test_requests_handed_over_together_are_answered_each_on_its_own(auth_app, client):
+    for n in range(5):  # this address has had all it may have this hour
+        assert ask(auth_app, "flooded@example.org", subject=f"v{n}").status_code == 202
+    answer = ask_together(
+        auth_app,
+        [
+            asked("flooded@example.org", subject="a", locale="en"),
+            asked("one@example.org", subject="b"),
+            asked("two@example.org", subject="c", return_url="https://evil.example/x"),
+            asked("three@example.org", subject="d", locale="hu"),
+        ],
+    )
+    assert answer.status_code == 200
+    flooded, one, evil, three = answer.json["results"]
+    assert flooded["status"] == 429 and flooded["retry_after"] == 3600
+    assert flooded["type"] == "urn:viche:problem:rate-limited"
+    assert flooded["detail"] == (
+        "Too many confirmations were sent to this address. Try again later."
+    )
+    assert evil["status"] == 422 and "return_url" in evil["errors"]
+    assert "id" not in evil and "id" not in flooded
+    assert one["status"] == three["status"] == 202 and one["id"] != three["id"]
+    assert len(messages(auth_app, "flooded@example.org")) == 5
+    assert messages(auth_app, "two@example.org") == []
+    # Each queued email carries the link to its own request, in its own language.
+    for address, subject, title in (
+        ("one@example.org", "b", "Підтвердьте свій голос"),
+        ("three@example.org", "d", "Erősítse meg a szavazatát"),
+    ):
+        [mail] = messages(auth_app, address)
+        assert mail.subject == title
+        page = client.get(f"/api/auth/verify?token={link_token(mail.text_body)}")
+        _, fields = page_form(page.get_data(as_text=True))
+        proof = jwt.decode(fields["proof"], options={"verify_signature": False})
+        assert proof["sub"] == subject
+
+
+@pytest.mark.parametrize(
+    "requests",
+    [
+        [],  # nothing to do
+        [asked(f"v{n}@example.org", subject=f"s{n}") for n in range(65)],  # too many at once
+        [asked("ok@example.org"), asked("bad", subject="x")],  # one is not an address
+    ],
+)
+def test_a_batch_with_a_request_it_cannot_take_is_refused_whole(auth_app, requests):
+    answer = ask_together(auth_app, requests)
+    assert answer.status_code == 422
+    assert messages(auth_app, "ok@example.org") == []
+    assert messages(auth_app, "v0@example.org") == []
+
+
+def test_requests_together_need_the_internal_token_too(auth_app, client):
+    wrong = {"X-Viche-Internal-Token": "guess", "X-Viche-Service": "polls"}
+    assert ask_together(auth_app, [asked()], headers=wrong).status_code == 403
+    through_gateway = client.post(
+        "/api/auth/internal/email-verifications/batch",
+        json={"requests": [asked()]},
+        headers=internal_headers(auth_app),
+    )
+    assert through_gateway.status_code == 403
+    assert messages(auth_app, "voter@example.org") == []
 
 
 def test_an_expired_verification_confirms_nothing(auth_app, client):

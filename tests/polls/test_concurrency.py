@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from datetime import timedelta
 
+import jwt
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -256,3 +258,47 @@ def test_email_votes_confirmed_in_races_count_once_per_address(client, people, p
         ).all()
         polls_db.session.remove()
     assert sorted(statuses) == ["confirmed"] * 20 + ["refused"] * 40
+
+
+def test_voters_asking_at_once_are_handed_to_auth_together(
+    gateway, client, people, auth_app, polls_app, monkeypatch
+):
+    """Email votes asked for at the same moment reach auth in one call, and each voter
+    gets a pending vote of their own, with an email whose link is theirs."""
+    poll = new_poll(client, people)
+    choice = option_ids(poll)[:1]
+    batches: list[int] = []  # requests per call to auth
+    call_service = voting.call_service
+
+    def slow_first(service, method, path, **kwargs):
+        if path.startswith("/internal/email-verifications"):
+            batches.append(len(kwargs["json"].get("requests", [None])))
+            if len(batches) == 1:  # the others queue up behind the first call meanwhile
+                time.sleep(0.3)
+        return call_service(service, method, path, **kwargs)
+
+    monkeypatch.setattr(voting, "call_service", slow_first)
+    voters = [f"together{n}@example.org" for n in range(8)]
+
+    def ask(email: str):
+        tab = Client(gateway)
+        path = f"/api/polls/polls/{poll['id']}/email-votes"
+        return lambda: tab.post(path, json={"email": email, "choices": choice})
+
+    answers = released_together([ask(email) for email in voters])
+    assert [answer.status_code for answer in answers] == [202] * 8
+    assert sum(batches) == 8 and max(batches) > 1, batches
+    with polls_app.app_context():
+        pending = polls_db.session.execute(
+            select(PendingVote.id, PendingVote.verification_id).where(
+                PendingVote.poll_id == poll["id"]
+            )
+        ).all()
+    assert {row.id for row in pending} == {answer.json["pending_id"] for answer in answers}
+    assert len({row.verification_id for row in pending}) == 8
+    # Each voter's link confirms that voter's own pending vote.
+    for email, answer in zip(voters, answers, strict=True):
+        page = client.get(f"/api/auth/verify?token={confirmation_token(auth_app, email)}")
+        _, fields = page_form(page.get_data(as_text=True))
+        proof = jwt.decode(fields["proof"], options={"verify_signature": False})
+        assert proof["sub"] == answer.json["pending_id"]

@@ -344,3 +344,61 @@ def test_vote_requests_are_limited_per_client(client, people):
         for n in range(61)
     ]
     assert answers[:60] == [202] * 60 and answers[60] == 429
+
+
+def verification_request(email: str, locale: str = "uk") -> dict:
+    """What polls asks auth for a vote by email (as request_email_vote builds it)."""
+    return {
+        "email": email,
+        "purpose": "poll-vote:1",
+        "subject": f"pending-{email}",
+        "locale": locale,
+        "return_url": "http://127.0.0.1:8000/api/polls/votes/confirm",
+        "context": {"question": "?", "choice": "Telegram"},
+    }
+
+
+def test_requests_handed_to_auth_together_are_answered_each_on_its_own(auth_app, polls_app):
+    """A voter over auth's limit is refused alone; the others asking with them are not."""
+    with polls_app.test_request_context("/"):
+        for _ in range(5):
+            assert voting._ask_alone(verification_request("flooded@example.org")).status == 202
+        answers = voting._ask_together(
+            [
+                verification_request("first@example.org"),
+                verification_request("flooded@example.org", locale="en"),
+                verification_request("second@example.org"),
+            ]
+        )
+    assert [answer.status for answer in answers] == [202, 429, 202]
+    assert answers[0].body["id"] != answers[2].body["id"]
+    assert answers[1].body["retry_after"] == 3600
+    assert answers[1].body["detail"].startswith("Too many confirmations")
+    for email in ("first@example.org", "second@example.org"):
+        assert len(messages(auth_app, email, "confirm_for_service")) == 1
+    assert len(messages(auth_app, "flooded@example.org", "confirm_for_service")) == 5
+
+
+def test_a_batch_auth_will_not_take_is_asked_again_request_by_request(auth_app, polls_app):
+    good, bad = verification_request("good@example.org"), verification_request("bad", "xx")
+    with polls_app.test_request_context("/"):
+        assert voting._ask_together([good, bad]) == [voting._ASK_ALONE] * 2
+        assert messages(auth_app, "good@example.org", "confirm_for_service") == []
+        assert voting._ask_alone(good).status == 202
+        assert voting._ask_alone(bad).status == 422
+
+
+def test_auth_unreachable_for_a_batch_is_every_voters_503(client, people, polls_app, monkeypatch):
+    poll = new_poll(client, people)
+
+    def unreachable(*args, **kwargs):
+        raise ServiceUnavailable("auth is down")
+
+    monkeypatch.setattr(voting, "call_service", unreachable)
+    with polls_app.test_request_context("/"):
+        requests = [verification_request(f"v{n}@example.org") for n in range(3)]
+        assert voting._ask_together(requests) == [None] * 3
+    refused = request_email_vote(client, poll["id"], option_ids(poll)[:1])
+    assert refused.status_code == 503
+    with polls_app.app_context():
+        assert polls_db.session.query(PendingVote).count() == 0

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from flask import Blueprint as PageBlueprint
 from flask import current_app, g, redirect, render_template, request, url_for
-from flask_babel import gettext
+from flask_babel import force_locale, gettext
 from marshmallow import Schema, fields, validate
 
 from services.common.app import accepts, public
 from services.common.blueprint import Blueprint
 from services.common.client import service_required
 from services.common.config import SUPPORTED_LOCALES
+from services.common.errors import Problem, problem_body
 from services.common.fields import EmailAddress, Length, SmallObject, id_field
 from services.common.i18n import render_in_language
 
@@ -47,6 +48,36 @@ class VerificationRequestSchema(Schema):
 class VerificationSchema(Schema):
     id = fields.String(required=True)
     expires_at = fields.DateTime(required=True)
+
+
+class VerificationRequestsSchema(Schema):
+    requests = fields.List(
+        fields.Nested(VerificationRequestSchema),
+        required=True,
+        validate=Length(min=1, max=domain.VERIFICATIONS_AT_ONCE),
+    )
+
+
+class VerificationOutcomeSchema(Schema):
+    status = fields.Integer(
+        required=True,
+        metadata={
+            "description": "202: queued (`id`, `expires_at`); otherwise the status the"
+            " one-at-a-time request would have been refused with (429: too many for the"
+            " address, with `retry_after` seconds)"
+        },
+    )
+    id = fields.String()
+    expires_at = fields.DateTime()
+    type = fields.String()
+    title = fields.String()
+    detail = fields.String()
+    retry_after = fields.Integer()
+    errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
+
+
+class VerificationOutcomesSchema(Schema):
+    results = fields.List(fields.Nested(VerificationOutcomeSchema), required=True)
 
 
 class SettledSchema(Schema):
@@ -149,10 +180,47 @@ def access_withdrawals(query):
 @service_required
 def request_email_verification(data):
     """Email a confirmation link for the caller's purpose; the proof goes to return_url."""
-    verification = domain.request_verification(
-        db.session, settings(), caller=g.calling_service, **data
-    )
+    with force_locale(data["locale"]):  # a refusal is said in the email's language
+        verification = domain.request_verification(
+            db.session, settings(), caller=g.calling_service, **data
+        )
     return {"id": verification.id, "expires_at": verification.expires_at}
+
+
+@internal_blp.route("/email-verifications/batch", methods=["POST"])
+@internal_blp.arguments(VerificationRequestsSchema)
+@internal_blp.response(200, VerificationOutcomesSchema)
+@service_required
+def request_email_verifications(data):
+    """Several requests at once (voters who asked at the same moment): each answered on
+    its own, in order, as POST /internal/email-verifications would answer it."""
+    outcomes = domain.request_verifications(
+        db.session, settings(), caller=g.calling_service, requests=data["requests"]
+    )
+    return {
+        "results": [
+            _outcome(outcome, asked["locale"])
+            for outcome, asked in zip(outcomes, data["requests"], strict=True)
+        ]
+    }
+
+
+def _outcome(outcome: domain.QueuedVerification | Problem, locale: str) -> dict:
+    """One request's answer: queued, or its problem as the one-at-a-time request's body
+    would say it, in the request's language."""
+    if isinstance(outcome, domain.QueuedVerification):
+        return {"status": 202, "id": outcome.id, "expires_at": outcome.expires_at}
+    with force_locale(locale):
+        refused = problem_body(
+            outcome.slug,
+            outcome.status,
+            gettext(outcome.title),
+            outcome.detail,
+            errors=outcome.errors,
+        )
+    if "Retry-After" in outcome.headers:
+        refused["retry_after"] = int(outcome.headers["Retry-After"])
+    return refused
 
 
 @internal_blp.route("/email-verifications/settled", methods=["POST"])

@@ -28,7 +28,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from flask_babel import gettext
+from flask_babel import force_locale, gettext
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -212,6 +212,26 @@ def request_verification(
     connection.execute(INSERT_MESSAGE, message)
     session.commit()
     return queued
+
+
+# A caller hands over the requests of its voters who asked at the same moment together.
+VERIFICATIONS_AT_ONCE = 64
+
+
+def request_verifications(
+    session: Session, settings: Settings, *, caller: str, requests: list[dict]
+) -> list[QueuedVerification | Problem]:
+    """Each request answered on its own, in order, as `request_verification` answers
+    it: queued, or the problem that refused it, said in the request's language."""
+    outcomes: list[QueuedVerification | Problem] = []
+    for asked in requests:
+        with force_locale(asked["locale"]):
+            try:
+                outcomes.append(request_verification(session, settings, caller=caller, **asked))
+            except Problem as refused:
+                session.rollback()
+                outcomes.append(refused)
+    return outcomes
 
 
 def _too_many_requests() -> TooManyRequests:
