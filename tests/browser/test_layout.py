@@ -119,6 +119,20 @@ def test_the_header_takes_a_few_lines_on_a_phone(suite, open_page):
     admin.wait_for_url("**/councils/header-admin/settings")
 
 
+def test_a_long_name_keeps_the_phone_header_short_and_is_read_whole(suite, open_page):
+    name = "Szentgyörgyvölgyi-Kovácsné Bartha Zsófia Erzsébet"
+    email = "long-name@example.org"
+    suite.confirmed_account(email, PASSWORD, name, _next_phone())
+    page = open_page("long-name", viewport={"width": 360, "height": 740})
+    sign_in_browser(page, suite, "hu", email)
+    assert_header_compact(page, suite.url)
+    # Cut short on the screen, the name is whole for a screen reader and as the title.
+    account = page.locator("header.site a.who")
+    expect(account).to_have_accessible_name(name)
+    assert account.get_attribute("title") == name
+    assert account.bounding_box()["width"] < 360 * 0.6
+
+
 @pytest.mark.parametrize("width", [360, 1280])
 def test_a_select_shows_its_chosen_option_whole(suite, open_page, width):
     council = f"layout-{width}"
