@@ -328,7 +328,7 @@ def test_a_resident_mends_the_name_on_the_account_page(client, auth_app, people,
     )
     assert changed.status_code == 303
     shown = client.get("/account?lang=uk").text
-    assert 'class="who">Олена Ковальчук</a>' in shown  # the menu, at once
+    assert 'class="who" title="Олена Ковальчук">Олена Ковальчук</a>' in shown  # the menu, at once
     assert client.post(f"/petitions/{after}/sign", data={"csrf": csrf(page)}).status_code == 303
     fold(petitions_app)
     # A signature keeps the name it was given with; the next one carries the new name.
@@ -340,4 +340,4 @@ def test_a_resident_mends_the_name_on_the_account_page(client, auth_app, people,
     assert signers[after]["signers"] == ["Олена Ковальчук"]
     # A form from elsewhere changes nothing.
     assert client.post("/account/name", data={"name": "Хтось інший"}).status_code in (400, 403)
-    assert 'class="who">Олена Ковальчук</a>' in client.get("/account").text
+    assert 'class="who" title="Олена Ковальчук">Олена Ковальчук</a>' in client.get("/account").text
