@@ -32,10 +32,10 @@ import json, os, sys, tempfile
 from pathlib import Path
 sys.path[0] = os.getcwd()
 import bench.polls as polls
-from bench.kit import free_port, scratch_postgres
+from bench.kit import free_port
 from gateway.distributed import Cluster, process_specs
-sys.path.insert(0, sys.argv[1])  # this checkout's CPU accounting, the same for both
-from kit_for_compare import CpuLedger
+sys.path.insert(0, sys.argv[1])  # this checkout's kit, the same for both trees
+from kit_for_compare import CpuLedger, email_flow_env
 
 work = Path(tempfile.mkdtemp(prefix="viche-compare-"))
 inbox = polls.ConfirmationInbox()
@@ -43,14 +43,7 @@ smtp_port = free_port()
 smtp = polls.smtp_sink(inbox, smtp_port)
 ports = {name: free_port() for name in ("auth", "polls", "petitions", "web", "gateway")}
 gateway = f"http://127.0.0.1:{ports['gateway']}"
-env = {
-    "VICHE_VAR_DIR": str(work), "LOG_LEVEL": "WARNING", "REDIS_URL": "",
-    "VICHE_RATE_LIMIT": "1000000000/minute",
-    "VICHE_EMAIL_VOTE_LIMIT_PER_CLIENT": "1000000000/hour",
-    "VICHE_PUBLIC_URL": gateway, "VICHE_EMAIL_BACKEND": "smtp",
-    "VICHE_SMTP_HOST": "127.0.0.1", "VICHE_SMTP_PORT": str(smtp_port),
-    "VICHE_DEV_OUTBOX": "0", **scratch_postgres(),
-}
+env = email_flow_env(work, gateway, smtp_port)
 os.environ.update(env)
 _, _, poll, choice = polls.prepare(10, work / "tokens.txt")
 cluster = Cluster(process_specs(ports, workers=2), env, work / "logs")

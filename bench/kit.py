@@ -55,6 +55,25 @@ def scratch_postgres() -> dict[str, str]:
     return urls
 
 
+def email_flow_env(work: Path, gateway_url: str, smtp_port: int) -> dict[str, str]:
+    """A cluster's environment for the email vote flow: its files under `work`, scratch
+    databases, mail through the SMTP server on `smtp_port`, links to `gateway_url`, and
+    no rate limit in the flow's way."""
+    return {
+        "VICHE_VAR_DIR": str(work),
+        "LOG_LEVEL": "WARNING",
+        "REDIS_URL": "",
+        "VICHE_RATE_LIMIT": "1000000000/minute",
+        "VICHE_EMAIL_VOTE_LIMIT_PER_CLIENT": "1000000000/hour",
+        "VICHE_PUBLIC_URL": gateway_url,
+        "VICHE_EMAIL_BACKEND": "smtp",
+        "VICHE_SMTP_HOST": "127.0.0.1",
+        "VICHE_SMTP_PORT": str(smtp_port),
+        "VICHE_DEV_OUTBOX": "0",
+        **scratch_postgres(),
+    }
+
+
 def _drop_databases(urls: list[str]) -> None:
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url

@@ -46,11 +46,11 @@ from bench.kit import (  # noqa: E402
     Measurements,
     People,
     accepted,
+    email_flow_env,
     free_port,
     median,
     requests_sent,
     rps,
-    scratch_postgres,
     without_errors,
     write_tokens,
     wrk,
@@ -333,19 +333,7 @@ def main() -> None:
     smtp = smtp_sink(inbox, smtp_port)
     ports = {name: free_port() for name in ("auth", "polls", "petitions", "web", "gateway")}
     gateway_url = f"http://127.0.0.1:{ports['gateway']}"
-    env = {
-        "VICHE_VAR_DIR": str(work),
-        "LOG_LEVEL": "WARNING",
-        "REDIS_URL": "",
-        "VICHE_RATE_LIMIT": "1000000000/minute",
-        "VICHE_EMAIL_VOTE_LIMIT_PER_CLIENT": "1000000000/hour",
-        "VICHE_PUBLIC_URL": gateway_url,
-        "VICHE_EMAIL_BACKEND": "smtp",
-        "VICHE_SMTP_HOST": "127.0.0.1",
-        "VICHE_SMTP_PORT": str(smtp_port),
-        "VICHE_DEV_OUTBOX": "0",
-        **scratch_postgres(),
-    }
+    env = email_flow_env(work, gateway_url, smtp_port)
     os.environ.update(env)
     tokens = work / "tokens.txt"
     script = work / "vote.lua"

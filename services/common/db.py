@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -42,7 +41,7 @@ from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session
 
-from .gathering import Gathering
+from .gathering import Gatherings
 
 MIGRATIONS_KEY = "viche.migrations"
 log = logging.getLogger("viche.db")
@@ -332,22 +331,14 @@ class GroupInsert:
         self.alone = alone
         self.together = together
         self.key = key
-        self._lines: WeakKeyDictionary[Engine, Gathering] = WeakKeyDictionary()
-        self._lines_lock = threading.Lock()
-
-    def _line_for(self, engine: Engine) -> Gathering:
-        line = self._lines.get(engine)
-        if line is None:
-            with self._lines_lock:
-                line = self._lines.setdefault(engine, Gathering(self._insert, self.MAX_ROWS))
-        return line
+        self._lines = Gatherings(self._insert, self.MAX_ROWS)  # one line per database
 
     def insert(self, engine: Engine, params: dict) -> bool:
         """Whether the row went in (False: the statement's condition does not hold);
         IntegrityError when a unique key is taken."""
         if engine.dialect.driver != "psycopg":
             return self.alone.first(engine, params) is not None
-        inserted = self._line_for(engine)((engine, params))
+        inserted = self._lines[engine]((engine, params))
         if inserted is not None:
             return inserted
         return self.alone.first(engine, params) is not None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from typing import Any
+from weakref import WeakKeyDictionary
 
 
 class _Waiting:
@@ -78,3 +79,21 @@ class Gathering:
                 waiting.woken.set()
             if successor is not None:
                 successor.woken.set()
+
+
+class Gatherings:
+    """A `Gathering` per key (a database engine, an app: whatever the batch is done
+    against), made on first use and let go with its key."""
+
+    def __init__(self, do: Callable[[list], list], most: int) -> None:
+        self.do = do
+        self.most = most
+        self._lines: WeakKeyDictionary[Any, Gathering] = WeakKeyDictionary()
+        self._lock = threading.Lock()
+
+    def __getitem__(self, key: Any) -> Gathering:
+        line = self._lines.get(key)
+        if line is None:
+            with self._lock:
+                line = self._lines.setdefault(key, Gathering(self.do, self.most))
+        return line

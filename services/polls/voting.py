@@ -10,16 +10,14 @@ Confirm button POSTs it here; `confirm_email_vote` counts the vote once for that
 from __future__ import annotations
 
 import secrets
-import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NoReturn
-from weakref import WeakKeyDictionary
 
 from disposable_email_domains import blocklist as DISPOSABLE_DOMAINS
-from flask import Flask, current_app
+from flask import current_app
 from flask_babel import gettext
 from sqlalchemy import bindparam, exists, insert, literal, null, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -29,7 +27,7 @@ from services.common.caching import forget_public_reads
 from services.common.client import ServiceUnavailable, call_service
 from services.common.db import HotStatement, group_insert_if
 from services.common.errors import NotFound
-from services.common.gathering import Gathering
+from services.common.gathering import Gatherings
 from services.common.hashing import mailbox_hash
 from services.common.policies import kept_policy
 from services.common.receipts import new_receipt
@@ -423,21 +421,12 @@ class AuthAnswer:
 # them (auth answers each on its own): at the email flow's concurrency, the call's own
 # cost was most of what asking auth cost. One line per app (its config says where auth is).
 VERIFICATIONS_AT_ONCE = 64  # auth takes as many in one request
-_verification_lines: WeakKeyDictionary[Flask, Gathering] = WeakKeyDictionary()
-_verification_lines_lock = threading.Lock()
 
 
 def _ask_auth_to_verify(request: dict) -> AuthAnswer | None:
     """auth's answer to a verification request, asked with any others that arrive
     meanwhile; None when auth could not be asked."""
-    app = current_app._get_current_object()
-    line = _verification_lines.get(app)
-    if line is None:
-        with _verification_lines_lock:
-            line = _verification_lines.setdefault(
-                app, Gathering(_ask_together, VERIFICATIONS_AT_ONCE)
-            )
-    answer = line(request)
+    answer = _verification_lines[current_app._get_current_object()](request)
     return _ask_alone(request) if answer is _ASK_ALONE else answer
 
 
@@ -460,6 +449,9 @@ def _ask_together(requests: list[dict]) -> list:
     if answer.status != 200:  # one request it would not take: each is told why alone
         return [_ASK_ALONE] * len(requests)
     return [AuthAnswer(found["status"], found) for found in answer.json()["results"]]
+
+
+_verification_lines = Gatherings(_ask_together, VERIFICATIONS_AT_ONCE)
 
 
 def _ask_alone(request: dict) -> AuthAnswer | None:

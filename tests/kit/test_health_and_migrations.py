@@ -93,14 +93,20 @@ def test_a_migration_that_rebuilds_a_table_keeps_its_childrens_rows(tmp_path):
         db.engine.dispose()
 
 
+def auth_database_at(revision: str, tag: str, **config):
+    """An auth app on a database of its own, migrated up to `revision` only: for a
+    migration's test to write the rows it must carry. (app, its Flask-SQLAlchemy)."""
+    url = database_url_for("auth", tag)
+    recreate_database(url)
+    app = create_auth_app({"SQLALCHEMY_DATABASE_URI": url, **config})
+    upgrade_database(app, revision)
+    return app, app.extensions["sqlalchemy"]
+
+
 def test_councils_that_existed_get_the_installations_time_zone():
     """auth 0007: a council made before councils had a time zone gets
     VICHE_DEFAULT_TIME_ZONE (here set to Budapest's), and none may lack one after."""
-    url = database_url_for("auth", "zone")
-    recreate_database(url)
-    app = create_auth_app({"SQLALCHEMY_DATABASE_URI": url, "DEFAULT_TIME_ZONE": "Europe/Budapest"})
-    upgrade_database(app, "0006")
-    db = app.extensions["sqlalchemy"]
+    app, db = auth_database_at("0006", "zone", DEFAULT_TIME_ZONE="Europe/Budapest")
     with app.app_context(), db.engine.begin() as connection:
         connection.execute(
             text(
@@ -128,11 +134,7 @@ def test_councils_that_existed_get_the_installations_time_zone():
 def test_invitations_made_before_references_keep_none_and_references_are_unique():
     """auth 0018: an invitation already there gets no reference (its mailed link names
     its id and works until it expires); two cannot share one; the way back drops it."""
-    url = database_url_for("auth", "references")
-    recreate_database(url)
-    app = create_auth_app({"SQLALCHEMY_DATABASE_URI": url})
-    upgrade_database(app, "0017")
-    db = app.extensions["sqlalchemy"]
+    app, db = auth_database_at("0017", "references")
     at = {"at": "2026-11-01 10:00:00+00:00"}
     with app.app_context(), db.engine.begin() as connection:
         connection.execute(
@@ -208,11 +210,7 @@ def test_a_pooled_connection_the_server_dropped_is_replaced_not_failed(petitions
 def test_verifications_lose_the_address_column_and_what_it_still_held():
     """auth 0019: a request from before, still holding its address, keeps everything but
     the address; the way back brings the column back empty."""
-    url = database_url_for("auth", "no-address")
-    recreate_database(url)
-    app = create_auth_app({"SQLALCHEMY_DATABASE_URI": url})
-    upgrade_database(app, "0018")
-    db = app.extensions["sqlalchemy"]
+    app, db = auth_database_at("0018", "no-address")
     with app.app_context(), db.engine.begin() as connection:
         connection.execute(
             text(

@@ -180,10 +180,9 @@ def access_withdrawals(query):
 @service_required
 def request_email_verification(data):
     """Email a confirmation link for the caller's purpose; the proof goes to return_url."""
-    with force_locale(data["locale"]):  # a refusal is said in the email's language
-        verification = domain.request_verification(
-            db.session, settings(), caller=g.calling_service, **data
-        )
+    verification = domain.request_verification(
+        db.session, settings(), caller=g.calling_service, **data
+    )
     return {"id": verification.id, "expires_at": verification.expires_at}
 
 

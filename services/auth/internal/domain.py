@@ -162,12 +162,14 @@ def request_verification(
     return_url: str | None,
     context: dict,
 ) -> QueuedVerification:
-    """Queue the email with the link; at most a few per address an hour."""
+    """Queue the email with the link; at most a few per address an hour. A refusal is
+    said in the email's language (`locale`)."""
     if return_url and not return_url.startswith(settings.public_url + "/"):
-        raise InvalidRequest(
-            gettext("The return address must be on this site."),
-            errors={"return_url": [gettext("Not on this site.")]},
-        )
+        with force_locale(locale):
+            raise InvalidRequest(
+                gettext("The return address must be on this site."),
+                errors={"return_url": [gettext("Not on this site.")]},
+            )
     email_hash = mailbox_hash(settings.hash_key, email)
     now = utcnow()
     queued = QueuedVerification(secrets.token_hex(16), now + VERIFICATION_TTL)
@@ -200,14 +202,14 @@ def request_verification(
     if engine.dialect.name == "postgresql":
         bound = {f"message_{name}": value for name, value in message.items()}
         if REQUEST_AND_QUEUE.first(engine, {**verification, **since, **bound}) is None:
-            raise _too_many_requests()
+            raise _too_many_requests(locale)
         return queued
     connection = session.connection()  # elsewhere step by step, in one transaction
     if (
         connection.scalar(REQUESTS_SINCE, {"email_hash": email_hash, **since})
         >= PER_ADDRESS_PER_HOUR
     ):
-        raise _too_many_requests()
+        raise _too_many_requests(locale)
     connection.execute(INSERT_VERIFICATION, verification)
     connection.execute(INSERT_MESSAGE, message)
     session.commit()
@@ -225,20 +227,20 @@ def request_verifications(
     it: queued, or the problem that refused it, said in the request's language."""
     outcomes: list[QueuedVerification | Problem] = []
     for asked in requests:
-        with force_locale(asked["locale"]):
-            try:
-                outcomes.append(request_verification(session, settings, caller=caller, **asked))
-            except Problem as refused:
-                session.rollback()
-                outcomes.append(refused)
+        try:
+            outcomes.append(request_verification(session, settings, caller=caller, **asked))
+        except Problem as refused:
+            session.rollback()
+            outcomes.append(refused)
     return outcomes
 
 
-def _too_many_requests() -> TooManyRequests:
-    return TooManyRequests(
-        gettext("Too many confirmations were sent to this address. Try again later."),
-        headers={"Retry-After": "3600"},
-    )
+def _too_many_requests(locale: str) -> TooManyRequests:
+    with force_locale(locale):
+        return TooManyRequests(
+            gettext("Too many confirmations were sent to this address. Try again later."),
+            headers={"Retry-After": "3600"},
+        )
 
 
 def _verification_id(settings: Settings, token: str) -> str:
