@@ -156,7 +156,8 @@ class PendingVote(db.Model):
     """An email vote waiting for its confirmation link; it counts nowhere until then.
 
     The id is a random secret: whoever holds it made the request and may cancel it.
-    The address itself stays with auth; only its verification id is kept here.
+    It is also the subject of auth's verification, by which polls names that to auth;
+    the address itself stays with auth.
     """
 
     __tablename__ = "pending_votes"
@@ -164,7 +165,6 @@ class PendingVote(db.Model):
     id: Mapped[str] = mapped_column(String(43), primary_key=True)
     poll_id: Mapped[int] = mapped_column(ForeignKey("polls.id"), nullable=False, index=True)
     choices: Mapped[list] = mapped_column(JSON, nullable=False)
-    verification_id: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")
     receipt: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)

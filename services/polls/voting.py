@@ -19,7 +19,7 @@ from typing import NoReturn
 from disposable_email_domains import blocklist as DISPOSABLE_DOMAINS
 from flask import current_app
 from flask_babel import gettext
-from sqlalchemy import bindparam, exists, insert, literal, null, or_, select, update
+from sqlalchemy import bindparam, delete, exists, insert, literal, null, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -98,7 +98,6 @@ def _open_at(poll_id, moment):
     )
 
 
-OPEN_NOW = HotStatement(select(_open_at(bindparam("poll_id"), bindparam("now"))))
 # The ballot is the whole vote: the aggregator folds it (services.polls.tallies). Votes
 # by account arriving at the same moment go in together (GroupInsert), on PostgreSQL.
 _BALLOT_COLUMNS = (
@@ -121,18 +120,20 @@ BALLOTS = group_insert_if(
 INSERT_ENTRIES = insert(TallyEntry.__table__)
 # An email vote is asked for and read back by one statement each, outside any
 # transaction: the pending vote's row is all that changes until it is confirmed.
-_PENDING_COLUMNS = (
-    "id",
-    "poll_id",
-    "choices",
-    "verification_id",
-    "status",
-    "created_at",
-    "expires_at",
-)
+_PENDING_COLUMNS = ("id", "poll_id", "choices", "status", "created_at", "expires_at")
+# Written only while the poll takes votes: its open check and the write are one
+# statement. No row back: the poll is not open (`_refuse_closed` says why).
 INSERT_PENDING = HotStatement(
     insert(PendingVote.__table__)
-    .values({name: bindparam(name) for name in _PENDING_COLUMNS})
+    .from_select(
+        _PENDING_COLUMNS,
+        select(
+            *(
+                bindparam(name, type_=PendingVote.__table__.c[name].type)
+                for name in _PENDING_COLUMNS
+            )
+        ).where(_open_at(bindparam("poll_id"), bindparam("created_at"))),
+    )
     .returning(PendingVote.__table__.c.id)
 )
 PENDING_VOTE = HotStatement(
@@ -142,8 +143,13 @@ PENDING_VOTE = HotStatement(
         PendingVote.receipt,
         PendingVote.expires_at,
         PendingVote.choices,
-        PendingVote.verification_id,
     ).where(PendingVote.id == bindparam("pending_id"))
+)
+# A pending vote whose email auth did not queue: it never had a link.
+FORGET_PENDING = HotStatement(
+    delete(PendingVote.__table__)
+    .where(PendingVote.id == bindparam("pending_id"), PendingVote.status == "pending")
+    .returning(PendingVote.__table__.c.id)
 )
 # A pending vote is settled once (confirmed, refused or cancelled): the status moves only
 # from "pending", so of two tabs confirming at once, one counts.
@@ -167,7 +173,7 @@ _settled = (
         _open_at(bindparam("poll_id"), bindparam("now")),
     )
     .values(status="confirmed", settled_at=bindparam("now"), receipt=bindparam("receipt"))
-    .returning(_pending.poll_id, _pending.choices, _pending.verification_id)
+    .returning(_pending.poll_id, _pending.choices)
     .cte("settled")
 )
 _counted = (
@@ -189,7 +195,7 @@ _counted = (
     .returning(Ballot.__table__.c.receipt)
     .cte("counted")
 )
-CONFIRM_AND_COUNT = HotStatement(select(_counted.c.receipt, _settled.c.verification_id))
+CONFIRM_AND_COUNT = HotStatement(select(_counted.c.receipt))
 
 
 def _cast(
@@ -336,11 +342,6 @@ class PendingReceipt:
     expires_at: datetime
 
 
-def _require_open_now(session: Session, poll_id: int) -> None:
-    if not OPEN_NOW.first(session.get_bind(), {"poll_id": poll_id, "now": utcnow()})[0]:
-        _refuse_closed(session, poll_id)
-
-
 def _refuse_closed(session: Session, poll_id: int) -> NoReturn:
     session.rollback()
     require_open(session.get(Poll, poll_id))  # says why: not yet, or no longer
@@ -357,7 +358,6 @@ def request_email_vote(
     if poll.method != "email":
         raise WrongMethod(gettext("Sign in to vote in this poll."))
     choices = check_choices(poll, choices)
-    _require_open_now(session, poll.id)
     policy = kept_policy(session, CouncilPolicy, poll.council)
     if policy.block_disposable_email and email.rsplit("@", 1)[-1] in DISPOSABLE_DOMAINS:
         raise DisposableEmail(
@@ -365,12 +365,29 @@ def request_email_vote(
         )
     _throttle(email, client)
 
-    pending_id = secrets.token_urlsafe(32)
+    # The pending vote is written before auth is asked: once auth has queued the email,
+    # its link can be pressed at once (a busy moment here, a quick reader there), and
+    # it must find the vote. Auth is told of it by this id, the verification's subject.
+    now = utcnow()
+    receipt = PendingReceipt(id=secrets.token_urlsafe(32), expires_at=now + PENDING_TTL)
+    written = INSERT_PENDING.first(
+        session.get_bind(),
+        {
+            "id": receipt.id,
+            "poll_id": poll.id,
+            "choices": choices,
+            "status": "pending",
+            "created_at": now,
+            "expires_at": receipt.expires_at,
+        },
+    )
+    if written is None:
+        _refuse_closed(session, poll.id)
     answer = _ask_auth_to_verify(
         {
             "email": email,
             "purpose": f"{EMAIL_PURPOSE}{poll.id}",
-            "subject": pending_id,
+            "subject": receipt.id,
             "locale": locale,
             "return_url": current_app.config["PUBLIC_URL"] + CONFIRM_PATH,
             "context": {
@@ -382,29 +399,15 @@ def request_email_vote(
         }
     )
     if answer is None or answer.status != 202:
+        # No email was queued: the vote has no link, and nothing is kept of it. (Should
+        # this fail too, it is one more pending vote that expires unconfirmed.)
+        FORGET_PENDING.first(session.get_bind(), {"pending_id": receipt.id})
         if answer is not None and answer.status == 429:
             raise TooManyVotes(
                 answer.body.get("detail"),
                 headers={"Retry-After": str(answer.body.get("retry_after", 3600))},
             )
         raise ServiceUnavailable(gettext("The confirmation email could not be sent. Try again."))
-    # Written once auth has queued the email; the email takes longer to arrive than
-    # this commit. Should the commit fail, the voter gets an error, and the link
-    # answers that there is no such vote.
-    now = utcnow()
-    receipt = PendingReceipt(id=pending_id, expires_at=now + PENDING_TTL)
-    INSERT_PENDING.first(
-        session.get_bind(),
-        {
-            "id": pending_id,
-            "poll_id": poll.id,
-            "choices": choices,
-            "verification_id": answer.body["id"],
-            "status": "pending",
-            "created_at": now,
-            "expires_at": receipt.expires_at,
-        },
-    )
     return receipt
 
 
@@ -489,7 +492,7 @@ def confirm_email_vote(session: Session, claims: dict, poll: PublishedPoll | Non
     # Whether the poll is still open, the ballot's INSERT checks.
     if pending is None or poll is None or pending[0] != poll.id:
         raise NotFound(gettext("There is no such vote."))
-    _, status, counted_receipt, expires_at, choices, verification_id = pending
+    _, status, counted_receipt, expires_at, choices = pending
     if status == "confirmed":
         raise LinkUsed(gettext("This vote was confirmed already."), receipt=counted_receipt)
     if status != "pending":
@@ -531,11 +534,11 @@ def confirm_email_vote(session: Session, claims: dict, poll: PublishedPoll | Non
             {"pending_id": pending_id, "outcome": "refused", "at": utcnow(), "receipt": None},
         )
         session.commit()
-        _link_used(verification_id)
+        _used_links.append(pending_id)
         raise AlreadyVoted(
             gettext("A vote with this email address was counted already.")
         ) from refused
-    _link_used(verification_id)
+    _used_links.append(pending_id)
     return receipt
 
 
@@ -558,20 +561,16 @@ def _confirm_and_count(
     if counted is None:
         return None
     forget_public_reads()  # as a session's commit would have
-    _link_used(counted[1])
+    _used_links.append(pending_id)
     return receipt
 
 
-# The verifications whose proof this process acted on, until auth hears of them (a job,
-# once a second). Kept in memory: should the process stop first, their links' pages
-# offer the button until they expire, and pressing it says the vote was counted.
+# The pending votes (their verifications' subjects) whose proof this process acted on,
+# until auth hears of them (a job, once a second). Kept in memory: should the process
+# stop first, their links' pages offer the button until they expire, and pressing it
+# says the vote was counted.
 _used_links: deque[str] = deque(maxlen=100_000)
 USED_LINKS_AT_ONCE = 500  # auth takes as many in one request
-
-
-def _link_used(verification_id: str | None) -> None:
-    if verification_id:
-        _used_links.append(verification_id)
 
 
 def tell_auth_links_used() -> int:
@@ -587,7 +586,7 @@ def tell_auth_links_used() -> int:
                 "POST",
                 "/internal/email-verifications/settled",
                 internal=True,
-                json={"ids": batch},
+                json={"subjects": batch},
             ).ok
         except ServiceUnavailable:
             pass
@@ -610,20 +609,17 @@ def cancel_pending(session: Session, pending_id: str) -> None:
     if cancelled != 1:
         session.rollback()
         raise NotFound(gettext("There is no pending vote to cancel."))
-    verification_id = session.scalar(
-        select(PendingVote.verification_id).where(PendingVote.id == pending_id)
-    )
     session.commit()
-    if verification_id:
-        try:  # the link would be refused here anyway; this only tidies auth's side
-            call_service(
-                "auth",
-                "POST",
-                f"/internal/email-verifications/{verification_id}/cancel",
-                internal=True,
-            )
-        except ServiceUnavailable:
-            current_app.logger.warning("could not cancel verification %s", verification_id)
+    try:  # the link would be refused here anyway; this only tidies auth's side
+        call_service(
+            "auth",
+            "POST",
+            "/internal/email-verifications/cancel",
+            internal=True,
+            json={"subject": pending_id},
+        )
+    except ServiceUnavailable:
+        current_app.logger.warning("could not withdraw the link of pending vote %s", pending_id)
 
 
 def expire_pending(session: Session) -> int:

@@ -369,13 +369,16 @@ def test_requests_are_deleted_once_their_link_has_expired_whatever_became_of_the
     monkeypatch.setattr(internal_domain, "FORGET_AT_ONCE", 2)
     ignored = [ask(auth_app, email=f"ignored{n}@example.org").json["id"] for n in range(2)]
     confirmed = ask(auth_app, email="confirmed@example.org", return_url=None).json["id"]
-    cancelled = ask(auth_app, email="cancelled@example.org").json["id"]
+    cancelled = ask(auth_app, email="cancelled@example.org", subject="vote-cancelled").json["id"]
     waiting = ask(auth_app, email="waiting@example.org").json["id"]
     token = link_token(messages(auth_app, "confirmed@example.org")[0].text_body)
     assert client.post("/api/auth/verify/form", data={"token": token}).status_code == 200
-    service = auth_app.test_client()
-    cancel = f"/internal/email-verifications/{cancelled}/cancel"
-    assert service.post(cancel, headers=internal_headers(auth_app)).status_code == 204
+    withdrawn = auth_app.test_client().post(
+        "/internal/email-verifications/cancel",
+        json={"subject": "vote-cancelled"},
+        headers=internal_headers(auth_app),
+    )
+    assert withdrawn.status_code == 204
     dead = [*ignored, confirmed, cancelled]
     with auth_app.app_context():
         db.session.execute(
@@ -394,51 +397,57 @@ def test_requests_are_deleted_once_their_link_has_expired_whatever_became_of_the
     assert client.post("/api/auth/verify/form", data={"token": token}).status_code == 400
 
 
-def test_cancel(auth_app, client):
-    verification_id = ask(auth_app).json["id"]
-    service = auth_app.test_client()
-    assert (
-        service.post(
-            f"/internal/email-verifications/{verification_id}/cancel",
-            headers=internal_headers(auth_app, "petitions"),
-        ).status_code
-        == 404
-    )
-    assert (
-        service.post(
-            f"/internal/email-verifications/{verification_id}/cancel",
-            headers=internal_headers(auth_app),
-        ).status_code
-        == 204
-    )
-    token = link_token(messages(auth_app, "voter@example.org")[0].text_body)
-    assert client.post("/api/auth/verify/form", data={"token": token}).status_code == 400
-
-
-def test_a_caller_says_which_links_it_acted_on_and_their_pages_say_used(auth_app, client):
-    acted_on = ask(auth_app).json["id"]
-    other = ask(auth_app, email="other@example.org").json["id"]
-    token = link_token(messages(auth_app, "voter@example.org")[0].text_body)
+def test_a_caller_withdraws_its_own_request_by_its_subject(auth_app, client):
+    ask(auth_app, subject="vote-withdrawn")
+    kept = ask(auth_app, email="other@example.org", subject="vote-kept").json["id"]
     service = auth_app.test_client()
 
-    def settle(ids, caller="polls"):
+    def cancel(body, caller="polls"):
         return service.post(
-            "/internal/email-verifications/settled",
-            json={"ids": ids},
+            "/internal/email-verifications/cancel",
+            json=body,
             headers=internal_headers(auth_app, caller),
         )
 
-    assert settle([acted_on], caller="petitions").json == {"settled": 0}  # not its own
+    assert cancel({"subject": "vote-withdrawn"}, caller="petitions").status_code == 404
+    for refused in ({}, {"subject": ""}, {"subject": "x" * 101}, {"subject": 7}):
+        assert cancel(refused).status_code == 422
+    assert cancel({"subject": "vote-withdrawn"}).status_code == 204
+    assert cancel({"subject": "vote-withdrawn"}).status_code == 404  # nothing pending
+    token = link_token(messages(auth_app, "voter@example.org")[0].text_body)
+    assert client.post("/api/auth/verify/form", data={"token": token}).status_code == 400
+    with auth_app.app_context():
+        assert db.session.get(EmailVerification, kept).status == "pending"
+    outsider = service.post("/internal/email-verifications/cancel", json={"subject": "vote-kept"})
+    assert outsider.status_code == 403
+
+
+def test_a_caller_says_which_links_it_acted_on_and_their_pages_say_used(auth_app, client):
+    ask(auth_app, subject="vote-acted-on")
+    other = ask(auth_app, email="other@example.org", subject="vote-other").json["id"]
+    token = link_token(messages(auth_app, "voter@example.org")[0].text_body)
+    service = auth_app.test_client()
+
+    def settle(subjects, caller="polls"):
+        return service.post(
+            "/internal/email-verifications/settled",
+            json={"subjects": subjects},
+            headers=internal_headers(auth_app, caller),
+        )
+
+    assert settle(["vote-acted-on"], caller="petitions").json == {"settled": 0}  # not its own
     assert client.get(f"/api/auth/verify?token={token}").status_code == 200
-    assert settle([acted_on, "no-such-id"]).json == {"settled": 1}
-    assert settle([acted_on]).json == {"settled": 0}  # told twice: nothing more
+    assert settle(["vote-acted-on", "no-such-subject"]).json == {"settled": 1}
+    assert settle(["vote-acted-on"]).json == {"settled": 0}  # told twice: nothing more
     assert client.get(f"/api/auth/verify?token={token}").status_code == 400
     assert client.post("/api/auth/verify/form", data={"token": token}).status_code == 400
     with auth_app.app_context():
         assert db.session.get(EmailVerification, other).status == "pending"
     for refused in ([], ["x"] * (internal_domain.SETTLED_AT_ONCE + 1), [""]):
         assert settle(refused).status_code == 422
-    anonymous = service.post("/internal/email-verifications/settled", json={"ids": [other]})
+    anonymous = service.post(
+        "/internal/email-verifications/settled", json={"subjects": ["vote-other"]}
+    )
     assert anonymous.status_code == 403
     with auth_app.app_context():
         assert db.session.get(EmailVerification, other).status == "pending"

@@ -81,7 +81,7 @@ def test_the_database_orders_and_compares_instants_not_wall_clocks(moments):
         since = connection.execute(
             select(table.c.id).where(table.c.at >= base.astimezone(MINUS_3)).order_by(table.c.id)
         )
-        # ... and so does an untyped bindparam, as the hot statements (OPEN_NOW) use it.
+        # ... and so does an untyped bindparam, as the hot statements (_open_at) use it.
         before_now = select(table.c.id).where(table.c.at < bindparam("now")).order_by(table.c.id)
         earlier = connection.execute(before_now, {"now": base.astimezone(PLUS_5)})
         assert (ordered, since.scalars().all(), earlier.scalars().all()) == (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
@@ -62,6 +63,34 @@ def test_the_seed_flow_vote_confirm_thank_you(client, people, auth_app, polls_ap
     # The same link again: its button is refused, with the receipt; nothing changes.
     again = confirm_in_browser(client, token)
     assert again.status_code == 409 and "уже підтверджено" in again.get_data(as_text=True)
+    assert voters(client, polls_app, poll["id"]) == 1
+
+
+def test_a_link_pressed_the_moment_its_email_is_queued_finds_the_vote(
+    client, people, auth_app, polls_app, monkeypatch
+):
+    """Once auth has queued the email, the voter may press its link before polls has
+    answered them (a busy moment here, a quick reader there): the vote is already
+    waiting for it, and counts."""
+    poll = new_poll(client, people, language="en")
+    pressed = []
+    ask_auth = voting._ask_auth_to_verify
+
+    def voter_quicker_than_polls(request):
+        answer = ask_auth(request)
+        # The voter's browser, while polls has yet to hear auth's answer.
+        presser = threading.Thread(
+            target=lambda: pressed.append(confirm_in_browser(client, confirmation_token(auth_app)))
+        )
+        presser.start()
+        presser.join()
+        return answer
+
+    monkeypatch.setattr(voting, "_ask_auth_to_verify", voter_quicker_than_polls)
+    assert request_email_vote(client, poll["id"], option_ids(poll)[:1]).status_code == 202
+    [thanks] = pressed
+    assert thanks.status_code == 200, thanks.get_data(as_text=True)
+    assert "Thank you! Your vote was counted." in thanks.get_data(as_text=True)
     assert voters(client, polls_app, poll["id"]) == 1
 
 
@@ -320,13 +349,16 @@ def test_email_polls_only_by_email_and_account_polls_not_by_email(client, people
     assert refused.status_code == 409 and refused.json["type"].endswith(":wrong-voting-method")
 
 
-def test_vote_requests_are_limited_per_address(client, people, auth_app):
+def test_vote_requests_are_limited_per_address(client, people, auth_app, polls_app):
     poll = new_poll(client, people)
     choice = option_ids(poll)[:1]
     for _ in range(5):
         assert request_email_vote(client, poll["id"], choice).status_code == 202
     limited = request_email_vote(client, poll["id"], choice, email="VOTER@example.org")
     assert limited.status_code == 429 and int(limited.headers["Retry-After"]) > 0
+    with polls_app.app_context():  # the refused vote has no link, and is not kept
+        assert polls_db.session.query(PendingVote).count() == 5
+        polls_db.session.remove()
     tagged = request_email_vote(client, poll["id"], choice, email="voter+1@example.org")
     assert tagged.status_code == 429  # the same mailbox
     assert len(messages(auth_app, "voter@example.org", "confirm_for_service")) == 5

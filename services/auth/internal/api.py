@@ -81,11 +81,19 @@ class VerificationOutcomesSchema(Schema):
 
 
 class SettledSchema(Schema):
-    ids = fields.List(
-        fields.String(validate=Length(min=1, max=64)),
+    subjects = fields.List(
+        fields.String(validate=Length(min=1, max=100)),
         required=True,
         validate=Length(min=1, max=domain.SETTLED_AT_ONCE),
-        metadata={"description": "ids of the caller's verifications whose proof it acted on"},
+        metadata={"description": "subjects of the caller's verifications whose proof it acted on"},
+    )
+
+
+class WithdrawnSchema(Schema):
+    subject = fields.String(
+        required=True,
+        validate=Length(min=1, max=100),
+        metadata={"description": "the subject of the caller's verification to withdraw"},
     )
 
 
@@ -229,17 +237,18 @@ def _outcome(outcome: domain.QueuedVerification | Problem, locale: str) -> dict:
 def settle_email_verifications(data):
     """The caller acted on these verifications' proofs: their links are used."""
     settled = domain.settled_by_caller(
-        db.session, caller=g.calling_service, verification_ids=data["ids"]
+        db.session, caller=g.calling_service, subjects=data["subjects"]
     )
     return {"settled": settled}
 
 
-@internal_blp.route("/email-verifications/<verification_id>/cancel", methods=["POST"])
+@internal_blp.route("/email-verifications/cancel", methods=["POST"])
+@internal_blp.arguments(WithdrawnSchema)
 @internal_blp.response(204)
 @service_required
-def cancel_email_verification(verification_id: str):
-    """Withdraw a pending verification."""
-    domain.cancel(db.session, caller=g.calling_service, verification_id=verification_id)
+def cancel_email_verification(data):
+    """Withdraw a pending verification, named by its subject."""
+    domain.cancel(db.session, caller=g.calling_service, subject=data["subject"])
 
 
 @internal_blp.route("/notifications", methods=["POST"])

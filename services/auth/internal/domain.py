@@ -419,15 +419,16 @@ def forget_old_batches(session: Session) -> int:
 SETTLED_AT_ONCE = 500
 
 
-def settled_by_caller(session: Session, *, caller: str, verification_ids: list[str]) -> int:
-    """The caller acted on the proofs of these verifications (a vote counted, or refused
-    as a second one): their links are used, and their pages say so. Only the caller's
-    own, only while pending; told twice, nothing changes. How many were settled."""
+def settled_by_caller(session: Session, *, caller: str, subjects: list[str]) -> int:
+    """The caller acted on the proofs of the verifications it names by these subjects (a
+    vote counted, or refused as a second one): their links are used, and their pages say
+    so. Only the caller's own, only while pending; told twice, nothing changes. How many
+    were settled."""
     settled = session.execute(
         update(EmailVerification)
         .where(
-            EmailVerification.id.in_(verification_ids),
             EmailVerification.caller == caller,
+            EmailVerification.subject.in_(subjects),
             EmailVerification.status == "pending",
         )
         .values(status="confirmed", settled_at=utcnow())
@@ -436,19 +437,19 @@ def settled_by_caller(session: Session, *, caller: str, verification_ids: list[s
     return settled
 
 
-def cancel(session: Session, *, caller: str, verification_id: str) -> None:
+def cancel(session: Session, *, caller: str, subject: str) -> None:
     """The caller withdraws its request (the voter pressed Cancel)."""
     cancelled = session.execute(
         update(EmailVerification)
         .where(
-            EmailVerification.id == verification_id,
             EmailVerification.caller == caller,
+            EmailVerification.subject == subject,
             EmailVerification.status == "pending",
         )
         .values(status="cancelled", settled_at=utcnow())
     ).rowcount
-    if cancelled != 1:
-        raise NotFound(gettext("There is no pending verification with this id."))
+    if not cancelled:
+        raise NotFound(gettext("There is no pending verification with this subject."))
     session.commit()
 
 

@@ -35,6 +35,10 @@ class EmailVerification(db.Model):
     __table_args__ = (
         # What the sweep looks for: the requests whose link has expired, to delete them.
         Index("ix_email_verifications_expires_at", "expires_at"),
+        # How a caller names its own request (a pending vote's id) when it says the
+        # link was used or withdraws it: written before auth is asked, it is the
+        # caller's handle from the start.
+        Index("ix_email_verifications_caller_subject", "caller", "subject"),
     )
 
 
