@@ -14,9 +14,10 @@ Confirm → polls counts the vote) at the rate it sustains. The health baseline 
 before the first round and after every measurement; each vote and results rate is
 compared with the mean of the baselines on either side of it (the host drifts within a
 minute). Rates are medians over the rounds, ratios medians of those comparisons.
-Afterwards every acknowledged vote must be a ballot. Before the last line, where the
-CPU went per health check, per vote and per confirmed email vote, by process (Linux).
-The last line is one JSON object.
+Afterwards every acknowledged vote must be a ballot, and every pressed link a counted
+vote (`lost` counts what is not). Before the last line, where the CPU went per health
+check, per vote and per confirmed email vote, by process (Linux). The last line is one
+JSON object.
 """
 
 from __future__ import annotations
@@ -393,7 +394,14 @@ def main() -> None:
     emails = inbox.received - emails_before
     account_ballots, email_ballots = ballots(account_poll), ballots(email_poll)
     email_confirmed = warm_up["confirmed"] + flow["confirmed"]
-    lost = max(0, votes_acknowledged - account_ballots) + max(0, email_confirmed - email_ballots)
+    # Lost: an acknowledged vote that is no ballot, and an email vote whose request was
+    # acknowledged but whose link, when pressed, was refused.
+    lost = (
+        max(0, votes_acknowledged - account_ballots)
+        + max(0, email_confirmed - email_ballots)
+        + warm_up["refused"]
+        + flow["refused"]
+    )
     shutil.rmtree(work, ignore_errors=True)
 
     figures = {name: median(runs.values(name)) for name in ("ping", "votes", "results")}

@@ -114,6 +114,7 @@ def gateway(embedded):
     from services.common.throttle import all_throttles
     from services.petitions.signing import forget_petition_councils
     from services.polls.lifecycle import forget_published_polls
+    from services.polls.tallies import forget_folded_reads
 
     yield embedded
     for service in SERVICES:
@@ -121,6 +122,7 @@ def gateway(embedded):
     forget_public_reads()
     forget_councils()  # a test may have changed a council's time zone
     forget_published_polls()
+    forget_folded_reads()
     forget_petition_councils()
     forget_kept_policies()
     forget_signer()

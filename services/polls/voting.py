@@ -192,10 +192,12 @@ _counted = (
             bindparam("now", type_=Ballot.__table__.c.created_at.type),
         ),
     )
-    .returning(Ballot.__table__.c.receipt)
+    .returning(Ballot.__table__.c.receipt, Ballot.__table__.c.id, Ballot.__table__.c.first_choices)
     .cte("counted")
 )
-CONFIRM_AND_COUNT = HotStatement(select(_counted.c.receipt))
+CONFIRM_AND_COUNT = HotStatement(
+    select(_counted.c.receipt, _counted.c.id, _counted.c.first_choices)
+)
 
 
 def _cast(
@@ -480,14 +482,25 @@ def poll_named_by(session: Session, claims: dict) -> PublishedPoll | None:
     return published_poll(session, int(poll_id))
 
 
-def confirm_email_vote(session: Session, claims: dict, poll: PublishedPoll | None) -> str:
+@dataclass(frozen=True)
+class CountedVote:
+    """A confirmed email vote: its receipt, and the ballot when it is a new one that went
+    in by the one-statement path (its id and first choices, which its thank-you page
+    adds to the folded tallies)."""
+
+    receipt: str
+    ballot_id: int | None = None
+    first_choices: tuple[int, ...] = ()
+
+
+def confirm_email_vote(session: Session, claims: dict, poll: PublishedPoll | None) -> CountedVote:
     """Count, once, the pending vote a verified proof's `claims` name in `poll` (the one
-    `poll_named_by` found); the receipt."""
+    `poll_named_by` found)."""
     pending_id = str(claims.get("sub"))
     if poll is not None and session.get_bind().dialect.name == "postgresql":
-        receipt = _confirm_and_count(session, poll, pending_id, str(claims["email_hash"]))
-        if receipt:
-            return receipt
+        counted = _confirm_and_count(session, poll, pending_id, str(claims["email_hash"]))
+        if counted:
+            return counted
     pending = PENDING_VOTE.first(session.get_bind(), {"pending_id": pending_id})
     # Whether the poll is still open, the ballot's INSERT checks.
     if pending is None or poll is None or pending[0] != poll.id:
@@ -539,13 +552,13 @@ def confirm_email_vote(session: Session, claims: dict, poll: PublishedPoll | Non
             gettext("A vote with this email address was counted already.")
         ) from refused
     _used_links.append(pending_id)
-    return receipt
+    return CountedVote(receipt)
 
 
 def _confirm_and_count(
     session: Session, poll: PublishedPoll, pending_id: str, voter_hash: str
-) -> str | None:
-    """The receipt of the vote counted by CONFIRM_AND_COUNT; None when it counted none."""
+) -> CountedVote | None:
+    """The vote counted by CONFIRM_AND_COUNT; None when it counted none."""
     receipt = new_receipt()
     params = {
         "pending_id": pending_id,
@@ -562,7 +575,8 @@ def _confirm_and_count(
         return None
     forget_public_reads()  # as a session's commit would have
     _used_links.append(pending_id)
-    return receipt
+    _, ballot_id, first_choices = counted
+    return CountedVote(receipt, ballot_id, tuple(first_choices))
 
 
 # The pending votes (their verifications' subjects) whose proof this process acted on,

@@ -94,12 +94,16 @@ def _results_for(poll: Poll) -> dict | None:
     return tallies.results(db.session, poll, state, final=poll.reconciled_at is not None)
 
 
-def _results_after_vote(poll: PublishedPoll, receipt: str) -> dict | None:
+def _results_after_vote(poll: PublishedPoll, counted: voting.CountedVote) -> dict | None:
     """Results beside "your vote was counted", the vote among them: the poll took the
     vote, so it is open, and they show unless the council keeps them until it closes."""
     if poll.results_visibility == "after_close":
         return None
-    return tallies.results(db.session, poll, "open", final=False, own_receipt=receipt)
+    if counted.ballot_id is not None:  # a new ballot: added to the folded tallies here
+        return tallies.results_with_new_ballot(
+            db.session, poll, counted.ballot_id, list(counted.first_choices)
+        )
+    return tallies.results(db.session, poll, "open", final=False, own_receipt=counted.receipt)
 
 
 @widget_blp.get("/widget/<int:poll_id>")
@@ -201,7 +205,7 @@ def confirmed():
     poll = voting.poll_named_by(db.session, claims)
     with force_locale(_language(poll)):
         try:
-            receipt = voting.confirm_email_vote(db.session, claims, poll)
+            counted = voting.confirm_email_vote(db.session, claims, poll)
         except Problem as problem:
             return _page(
                 "polls/message.html", poll, status=problem.status, ok=False, problem=problem
@@ -210,8 +214,8 @@ def confirmed():
         "polls/message.html",
         poll,
         ok=True,
-        receipt=receipt,
-        results=_results_after_vote(poll, receipt),
+        receipt=counted.receipt,
+        results=_results_after_vote(poll, counted),
     )
 
 

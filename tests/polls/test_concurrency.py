@@ -241,7 +241,7 @@ def test_email_votes_confirmed_in_races_count_once_per_address(client, people, p
             with polls_app.test_request_context("/"), Session(engine) as session:
                 try:
                     found = voting.poll_named_by(session, claims)
-                    counted.append(voting.confirm_email_vote(session, claims, found))
+                    counted.append(voting.confirm_email_vote(session, claims, found).receipt)
                 except (LinkUsed, AlreadyVoted):
                     refused.append(pending_id)
                 except Exception as exc:

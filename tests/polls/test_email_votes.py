@@ -6,13 +6,14 @@ import threading
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from services.common.client import ServiceUnavailable
 from services.common.hashing import mailbox
 from services.common.timeutil import utcnow
-from services.polls import voting
-from services.polls.models import PendingVote
+from services.polls import tallies, voting
+from services.polls.lifecycle import published_poll
+from services.polls.models import Ballot, PendingVote
 from services.polls.models import db as polls_db
 from services.polls.voting import expire_pending
 from tests.auth.helpers import messages, page_form
@@ -434,3 +435,45 @@ def test_auth_unreachable_for_a_batch_is_every_voters_503(client, people, polls_
     assert refused.status_code == 503
     with polls_app.app_context():
         assert polls_db.session.query(PendingVote).count() == 0
+
+
+def test_a_new_ballots_page_counts_it_once_folded_or_not(
+    client, people, auth_app, polls_app, monkeypatch
+):
+    """Its thank-you page adds the new ballot to the folded tallies it read (at most once
+    per FOLDED_KEPT_SECONDS) unless that read holds it already."""
+    poll = new_poll(client, people, language="en")
+    first, second = option_ids(poll)[:2]
+
+    def vote(email: str, choice: int) -> str:
+        request_email_vote(client, poll["id"], [choice], email=email)
+        body = confirm_in_browser(client, confirmation_token(auth_app, email)).get_data(
+            as_text=True
+        )
+        assert "Thank you! Your vote was counted." in body
+        return body
+
+    monkeypatch.setattr(tallies, "FOLDED_KEPT_SECONDS", 0)  # every page reads again
+    assert "1 voter" in vote("a@example.org", first)
+    fold(polls_app)
+    assert "2 voters" in vote("b@example.org", second)  # a folded, b not yet
+    fold(polls_app)
+    with polls_app.app_context():
+        published = published_poll(polls_db.session, poll["id"])
+        ballots = dict(polls_db.session.execute(select(Ballot.id, Ballot.first_choices)).all())
+        newest = max(ballots)
+
+        def shown(kept_seconds: float) -> tuple[int, dict]:
+            monkeypatch.setattr(tallies, "FOLDED_KEPT_SECONDS", kept_seconds)
+            results = tallies.results_with_new_ballot(
+                polls_db.session, published, newest, ballots[newest]
+            )
+            return results["voters"], {o["id"]: o["votes"] for o in results["options"]}
+
+        # Read after the fold that holds it: counted once, not twice.
+        assert shown(0) == (2, {first: 1, second: 1, **dict.fromkeys(option_ids(poll)[2:], 0)})
+        # And so from the kept read, while it is kept.
+        assert shown(60) == shown(0)
+        polls_db.session.remove()
+    tallies.forget_folded_reads()
+    assert voters(client, polls_app, poll["id"]) == 2
