@@ -11,7 +11,12 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from services.common.folding import add_to_count, claim_settled, rows_past_watermarks
+from services.common.folding import (
+    add_to_count,
+    advance_watermark,
+    claim_settled,
+    rows_past_watermarks,
+)
 from services.common.timeutil import utcnow
 
 from .lifecycle import mark_successful
@@ -34,7 +39,7 @@ def fold_new_signatures(session: Session) -> int:
     if claimed is None:
         session.commit()
         return 0
-    mark, after, upto = claimed
+    after, upto = claimed
     per_petition = session.execute(
         select(Signature.petition_id, func.count(Signature.id))
         .where(Signature.id > after, Signature.id <= upto, Signature.invalidation_id.is_(None))
@@ -42,7 +47,7 @@ def fold_new_signatures(session: Session) -> int:
     ).all()
     for petition_id, added in per_petition:
         _add(session, petition_id, added)
-    mark.last_id = upto
+    advance_watermark(session, FoldWatermark, WATERMARK, upto)
     session.flush()
     _promote(session, [petition_id for petition_id, _ in per_petition])
     session.commit()

@@ -30,7 +30,12 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from services.common.db import HotStatement
-from services.common.folding import add_to_count, claim_settled, rows_past_watermarks
+from services.common.folding import (
+    add_to_count,
+    advance_watermark,
+    claim_settled,
+    rows_past_watermarks,
+)
 from services.common.timeutil import utcnow
 
 from .lifecycle import PublishedPoll
@@ -80,6 +85,9 @@ def _claim_streams(session: Session) -> list:
     ]
 
 
+_ballot = Ballot.__table__.c  # table columns: the fold's read skips the ORM
+
+
 def fold_votes(session: Session) -> int:
     """Fold settled new ballots and entries into the tallies; the number of rows folded."""
     if not ANYTHING_TO_FOLD.first(session.get_bind(), {})[0]:
@@ -88,16 +96,18 @@ def fold_votes(session: Session) -> int:
     deltas: Counter = Counter()  # (poll id, option id, or None for voters) -> delta
     folded = 0
     if ballots is not None:
-        mark, after, upto = ballots
+        after, upto = ballots
         for poll_id, first_choices in session.execute(
-            select(Ballot.poll_id, Ballot.first_choices).where(Ballot.id > after, Ballot.id <= upto)
+            select(_ballot.poll_id, _ballot.first_choices).where(
+                _ballot.id > after, _ballot.id <= upto
+            )
         ):
             deltas[poll_id, None] += 1
             deltas.update((poll_id, option_id) for option_id in first_choices)
             folded += 1
-        mark.last_id = upto
+        advance_watermark(session, FoldWatermark, BALLOTS, upto)
     if entries is not None:
-        mark, after, upto = entries
+        after, upto = entries
         for poll_id, option_id, delta, count in session.execute(
             select(
                 TallyEntry.poll_id,
@@ -110,7 +120,7 @@ def fold_votes(session: Session) -> int:
         ):
             deltas[poll_id, option_id] += delta
             folded += count
-        mark.last_id = upto
+        advance_watermark(session, FoldWatermark, ENTRIES, upto)
     for (poll_id, option_id), delta in deltas.items():
         if not delta:
             continue
