@@ -121,20 +121,14 @@ INSERT_ENTRIES = insert(TallyEntry.__table__)
 # An email vote is asked for and read back by one statement each, outside any
 # transaction: the pending vote's row is all that changes until it is confirmed.
 _PENDING_COLUMNS = ("id", "poll_id", "choices", "status", "created_at", "expires_at")
-# Written only while the poll takes votes: its open check and the write are one
-# statement. No row back: the poll is not open (`_refuse_closed` says why).
-INSERT_PENDING = HotStatement(
-    insert(PendingVote.__table__)
-    .from_select(
-        _PENDING_COLUMNS,
-        select(
-            *(
-                bindparam(name, type_=PendingVote.__table__.c[name].type)
-                for name in _PENDING_COLUMNS
-            )
-        ).where(_open_at(bindparam("poll_id"), bindparam("created_at"))),
-    )
-    .returning(PendingVote.__table__.c.id)
+# Written only while the poll takes votes, the open check and the write one statement
+# (no row back: the poll is not open, `_refuse_closed` says why); voters asking at the
+# same moment go in together (GroupInsert), on PostgreSQL.
+PENDING_VOTES = group_insert_if(
+    PendingVote.__table__,
+    _PENDING_COLUMNS,
+    lambda row: _open_at(row.poll_id, row.created_at),
+    key="id",
 )
 PENDING_VOTE = HotStatement(
     select(
@@ -372,7 +366,7 @@ def request_email_vote(
     # it must find the vote. Auth is told of it by this id, the verification's subject.
     now = utcnow()
     receipt = PendingReceipt(id=secrets.token_urlsafe(32), expires_at=now + PENDING_TTL)
-    written = INSERT_PENDING.first(
+    written = PENDING_VOTES.insert(
         session.get_bind(),
         {
             "id": receipt.id,
@@ -383,7 +377,7 @@ def request_email_vote(
             "expires_at": receipt.expires_at,
         },
     )
-    if written is None:
+    if not written:
         _refuse_closed(session, poll.id)
     answer = _ask_auth_to_verify(
         {

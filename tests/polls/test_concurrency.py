@@ -214,7 +214,7 @@ def test_email_votes_confirmed_in_races_count_once_per_address(client, people, p
     groups = {g: [f"p{g}-{n}" for n in range(15)] for g in range(4)}
     for pending_ids in groups.values():
         for n, pending_id in enumerate(pending_ids):
-            voting.INSERT_PENDING.first(
+            voting.PENDING_VOTES.insert(
                 engine,
                 {
                     "id": pending_id,

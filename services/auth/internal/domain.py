@@ -425,11 +425,11 @@ def settled_by_caller(session: Session, *, caller: str, subjects: list[str]) -> 
     so. Only the caller's own, only while pending; told twice, nothing changes. How many
     were settled."""
     settled = session.execute(
-        update(EmailVerification)
+        update(EmailVerification.__table__)  # table columns: no ORM bookkeeping
         .where(
-            EmailVerification.caller == caller,
-            EmailVerification.subject.in_(subjects),
-            EmailVerification.status == "pending",
+            _verification.caller == caller,
+            _verification.subject.in_(subjects),
+            _verification.status == "pending",
         )
         .values(status="confirmed", settled_at=utcnow())
     ).rowcount
