@@ -126,15 +126,20 @@ def _percent_in(locale: str | None, share: Decimal) -> str:
     )
 
 
+def page_language(locale: str | None) -> str:
+    """The language of the email a page was opened from (`locale`), unless the visitor
+    chose one with ?lang=: the link may be opened on another device."""
+    for language in (request.args.get("lang"), locale):
+        if language in SUPPORTED_LOCALES:
+            return language
+    return request_locale()
+
+
 @contextmanager
 def in_language(locale: str | None) -> Iterator[str]:
-    """Speak the language of the email a page was opened from (`locale`), unless the
-    visitor chose one with ?lang=: the link may be opened on another device. Yields the
-    language, for the page's <html lang>."""
-    chosen = request.args.get("lang")
-    for language in (chosen, locale, request_locale()):
-        if language in SUPPORTED_LOCALES:
-            break
+    """Speak the page's language (`page_language`). Yields it, for the page's <html
+    lang>."""
+    language = page_language(locale)
     with flask_babel.force_locale(language):
         yield language
 

@@ -288,7 +288,7 @@ def results(
             session.get_bind(), {"poll_id": poll.id, "receipt": own_receipt}
         )
     voters, per_option = _added_up(rows)
-    return _results(poll, state, final, voters, per_option)
+    return results_of(poll, state, final, voters, per_option)
 
 
 # The page that says "your vote was counted" right after a new ballot went in (an email
@@ -325,7 +325,7 @@ def results_with_new_ballot(
     if ballot_id > watermark:  # not folded when the tallies were read
         voters, per_option = voters + 1, Counter(per_option)
         per_option.update(first_choices)
-    return _results(poll, "open", False, voters, per_option)
+    return results_of(poll, "open", False, voters, per_option)
 
 
 def forget_folded_reads() -> None:
@@ -334,9 +334,10 @@ def forget_folded_reads() -> None:
     _folded_read.clear()
 
 
-def _results(
+def results_of(
     poll: Poll | PublishedPoll, state: str, final: bool, voters: int, per_option: dict
 ) -> dict:
+    """The results as `results` answers them, from the voters and votes per option."""
     options = []
     for option in poll.options:
         votes = per_option.get(option.id, 0)

@@ -8,11 +8,12 @@ and only by the origins the council lists (Content-Security-Policy frame-ancesto
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import math
 from pathlib import Path
 
-from flask import Blueprint, Response, make_response, render_template, request
+from flask import Blueprint, Response, current_app, make_response, render_template, request
 from flask_babel import force_locale
 
 from services.common.app import accepts, public
@@ -20,6 +21,7 @@ from services.common.config import SUPPORTED_LOCALES
 from services.common.errors import Problem
 from services.common.fields import EmailAddress, is_id
 from services.common.i18n import request_locale
+from services.common.marks import mark, put_in
 from services.common.policies import kept_policy
 from services.common.throttle import requesting_client
 from services.common.tokens import InvalidToken, verify_service_token
@@ -59,6 +61,10 @@ def _page(
         body = render_template(
             template, poll=poll, lang=language, height_script=HEIGHT_SCRIPT, **context
         )
+    return _framable(body, poll, status)
+
+
+def _framable(body: str, poll: Poll | PublishedPoll | None, status: int = 200) -> Response:
     response = make_response(body, status)
     ancestors = _frameable_by(poll) if poll is not None else "'none'"
     response.headers["Content-Security-Policy"] = (
@@ -210,13 +216,40 @@ def confirmed():
             return _page(
                 "polls/message.html", poll, status=problem.status, ok=False, problem=problem
             )
-    return _page(
-        "polls/message.html",
-        poll,
-        ok=True,
-        receipt=counted.receipt,
-        results=_results_after_vote(poll, counted),
-    )
+    return _framable(_counted_page(poll, counted, _results_after_vote(poll, counted)), poll)
+
+
+def _counted_page(poll: PublishedPoll, counted: voting.CountedVote, results: dict | None) -> str:
+    """ "Thank you! Your vote was counted": alike for everyone voting in one poll in one
+    language while its results stand still, but for the receipt, so rendered once
+    around its mark (services.common.marks): Confirm's busiest moments are many voters
+    of one poll."""
+    shown = None
+    if results is not None:
+        counts = tuple((option["id"], option["votes"]) for option in results["options"])
+        shown = (results["state"], results["final"], results["voters"], counts)
+    page = _counted_page_around_mark(current_app.config["PUBLIC_URL"], _language(poll), poll, shown)
+    return put_in(page, {"receipt": counted.receipt}, html=True)
+
+
+@functools.lru_cache(maxsize=1024)
+def _counted_page_around_mark(
+    public_url: str, language: str, poll: PublishedPoll, shown: tuple | None
+) -> str:
+    results = None
+    if shown is not None:
+        state, final, voters, counts = shown
+        results = tallies.results_of(poll, state, final, voters, dict(counts))
+    with force_locale(language):
+        return render_template(
+            "polls/message.html",
+            poll=poll,
+            lang=language,
+            height_script=HEIGHT_SCRIPT,
+            ok=True,
+            receipt=mark("receipt"),
+            results=results,
+        )
 
 
 @widget_blp.get("/widget.js")

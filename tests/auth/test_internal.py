@@ -11,11 +11,13 @@ import pytest
 from sqlalchemy import select, update
 from werkzeug.test import Client
 
+from services.auth.internal import api as internal_api
 from services.auth.internal import domain as internal_domain
 from services.auth.internal.models import EmailVerification, NotificationBatch
 from services.auth.messaging.worker import DeliveryWorker
 from services.auth.models import db
 from services.common.client import call_service
+from services.common.i18n import render_in_language
 from services.common.timeutil import utcnow
 from services.common.tokens import InvalidToken, verify_service_token
 from tests.auth.helpers import confirmed_resident, link_token, messages, page_form
@@ -549,3 +551,27 @@ def test_one_batch_handed_over_twice_at_once_is_sent_once(auth_app, client):
     answers = released_together([hand_over] * 4)
     assert [answer.json for answer in answers] == [{"queued": 1}] * 4
     assert len(messages(auth_app, "olena@example.org", "petition_response")) == 1
+
+
+def test_the_links_page_rendered_once_around_its_proof_is_the_page_rendered_whole(auth_app):
+    """In the email's language or the one chosen with ?lang=, with a question that HTML
+    escapes, and a proof that it would."""
+    pages = []
+    for proof in ("eyJhbGc.eyJzdWIi.c2ln-_", 'a&b<"c>'):
+        verification = internal_domain.PendingVerification(
+            "uk",
+            {"question": 'Що <краще> & "чому"?', "choice": "Сайт громади", "page": "/polls/7"},
+            "/api/polls/votes/confirm",
+            proof,
+        )
+        for chosen in ("", "hu"):
+            with auth_app.test_request_context(f"/api/auth/verify?lang={chosen}"):
+                whole = render_in_language(
+                    "uk", internal_api.LINK_PAGE, token="t", verification=verification
+                )
+                assert internal_api._link_page(verification, "t") == whole
+                assert internal_api._link_page(verification, "t") == whole  # kept
+                pages.append(whole)
+    assert 'lang="hu"' in pages[1] and "a&amp;b&lt;&#34;c&gt;" in pages[2]
+    assert len(set(pages)) == 4
+    assert internal_api._proof_page_around_mark.cache_info().currsize >= 2

@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from services.common.client import ServiceUnavailable
 from services.common.hashing import mailbox
 from services.common.timeutil import utcnow
-from services.polls import tallies, voting
+from services.polls import tallies, voting, widget
 from services.polls.lifecycle import published_poll
 from services.polls.models import Ballot, PendingVote
 from services.polls.models import db as polls_db
@@ -477,3 +477,30 @@ def test_a_new_ballots_page_counts_it_once_folded_or_not(
         polls_db.session.remove()
     tallies.forget_folded_reads()
     assert voters(client, polls_app, poll["id"]) == 2
+
+
+def test_the_counted_page_rendered_once_around_its_receipt_is_the_page_rendered_whole(
+    client, people, polls_app
+):
+    poll = new_poll(client, people, language="uk")
+    with polls_app.app_context():
+        published = published_poll(polls_db.session, poll["id"])
+        polls_db.session.remove()
+    options = option_ids(poll)
+    results = tallies.results_of(published, "open", False, 3, {options[0]: 2, options[1]: 1})
+    pages = []
+    for receipt, language in (("r3ce1pt", "uk"), ('<"&>', "uk"), ("r3ce1pt", "hu")):
+        counted = voting.CountedVote(receipt)
+        with polls_app.test_request_context(
+            "/api/polls/votes/confirm", method="POST", data={"lang": language}
+        ):
+            whole = widget._page(
+                "polls/message.html", published, ok=True, receipt=receipt, results=results
+            ).get_data(as_text=True)
+            for shown in (results, results, None):  # the second from the kept rendering
+                page = widget._counted_page(published, counted, shown)
+                if shown is not None:
+                    assert page == whole
+            pages.append(whole)
+    assert "&lt;&#34;&amp;&gt;" in pages[1] and 'lang="hu"' in pages[2]
+    assert len(set(pages)) == 3 and "2 голоси (66,7%)" in pages[0]

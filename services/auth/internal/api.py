@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from flask import Blueprint as PageBlueprint
 from flask import current_app, g, redirect, render_template, request, url_for
 from flask_babel import force_locale, gettext
@@ -13,7 +15,8 @@ from services.common.client import service_required
 from services.common.config import SUPPORTED_LOCALES
 from services.common.errors import Problem, problem_body
 from services.common.fields import EmailAddress, Length, SmallObject, id_field
-from services.common.i18n import render_in_language
+from services.common.i18n import page_language, render_in_language
+from services.common.marks import mark, put_in
 
 from .. import keys
 from ..accounts.errors import InvalidLink
@@ -269,14 +272,39 @@ def verification_page():
         return _spent_link_page(spent), 400
     except InvalidLink as problem:
         return render_template("accounts/done.html", ok=False, message=problem.detail), 400
-    page = render_in_language(
-        verification.locale,
-        "accounts/verify_for_service.html",
-        token=token,
-        verification=verification,
-    )
     # It carries the link's token, and the proof its button hands on: kept by no cache.
-    return page, 200, {"Cache-Control": "no-store"}
+    return _link_page(verification, token), 200, {"Cache-Control": "no-store"}
+
+
+LINK_PAGE = "accounts/verify_for_service.html"
+
+
+def _link_page(verification: domain.PendingVerification, token: str) -> str:
+    """The link's page, in the email's language (`page_language`). With a proof it is
+    alike for everyone voting for one answer in one language but for the proof, and is
+    rendered once around its mark (services.common.marks)."""
+    context = tuple(sorted(verification.context.items()))
+    if verification.proof is None or not all(isinstance(value, str) for _, value in context):
+        return render_in_language(
+            verification.locale, LINK_PAGE, token=token, verification=verification
+        )
+    page = _proof_page_around_mark(
+        page_language(verification.locale), context, verification.return_path
+    )
+    return put_in(page, {"proof": verification.proof}, html=True)
+
+
+@functools.lru_cache(maxsize=1024)
+def _proof_page_around_mark(language: str, context: tuple, return_path: str) -> str:
+    with force_locale(language):
+        return render_template(
+            LINK_PAGE,
+            locale=language,
+            token="",
+            verification=domain.PendingVerification(
+                language, dict(context), return_path, mark("proof")
+            ),
+        )
 
 
 def _spent_link_page(spent: domain.SpentLink) -> str:

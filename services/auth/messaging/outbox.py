@@ -14,7 +14,6 @@ from __future__ import annotations
 import functools
 import logging
 import random
-import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -22,11 +21,11 @@ from datetime import timedelta
 from flask import current_app, render_template
 from flask_babel import force_locale
 from jinja2 import TemplateNotFound
-from markupsafe import escape
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from services.common.db import in_steps
+from services.common.marks import mark, put_in
 from services.common.timeutil import utcnow
 
 from .models import DeliveryAttempt, OutboxMessage
@@ -134,25 +133,24 @@ def _parts(template: str, locale: str, context: dict) -> tuple[str, str, str | N
 
 # Emails alike for everyone asking with the same context but for their link (a vote's
 # confirmation: one poll, one answer, one language) are rendered once, around a mark
-# where the link goes: rendering cost an email vote more than the statement queueing it.
+# where the link goes (services.common.marks).
 SAME_BUT_THE_LINK = frozenset({"confirm_for_service"})
-_LINK_MARK = f"viche{secrets.token_hex(8)}link"
 
 
 def _parts_around_link(template: str, locale: str, context: dict) -> tuple[str, str, str | None]:
-    link = context.get("link", "")
+    link = {"link": context.get("link", "")}
     rest = tuple(sorted((key, value) for key, value in context.items() if key != "link"))
     subject, text, html = _rendered_around_mark(template, locale, rest)
     return (
-        subject.replace(_LINK_MARK, link),
-        text.replace(_LINK_MARK, link),
-        html and html.replace(_LINK_MARK, str(escape(link))),  # as Jinja escapes it
+        put_in(subject, link, html=False),
+        put_in(text, link, html=False),
+        html and put_in(html, link, html=True),
     )
 
 
 @functools.lru_cache(maxsize=1024)
 def _rendered_around_mark(template: str, locale: str, rest: tuple) -> tuple[str, str, str | None]:
-    return _parts(template, locale, {**dict(rest), "link": _LINK_MARK})
+    return _parts(template, locale, {**dict(rest), "link": mark("link")})
 
 
 def enqueue_email(
