@@ -10,10 +10,11 @@ the health endpoint (ping), `account` votes at 64 clients (each request a differ
 person, every round new people), and reading the results once those votes are folded
 in; then the whole `email` flow (request the vote → the email leaves through the
 outbox and arrives by SMTP → the voter opens the link's page on auth and presses
-Confirm → polls counts the vote) at the rate it sustains. The health baseline is taken
-before the first round and after every measurement; each vote and results rate is
-compared with the mean of the baselines on either side of it (the host drifts within a
-minute). Rates are medians over the rounds, ratios medians of those comparisons.
+Confirm → polls counts the vote) at the rate it sustains, in rounds too, each flow
+drained before the next measurement. The health baseline is taken before the first
+round and after every measurement; each vote, results and email flow rate is compared
+with the mean of the baselines on either side of it (the host drifts within a minute).
+Rates are medians over the rounds, ratios medians of those comparisons.
 Afterwards every acknowledged vote must be a ballot, and every pressed link a counted
 vote (`lost` counts what is not). Before the last line, where the CPU went per health
 check, per vote and per confirmed email vote, by process (Linux). The last line is one
@@ -347,6 +348,7 @@ def main() -> None:
     vote_body = json.dumps({"choices": [account_choice]})
     runs = Measurements()
     votes_acknowledged = 0
+    flows = {"requested": 0, "confirmed": 0, "refused": 0, "errors": 0}  # every round's
 
     cluster = Cluster(process_specs(ports, workers=2), env, work / "logs")
     try:
@@ -378,40 +380,55 @@ def main() -> None:
             ping()
         # Last: it leaves deliveries running that would slow whatever came next. First
         # a few seconds unmeasured, as the health check's: every worker's first votes
-        # by email load its templates and translations.
+        # by email load its templates and translations. Then in rounds, as the rest,
+        # each flow drained (every link confirmed) before the baseline after it: one
+        # flow's rate moved by half between two runs of the same code.
         warm_up = email_flow(
             gateway_url, email_poll, email_choice, inbox, 3, args.flow_clients, "w"
         )
         emails_before = inbox.received
-        ledger.start()
-        flow = email_flow(
-            gateway_url, email_poll, email_choice, inbox, args.flow_seconds, args.flow_clients
-        )
-        ledger.stop("confirmed vote", flow["confirmed"])
+        for round_ in range(args.rounds):
+            ledger.start()
+            flow = email_flow(
+                gateway_url,
+                email_poll,
+                email_choice,
+                inbox,
+                args.flow_seconds,
+                args.flow_clients,
+                f"v{round_}-",
+            )
+            ledger.stop("confirmed vote", flow["confirmed"])
+            runs.add("email flow", flow["rps"])
+            for counter in flows:
+                flows[counter] += flow[counter]
+            ping()
     finally:
         cluster.stop()
         smtp.stop()
     emails = inbox.received - emails_before
     account_ballots, email_ballots = ballots(account_poll), ballots(email_poll)
-    email_confirmed = warm_up["confirmed"] + flow["confirmed"]
+    email_confirmed = warm_up["confirmed"] + flows["confirmed"]
     # Lost: an acknowledged vote that is no ballot, and an email vote whose request was
     # acknowledged but whose link, when pressed, was refused.
     lost = (
         max(0, votes_acknowledged - account_ballots)
         + max(0, email_confirmed - email_ballots)
         + warm_up["refused"]
-        + flow["refused"]
+        + flows["refused"]
     )
     shutil.rmtree(work, ignore_errors=True)
 
-    figures = {name: median(runs.values(name)) for name in ("ping", "votes", "results")}
+    figures = {
+        name: median(runs.values(name)) for name in ("ping", "votes", "results", "email flow")
+    }
     print(
         f"medians of {args.rounds} rounds: ping {figures['ping']:.0f}/s, account votes "
         f"{figures['votes']:.0f}/s ({votes_acknowledged} acknowledged in all, "
         f"{account_ballots} ballots), results {figures['results']:.0f}/s; email flow "
-        f"{flow['rps']:.0f} confirmed/s ({flow['requested']} requested, {emails} emails"
-        f", {flow['confirmed']} confirmed, {flow['refused']} refused, "
-        f"{flow['errors']} errors; {email_ballots} ballots with the warm-up's "
+        f"{figures['email flow']:.0f} confirmed/s ({flows['requested']} requested, {emails} "
+        f"emails, {flows['confirmed']} confirmed, {flows['refused']} refused, "
+        f"{flows['errors']} errors; {email_ballots} ballots with the warm-up's "
         f"{warm_up['confirmed']}); every round: "
         + json.dumps([[name, round(rate)] for name, rate in runs.taken]),
         file=sys.stderr,
@@ -423,10 +440,11 @@ def main() -> None:
             {
                 "ping_rps": round(figures["ping"], 1),
                 "vote_rps": round(figures["votes"], 1),
-                "email_flow_rps": round(flow["rps"], 1),
+                "email_flow_rps": round(figures["email flow"], 1),
                 "results_rps": round(figures["results"], 1),
                 "vote_ratio": round(runs.ratio("votes", "ping"), 3),
                 "results_ratio": round(runs.ratio("results", "ping"), 3),
+                "email_flow_ratio": round(runs.ratio("email flow", "ping"), 4),
                 "lost": lost,
             }
         )
