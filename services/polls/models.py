@@ -165,6 +165,10 @@ class PendingVote(db.Model):
     id: Mapped[str] = mapped_column(String(43), primary_key=True)
     poll_id: Mapped[int] = mapped_column(ForeignKey("polls.id"), nullable=False, index=True)
     choices: Mapped[list] = mapped_column(JSON, nullable=False)
+    # No longer written: auth is told of a verification by its subject, this row's id.
+    # Kept while processes of the release before may still write it (a rolling
+    # upgrade); a later migration drops it.
+    verification_id: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")
     receipt: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)

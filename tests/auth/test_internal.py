@@ -575,3 +575,23 @@ def test_the_links_page_rendered_once_around_its_proof_is_the_page_rendered_whol
     assert 'lang="hu"' in pages[1] and "a&amp;b&lt;&#34;c&gt;" in pages[2]
     assert len(set(pages)) == 4
     assert internal_api._proof_page_around_mark.cache_info().currsize >= 2
+
+
+def test_callers_of_the_release_before_still_settle_by_id(auth_app, client):
+    """During a rolling upgrade polls processes of the release before name the
+    verifications they acted on by id; either way, never both or neither."""
+    by_id = ask(auth_app, subject="vote-by-id").json["id"]
+    ask(auth_app, email="other@example.org", subject="vote-by-subject")
+    service = auth_app.test_client()
+
+    def settle(body):
+        return service.post(
+            "/internal/email-verifications/settled", json=body, headers=internal_headers(auth_app)
+        )
+
+    for refused in ({}, {"ids": [by_id], "subjects": ["vote-by-subject"]}, {"ids": []}):
+        assert settle(refused).status_code == 422
+    assert settle({"ids": [by_id]}).json == {"settled": 1}
+    assert settle({"subjects": ["vote-by-id", "vote-by-subject"]}).json == {"settled": 1}
+    token = link_token(messages(auth_app, "voter@example.org")[0].text_body)
+    assert client.get(f"/api/auth/verify?token={token}").status_code == 400

@@ -7,7 +7,7 @@ import functools
 from flask import Blueprint as PageBlueprint
 from flask import current_app, g, redirect, render_template, request, url_for
 from flask_babel import force_locale, gettext
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from services.common.app import accepts, public
 from services.common.blueprint import Blueprint
@@ -86,10 +86,23 @@ class VerificationOutcomesSchema(Schema):
 class SettledSchema(Schema):
     subjects = fields.List(
         fields.String(validate=Length(min=1, max=100)),
-        required=True,
         validate=Length(min=1, max=domain.SETTLED_AT_ONCE),
         metadata={"description": "subjects of the caller's verifications whose proof it acted on"},
     )
+    ids = fields.List(
+        fields.String(validate=Length(min=1, max=64)),
+        validate=Length(min=1, max=domain.SETTLED_AT_ONCE),
+        metadata={
+            "description": "the same, by the verifications' ids: what callers of the "
+            "release before send, until they are replaced",
+            "deprecated": True,
+        },
+    )
+
+    @validates_schema
+    def _one_or_the_other(self, data, **kwargs):
+        if ("subjects" in data) == ("ids" in data):
+            raise ValidationError(gettext("Send either subjects or ids."), "subjects")
 
 
 class WithdrawnSchema(Schema):
@@ -240,7 +253,10 @@ def _outcome(outcome: domain.QueuedVerification | Problem, locale: str) -> dict:
 def settle_email_verifications(data):
     """The caller acted on these verifications' proofs: their links are used."""
     settled = domain.settled_by_caller(
-        db.session, caller=g.calling_service, subjects=data["subjects"]
+        db.session,
+        caller=g.calling_service,
+        subjects=data.get("subjects", ()),
+        verification_ids=data.get("ids", ()),
     )
     return {"settled": settled}
 

@@ -419,18 +419,17 @@ def forget_old_batches(session: Session) -> int:
 SETTLED_AT_ONCE = 500
 
 
-def settled_by_caller(session: Session, *, caller: str, subjects: list[str]) -> int:
-    """The caller acted on the proofs of the verifications it names by these subjects (a
-    vote counted, or refused as a second one): their links are used, and their pages say
-    so. Only the caller's own, only while pending; told twice, nothing changes. How many
-    were settled."""
+def settled_by_caller(session: Session, *, caller: str, subjects=(), verification_ids=()) -> int:
+    """The caller acted on the proofs of the verifications it names by these subjects
+    (or, as callers of the release before do, by their ids): a vote counted, or refused
+    as a second one. Their links are used, and their pages say so. Only the caller's
+    own, only while pending; told twice, nothing changes. How many were settled."""
+    named = (
+        _verification.subject.in_(subjects) if subjects else _verification.id.in_(verification_ids)
+    )
     settled = session.execute(
         update(EmailVerification.__table__)  # table columns: no ORM bookkeeping
-        .where(
-            _verification.caller == caller,
-            _verification.subject.in_(subjects),
-            _verification.status == "pending",
-        )
+        .where(_verification.caller == caller, named, _verification.status == "pending")
         .values(status="confirmed", settled_at=utcnow())
     ).rowcount
     session.commit()
