@@ -295,7 +295,7 @@ def results(
 # vote's Confirm, a hundred and more a second) reads the folded tallies at most once per
 # FOLDED_KEPT_SECONDS per poll in a process, with the ballots' watermark of that read:
 # the new ballot is added unless that read holds it already. Other voters' newest votes
-# show at the next fold and read, within a second, as on every results page.
+# show at the next fold and read: 0.4 s later than on a results page at most.
 FOLDED_KEPT_SECONDS = 0.4
 _WATERMARK_ROW = -1  # no option has this id: the row's amount is the ballots' watermark
 FOLDED_AS_OF = HotStatement(
