@@ -209,17 +209,21 @@ def confirmed():
         return _page("polls/message.html", None, status=problem.status, ok=False, problem=problem)
     # The proof names the poll, so even a refusal is told in the poll's language.
     poll = voting.poll_named_by(db.session, claims)
-    with force_locale(_language(poll)):
+    language = _language(poll)
+    with force_locale(language):
         try:
             counted = voting.confirm_email_vote(db.session, claims, poll)
         except Problem as problem:
             return _page(
                 "polls/message.html", poll, status=problem.status, ok=False, problem=problem
             )
-    return _framable(_counted_page(poll, counted, _results_after_vote(poll, counted)), poll)
+    page = _counted_page(poll, counted, _results_after_vote(poll, counted), language)
+    return _framable(page, poll)
 
 
-def _counted_page(poll: PublishedPoll, counted: voting.CountedVote, results: dict | None) -> str:
+def _counted_page(
+    poll: PublishedPoll, counted: voting.CountedVote, results: dict | None, language: str
+) -> str:
     """ "Thank you! Your vote was counted": alike for everyone voting in one poll in one
     language while its results stand still, but for the receipt, so rendered once
     around its mark (services.common.marks): Confirm's busiest moments are many voters
@@ -228,7 +232,7 @@ def _counted_page(poll: PublishedPoll, counted: voting.CountedVote, results: dic
     if results is not None:
         counts = tuple((option["id"], option["votes"]) for option in results["options"])
         shown = (results["state"], results["final"], results["voters"], counts)
-    page = _counted_page_around_mark(current_app.config["PUBLIC_URL"], _language(poll), poll, shown)
+    page = _counted_page_around_mark(current_app.config["PUBLIC_URL"], language, poll, shown)
     return put_in(page, {"receipt": counted.receipt}, html=True)
 
 

@@ -498,7 +498,7 @@ def test_the_counted_page_rendered_once_around_its_receipt_is_the_page_rendered_
                 "polls/message.html", published, ok=True, receipt=receipt, results=results
             ).get_data(as_text=True)
             for shown in (results, results, None):  # the second from the kept rendering
-                page = widget._counted_page(published, counted, shown)
+                page = widget._counted_page(published, counted, shown, language)
                 if shown is not None:
                     assert page == whole
             pages.append(whole)
