@@ -204,6 +204,18 @@ def insert_rows_if(table: Table, columns: tuple[str, ...], condition, key: str):
     )
 
 
+def engine_of(session) -> Engine:
+    """The engine behind `session` (Flask-SQLAlchemy's scoped session, or any other),
+    without making a session to ask: the statements of the busiest paths (HotStatement)
+    need only the engine, and a request's first use of the scoped session builds a
+    Session that its teardown then closes, which costs more than such a statement's own
+    Python. Each service has one database, so its default engine is the one."""
+    db = getattr(getattr(session, "session_factory", None), "kw", {}).get("db")
+    if isinstance(db, SQLAlchemy):
+        return db.engine
+    return session.get_bind()
+
+
 _autocommit_engines: WeakKeyDictionary[Engine, Engine] = WeakKeyDictionary()
 
 

@@ -23,7 +23,11 @@ class _Waiting:
         self.item = item
         self.outcome: Any = None
         self.error: BaseException | None = None
-        self.woken = threading.Event()
+        # Held from the start: the thread waits by acquiring it, and is woken by its
+        # release (once to lead, once when its batch is done). A bare lock, not an
+        # Event: an Event's condition variable cost every vote a few microseconds more.
+        self.woken = threading.Lock()
+        self.woken.acquire()
         self.leads = False
 
 
@@ -48,7 +52,7 @@ class Gathering:
             if not self._busy:
                 self._busy = mine.leads = True
         if not mine.leads:
-            mine.woken.wait()  # my batch is done, or it is my turn to lead
+            mine.woken.acquire()  # my batch is done, or it is my turn to lead
         if mine.leads:
             self._lead()
         if mine.error is not None:
@@ -76,9 +80,9 @@ class Gathering:
                     successor.leads = True
             for waiting in batch:
                 waiting.leads = False
-                waiting.woken.set()
+                waiting.woken.release()
             if successor is not None:
-                successor.woken.set()
+                successor.woken.release()
 
 
 class Gatherings:

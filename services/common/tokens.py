@@ -19,7 +19,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import wraps
+from functools import lru_cache, wraps
 from urllib.parse import urlencode
 
 import jwt
@@ -76,6 +76,14 @@ def _json_object(data: bytes) -> dict:
 def _is_time(value) -> bool:
     """A NumericDate: a finite number (JSON also reads NaN and 1e400)."""
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+@lru_cache(maxsize=64)
+def _header(segment: str) -> dict:
+    """A token's header, read once per spelling: every token auth signs with one key
+    has the same header, and reading it again cost each request a few microseconds.
+    Callers only read it (it is shared). A bad header raises ValueError, never kept."""
+    return _json_object(_segment(segment))
 
 
 class CursorRefused(Exception):
@@ -297,7 +305,7 @@ class TokenVerifier:
         try:
             if len(parts) != 3:
                 raise ValueError("not three segments")
-            header = _json_object(_segment(parts[0]))
+            header = _header(parts[0])
             payload = _segment(parts[1])  # read only once the signature holds
             signature = _segment(parts[2])
         except ValueError as exc:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from services.common.db import engine_of
 from services.common.folding import (
     add_to_count,
     advance_watermark,
@@ -33,7 +34,7 @@ def _add(session: Session, petition_id: int, delta: int) -> None:
 
 def fold_new_signatures(session: Session) -> int:
     """Fold settled new signatures into the counts; the number folded."""
-    if not ANYTHING_TO_FOLD.first(session.get_bind(), {})[0]:
+    if not ANYTHING_TO_FOLD.first(engine_of(session), {})[0]:
         return 0
     claimed = claim_settled(session, FoldWatermark, WATERMARK, Signature.id, Signature.created_at)
     if claimed is None:

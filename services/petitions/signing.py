@@ -12,7 +12,7 @@ from sqlalchemy import exists, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from services.common.db import group_insert_if
+from services.common.db import engine_of, group_insert_if
 from services.common.errors import NotFound
 from services.common.folding import add_to_count
 from services.common.policies import kept_policy
@@ -86,7 +86,7 @@ def sign(session: Session, actor: Principal, petition_id: int, *, notify: bool =
     receipt = new_receipt()
     try:
         inserted = SIGNATURES.insert(
-            session.get_bind(),
+            engine_of(session),
             {
                 "petition_id": petition_id,
                 "user_id": actor.user_id,

@@ -29,7 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from services.common.db import HotStatement
+from services.common.db import HotStatement, engine_of
 from services.common.folding import (
     add_to_count,
     advance_watermark,
@@ -90,7 +90,7 @@ _ballot = Ballot.__table__.c  # table columns: the fold's read skips the ORM
 
 def fold_votes(session: Session) -> int:
     """Fold settled new ballots and entries into the tallies; the number of rows folded."""
-    if not ANYTHING_TO_FOLD.first(session.get_bind(), {})[0]:
+    if not ANYTHING_TO_FOLD.first(engine_of(session), {})[0]:
         return 0
     ballots, entries = _claim_streams(session)
     deltas: Counter = Counter()  # (poll id, option id, or None for voters) -> delta
@@ -282,10 +282,10 @@ def results(
     ballot of `own_receipt` (the reader's) whether folded yet or not; once it is
     closed, every ballot."""
     if state in ("closed", "archived"):
-        rows = CURRENT_TALLIES_NOW.all(session.get_bind(), {"poll_id": poll.id})
+        rows = CURRENT_TALLIES_NOW.all(engine_of(session), {"poll_id": poll.id})
     else:
         rows = FOLDED_TALLIES_NOW.all(
-            session.get_bind(), {"poll_id": poll.id, "receipt": own_receipt}
+            engine_of(session), {"poll_id": poll.id, "receipt": own_receipt}
         )
     voters, per_option = _added_up(rows)
     return results_of(poll, state, final, voters, per_option)
@@ -315,7 +315,7 @@ def results_with_new_ballot(
     changed, its own vote counted once whether the aggregator folded it yet or not."""
     read = _folded_read.get(poll.id)
     if read is None or time.monotonic() - read[0] > FOLDED_KEPT_SECONDS:
-        rows = FOLDED_AS_OF.all(session.get_bind(), {"poll_id": poll.id})
+        rows = FOLDED_AS_OF.all(engine_of(session), {"poll_id": poll.id})
         watermark = next(amount for option, amount, _ in rows if option == _WATERMARK_ROW)
         voters, per_option = _added_up(row for row in rows if row[0] != _WATERMARK_ROW)
         if len(_folded_read) >= FOLDED_READS_KEPT:

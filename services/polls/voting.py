@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from services.common.caching import forget_public_reads
 from services.common.client import ServiceUnavailable, call_service
-from services.common.db import HotStatement, group_insert_if
+from services.common.db import HotStatement, engine_of, group_insert_if
 from services.common.errors import NotFound
 from services.common.gathering import Gatherings
 from services.common.hashing import mailbox_hash
@@ -226,7 +226,7 @@ def _cast(
                 session.connection().execute(BALLOTS.alone.statement, ballot).first() is not None
             )
         else:
-            inserted = BALLOTS.insert(session.get_bind(), ballot)
+            inserted = BALLOTS.insert(engine_of(session), ballot)
     except IntegrityError:
         session.rollback()  # and the change below reads the ballot afresh
     else:
@@ -367,7 +367,7 @@ def request_email_vote(
     now = utcnow()
     receipt = PendingReceipt(id=secrets.token_urlsafe(32), expires_at=now + PENDING_TTL)
     written = PENDING_VOTES.insert(
-        session.get_bind(),
+        engine_of(session),
         {
             "id": receipt.id,
             "poll_id": poll.id,
@@ -397,7 +397,7 @@ def request_email_vote(
     if answer is None or answer.status != 202:
         # No email was queued: the vote has no link, and nothing is kept of it. (Should
         # this fail too, it is one more pending vote that expires unconfirmed.)
-        FORGET_PENDING.first(session.get_bind(), {"pending_id": receipt.id})
+        FORGET_PENDING.first(engine_of(session), {"pending_id": receipt.id})
         if answer is not None and answer.status == 429:
             raise TooManyVotes(
                 answer.body.get("detail"),
@@ -491,11 +491,11 @@ def confirm_email_vote(session: Session, claims: dict, poll: PublishedPoll | Non
     """Count, once, the pending vote a verified proof's `claims` name in `poll` (the one
     `poll_named_by` found)."""
     pending_id = str(claims.get("sub"))
-    if poll is not None and session.get_bind().dialect.name == "postgresql":
+    if poll is not None and engine_of(session).dialect.name == "postgresql":
         counted = _confirm_and_count(session, poll, pending_id, str(claims["email_hash"]))
         if counted:
             return counted
-    pending = PENDING_VOTE.first(session.get_bind(), {"pending_id": pending_id})
+    pending = PENDING_VOTE.first(engine_of(session), {"pending_id": pending_id})
     # Whether the poll is still open, the ballot's INSERT checks.
     if pending is None or poll is None or pending[0] != poll.id:
         raise NotFound(gettext("There is no such vote."))
@@ -562,7 +562,7 @@ def _confirm_and_count(
         "now": utcnow(),
     }
     try:
-        counted = CONFIRM_AND_COUNT.first(session.get_bind(), params)
+        counted = CONFIRM_AND_COUNT.first(engine_of(session), params)
     except IntegrityError:  # the address has voted: nothing changed
         return None
     if counted is None:

@@ -223,3 +223,21 @@ def test_a_failed_batch_leaves_each_row_to_its_own_attempt(engine, monkeypatch):
     answers = all_at_once(engine, [(1, f"resident-{n}") for n in range(12)])
     assert answers == [True] * 12
     assert len(passes_held(engine)) == 12
+
+
+def test_engine_of_a_scoped_session_starts_no_session(polls_app):
+    """The hot paths ask for the engine alone: no Session is built (and closed again at
+    teardown) just to name it, and it is the engine the session itself would use."""
+    from sqlalchemy.orm import Session
+
+    from services.common.db import engine_of
+    from services.polls.models import db
+
+    with polls_app.app_context():
+        db.session.remove()
+        engine = engine_of(db.session)
+        assert not db.session.registry.has()
+        assert engine is db.session.get_bind()
+        # Any other session is asked.
+        other = create_engine("sqlite://")
+        assert engine_of(Session(bind=other)) is other

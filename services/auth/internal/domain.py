@@ -34,7 +34,7 @@ from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from services.common.db import HotStatement, in_steps
+from services.common.db import HotStatement, engine_of, in_steps
 from services.common.errors import N_, NotFound, Problem
 from services.common.hashing import mailbox_hash
 from services.common.timeutil import utcnow
@@ -198,7 +198,7 @@ def request_verification(
         },
     )
     since = {"since": now - timedelta(hours=1)}
-    engine = session.get_bind()
+    engine = engine_of(session)
     if engine.dialect.name == "postgresql":
         bound = {f"message_{name}": value for name, value in message.items()}
         if REQUEST_AND_QUEUE.first(engine, {**verification, **since, **bound}) is None:
@@ -306,7 +306,7 @@ PENDING_TO_SHOW = HotStatement(
 def _still_pending(session: Session, verification_id: str) -> tuple:
     """The verification's PENDING_TO_SHOW row (a plain tuple), while it can still be
     confirmed."""
-    found = PENDING_TO_SHOW.first(session.get_bind(), {"verification_id": verification_id})
+    found = PENDING_TO_SHOW.first(engine_of(session), {"verification_id": verification_id})
     if found is None:
         raise _used_or_gone()
     locale, context, status, expires_at = found[:4]
@@ -364,7 +364,7 @@ def confirm(session: Session, settings: Settings, token: str) -> bool:
     carries it, is to be shown again; nothing is confirmed."""
     verification_id = _verification_id(settings, token)
     params = {"verification_id": verification_id, "now": utcnow()}
-    if CONFIRM_PENDING.first(session.get_bind(), params) is not None:
+    if CONFIRM_PENDING.first(engine_of(session), params) is not None:
         return True
     *_, return_url = _still_pending(session, verification_id)
     if not return_url:
