@@ -139,7 +139,7 @@ PENDING_VOTE = HotStatement(
         PendingVote.choices,
     ).where(PendingVote.id == bindparam("pending_id"))
 )
-# A pending vote whose email auth did not queue: it never had a link.
+# A pending vote whose email auth refused to queue: it never had a link.
 FORGET_PENDING = HotStatement(
     delete(PendingVote.__table__)
     .where(PendingVote.id == bindparam("pending_id"), PendingVote.status == "pending")
@@ -394,11 +394,21 @@ def request_email_vote(
             },
         }
     )
-    if answer is None or answer.status != 202:
-        # No email was queued: the vote has no link, and nothing is kept of it. (Should
-        # this fail too, it is one more pending vote that expires unconfirmed.)
+    if answer is None:
+        # No answer (a timeout, a dropped connection): auth may well have queued the
+        # email, and its link must then find the vote. The pending vote stays; it counts
+        # nowhere until confirmed, and expires unconfirmed if no email went out.
+        raise ServiceUnavailable(
+            gettext(
+                "We could not tell whether the confirmation email was sent. "
+                "If it does not arrive within a few minutes, try again."
+            )
+        )
+    if answer.status != 202:
+        # Auth refused it: no email was queued, the vote has no link, and nothing is
+        # kept of it. (Should this fail too, it is one more pending vote that expires.)
         FORGET_PENDING.first(engine_of(session), {"pending_id": receipt.id})
-        if answer is not None and answer.status == 429:
+        if answer.status == 429:
             raise TooManyVotes(
                 answer.body.get("detail"),
                 headers={"Retry-After": str(answer.body.get("retry_after", 3600))},

@@ -433,6 +433,42 @@ def test_auth_unreachable_for_a_batch_is_every_voters_503(client, people, polls_
         assert voting._ask_together(requests) == [None] * 3
     refused = request_email_vote(client, poll["id"], option_ids(poll)[:1])
     assert refused.status_code == 503
+    # Unanswered is not refused: the pending vote waits (counting nowhere) in case the
+    # email did go out, and expires if it did not.
+    with polls_app.app_context():
+        assert [p.status for p in polls_db.session.query(PendingVote)] == ["pending"]
+    assert voters(client, polls_app, poll["id"]) == 0
+
+
+def test_an_email_queued_when_auths_answer_is_lost_still_counts(
+    client, people, auth_app, polls_app, monkeypatch
+):
+    """Auth queues the email, but its answer never reaches polls (a timeout under load,
+    a dropped connection): the voter is told polls cannot say whether it was sent, and
+    the link that then arrives finds the vote and counts it."""
+    poll = new_poll(client, people, language="en")
+    call_auth = voting.call_service
+
+    def answer_lost(*args, **kwargs):
+        call_auth(*args, **kwargs)  # auth does the work
+        raise ServiceUnavailable("the answer timed out")
+
+    monkeypatch.setattr(voting, "call_service", answer_lost)
+    unanswered = request_email_vote(client, poll["id"], option_ids(poll)[:1])
+    assert unanswered.status_code == 503
+    assert "could not tell whether" in unanswered.json["detail"]
+    monkeypatch.undo()
+    thanks = confirm_in_browser(client, confirmation_token(auth_app))
+    assert thanks.status_code == 200, thanks.get_data(as_text=True)
+    assert "Thank you! Your vote was counted." in thanks.get_data(as_text=True)
+    assert voters(client, polls_app, poll["id"]) == 1
+
+
+def test_a_vote_auth_refuses_to_email_is_not_kept(client, people, polls_app, monkeypatch):
+    """A refusal is an answer: no email was queued, so nothing of the vote is kept."""
+    poll = new_poll(client, people)
+    monkeypatch.setattr(voting, "_ask_auth_to_verify", lambda request: voting.AuthAnswer(422, {}))
+    assert request_email_vote(client, poll["id"], option_ids(poll)[:1]).status_code == 503
     with polls_app.app_context():
         assert polls_db.session.query(PendingVote).count() == 0
 
