@@ -1,6 +1,7 @@
-"""The email flow of another commit against this checkout's, measured in one run.
+"""The email flow (or account votes) of another commit against this checkout's, in one run.
 
     .venv/bin/python bench/compare.py BASE [--pairs 8] [--seconds 6] [--clients 16]
+                                           [--votes [--people 60000]]
 
 A shared 2-core host moves by a third between minutes, more than most changes move the
 flow, so one full run of bench/polls.py before a change and one after cannot tell them
@@ -10,6 +11,11 @@ their email flows in alternating pairs (A B, B A, …), so that the host's drift
 both. For each flow: confirmed votes a second and the CPU per confirmed vote, by process;
 at the end the medians and the median of the pairs' ratios (BASE over this checkout:
 above 1, this checkout costs less). BASE needs a bench/polls.py with `email_flow`.
+
+With `--votes`, account votes instead, as bench/polls.py measures them (64 clients, a
+new person each request): each turn is a health baseline, votes, and the baseline
+again, and the figures are each tree's votes against the mean of its baselines around
+them (bench/polls.py's `vote_ratio`), and the CPU per vote.
 """
 
 from __future__ import annotations
@@ -25,8 +31,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
-# Run in each tree (its own code on sys.path): a cluster with an email poll; on each
-# line "flow SECONDS" from stdin, one flow, answered with one JSON line.
+# Run in each tree (its own code on sys.path): a cluster with an email poll and an
+# account poll; on each line from stdin, "flow SECONDS" (one flow), "votes SECONDS" or
+# "ping SECONDS" (a wrk run at 64 clients), answered with one JSON line.
 DRIVER = """
 import json, os, sys, tempfile
 from pathlib import Path
@@ -35,7 +42,9 @@ import bench.polls as polls
 from bench.kit import free_port
 from gateway.distributed import Cluster, process_specs
 sys.path.insert(0, sys.argv[1])  # this checkout's kit, the same for both trees
-from kit_for_compare import CpuLedger, email_flow_env
+from kit_for_compare import (
+    TOKEN_POST_LUA, CpuLedger, People, email_flow_env, requests_sent, rps, wrk
+)
 
 work = Path(tempfile.mkdtemp(prefix="viche-compare-"))
 inbox = polls.ConfirmationInbox()
@@ -45,23 +54,38 @@ ports = {name: free_port() for name in ("auth", "polls", "petitions", "web", "ga
 gateway = f"http://127.0.0.1:{ports['gateway']}"
 env = email_flow_env(work, gateway, smtp_port)
 os.environ.update(env)
-_, _, poll, choice = polls.prepare(10, work / "tokens.txt")
+people = int(sys.argv[3])
+account_poll, account_choice, poll, choice = polls.prepare(people, work / "tokens.txt")
+(work / "vote.lua").write_text(TOKEN_POST_LUA)
+voters = People(work / "tokens.txt", work / "vote.lua", people)
+vote_body = json.dumps({"choices": [account_choice]})
+api = f"{gateway}/api/polls"
 cluster = Cluster(process_specs(ports, workers=2), env, work / "logs")
 clients = int(sys.argv[2])
 try:
     smtp.start()
     cluster.start()
     polls.email_flow(gateway, poll, choice, inbox, 3, clients, "w")  # warm up
+    if people > 10:
+        voters.post(f"{api}/polls/{account_poll}/votes", 2, 64, vote_body)
     ledger = CpuLedger({name: p.pid for name, p in cluster.processes.items()})
     print("ready", flush=True)
     for n, line in enumerate(sys.stdin):
+        what, seconds = line.split()[0], float(line.split()[1])
         ledger.start()
-        seconds = float(line.split()[1])
-        flow = polls.email_flow(gateway, poll, choice, inbox, seconds, clients, f"r{n}-")
-        ledger.stop(str(n), flow["confirmed"])
-        confirmed = max(1, flow["confirmed"])
-        by = {name: 1000 * s / confirmed for name, s in ledger.spent[str(n)].items()}
-        print(json.dumps({"rps": flow["rps"], "errors": flow["errors"], "by": by}), flush=True)
+        if what == "flow":
+            flow = polls.email_flow(gateway, poll, choice, inbox, seconds, clients, f"r{n}-")
+            count, rate, errors = flow["confirmed"], flow["rps"], flow["errors"]
+        else:
+            if what == "votes":
+                url = f"{api}/polls/{account_poll}/votes"
+                output = voters.post(url, int(seconds), 64, vote_body)
+            else:
+                output = wrk(f"{api}/healthz", int(seconds), 64)
+            count, rate, errors = requests_sent(output), rps(output), int("Non-2xx" in output)
+        ledger.stop(str(n), count)
+        by = {name: 1000 * s / max(1, count) for name, s in ledger.spent[str(n)].items()}
+        print(json.dumps({"rps": rate, "errors": errors, "by": by}), flush=True)
 finally:
     cluster.stop()
     smtp.stop()
@@ -94,9 +118,9 @@ def tree_at(base: str, work: Path) -> Path:
     return tree
 
 
-def start_driver(tree: Path, work: Path, clients: int, name: str) -> subprocess.Popen:
+def start_driver(tree: Path, work: Path, clients: int, people: int, name: str) -> subprocess.Popen:
     driver = subprocess.Popen(
-        [str(REPO / ".venv/bin/python"), "-c", DRIVER, str(work), str(clients)],
+        [str(REPO / ".venv/bin/python"), "-c", DRIVER, str(work), str(clients), str(people)],
         cwd=tree,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -105,15 +129,29 @@ def start_driver(tree: Path, work: Path, clients: int, name: str) -> subprocess.
     )
     if driver.stdout.readline().strip() != "ready":
         driver.kill()
-        sys.exit(f"the {name} cluster did not start: see {work / f'{name}.log'}")
+        driver.wait()
+        log = (work / f"{name}.log").read_text().splitlines()[-20:]  # work goes at exit
+        sys.exit(f"the {name} cluster did not start:\n" + "\n".join(log))
     return driver
 
 
-def flow(driver: subprocess.Popen, seconds: float) -> dict:
-    driver.stdin.write(f"flow {seconds}\n")
+def ask(driver: subprocess.Popen, what: str, seconds: float) -> dict:
+    """One measurement ("flow", "votes" or "ping") of `seconds`: its rate, errors and
+    CPU per request (or confirmed vote), in all and by process."""
+    driver.stdin.write(f"{what} {seconds}\n")
     driver.stdin.flush()
     found = json.loads(driver.stdout.readline())
     found["cpu_ms"] = sum(found["by"].values())
+    return found
+
+
+def votes_turn(driver: subprocess.Popen, seconds: float) -> dict:
+    """Votes between two health baselines: their rate against the baselines' mean."""
+    before = ask(driver, "ping", seconds)
+    found = ask(driver, "votes", seconds)
+    after = ask(driver, "ping", seconds)
+    found["ratio"] = found["rps"] / ((before["rps"] + after["rps"]) / 2)
+    found["errors"] += before["errors"] + after["errors"]
     return found
 
 
@@ -121,9 +159,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("base", help="the commit to compare this checkout with")
     parser.add_argument("--pairs", type=int, default=8)
-    parser.add_argument("--seconds", type=float, default=6.0, help="each flow's length")
+    parser.add_argument("--seconds", type=float, default=6.0, help="each measurement's length")
     parser.add_argument("--clients", type=int, default=16, help="voters in each flow")
+    parser.add_argument("--votes", action="store_true", help="account votes, not the flow")
+    parser.add_argument("--people", type=int, default=60000, help="voters made for --votes")
     args = parser.parse_args()
+    people = args.people if args.votes else 10
     work = Path(tempfile.mkdtemp(prefix="viche-compare-"))
     shutil.copy(REPO / "bench/kit.py", work / "kit_for_compare.py")
     drivers: dict[str, subprocess.Popen] = {}
@@ -131,15 +172,19 @@ def main() -> None:
         trees = {"base": tree_at(args.base, work), "this": REPO}
         print(f"starting both clusters ({args.base} and this checkout)…", file=sys.stderr)
         for name, tree in trees.items():
-            drivers[name] = start_driver(tree, work, args.clients, name)
-        flows: dict[str, list[dict]] = {"base": [], "this": []}
+            drivers[name] = start_driver(tree, work, args.clients, people, name)
+        turns: dict[str, list[dict]] = {"base": [], "this": []}
         for n in range(args.pairs):
             for name in ("base", "this") if n % 2 == 0 else ("this", "base"):
-                found = flow(drivers[name], args.seconds)
-                flows[name].append(found)
+                if args.votes:
+                    found = votes_turn(drivers[name], args.seconds)
+                else:
+                    found = ask(drivers[name], "flow", args.seconds)
+                turns[name].append(found)
                 parts = ", ".join(f"{k} {v:.2f}" for k, v in sorted(found["by"].items()))
+                ratio = f", ratio {found['ratio']:.3f}" if args.votes else ""
                 print(
-                    f"{name}: {found['rps']:.1f}/s, {found['cpu_ms']:.2f} ms ({parts})",
+                    f"{name}: {found['rps']:.1f}/s{ratio}, {found['cpu_ms']:.2f} ms ({parts})",
                     file=sys.stderr,
                 )
     finally:
@@ -153,21 +198,23 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
     ratios = [
         base["cpu_ms"] / this["cpu_ms"]
-        for base, this in zip(flows["base"], flows["this"], strict=True)
+        for base, this in zip(turns["base"], turns["this"], strict=True)
     ]
-    print(
-        json.dumps(
-            {
-                "base_rps": round(statistics.median(f["rps"] for f in flows["base"]), 1),
-                "this_rps": round(statistics.median(f["rps"] for f in flows["this"]), 1),
-                "base_cpu_ms": round(statistics.median(f["cpu_ms"] for f in flows["base"]), 2),
-                "this_cpu_ms": round(statistics.median(f["cpu_ms"] for f in flows["this"]), 2),
-                "cpu_ratio": round(statistics.median(ratios), 3),
-                "cpu_ratio_range": [round(min(ratios), 3), round(max(ratios), 3)],
-                "errors": sum(f["errors"] for fs in flows.values() for f in fs),
-            }
-        )
-    )
+    figures = {
+        "base_rps": round(statistics.median(f["rps"] for f in turns["base"]), 1),
+        "this_rps": round(statistics.median(f["rps"] for f in turns["this"]), 1),
+        "base_cpu_ms": round(statistics.median(f["cpu_ms"] for f in turns["base"]), 3),
+        "this_cpu_ms": round(statistics.median(f["cpu_ms"] for f in turns["this"]), 3),
+        "cpu_ratio": round(statistics.median(ratios), 3),
+        "cpu_ratio_range": [round(min(ratios), 3), round(max(ratios), 3)],
+    }
+    if args.votes:
+        for name in ("base", "this"):
+            figures[f"{name}_vote_ratio"] = round(
+                statistics.median(f["ratio"] for f in turns[name]), 3
+            )
+    figures["errors"] = sum(f["errors"] for fs in turns.values() for f in fs)
+    print(json.dumps(figures))
 
 
 if __name__ == "__main__":
