@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Iterable
 from datetime import timedelta
 
 from sqlalchemy import (
@@ -309,7 +310,7 @@ FOLDED_READS_KEPT = 1024  # polls; past that, all are forgotten (each read again
 
 
 def results_with_new_ballot(
-    session: Session, poll: Poll | PublishedPoll, ballot_id: int, first_choices: list[int]
+    session: Session, poll: Poll | PublishedPoll, ballot_id: int, first_choices: Iterable[int]
 ) -> dict:
     """An open poll's results (as `results`) beside a ballot just inserted, never
     changed, its own vote counted once whether the aggregator folded it yet or not."""

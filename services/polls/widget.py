@@ -107,7 +107,7 @@ def _results_after_vote(poll: PublishedPoll, counted: voting.CountedVote) -> dic
         return None
     if counted.ballot_id is not None:  # a new ballot: added to the folded tallies here
         return tallies.results_with_new_ballot(
-            db.session, poll, counted.ballot_id, list(counted.first_choices)
+            db.session, poll, counted.ballot_id, counted.first_choices
         )
     return tallies.results(db.session, poll, "open", final=False, own_receipt=counted.receipt)
 
