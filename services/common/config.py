@@ -88,6 +88,11 @@ def default_time_zone(environ: Mapping[str, str] | None = None) -> str:
     return name
 
 
+# Set by the gunicorn workers (services.common.server): how many requests a worker
+# answers at once.
+REQUEST_THREADS = "VICHE_REQUEST_THREADS"
+
+
 def service_config(service: str, environ: Mapping[str, str] | None = None) -> dict:
     """The Flask config for one service, read from the environment."""
     vars_ = environ if environ is not None else os.environ
@@ -100,9 +105,13 @@ def service_config(service: str, environ: Mapping[str, str] | None = None) -> di
         "HASH_KEY": env("VICHE_HASH_KEY", DEV_HASH_KEY, vars_),
         "SQLALCHEMY_DATABASE_URI": database_url(service, vars_),
         "SQLALCHEMY_ENGINE_OPTIONS": {
-            # A connection per request thread (gunicorn --threads 16), and room for the
-            # background jobs: a smaller pool opens and closes a connection per request.
-            "pool_size": env_int("VICHE_DB_POOL_SIZE", 16, vars_),
+            # A connection for each request a worker answers at once (its --threads, told
+            # by services.common.server), and 8 more for the background jobs and for a
+            # request's second one: its session holds one while a hot statement takes
+            # another (services.common.db). With no more than the requests, each could
+            # hold one and all wait for a second. (A smaller pool also opens and closes
+            # a connection per request.)
+            "pool_size": env_int("VICHE_DB_POOL_SIZE", env_int(REQUEST_THREADS, 16, vars_), vars_),
             "max_overflow": 8,
         },
         "MAX_CONTENT_LENGTH": env_int("VICHE_MAX_BODY_BYTES", 1024 * 1024, vars_),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import selectors
 import threading
 import time
@@ -16,6 +17,7 @@ from gunicorn import http
 from gunicorn import util as gunicorn_util
 from gunicorn.workers.gthread import STOP_KEEPALIVE_LINGER, TConn, ThreadWorker
 
+from .config import REQUEST_THREADS
 from .errors import PROBLEM_CONTENT_TYPE, problem_body, problem_for_status
 
 
@@ -44,6 +46,9 @@ class ProblemThreadWorker(ThreadWorker):
 
     def init_process(self) -> None:
         gunicorn_util.write_error = _write_problem
+        # The app's database pool is sized for the requests answered at once (read by
+        # services.common.config when the app is made, which is next).
+        os.environ[REQUEST_THREADS] = str(self.cfg.threads)
         super().init_process()
 
 

@@ -76,3 +76,15 @@ def test_a_rate_limit_that_does_not_read_stops_the_start(limit):
     assert auth_settings({})["REGISTRATION_LIMIT_PER_CLIENT"] == "30/hour"
     settings = auth_settings({"VICHE_REGISTRATION_LIMIT_PER_CLIENT": "300/hour"})
     assert settings["REGISTRATION_LIMIT_PER_CLIENT"] == "300/hour"
+
+
+def test_the_database_pool_outnumbers_the_requests_a_worker_answers_at_once():
+    """A request may hold two pooled connections (its session's and a hot statement's):
+    with no more pooled than requests at once, each could hold one and all wait."""
+    for threads in (4, 16, 32, 64):
+        pool = service_config("polls", {"VICHE_REQUEST_THREADS": str(threads)})[
+            "SQLALCHEMY_ENGINE_OPTIONS"
+        ]
+        assert pool["pool_size"] == threads and pool["max_overflow"] > 0
+    chosen = service_config("polls", {"VICHE_REQUEST_THREADS": "32", "VICHE_DB_POOL_SIZE": "40"})
+    assert chosen["SQLALCHEMY_ENGINE_OPTIONS"]["pool_size"] == 40

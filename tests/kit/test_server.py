@@ -82,6 +82,13 @@ def test_more_connections_than_threads_are_all_answered_threads_at_a_time(probe)
         connection.close()
 
 
+def test_the_app_is_given_a_database_pool_for_the_requests_at_once(probe):
+    connection = http.client.HTTPConnection("127.0.0.1", probe, timeout=5)
+    status, body = get(connection, "/pool")
+    assert status == 200 and json.loads(body)["pool_size"] == THREADS
+    connection.close()
+
+
 def test_pipelined_requests_are_answered_in_order(probe):
     with socket.create_connection(("127.0.0.1", probe), timeout=5) as sock:
         sock.sendall(

@@ -9,8 +9,11 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+
+from services.common.config import service_config
 
 _holding = 0
 _most_at_once = 0
@@ -41,6 +44,8 @@ def app(environ, start_response):
     elif path == "/slow":
         time.sleep(1.5)
         body = b"slow"
+    elif path == "/pool":
+        body = json.dumps(service_config("polls")["SQLALCHEMY_ENGINE_OPTIONS"]).encode()
     elif path == "/echo":
         body = environ["wsgi.input"].read()
     else:
