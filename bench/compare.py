@@ -1,7 +1,8 @@
-"""The email flow (or account votes) of another commit against this checkout's, in one run.
+"""The email flow (or account votes, or reading results) of another commit against this
+checkout's, in one run.
 
     .venv/bin/python bench/compare.py BASE [--pairs 8] [--seconds 6] [--clients 16]
-                                           [--votes [--people 60000]]
+                                           [--votes [--people 60000] | --results]
 
 A shared 2-core host moves by a third between minutes, more than most changes move the
 flow, so one full run of bench/polls.py before a change and one after cannot tell them
@@ -15,7 +16,8 @@ above 1, this checkout costs less). BASE needs a bench/polls.py with `email_flow
 With `--votes`, account votes instead, as bench/polls.py measures them (64 clients, a
 new person each request): each turn is a health baseline, votes, and the baseline
 again, and the figures are each tree's votes against the mean of its baselines around
-them (bench/polls.py's `vote_ratio`), and the CPU per vote.
+them (bench/polls.py's `vote_ratio`: here `votes_ratio`), and the CPU per vote. With
+`--results`, the same for reading the account poll's results (`results_ratio`).
 """
 
 from __future__ import annotations
@@ -80,6 +82,8 @@ try:
             if what == "votes":
                 url = f"{api}/polls/{account_poll}/votes"
                 output = voters.post(url, int(seconds), 64, vote_body)
+            elif what == "results":
+                output = wrk(f"{api}/polls/{account_poll}/results", int(seconds), 64)
             else:
                 output = wrk(f"{api}/healthz", int(seconds), 64)
             count, rate, errors = requests_sent(output), rps(output), int("Non-2xx" in output)
@@ -145,10 +149,11 @@ def ask(driver: subprocess.Popen, what: str, seconds: float) -> dict:
     return found
 
 
-def votes_turn(driver: subprocess.Popen, seconds: float) -> dict:
-    """Votes between two health baselines: their rate against the baselines' mean."""
+def turn_against_baseline(driver: subprocess.Popen, what: str, seconds: float) -> dict:
+    """Votes or results between two health baselines: their rate against the
+    baselines' mean."""
     before = ask(driver, "ping", seconds)
-    found = ask(driver, "votes", seconds)
+    found = ask(driver, what, seconds)
     after = ask(driver, "ping", seconds)
     found["ratio"] = found["rps"] / ((before["rps"] + after["rps"]) / 2)
     found["errors"] += before["errors"] + after["errors"]
@@ -163,7 +168,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16, help="voters in each flow")
     parser.add_argument("--votes", action="store_true", help="account votes, not the flow")
     parser.add_argument("--people", type=int, default=60000, help="voters made for --votes")
+    parser.add_argument("--results", action="store_true", help="reading results, not the flow")
     args = parser.parse_args()
+    against_baseline = "votes" if args.votes else "results" if args.results else None
     people = args.people if args.votes else 10
     work = Path(tempfile.mkdtemp(prefix="viche-compare-"))
     shutil.copy(REPO / "bench/kit.py", work / "kit_for_compare.py")
@@ -176,13 +183,13 @@ def main() -> None:
         turns: dict[str, list[dict]] = {"base": [], "this": []}
         for n in range(args.pairs):
             for name in ("base", "this") if n % 2 == 0 else ("this", "base"):
-                if args.votes:
-                    found = votes_turn(drivers[name], args.seconds)
+                if against_baseline:
+                    found = turn_against_baseline(drivers[name], against_baseline, args.seconds)
                 else:
                     found = ask(drivers[name], "flow", args.seconds)
                 turns[name].append(found)
                 parts = ", ".join(f"{k} {v:.2f}" for k, v in sorted(found["by"].items()))
-                ratio = f", ratio {found['ratio']:.3f}" if args.votes else ""
+                ratio = f", ratio {found['ratio']:.3f}" if against_baseline else ""
                 print(
                     f"{name}: {found['rps']:.1f}/s{ratio}, {found['cpu_ms']:.2f} ms ({parts})",
                     file=sys.stderr,
@@ -208,9 +215,9 @@ def main() -> None:
         "cpu_ratio": round(statistics.median(ratios), 3),
         "cpu_ratio_range": [round(min(ratios), 3), round(max(ratios), 3)],
     }
-    if args.votes:
+    if against_baseline:
         for name in ("base", "this"):
-            figures[f"{name}_vote_ratio"] = round(
+            figures[f"{name}_{against_baseline}_ratio"] = round(
                 statistics.median(f["ratio"] for f in turns[name]), 3
             )
     figures["errors"] = sum(f["errors"] for fs in turns.values() for f in fs)

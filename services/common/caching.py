@@ -24,6 +24,7 @@ from sqlalchemy import event
 from services.common.i18n import LANGUAGE_COOKIE
 
 MEMO_ENTRIES = 2048
+MAKER_PATIENCE_SECONDS = 5.0  # then a thread waiting for another's answer makes its own
 # What makes a GET conditional (or partial). Without any of these, werkzeug's
 # make_conditional has nothing to decide, and asking it costs more than the memo lookup.
 CONDITIONAL_HEADERS = (
@@ -60,11 +61,33 @@ def forget_public_reads_after_writes(db) -> None:
 
 
 class _Memo:
-    """A small LRU of finished public responses, per process."""
+    """A small LRU of finished public responses, per process; an answer missing from it
+    is made by one thread while the others asking for it wait (`making`)."""
 
     def __init__(self) -> None:
         self.entries: OrderedDict[tuple, tuple[float, bytes, list]] = OrderedDict()
         self.lock = threading.Lock()
+        # Answers being made, each with a lock held by the thread making it. When one
+        # expires, every request thread may be asking for it: each making it again
+        # would be a burst of the same queries, each holding database connections.
+        self.making: dict[tuple, threading.Lock] = {}
+
+    def wait_for_maker(self, key: tuple) -> bool:
+        """If another thread is making the answer for `key`, wait for it (True);
+        otherwise this thread is its maker, and calls `made(key)` once done (False)."""
+        with self.lock:
+            maker = self.making.get(key)
+            if maker is None:
+                maker = self.making[key] = threading.Lock()
+                maker.acquire()
+                return False
+        if maker.acquire(timeout=MAKER_PATIENCE_SECONDS):
+            maker.release()  # for the other threads waiting on it
+        return True
+
+    def made(self, key: tuple) -> None:
+        with self.lock:
+            self.making.pop(key).release()
 
     def get(self, key: tuple, max_age: float) -> Response | None:
         with self.lock:
@@ -96,21 +119,9 @@ def cached_public_read(
     memo = _Memo()
 
     def decorate(view):
-        @wraps(view)
-        def wrapper(*args, **kwargs):
-            signed_in = "Authorization" in request.headers
-            # Everything an answer's language may come from: ?lang= (in the path), the
-            # chosen language's cookie, the browser's Accept-Language.
-            key = (
-                _generation[0],
-                request.full_path,
-                request.headers.get("Accept-Language"),
-                request.cookies.get(LANGUAGE_COOKIE),
-            )
-            if memo_seconds and not signed_in:
-                remembered = memo.get(key, memo_seconds)
-                if remembered is not None:
-                    return _conditional(remembered)
+        def answer(args, kwargs, signed_in: bool, memo_key: tuple | None) -> Response:
+            """The view's answer, with its caching headers; a public 200 is memoised
+            under `memo_key`."""
             response = make_response(view(*args, **kwargs))
             if response.status_code != 200:
                 return response
@@ -128,9 +139,35 @@ def cached_public_read(
             response.cache_control.max_age = max_age
             response.cache_control.stale_while_revalidate = stale_while_revalidate
             response.add_etag()  # a strong ETag over the body: equal bodies, equal tags
-            if memo_seconds:
-                memo.put(key, response)
+            if memo_key is not None:
+                memo.put(memo_key, response)
             return _conditional(response)
+
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            signed_in = "Authorization" in request.headers
+            if signed_in or not memo_seconds:
+                return answer(args, kwargs, signed_in, None)
+            # Everything an answer's language may come from: ?lang= (in the path), the
+            # chosen language's cookie, the browser's Accept-Language.
+            key = (
+                _generation[0],
+                request.full_path,
+                request.headers.get("Accept-Language"),
+                request.cookies.get(LANGUAGE_COOKIE),
+            )
+            remembered = memo.get(key, memo_seconds)
+            if remembered is None:
+                if not memo.wait_for_maker(key):
+                    try:
+                        return answer(args, kwargs, False, key)
+                    finally:
+                        memo.made(key)
+                # Made by another thread meanwhile; unless it was not a 200, or slow.
+                remembered = memo.get(key, memo_seconds)
+                if remembered is None:
+                    return answer(args, kwargs, False, key)
+            return _conditional(remembered)
 
         return wrapper
 

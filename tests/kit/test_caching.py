@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 from flask import Flask
 
 from services.common.caching import cached_public_read
@@ -73,6 +77,43 @@ def test_a_memo_answers_repeated_reads_for_a_moment():
     assert client.get("/hot", headers={"If-None-Match": first.headers["ETag"]}).status_code == 304
     # Signed-in callers always get a fresh, private answer.
     assert client.get("/hot", headers={"Authorization": "Bearer x"}).json == {"n": 2}
+
+
+def test_an_answer_many_ask_for_at_once_is_made_once():
+    """When a memoised answer is missing, the requests asking for it meanwhile wait for
+    the one making it instead of each running the view (its queries) again."""
+    app = Flask("crowd")
+    calls = {"n": 0}
+    crowd = 12
+    arrived = threading.Barrier(crowd)
+
+    @app.get("/slow")
+    @cached_public_read(memo_seconds=60)
+    def slow():
+        calls["n"] += 1
+        time.sleep(0.3)  # the others arrive while it is being made
+        return {"n": calls["n"]}
+
+    @app.get("/gone")
+    @cached_public_read(memo_seconds=60)
+    def gone():
+        calls["n"] += 1
+        time.sleep(0.05)
+        return {"error": "no"}, 404
+
+    def ask(path):
+        arrived.wait(5)
+        return app.test_client().get(path)
+
+    with ThreadPoolExecutor(crowd) as pool:
+        answers = list(pool.map(ask, ["/slow"] * crowd))
+    assert calls["n"] == 1
+    assert {(a.status_code, a.json["n"]) for a in answers} == {(200, 1)}
+    # An answer that is not kept (not a 200) is made by each who asks.
+    calls["n"] = 0
+    with ThreadPoolExecutor(crowd) as pool:
+        answers = list(pool.map(ask, ["/gone"] * crowd))
+    assert {a.status_code for a in answers} == {404} and calls["n"] == crowd
 
 
 def test_a_committed_write_forgets_the_memo():
