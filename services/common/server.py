@@ -129,16 +129,17 @@ class ConnectionThreadWorker(ProblemThreadWorker):
             # Reads with a limit: an idle connection closes after --keep-alive seconds,
             # a stalled request likewise.
             conn.sock.settimeout(self.cfg.keepalive or None)
+            if conn.is_http2:  # (only where gunicorn is configured for it)
+                self.handle_http2(conn)
+                return
             # Also while stopping: a request already on its way over a kept-alive
             # connection is answered, with "Connection: close".
-            while True:
-                req = next(conn.parser)
-                if not req:
-                    break
+            while req := next(conn.parser):
                 with self._answering:
                     keep = self._keepalive_after(conn, self.handle_request(req, conn))
                 if not keep:
                     break
+                req = None  # answered: an error reading the next one is not about it
         except (StopIteration, TimeoutError, http.errors.NoMoreData):
             pass  # the client closed, went quiet, or was answered "Connection: close"
         except OSError as e:
