@@ -1,6 +1,9 @@
-"""What the HTTP servers answer by themselves, for a request no app could read (a
-request line too long, a header that does not parse): problem+json, as every other
-error of the suite, instead of gunicorn's HTML or uvicorn's plain text. No request was
+"""The gunicorn workers the apps run under: gthread for browsers (embedded mode), a
+thread per connection behind the gateway (`ConnectionThreadWorker`).
+
+Both answer by themselves a request no app could read (a request line too long, a
+header that does not parse): problem+json, as every other error of the suite, instead
+of gunicorn's HTML (uvicorn's plain text likewise, for the gateway). No request was
 read, so nothing says which language to answer in: the titles stay in English.
 """
 
