@@ -34,8 +34,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 # Run in each tree (its own code on sys.path): a cluster with an email poll and an
-# account poll; on each line from stdin, "flow SECONDS" (one flow), "votes SECONDS" or
-# "ping SECONDS" (a wrk run at 64 clients), answered with one JSON line.
+# account poll; on each line from stdin, "flow SECONDS" (one flow), "votes SECONDS",
+# "results SECONDS" or "ping SECONDS" (a wrk run at 64 clients), answered with one JSON
+# line.
 DRIVER = """
 import json, os, sys, tempfile
 from pathlib import Path
@@ -140,7 +141,7 @@ def start_driver(tree: Path, work: Path, clients: int, people: int, name: str) -
 
 
 def ask(driver: subprocess.Popen, what: str, seconds: float) -> dict:
-    """One measurement ("flow", "votes" or "ping") of `seconds`: its rate, errors and
+    """One measurement ("flow", "votes", "results" or "ping") of `seconds`: its rate, errors and
     CPU per request (or confirmed vote), in all and by process."""
     driver.stdin.write(f"{what} {seconds}\n")
     driver.stdin.flush()

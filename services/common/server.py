@@ -65,6 +65,8 @@ class ConnectionThreadWorker(ProblemThreadWorker):
     service's CPU went to switching threads). Here the connection's own thread waits in
     `recv` for the next request: one thread woken a request. Browsers, with their many
     idle connections, are served by gthread (`ProblemThreadWorker`, embedded mode).
+    Only gthread's request handling is used (`handle_request`, `handle_error`…); its
+    poller and thread pool are made at start and stay idle.
     """
 
     @classmethod

@@ -48,10 +48,15 @@ def probe(tmp_path_factory):
     cluster.stop()
 
 
-def get(connection: http.client.HTTPConnection, path: str) -> tuple[int, bytes]:
+def get_with_headers(connection: http.client.HTTPConnection, path: str):
     connection.request("GET", path)
     response = connection.getresponse()
-    return response.status, response.read()
+    return response.status, response.headers, response.read()
+
+
+def get(connection: http.client.HTTPConnection, path: str) -> tuple[int, bytes]:
+    status, _, body = get_with_headers(connection, path)
+    return status, body
 
 
 def test_a_connection_keeps_its_thread_and_others_get_their_own(probe):
@@ -152,12 +157,6 @@ def test_a_stopping_worker_finishes_what_it_answers_and_closes_after(tmp_path):
         assert (status, headers["Connection"]) == (200, "close")
     assert cluster.processes["stopping"].wait(15) == 0
     cluster.stop()
-
-
-def get_with_headers(connection: http.client.HTTPConnection, path: str):
-    connection.request("GET", path)
-    response = connection.getresponse()
-    return response.status, response.headers, response.read()
 
 
 def test_at_its_connection_limit_it_accepts_once_one_closes(tmp_path):
